@@ -1,0 +1,75 @@
+/**
+ * Every configuration key of the gateway, with its default, in one place. The README's
+ * configuration table lists the same keys; keep the two in step. Keys of the built-in
+ * simulator live in `simulator/SimulatorConfig.ts`.
+ *
+ * @since 0.1.0
+ */
+import { Config, Duration, Option, Redacted } from "effect"
+
+const millis = (name: string, defaultMs: number): Config.Config<Duration.Duration> =>
+  Config.integer(name).pipe(
+    Config.validate({ message: `${name} must be a whole number of milliseconds >= 0`, validation: (n) => n >= 0 }),
+    Config.withDefault(defaultMs),
+    Config.map(Duration.millis)
+  )
+
+const positiveInt = (name: string, defaultValue: number): Config.Config<number> =>
+  Config.integer(name).pipe(
+    Config.validate({ message: `${name} must be a whole number > 0`, validation: (n) => n > 0 }),
+    Config.withDefault(defaultValue)
+  )
+
+/** Where the gateway listens and how it treats connections. */
+export const ServerConfig = Config.all({
+  port: Config.port("PORT").pipe(Config.withDefault(8080)),
+  host: Config.string("HOST").pipe(Config.withDefault("0.0.0.0")),
+  /** Upper bound on draining in-flight requests at shutdown before connections are cut. */
+  shutdownTimeout: millis("SHUTDOWN_TIMEOUT_MS", 10_000),
+  keepAliveTimeout: millis("HTTP_KEEP_ALIVE_TIMEOUT_MS", 5_000),
+  headersTimeout: millis("HTTP_HEADERS_TIMEOUT_MS", 10_000),
+  requestTimeout: millis("HTTP_REQUEST_TIMEOUT_MS", 30_000),
+  maxBodyBytes: positiveInt("HTTP_MAX_BODY_BYTES", 1024 * 1024)
+})
+export type ServerConfig = Config.Config.Success<typeof ServerConfig>
+
+/** Logging. */
+export const LogConfig = Config.all({
+  level: Config.literal("trace", "debug", "info", "warning", "error")("LOG_LEVEL").pipe(Config.withDefault("info")),
+  format: Config.literal("json", "pretty")("LOG_FORMAT").pipe(Config.withDefault("json"))
+})
+export type LogConfig = Config.Config.Success<typeof LogConfig>
+
+/** The Drupal upstream: absent means "start the built-in simulator and use it". */
+export const DrupalUrl: Config.Config<Option.Option<URL>> = Config.option(Config.url("DRUPAL_URL"))
+
+/** Redis tier and bus; absent means no Redis. The URL may carry a password, so it is redacted. */
+export const RedisConfig = Config.all({
+  url: Config.option(Config.redacted("REDIS_URL")),
+  connectTimeout: millis("REDIS_CONNECT_TIMEOUT_MS", 2_000),
+  commandTimeout: millis("REDIS_COMMAND_TIMEOUT_MS", 250)
+})
+export type RedisConfig = Config.Config.Success<typeof RedisConfig>
+
+/** PostgreSQL tier; absent means no PostgreSQL. */
+export const PostgresConfig = Config.all({
+  url: Config.option(Config.redacted("DATABASE_URL")),
+  maxConnections: positiveInt("PG_POOL_MAX", 10),
+  connectTimeout: millis("PG_CONNECT_TIMEOUT_MS", 2_000),
+  idleTimeout: millis("PG_IDLE_TIMEOUT_MS", 30_000)
+})
+export type PostgresConfig = Config.Config.Success<typeof PostgresConfig>
+
+/** Health probing of dependencies. */
+export const HealthConfig = Config.all({
+  /** Bound on one dependency probe. */
+  probeTimeout: millis("HEALTH_PROBE_TIMEOUT_MS", 1_000),
+  /** Probe results are reused for this long so a hard-polled /health never hammers upstream. */
+  cacheFor: millis("HEALTH_CACHE_MS", 2_000)
+})
+export type HealthConfig = Config.Config.Success<typeof HealthConfig>
+
+/** Bearer token for the admin routes; unset disables them. */
+export const AdminToken: Config.Config<Option.Option<Redacted.Redacted>> = Config.option(
+  Config.redacted("ADMIN_TOKEN")
+)

@@ -1,0 +1,204 @@
+/**
+ * The gateway's HTTP listener: a plain `node:http` server that implements Effect's
+ * `HttpServer` service, so `HttpApiBuilder.serve()` runs on it unchanged, while keeping two
+ * things the stock `NodeHttpServer` does not give us:
+ *
+ * - a synchronous **fast path** consulted before the Effect app (a memory-tier hit can be
+ *   answered in microseconds without a fiber; misses fall through to the full app);
+ * - **graceful shutdown**: when the serving scope closes, the listener stops accepting, idle
+ *   keep-alive sockets are closed, responses in flight get `Connection: close` and may finish
+ *   for up to `shutdownTimeout`, and only then are the remaining sockets cut.
+ *
+ * @since 0.1.0
+ */
+import { FileSystem, HttpServer } from "@effect/platform"
+import * as HttpIncomingMessage from "@effect/platform/HttpIncomingMessage"
+import { NodeHttpServer } from "@effect/platform-node"
+import { Context, Data, Deferred, Duration, Effect, Layer, Option, type Scope } from "effect"
+import * as Http from "node:http"
+import type { AddressInfo } from "node:net"
+import { ServerConfig } from "../Config.js"
+
+/**
+ * A synchronous handler tried before the Effect app. It returns `true` when it has answered
+ * the request (it must then have ended the response), `false` to hand the request on.
+ * It must not throw and must not block: it runs on the event loop for every request.
+ */
+export type FastPath = (req: Http.IncomingMessage, res: Http.ServerResponse) => boolean
+
+/** Optional fast path, provided by the cache layer when it is present. */
+export class GatewayFastPath extends Context.Tag("accelerator/GatewayFastPath")<GatewayFastPath, FastPath>() {}
+
+/** The listener could not start (port in use, permission denied, …). */
+export class ServerStartError extends Data.TaggedError("ServerStartError")<{
+  readonly host: string
+  readonly port: number
+  readonly cause: unknown
+}> {
+  override get message() {
+    return `cannot listen on ${this.host}:${this.port}: ${String((this.cause as Error)?.message ?? this.cause)}`
+  }
+}
+
+/** Options of {@link make}; see `ServerConfig` for the defaults. */
+export interface GatewayServerOptions {
+  readonly port: number
+  readonly host: string
+  readonly shutdownTimeout: Duration.DurationInput
+  readonly keepAliveTimeout: Duration.DurationInput
+  readonly headersTimeout: Duration.DurationInput
+  readonly requestTimeout: Duration.DurationInput
+  readonly maxBodyBytes: number
+  readonly fastPath?: FastPath | undefined
+}
+
+/** Live view of the listener, for health and metrics. */
+export interface GatewayServerState {
+  readonly inFlight: () => number
+  readonly draining: () => boolean
+  readonly port: number
+}
+
+/** State of the running listener. */
+export class GatewayServerInfo extends Context.Tag("accelerator/GatewayServerInfo")<
+  GatewayServerInfo,
+  GatewayServerState
+>() {}
+
+/**
+ * Starts the listener in the current scope and returns Effect's `HttpServer` for it plus the
+ * live state. The app is attached by `HttpServer.serve`; its scope's release drains in-flight
+ * requests (bounded by `shutdownTimeout`) before it detaches the app.
+ */
+export const make = (
+  options: GatewayServerOptions
+): Effect.Effect<
+  { readonly server: HttpServer.HttpServer; readonly state: GatewayServerState },
+  ServerStartError,
+  Scope.Scope
+> =>
+  Effect.gen(function*() {
+    let inFlight = 0
+    let draining = false
+    let handler: ((req: Http.IncomingMessage, res: Http.ServerResponse) => void) | undefined
+    let drained: Deferred.Deferred<void> | undefined
+    const fastPath = options.fastPath
+
+    const onResponseClose = () => {
+      inFlight--
+      if (inFlight === 0 && drained !== undefined) Deferred.unsafeDone(drained, Effect.void)
+    }
+
+    const server = Http.createServer({
+      keepAliveTimeout: Duration.toMillis(options.keepAliveTimeout),
+      headersTimeout: Duration.toMillis(options.headersTimeout),
+      requestTimeout: Duration.toMillis(options.requestTimeout)
+    })
+    server.on("request", (req, res) => {
+      inFlight++
+      res.once("close", onResponseClose)
+      if (draining) res.setHeader("connection", "close")
+      if (fastPath !== undefined && fastPath(req, res)) return
+      if (handler !== undefined) return handler(req, res)
+      res.writeHead(503, { "content-type": "application/json", "connection": "close" })
+      res.end(JSON.stringify({ error: { code: "shutting_down", message: "The gateway is shutting down" } }))
+    })
+    // Errors on individual client sockets (resets, parse errors) are answered by node itself;
+    // listening errors are handled below. Without a listener an `error` would crash the process.
+    server.on("clientError", (_err, socket) => {
+      if (socket.writable) socket.end("HTTP/1.1 400 Bad Request\r\nconnection: close\r\n\r\n")
+      else socket.destroy()
+    })
+
+    const closeListener = Effect.async<void>((resume) => {
+      if (!server.listening) return resume(Effect.void)
+      server.close(() => resume(Effect.void))
+      server.closeIdleConnections()
+    })
+
+    yield* Effect.acquireRelease(
+      Effect.async<void, ServerStartError>((resume) => {
+        const onError = (cause: unknown) =>
+          resume(Effect.fail(new ServerStartError({ host: options.host, port: options.port, cause })))
+        server.once("error", onError)
+        server.listen({ port: options.port, host: options.host }, () => {
+          server.off("error", onError)
+          resume(Effect.void)
+        })
+      }),
+      () =>
+        closeListener.pipe(
+          Effect.timeoutOption(Duration.seconds(1)),
+          Effect.zipRight(Effect.sync(() => server.closeAllConnections())),
+          Effect.interruptible
+        )
+    )
+
+    const drain = Effect.gen(function*() {
+      draining = true
+      drained = yield* Deferred.make<void>()
+      if (inFlight === 0) yield* Deferred.succeed(drained, undefined)
+      yield* Effect.logInfo("shutdown: no longer accepting connections, draining requests in flight").pipe(
+        Effect.annotateLogs({ in_flight: inFlight })
+      )
+      // Stop accepting first; `close` resolves only when every socket has gone, so it is not awaited.
+      server.close()
+      server.closeIdleConnections()
+      const finished = yield* Deferred.await(drained).pipe(Effect.timeoutOption(options.shutdownTimeout))
+      if (Option.isNone(finished)) {
+        yield* Effect.logWarning("shutdown: drain timed out, closing remaining connections").pipe(
+          Effect.annotateLogs({ in_flight: inFlight })
+        )
+      } else {
+        yield* Effect.logInfo("shutdown: all requests in flight finished")
+      }
+      server.closeAllConnections()
+    })
+
+    const address = server.address() as AddressInfo
+    const httpServer = HttpServer.make({
+      address: { _tag: "TcpAddress", hostname: address.address, port: address.port },
+      serve: (httpApp, middleware) =>
+        Effect.gen(function*() {
+          handler = yield* NodeHttpServer.makeHandler(httpApp, middleware!)
+          yield* Effect.addFinalizer(() =>
+            drain.pipe(
+              Effect.ensuring(Effect.sync(() => {
+                handler = undefined
+              })),
+              Effect.interruptible
+            )
+          )
+        }).pipe(
+          Effect.provideService(HttpIncomingMessage.MaxBodySize, Option.some(FileSystem.Size(options.maxBodyBytes)))
+        )
+    })
+
+    return {
+      server: httpServer,
+      state: { inFlight: () => inFlight, draining: () => draining, port: address.port }
+    }
+  })
+
+/** The listener as a layer over explicit options, with the platform services Effect's HTTP stack needs. */
+export const layer = (options: GatewayServerOptions) =>
+  Layer.scopedContext(
+    Effect.map(make(options), ({ server, state }) =>
+      Context.make(HttpServer.HttpServer, server).pipe(Context.add(GatewayServerInfo, state))
+    )
+  ).pipe(Layer.provideMerge(NodeHttpServer.layerContext))
+
+/**
+ * The listener configured from `ServerConfig`, using the `GatewayFastPath` from the context when
+ * one is provided.
+ */
+export const layerConfig = (
+  overrides: Partial<GatewayServerOptions> = {}
+) =>
+  Layer.unwrapEffect(
+    Effect.gen(function*() {
+      const config = yield* ServerConfig
+      const fastPath = yield* Effect.serviceOption(GatewayFastPath)
+      return layer({ ...config, fastPath: Option.getOrUndefined(fastPath), ...overrides })
+    })
+  )

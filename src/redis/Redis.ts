@@ -1,0 +1,116 @@
+/**
+ * The Redis adapter: one pooled-by-pipelining ioredis command connection, built the way
+ * `@effect/sql-pg`'s `PgClient` is (tag, scoped `make`, `layer`, `layerConfig`).
+ *
+ * Fail-fast by design: no offline queue and one retry per request, so a dead Redis turns into
+ * an immediate, typed failure the cache can fall through on, never a stalled request. The
+ * client keeps reconnecting in the background with a capped backoff.
+ *
+ * @since 0.1.0
+ */
+import { Context, Data, Duration, Effect, Layer, Option, Redacted } from "effect"
+import type { ConfigError } from "effect/ConfigError"
+import { Redis as IORedis } from "ioredis"
+import { RedisConfig } from "../Config.js"
+
+/** A Redis command failed, timed out, or the connection is down. */
+export class RedisError extends Data.TaggedError("RedisError")<{
+  readonly op: string
+  readonly cause: unknown
+}> {
+  override get message() {
+    return `redis ${this.op} failed: ${String((this.cause as Error)?.message ?? this.cause)}`
+  }
+}
+
+/** Options of {@link make}. */
+export interface RedisOptions {
+  readonly url: Redacted.Redacted<string>
+  readonly connectTimeout: Duration.DurationInput
+  /** Bound on one command; a slower reply fails with `RedisError` (op = the command). */
+  readonly commandTimeout: Duration.DurationInput
+  /** Connection name shown by `CLIENT LIST`. */
+  readonly connectionName?: string
+}
+
+/** The adapter's service. */
+export interface Redis {
+  /** The underlying client, for commands the adapter does not wrap. Auto-pipelining is on. */
+  readonly client: IORedis
+  /** Run one command through `f`, bounded by the command timeout, failures typed. */
+  readonly use: <A>(op: string, f: (client: IORedis) => Promise<A>) => Effect.Effect<A, RedisError>
+  /** A fresh connection with the same options (e.g. a pub/sub subscriber), closed with the scope. */
+  readonly duplicate: (name: string) => Effect.Effect<IORedis, RedisError, import("effect/Scope").Scope>
+  /** `"ready"` when connected; ioredis's status string otherwise. */
+  readonly status: () => string
+}
+
+/** Tag of the Redis adapter. */
+export const Redis = Context.GenericTag<Redis>("accelerator/Redis")
+
+const clientOptions = (options: RedisOptions, name: string) => ({
+  connectTimeout: Duration.toMillis(options.connectTimeout),
+  commandTimeout: Duration.toMillis(options.commandTimeout),
+  enableOfflineQueue: false,
+  maxRetriesPerRequest: 1,
+  enableAutoPipelining: true,
+  lazyConnect: true,
+  connectionName: name,
+  retryStrategy: (attempt: number) => Math.min(50 * 2 ** attempt, 2_000)
+})
+
+const quit = (client: IORedis) =>
+  Effect.promise(() => client.quit().catch(() => undefined)).pipe(
+    Effect.interruptible,
+    Effect.timeoutOption(Duration.seconds(1)),
+    Effect.ensuring(Effect.sync(() => client.disconnect()))
+  )
+
+const acquire = (options: RedisOptions, name: string) =>
+  Effect.acquireRelease(
+    Effect.sync(() => {
+      const client = new IORedis(Redacted.value(options.url), clientOptions(options, name))
+      // Every emitter gets an `error` listener: connection errors are reported through the
+      // commands that fail and through `status`, not as an unhandled `error` event.
+      client.on("error", () => {})
+      // Starting while Redis is down is allowed: the client reconnects in the background.
+      client.connect().catch(() => {})
+      return client
+    }),
+    quit
+  )
+
+/**
+ * Creates the adapter in the current scope. It does not wait for Redis to be reachable:
+ * commands fail fast until it is, so the gateway can start (and serve) with Redis down.
+ */
+export const make = (options: RedisOptions) =>
+  Effect.gen(function*() {
+    const name = options.connectionName ?? "accelerator"
+    const client = yield* acquire(options, name)
+    const use = <A>(op: string, f: (client: IORedis) => Promise<A>) =>
+      Effect.tryPromise({ try: () => f(client), catch: (cause) => new RedisError({ op, cause }) })
+    return Redis.of({
+      client,
+      use,
+      duplicate: (suffix) => acquire(options, `${name}-${suffix}`),
+      status: () => client.status
+    })
+  })
+
+/** The adapter as a layer over explicit options. */
+export const layer = (options: RedisOptions): Layer.Layer<Redis> => Layer.scoped(Redis, make(options))
+
+/**
+ * The adapter from `REDIS_URL` and friends, or `None` when `REDIS_URL` is unset, so callers can
+ * compose "Redis if configured".
+ */
+export const configured: Effect.Effect<Option.Option<RedisOptions>, ConfigError> = Effect.map(
+  RedisConfig,
+  (config) =>
+    Option.map(config.url, (url) => ({
+      url,
+      connectTimeout: config.connectTimeout,
+      commandTimeout: config.commandTimeout
+    }))
+)
