@@ -73,3 +73,49 @@ export type HealthConfig = Config.Config.Success<typeof HealthConfig>
 export const AdminToken: Config.Config<Option.Option<Redacted.Redacted>> = Config.option(
   Config.redacted("ADMIN_TOKEN")
 )
+
+const ratio = (name: string, defaultValue: number): Config.Config<number> =>
+  Config.number(name).pipe(
+    Config.validate({ message: `${name} must be a number in (0, 1]`, validation: (n) => n > 0 && n <= 1 }),
+    Config.withDefault(defaultValue)
+  )
+
+/** The Drupal JSON-RPC client: pool, timeouts, batching, retries and circuit breaker. */
+export const DrupalClientConfig = Config.all({
+  maxConnections: positiveInt("DRUPAL_MAX_CONNECTIONS", 64),
+  connectTimeout: millis("DRUPAL_CONNECT_TIMEOUT_MS", 2_000),
+  headersTimeout: millis("DRUPAL_HEADERS_TIMEOUT_MS", 10_000),
+  callTimeout: millis("DRUPAL_CALL_TIMEOUT_MS", 30_000),
+  keepAliveTimeout: millis("DRUPAL_KEEP_ALIVE_TIMEOUT_MS", 30_000),
+  maxReplyBytes: positiveInt("DRUPAL_MAX_REPLY_BYTES", 32 * 1024 * 1024),
+  maxGetUrlLength: positiveInt("DRUPAL_GET_MAX_URL", 2_000),
+  readMethods: Config.array(Config.string(), "DRUPAL_READ_METHODS").pipe(
+    Config.withDefault(["content.search", "content.get_tutorial", "user.access_context"])
+  ),
+  batchWindow: millis("DRUPAL_BATCH_WINDOW_MS", 2),
+  batchMaxSize: positiveInt("DRUPAL_BATCH_MAX_SIZE", 50),
+  dedupMaxKeys: positiveInt("DRUPAL_DEDUP_MAX_KEYS", 10_000),
+  retry: Config.all({
+    maxAttempts: positiveInt("DRUPAL_RETRY_MAX_ATTEMPTS", 4),
+    base: millis("DRUPAL_RETRY_BASE_MS", 50),
+    cap: millis("DRUPAL_RETRY_CAP_MS", 1_000),
+    maxElapsed: millis("DRUPAL_RETRY_MAX_ELAPSED_MS", 5_000)
+  }),
+  breaker: Config.all({
+    consecutiveFailures: positiveInt("DRUPAL_BREAKER_CONSECUTIVE_FAILURES", 5),
+    failureRatio: ratio("DRUPAL_BREAKER_FAILURE_RATIO", 0.5),
+    minimumCalls: positiveInt("DRUPAL_BREAKER_MINIMUM_CALLS", 20),
+    window: millis("DRUPAL_BREAKER_WINDOW_MS", 10_000),
+    cooldown: millis("DRUPAL_BREAKER_COOLDOWN_MS", 5_000),
+    halfOpenMaxCalls: positiveInt("DRUPAL_BREAKER_HALF_OPEN_CALLS", 1)
+  })
+})
+export type DrupalClientConfig = Config.Config.Success<typeof DrupalClientConfig>
+
+/** Method discovery. */
+export const DiscoveryConfig = Config.all({
+  /** How often every known method set is fetched again and compared. */
+  refreshInterval: millis("DISCOVERY_REFRESH_MS", 60_000),
+  /** Most caller partitions whose method sets are kept. */
+  maxPartitions: positiveInt("DISCOVERY_MAX_PARTITIONS", 256)
+})

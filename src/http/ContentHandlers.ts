@@ -1,0 +1,62 @@
+/**
+ * Handlers of the `content` group: search and retrieval as the caller.
+ *
+ * @since 0.1.0
+ */
+import { HttpApiBuilder, HttpServerRequest } from "@effect/platform"
+import { Effect, Either } from "effect"
+import { Content } from "../content/Content.js"
+import { normalizeSearch } from "../content/SearchQuery.js"
+import { type Credentials, fromAuthorizationHeader, MAX_AUTHORIZATION_LENGTH } from "../drupal/Credentials.js"
+import { GatewayApi } from "./Api.js"
+import { BadInput, toApiError } from "./ErrorMapping.js"
+
+/** The caller's credentials from the request's `Authorization` header. */
+export const requestCredentials: Effect.Effect<Credentials, BadInput, HttpServerRequest.HttpServerRequest> = Effect.flatMap(
+  HttpServerRequest.HttpServerRequest,
+  (request) => {
+    const header = request.headers["authorization"]
+    return header !== undefined && header.length > MAX_AUTHORIZATION_LENGTH
+      ? Effect.fail(new BadInput("authorization", "the Authorization header is too long"))
+      : Effect.succeed(fromAuthorizationHeader(header))
+  }
+)
+
+/** A content id from the path: a positive whole number. */
+export const parseId = (raw: string): Either.Either<number, BadInput> =>
+  /^[1-9]\d{0,15}$/.test(raw) && Number.isSafeInteger(Number(raw))
+    ? Either.right(Number(raw))
+    : Either.left(new BadInput("id", "id must be a positive whole number"))
+
+const parseBoolean = (field: string, raw: string | undefined, fallback: boolean): Either.Either<boolean, BadInput> => {
+  if (raw === undefined || raw === "") return Either.right(fallback)
+  if (raw === "true" || raw === "1") return Either.right(true)
+  if (raw === "false" || raw === "0") return Either.right(false)
+  return Either.left(new BadInput(field, `${field} must be true or false`))
+}
+
+const parseFormat = (raw: string | undefined): Either.Either<"html" | "markdown", BadInput> =>
+  raw === undefined || raw === "" || raw === "html" || raw === "markdown"
+    ? Either.right(raw === "markdown" ? "markdown" : "html")
+    : Either.left(new BadInput("format", "format must be html or markdown"))
+
+/** The `content` group's handlers. */
+export const ContentHandlers = HttpApiBuilder.group(GatewayApi, "content", (handlers) =>
+  Effect.gen(function*() {
+    const content = yield* Content
+    return handlers
+      .handle("search", ({ urlParams }) =>
+        Effect.gen(function*() {
+          const credentials = yield* requestCredentials
+          const query = yield* normalizeSearch(urlParams)
+          return yield* content.search(query, credentials)
+        }).pipe(Effect.mapError(toApiError)))
+      .handle("get", ({ path, urlParams }) =>
+        Effect.gen(function*() {
+          const credentials = yield* requestCredentials
+          const id = yield* parseId(path.id)
+          const includeContent = yield* parseBoolean("include_content", urlParams.include_content, true)
+          const format = yield* parseFormat(urlParams.format)
+          return yield* content.get(id, credentials, { includeContent, format })
+        }).pipe(Effect.mapError(toApiError)))
+  }))

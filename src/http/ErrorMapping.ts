@@ -1,0 +1,38 @@
+/**
+ * From the gateway's internal failures to the client errors of `ApiError`: one place, one table.
+ *
+ * @since 0.1.0
+ */
+import type { InvalidSearch } from "../content/SearchQuery.js"
+import type { InvalidArguments } from "../discovery/ArgumentValidator.js"
+import type { UnknownMethod } from "../discovery/Discovery.js"
+import { type DrupalError, toClientError } from "../drupal/DrupalError.js"
+import { type ApiError, apiError, fromClientError } from "./ApiError.js"
+
+/** Every failure a content or method handler can meet. */
+export type HandlerFailure = DrupalError | InvalidArguments | UnknownMethod | InvalidSearch | BadInput
+
+/** A request value the handler refused (a path or query parameter). */
+export class BadInput {
+  readonly _tag = "BadInput"
+  constructor(readonly field: string, readonly message: string) {}
+}
+
+/**
+ * | failure | status | code |
+ * | --- | --- | --- |
+ * | `BadInput`, `InvalidSearch` | 400 | `bad_request` |
+ * | `UnknownMethod` | 404 | `method_not_found` |
+ * | `InvalidArguments` and upstream errors | see `toClientError` | |
+ */
+export const toApiError = (failure: HandlerFailure): ApiError => {
+  switch (failure._tag) {
+    case "BadInput":
+    case "InvalidSearch":
+      return apiError(400, "bad_request", failure.message)
+    case "UnknownMethod":
+      return apiError(404, "method_not_found", failure.message)
+    default:
+      return fromClientError(toClientError(failure))
+  }
+}
