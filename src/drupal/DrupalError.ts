@@ -306,7 +306,7 @@ const BACKEND_FAILURE_PATTERNS: ReadonlyArray<RegExp> = [
   // Search API / Solr / Elasticsearch / Redis client failures that name the backend.
   /\b(solr|elasticsearch|opensearch|redis|memcache[d]?|search api)\b.*\b(unavailable|unreachable|down|timed? ?out|connection|refused|failed to connect)\b/i,
   // A site-specific method may say so plainly.
-  /\b(backend|upstream|service|dependency)\b.{0,40}\b(unavailable|unreachable|is down|timed? ?out)\b/i
+  /\b(backend|upstream|service|dependency)\b.{0,40}\b(unavailable|unreachable|is down|timed? ?out|did not respond|not responding)\b/i
 ]
 
 /**
@@ -320,7 +320,8 @@ const BACKEND_FAILURE_PATTERNS: ReadonlyArray<RegExp> = [
  *    of a fixed list of connection-class patterns — PDO connection SQLSTATEs (08xxx, HY000
  *    [2002]/[2006]/[2013], 40001 deadlock), cURL 6/7/28/35/52/56, "connection refused/reset/timed
  *    out", 502/503/504 status lines, Solr/Elasticsearch/Redis "unavailable"/"connection" errors,
- *    and "backend|upstream|service|dependency … unavailable|unreachable|is down|timed out".
+ *    and "backend|upstream|service|dependency … unavailable|unreachable|is down|timed out|did not
+ *    respond|not responding".
  *    Only the first 1 KiB is scanned.
  * 3. Anything else: false.
  *

@@ -29,6 +29,7 @@ import { Context, Duration, Effect, Exit, Layer, Option, Redacted, Request, Requ
 import type { NonEmptyArray } from "effect/Array"
 import { errors as UndiciErrors, Pool } from "undici"
 import { DrupalClientConfig } from "../Config.js"
+import { releaseWithin } from "../concurrency/Release.js"
 import * as SingleFlight from "../concurrency/SingleFlight.js"
 import * as CircuitBreaker from "../resilience/CircuitBreaker.js"
 import * as Retry from "../resilience/Retry.js"
@@ -189,11 +190,11 @@ export const make = (options: DrupalRpcOptions): Effect.Effect<DrupalRpc, never,
           bodyTimeout: Duration.toMillis(options.callTimeout)
         })
       ),
-      (pool) => Effect.promise(() => pool.close().catch(() => undefined)).pipe(
-        Effect.timeoutOption(Duration.seconds(2)),
-        Effect.zipRight(Effect.promise(() => pool.destroy().catch(() => undefined))),
-        Effect.interruptible
-      )
+      (pool) =>
+        Effect.zipRight(
+          releaseWithin(Duration.seconds(2), () => pool.close()),
+          releaseWithin(Duration.seconds(1), () => pool.destroy())
+        )
     )
 
     const breaker = yield* CircuitBreaker.make({ ...options.breaker, name: "drupal" })

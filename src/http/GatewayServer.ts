@@ -14,10 +14,11 @@
 import { FileSystem, HttpServer } from "@effect/platform"
 import * as HttpIncomingMessage from "@effect/platform/HttpIncomingMessage"
 import { NodeHttpServer } from "@effect/platform-node"
-import { Context, Data, Deferred, Duration, Effect, Layer, Option, type Scope } from "effect"
+import { Context, Data, Duration, Effect, Layer, Option, type Scope } from "effect"
 import * as Http from "node:http"
 import type { AddressInfo } from "node:net"
 import { ServerConfig } from "../Config.js"
+import { releaseWithin, waitUntil } from "../concurrency/Release.js"
 
 /**
  * A synchronous handler tried before the Effect app. It returns `true` when it has answered
@@ -81,12 +82,10 @@ export const make = (
     let inFlight = 0
     let draining = false
     let handler: ((req: Http.IncomingMessage, res: Http.ServerResponse) => void) | undefined
-    let drained: Deferred.Deferred<void> | undefined
     const fastPath = options.fastPath
 
     const onResponseClose = () => {
       inFlight--
-      if (inFlight === 0 && drained !== undefined) Deferred.unsafeDone(drained, Effect.void)
     }
 
     const server = Http.createServer({
@@ -110,12 +109,6 @@ export const make = (
       else socket.destroy()
     })
 
-    const closeListener = Effect.async<void>((resume) => {
-      if (!server.listening) return resume(Effect.void)
-      server.close(() => resume(Effect.void))
-      server.closeIdleConnections()
-    })
-
     yield* Effect.acquireRelease(
       Effect.async<void, ServerStartError>((resume) => {
         const onError = (cause: unknown) =>
@@ -127,30 +120,30 @@ export const make = (
         })
       }),
       () =>
-        closeListener.pipe(
-          Effect.timeoutOption(Duration.seconds(1)),
-          Effect.zipRight(Effect.sync(() => server.closeAllConnections())),
-          Effect.interruptible
+        Effect.zipRight(
+          // By now the drain has run; whatever is still connected is cut, then the close completes.
+          Effect.sync(() => server.closeAllConnections()),
+          releaseWithin(Duration.seconds(1), () => new Promise<void>((resolve) => server.close(() => resolve())))
         )
     )
 
     const drain = Effect.gen(function*() {
       draining = true
-      drained = yield* Deferred.make<void>()
-      if (inFlight === 0) yield* Deferred.succeed(drained, undefined)
       yield* Effect.logInfo("shutdown: no longer accepting connections, draining requests in flight").pipe(
         Effect.annotateLogs({ in_flight: inFlight })
       )
       // Stop accepting first; `close` resolves only when every socket has gone, so it is not awaited.
       server.close()
       server.closeIdleConnections()
-      const finished = yield* Deferred.await(drained).pipe(Effect.timeoutOption(options.shutdownTimeout))
-      if (Option.isNone(finished)) {
+      // Polled, not awaited with a timeout: this runs in a finalizer, often of an interrupted
+      // fiber, where an interruptible wait would be cut short at once.
+      const finished = yield* waitUntil(() => inFlight === 0, options.shutdownTimeout)
+      if (finished) {
+        yield* Effect.logInfo("shutdown: all requests in flight finished")
+      } else {
         yield* Effect.logWarning("shutdown: drain timed out, closing remaining connections").pipe(
           Effect.annotateLogs({ in_flight: inFlight })
         )
-      } else {
-        yield* Effect.logInfo("shutdown: all requests in flight finished")
       }
       server.closeAllConnections()
     })
@@ -165,8 +158,7 @@ export const make = (
             drain.pipe(
               Effect.ensuring(Effect.sync(() => {
                 handler = undefined
-              })),
-              Effect.interruptible
+              }))
             )
           )
         }).pipe(

@@ -12,6 +12,7 @@ import { Context, Data, Duration, Effect, Layer, Option, Redacted } from "effect
 import type { ConfigError } from "effect/ConfigError"
 import { Redis as IORedis } from "ioredis"
 import { RedisConfig } from "../Config.js"
+import { releaseWithin } from "../concurrency/Release.js"
 
 /** A Redis command failed, timed out, or the connection is down. */
 export class RedisError extends Data.TaggedError("RedisError")<{
@@ -60,9 +61,7 @@ const clientOptions = (options: RedisOptions, name: string) => ({
 })
 
 const quit = (client: IORedis) =>
-  Effect.promise(() => client.quit().catch(() => undefined)).pipe(
-    Effect.interruptible,
-    Effect.timeoutOption(Duration.seconds(1)),
+  releaseWithin(Duration.seconds(1), () => client.quit()).pipe(
     Effect.ensuring(Effect.sync(() => client.disconnect()))
   )
 

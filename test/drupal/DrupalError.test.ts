@@ -245,7 +245,8 @@ describe("DrupalError: backend failure detection for -32603", () => {
     "Solr HTTP error: HTTP request failed, Connection refused (0)",
     "Server error: `GET http://search/api` resulted in a `503 Service Unavailable` response",
     "Search backend unavailable",
-    "The content service is down"
+    "The content service is down",
+    "Backend failure: the search_api_solr backend did not respond (simulated fault)."
   ]
   const notBackend = [
     "Call to a member function getTitle() on null",

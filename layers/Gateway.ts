@@ -1,0 +1,70 @@
+/**
+ * The gateway program: the HTTP API on the gateway listener, over the services, the Drupal
+ * client, the optional Redis and PostgreSQL connections and the upstream. Read top to bottom,
+ * this is the system.
+ */
+import { HttpApiBuilder, HttpServer } from "@effect/platform"
+import { Effect, Layer } from "effect"
+import { Content } from "../src/content/Content.js"
+import * as ArgumentValidator from "../src/discovery/ArgumentValidator.js"
+import * as Discovery from "../src/discovery/Discovery.js"
+import * as DrupalRpc from "../src/drupal/DrupalRpc.js"
+import { Health } from "../src/health/Health.js"
+import { GatewayApi } from "../src/http/Api.js"
+import { ContentHandlers } from "../src/http/ContentHandlers.js"
+import * as GatewayServer from "../src/http/GatewayServer.js"
+import { MethodsHandlers } from "../src/http/MethodsHandlers.js"
+import { SystemHandlers } from "../src/http/SystemHandlers.js"
+import { InfrastructureLive } from "./Infrastructure.js"
+import { UpstreamLive } from "./Upstream.js"
+
+/** The pooled, batching JSON-RPC client of the upstream. */
+export const DrupalRpcLive = DrupalRpc.layerConfig().pipe(Layer.provide(UpstreamLive))
+
+/** Method discovery with its background refresh. */
+export const DiscoveryLive = Discovery.layerConfig().pipe(
+  Layer.provide([DrupalRpcLive, ArgumentValidator.Default])
+)
+
+/** Services the handlers use. */
+export const ServicesLive = Layer.mergeAll(
+  Health.Default.pipe(Layer.provide([InfrastructureLive, UpstreamLive])),
+  Content.Default.pipe(Layer.provide(DrupalRpcLive)),
+  DiscoveryLive,
+  DrupalRpcLive
+)
+
+/**
+ * The API with every group's handlers and its OpenAPI document at `/openapi.json`, registered on
+ * the router that `HttpLive` serves.
+ */
+export const ApiLive = HttpApiBuilder.middlewareOpenApi({ path: "/openapi.json" }).pipe(
+  Layer.provideMerge(
+    HttpApiBuilder.api(GatewayApi).pipe(
+      Layer.provide([SystemHandlers, ContentHandlers, MethodsHandlers]),
+      Layer.provide(ServicesLive)
+    )
+  ),
+  Layer.provideMerge(HttpApiBuilder.Router.Live),
+  Layer.provideMerge(HttpApiBuilder.Middleware.layer)
+)
+
+/** The listener, announcing where it listens. */
+const ServerLive = Layer.effectDiscard(
+  Effect.flatMap(GatewayServer.GatewayServerInfo, (info) => Effect.logInfo(`gateway listening on port ${info.port}`))
+).pipe(Layer.provideMerge(GatewayServer.layerConfig()))
+
+/** The HTTP side: the API's app served on the listener. */
+const HttpLive = Layer.unwrapEffect(Effect.map(HttpApiBuilder.httpApp, (app) => HttpServer.serve(app))).pipe(
+  Layer.provide(ServerLive)
+)
+
+/**
+ * The whole gateway: build it with `Layer.launch`. The services (and the embedded simulator) are
+ * built first, in a scope that encloses the HTTP side's, so no connection is accepted before the
+ * gateway can serve it, and at shutdown the listener drains the requests in flight before any
+ * service they use (pools, batch loader, simulator) is released.
+ */
+export const GatewayLive = Layer.unwrapScoped(
+  Effect.map(Layer.build(ApiLive), (api) => HttpLive.pipe(Layer.provide(Layer.succeedContext(api))))
+)

@@ -1,0 +1,30 @@
+/**
+ * Where Drupal is: `DRUPAL_URL` when set; otherwise the built-in simulator is started in-process
+ * (on `SIM_PORT`) and used as the upstream, so the gateway runs with nothing else installed.
+ */
+import { Effect, Layer, Option } from "effect"
+import { DrupalUrl } from "../src/Config.js"
+import { DrupalEndpoint } from "../src/drupal/DrupalEndpoint.js"
+import * as Simulator from "../src/simulator/Simulator.js"
+
+const embedded = Layer.effect(
+  DrupalEndpoint,
+  Effect.gen(function*() {
+    const sim = yield* Simulator.Simulator
+    yield* Effect.logInfo(
+      `DRUPAL_URL is not set: started the built-in Drupal simulator at ${sim.url} and using it as the upstream`
+    )
+    return { url: new URL(sim.url), embedded: true }
+  })
+).pipe(Layer.provide(Simulator.layerConfig()))
+
+/** The upstream endpoint: configured, or the embedded simulator. */
+export const UpstreamLive = Layer.unwrapEffect(
+  Effect.map(DrupalUrl, Option.match({
+    onNone: () => embedded,
+    onSome: (url) =>
+      Layer.effectDiscard(Effect.logInfo(`upstream Drupal at ${url.origin}`)).pipe(
+        Layer.provideMerge(DrupalEndpoint.layer(url))
+      )
+  }))
+)

@@ -1,0 +1,659 @@
+/**
+ * Incremental decoding of one JSON-RPC 2.0 reply whose `result` carries a huge string (the
+ * tutorial body), on top of stream-json's token-level parser.
+ *
+ * The reply body arrives as bytes; the small members of `result` (`id`, `title`, `url`,
+ * `metadata`, …) come out as assembled values and the designated content string as chunks, in
+ * the order they appear in the reply. Nothing holds the content: memory is bounded by the input
+ * chunk size plus `maxFieldBytes` per small field.
+ *
+ * Where fields sit after the content (JSON objects are unordered: the upstream may put
+ * `metadata` last), they are emitted after the content too. A caller that needs them before the
+ * content (e.g. for front matter) must either buffer the content (unbounded: do not) or emit those
+ * fields as a trailer; {@link readResult} makes the split explicit (`head` / `content` / `rest`).
+ *
+ * @since 0.1.0
+ */
+import { Chunk, Data, Effect, Option, Stream } from "effect"
+import type * as Scope from "effect/Scope"
+import { dual } from "effect/Function"
+import { jsonParser, type Token } from "stream-json/core/parser.js"
+import { getManyValues, isMany, none } from "stream-chain/defs.js"
+import { type HtmlMarkdownConverter, type HtmlToMarkdownOptions, makeConverter } from "./HtmlToMarkdown.js"
+
+/** A JSON value as assembled from the reply. */
+export type JsonValue =
+  | null
+  | boolean
+  | number
+  | string
+  | ReadonlyArray<JsonValue>
+  | { readonly [key: string]: JsonValue }
+
+/** A small member of `result`, assembled; `path` is relative to `result` (`[]`: `result` itself). */
+export interface FieldEvent {
+  readonly _tag: "Field"
+  readonly path: ReadonlyArray<string>
+  readonly value: JsonValue
+}
+
+/** The content string starts (it may be empty: then `ContentEnd` follows directly). */
+export interface ContentStartEvent {
+  readonly _tag: "ContentStart"
+  readonly path: ReadonlyArray<string>
+}
+
+/** A piece of the content string, unescaped. Never empty; never splits a UTF-16 surrogate pair. */
+export interface ContentChunkEvent {
+  readonly _tag: "ContentChunk"
+  readonly chunk: string
+}
+
+/** The content string ended. */
+export interface ContentEndEvent {
+  readonly _tag: "ContentEnd"
+  readonly path: ReadonlyArray<string>
+}
+
+/** What {@link resultEvents} yields, in reply order. */
+export type ResultEvent = FieldEvent | ContentStartEvent | ContentChunkEvent | ContentEndEvent
+
+/** Options of {@link resultEvents} and {@link readResult}. */
+export interface JsonRpcResultStreamOptions {
+  /**
+   * Path of the big string inside `result`, default `["content"]` (`["body", "value"]` for a
+   * raw Drupal body field). When the value at that path is not a string (e.g. `null` when the
+   * content was not requested) it is emitted as a `Field` like any other member.
+   */
+  readonly contentPath?: ReadonlyArray<string> | undefined
+  /**
+   * Bound of one small field (and of one envelope member or key) in JSON characters, roughly
+   * bytes. A field over it fails with `JsonRpcDecodeError` reason `field_too_large`. Default
+   * {@link DEFAULT_MAX_FIELD_BYTES}.
+   */
+  readonly maxFieldBytes?: number | undefined
+}
+
+/** Default of {@link JsonRpcResultStreamOptions.maxFieldBytes}: 64 KiB. */
+export const DEFAULT_MAX_FIELD_BYTES = 64 * 1024
+
+/**
+ * The reply is a JSON-RPC error object (`{"error": {code, message, data}}`). Raised as soon as
+ * the error member is complete. `id` is the reply's id when it came before the error member.
+ */
+export class JsonRpcReplyError extends Data.TaggedError("JsonRpcReplyError")<{
+  readonly code: number
+  readonly message: string
+  readonly data: unknown
+  readonly id: string | number | null
+}> {}
+
+/** Why a reply body could not be decoded. */
+export type JsonRpcDecodeReason =
+  /** Not JSON (a syntax error, or invalid UTF-8). */
+  | "malformed"
+  /** The body ended before the JSON value did (including an empty body). */
+  | "truncated"
+  /** A small field, envelope member or key is larger than `maxFieldBytes`. */
+  | "field_too_large"
+  /** JSON, but not one JSON-RPC 2.0 response object with a `result` (or a well-formed `error`). */
+  | "invalid_envelope"
+
+/**
+ * The reply body is not a usable JSON-RPC reply. Events already emitted by the stream must be
+ * discarded by the consumer: a failed stream is never a partial success.
+ */
+export class JsonRpcDecodeError extends Data.TaggedError("JsonRpcDecodeError")<{
+  readonly reason: JsonRpcDecodeReason
+  /** Short human detail; never a piece of the body. */
+  readonly detail: string
+  /** The `result`-relative path of the offending field, when there is one. */
+  readonly path?: ReadonlyArray<string>
+  readonly cause?: unknown
+}> {
+  override get message(): string {
+    return `Undecodable JSON-RPC reply (${this.reason}): ${this.detail}`
+  }
+}
+
+/** The failures added by this module. */
+export type JsonRpcResultError = JsonRpcReplyError | JsonRpcDecodeError
+
+/**
+ * Decodes a JSON-RPC reply body (bytes, any split) into {@link ResultEvent}s, in reply order:
+ * `Field` for every member of `result` not on the content path (and for `result` itself when it
+ * is not an object), `ContentStart`, `ContentChunk`s, `ContentEnd` around the content string.
+ * At most one `ContentChunk` per upstream Effect chunk.
+ *
+ * Failures: `JsonRpcReplyError` when the reply is an error object; `JsonRpcDecodeError` when the
+ * body is malformed, truncated, has a field over `maxFieldBytes`, or is not a single JSON-RPC
+ * 2.0 response with a `result` (a batch array included; `"jsonrpc": "2.0"` is checked at the end
+ * of the body). The stream fails instead of completing, after any events already emitted.
+ *
+ * Bounds: one input chunk (decoded text and tokens) plus `maxFieldBytes` per small field.
+ */
+export const resultEvents: {
+  (options?: JsonRpcResultStreamOptions): <E, R>(
+    body: Stream.Stream<Uint8Array, E, R>
+  ) => Stream.Stream<ResultEvent, E | JsonRpcResultError, R>
+  <E, R>(
+    body: Stream.Stream<Uint8Array, E, R>,
+    options?: JsonRpcResultStreamOptions
+  ): Stream.Stream<ResultEvent, E | JsonRpcResultError, R>
+} = dual(
+  (args) => Stream.StreamTypeId in Object(args[0]),
+  <E, R>(
+    body: Stream.Stream<Uint8Array, E, R>,
+    options?: JsonRpcResultStreamOptions
+  ): Stream.Stream<ResultEvent, E | JsonRpcResultError, R> =>
+    Stream.suspend(() => {
+      const decoder = new ReplyDecoder(
+        options?.contentPath ?? ["content"],
+        Math.max(1, options?.maxFieldBytes ?? DEFAULT_MAX_FIELD_BYTES)
+      )
+      return body.pipe(
+        Stream.mapChunksEffect((chunk) =>
+          Effect.suspend(() => {
+            const events: Array<ResultEvent> = []
+            try {
+              for (const bytes of chunk) decoder.push(bytes, events)
+            } catch (error) {
+              return failWith(error)
+            }
+            return Effect.succeed(Chunk.unsafeFromArray(events))
+          })
+        ),
+        Stream.concat(Stream.suspend(() => {
+          const events: Array<ResultEvent> = []
+          try {
+            decoder.end(events)
+          } catch (error) {
+            return Stream.fromEffect(failWith(error))
+          }
+          return Stream.fromIterable(events)
+        }))
+      )
+    })
+)
+
+const failWith = (error: unknown): Effect.Effect<never, JsonRpcResultError> =>
+  error instanceof JsonRpcReplyError || error instanceof JsonRpcDecodeError ? Effect.fail(error) : Effect.die(error)
+
+/**
+ * Pipes the content chunks of a {@link resultEvents} stream through a fresh
+ * {@link makeConverter HtmlToMarkdown converter}: `ContentChunk`s then carry Markdown, and the
+ * converter's last output comes right before `ContentEnd`. Other events pass through. Same
+ * bounds and failures as the upstream; the conversion does not fail.
+ */
+export const contentToMarkdown = (options?: HtmlToMarkdownOptions) =>
+<E, R>(events: Stream.Stream<ResultEvent, E, R>): Stream.Stream<ResultEvent, E, R> =>
+  Stream.suspend(() => {
+    let converter: HtmlMarkdownConverter | null = null
+    return Stream.mapChunks(events, (chunk) => {
+      const out: Array<ResultEvent> = []
+      let pending = ""
+      const flush = () => {
+        if (pending !== "") out.push({ _tag: "ContentChunk", chunk: pending })
+        pending = ""
+      }
+      for (const event of chunk) {
+        switch (event._tag) {
+          case "ContentStart":
+            converter = makeConverter(options)
+            out.push(event)
+            break
+          case "ContentChunk":
+            if (converter !== null) pending += converter.write(event.chunk)
+            break
+          case "ContentEnd":
+            if (converter !== null) pending += converter.end()
+            converter = null
+            flush()
+            out.push(event)
+            break
+          default:
+            flush()
+            out.push(event)
+        }
+      }
+      flush()
+      return Chunk.unsafeFromArray(out)
+    })
+  })
+
+/** The reply split at its content, see {@link readResult}. */
+export interface ResultParts<E, R> {
+  /** The fields before the content, in reply order (all of them when there is no content). */
+  readonly head: ReadonlyArray<FieldEvent>
+  /** The content path when its value is a string; `None` when it is absent or not a string. */
+  readonly contentPath: Option.Option<ReadonlyArray<string>>
+  /**
+   * The content chunks (HTML as sent). Consume it at most once, before `rest`, within the
+   * scope of {@link readResult}; it is empty when there is no content.
+   */
+  readonly content: Stream.Stream<string, E, R>
+  /**
+   * Reads the reply to its end and yields the fields after the content; content left
+   * unconsumed is skipped (read, not kept). Fails like {@link resultEvents}.
+   */
+  readonly rest: Effect.Effect<ReadonlyArray<FieldEvent>, E, R>
+}
+
+/**
+ * Starts decoding a reply and reads it up to its content: the fields that precede the content
+ * are in `head`, the content streams from `content`, and `rest` gives the fields after it.
+ * Errors before the content fail this effect; later ones fail `content` or `rest`. Reading is
+ * pull-based: the body is consumed only as fast as `content` is. Needs a `Scope` (the open
+ * body); the parts are unusable once it closes.
+ */
+export const readResult = <E, R>(
+  body: Stream.Stream<Uint8Array, E, R>,
+  options?: JsonRpcResultStreamOptions
+): Effect.Effect<
+  ResultParts<E | JsonRpcResultError, R>,
+  E | JsonRpcResultError,
+  R | Scope.Scope
+> =>
+  Effect.gen(function*() {
+    const pull = yield* Stream.toPull(resultEvents(body, options))
+    let buffer: ReadonlyArray<ResultEvent> = []
+    let index = 0
+    let done = false
+    const next: Effect.Effect<ResultEvent | undefined, E | JsonRpcResultError, R> = Effect.suspend(() => {
+      if (index < buffer.length) return Effect.succeed(buffer[index++])
+      if (done) return Effect.succeed(undefined)
+      return pull.pipe(
+        Effect.catchAll(Option.match({
+          onNone: () => {
+            done = true
+            return Effect.succeed(Chunk.empty<ResultEvent>())
+          },
+          onSome: (error) => Effect.fail(error)
+        })),
+        Effect.flatMap((chunk) => {
+          buffer = Chunk.toReadonlyArray(chunk)
+          index = 0
+          return next
+        })
+      )
+    })
+
+    const head: Array<FieldEvent> = []
+    let contentPath: Option.Option<ReadonlyArray<string>> = Option.none()
+    for (;;) {
+      const event = yield* next
+      if (event === undefined) break
+      if (event._tag === "Field") head.push(event)
+      else if (event._tag === "ContentStart") {
+        contentPath = Option.some(event.path)
+        break
+      }
+    }
+    let inContent = Option.isSome(contentPath)
+    const content: Stream.Stream<string, E | JsonRpcResultError, R> = Stream.repeatEffectOption(
+      Effect.suspend(() => inContent ? next : Effect.succeed(undefined)).pipe(
+        Effect.mapError(Option.some),
+        Effect.flatMap((event) => {
+          if (event !== undefined && event._tag === "ContentChunk") return Effect.succeed(event.chunk)
+          inContent = false
+          return Effect.fail(Option.none())
+        })
+      )
+    )
+    const rest: Effect.Effect<ReadonlyArray<FieldEvent>, E | JsonRpcResultError, R> = Effect.gen(function*() {
+      const fields: Array<FieldEvent> = []
+      for (;;) {
+        const event = yield* next
+        if (event === undefined) return fields
+        if (event._tag === "Field") fields.push(event)
+      }
+    })
+    return { head, contentPath, content, rest }
+  })
+
+// ---------------------------------------------------------------------------------------------
+// The decoder: bytes → tokens → events
+// ---------------------------------------------------------------------------------------------
+
+/** Builds one JSON value from tokens, counting its size. */
+class Assembler {
+  private readonly stack: Array<{ readonly node: Array<JsonValue> | Record<string, JsonValue>; key: string | null }> = []
+  private parts: Array<string> = []
+  private size = 0
+  value: JsonValue | undefined = undefined
+  done = false
+
+  constructor(private readonly max: number, private readonly path: ReadonlyArray<string>) {}
+
+  consume(token: Token): void {
+    this.size++
+    switch (token.name) {
+      case "startObject":
+        this.open({})
+        return
+      case "startArray":
+        this.open([])
+        return
+      case "endObject":
+      case "endArray":
+        this.close()
+        return
+      case "startKey":
+      case "startString":
+      case "startNumber":
+        this.parts = []
+        return
+      case "stringChunk":
+      case "numberChunk":
+        this.size += token.value.length
+        if (this.size > this.max) {
+          throw new JsonRpcDecodeError({
+            reason: "field_too_large",
+            detail: `a field is larger than ${this.max} characters`,
+            path: this.path
+          })
+        }
+        this.parts.push(token.value)
+        return
+      case "endKey":
+        this.top().key = this.parts.join("")
+        return
+      case "endString":
+        this.add(this.parts.join(""))
+        return
+      case "endNumber":
+        this.add(Number(this.parts.join("")))
+        return
+      case "nullValue":
+        this.add(null)
+        return
+      case "trueValue":
+        this.add(true)
+        return
+      case "falseValue":
+        this.add(false)
+        return
+      default:
+        return
+    }
+  }
+
+  private top() {
+    return this.stack[this.stack.length - 1]!
+  }
+
+  private open(node: Array<JsonValue> | Record<string, JsonValue>): void {
+    this.add(node)
+    this.stack.push({ node, key: null })
+  }
+
+  private close(): void {
+    const frame = this.stack.pop()!
+    if (this.stack.length === 0) {
+      this.value = frame.node
+      this.done = true
+    }
+  }
+
+  private add(value: JsonValue): void {
+    if (this.size > this.max) {
+      throw new JsonRpcDecodeError({
+        reason: "field_too_large",
+        detail: `a field is larger than ${this.max} characters`,
+        path: this.path
+      })
+    }
+    const frame = this.stack[this.stack.length - 1]
+    if (frame === undefined) {
+      // A container's own value is final only at its end token (see `close`).
+      if (typeof value !== "object" || value === null) {
+        this.value = value
+        this.done = true
+      }
+      return
+    }
+    if (Array.isArray(frame.node)) {
+      frame.node.push(value)
+    } else {
+      // `__proto__` from the wire must stay data, never become the prototype.
+      Object.defineProperty(frame.node, frame.key ?? "", { value, enumerable: true, writable: true, configurable: true })
+    }
+  }
+}
+
+/** What the next value in the reply is for. */
+type Target =
+  | { readonly kind: "root" }
+  | { readonly kind: "envelope"; readonly key: string }
+  | { readonly kind: "result"; readonly path: ReadonlyArray<string> }
+
+/** An object the decoder walks through (rather than assembles). */
+type Walk =
+  | { readonly kind: "envelope" }
+  | { readonly kind: "result"; readonly path: ReadonlyArray<string> }
+
+class ReplyDecoder {
+  private readonly text = new TextDecoder("utf-8", { fatal: true })
+  private readonly parse = jsonParser({ packKeys: false, packStrings: false, packNumbers: false })
+  private readonly walks: Array<Walk> = []
+  private target: Target | null = { kind: "root" }
+  private keyParts: Array<string> = []
+  private keySize = 0
+  private assembler: Assembler | null = null
+  private onAssembled: ((value: JsonValue) => void) | null = null
+  private contentPath: ReadonlyArray<string> | null = null
+  private contentParts: Array<string> = []
+  private jsonrpc: JsonValue | undefined = undefined
+  private id: string | number | null = null
+  private sawResult = false
+  private finished = false
+  /** Where the events of the current `push`/`end` go (a field may complete in a later push). */
+  private events: Array<ResultEvent> = []
+  /** The last characters of the body, to tell a cut-off escape or literal from a wrong one. */
+  private tail = ""
+
+  constructor(private readonly contentTarget: ReadonlyArray<string>, private readonly max: number) {}
+
+  push(bytes: Uint8Array, events: Array<ResultEvent>): void {
+    let text: string
+    try {
+      text = this.text.decode(bytes, { stream: true })
+    } catch (cause) {
+      throw new JsonRpcDecodeError({ reason: "malformed", detail: "the body is not valid UTF-8", cause })
+    }
+    if (text.length > 0) this.feed(text, events, "malformed")
+    this.tail = (this.tail + text).slice(-16)
+  }
+
+  end(events: Array<ResultEvent>): void {
+    let text: string
+    try {
+      text = this.text.decode()
+    } catch (cause) {
+      throw new JsonRpcDecodeError({ reason: "truncated", detail: "the body ends inside a UTF-8 sequence", cause })
+    }
+    if (text.length > 0) this.feed(text, events, "malformed")
+    this.tail = (this.tail + text).slice(-16)
+    this.feed(none, events, "truncated")
+    if (!this.finished) throw new JsonRpcDecodeError({ reason: "truncated", detail: "the body ended early" })
+    if (this.jsonrpc !== "2.0") {
+      throw new JsonRpcDecodeError({ reason: "invalid_envelope", detail: "\"jsonrpc\" is not \"2.0\"" })
+    }
+    if (!this.sawResult) throw new JsonRpcDecodeError({ reason: "invalid_envelope", detail: "no \"result\" member" })
+  }
+
+  private feed(input: string | typeof none, events: Array<ResultEvent>, reason: JsonRpcDecodeReason): void {
+    this.events = events
+    let output: ReturnType<typeof this.parse>
+    try {
+      // stream-json's flushable stages take stream-chain's `none` as their end-of-input mark.
+      output = this.parse(input as string)
+    } catch (cause) {
+      const detail = cause instanceof Error ? cause.message : "the body is not JSON"
+      throw new JsonRpcDecodeError({
+        reason: reason === "truncated" && !this.cutOff(detail) ? "malformed" : reason,
+        detail,
+        cause
+      })
+    }
+    if (isMany(output)) {
+      for (const token of getManyValues(output)) this.token(token, events)
+    }
+    if (this.contentParts.length > 0) this.flushContent(events)
+  }
+
+  /**
+   * At the end of the body the parser also reports syntax errors it had to defer (it waits for
+   * up to 6 characters after a `\\` and 16 after a literal's first letter): those are malformed
+   * unless the body stops inside a valid escape or literal.
+   */
+  private cutOff(detail: string): boolean {
+    if (detail.includes("escaped characters")) return /\\(u[0-9a-fA-F]{0,3})?$/.test(this.tail)
+    if (detail === "Parser cannot parse input: expected a value") {
+      return /(?:^|[^A-Za-z])(?:t|tr|tru|f|fa|fal|fals|n|nu|nul)$/.test(this.tail)
+    }
+    return true
+  }
+
+  private flushContent(events: Array<ResultEvent>): void {
+    const parts = this.contentParts
+    this.contentParts = []
+    const chunk = parts.length === 1 ? parts[0]! : parts.join("")
+    if (chunk.length > 0) events.push({ _tag: "ContentChunk", chunk })
+  }
+
+  private token(token: Token, events: Array<ResultEvent>): void {
+    if (this.assembler !== null) {
+      this.assembler.consume(token)
+      if (this.assembler.done) {
+        const value = this.assembler.value as JsonValue
+        const done = this.onAssembled!
+        this.assembler = null
+        this.onAssembled = null
+        done(value)
+      }
+      return
+    }
+    if (this.contentPath !== null) {
+      if (token.name === "stringChunk") {
+        this.contentParts.push(token.value)
+      } else if (token.name === "endString") {
+        this.flushContent(events)
+        events.push({ _tag: "ContentEnd", path: this.contentPath })
+        this.contentPath = null
+      }
+      return
+    }
+    const target = this.target
+    if (target !== null) {
+      this.target = null
+      this.startValue(target, token, events)
+      return
+    }
+    // Inside a walked object, between members.
+    switch (token.name) {
+      case "startKey":
+        this.keyParts = []
+        this.keySize = 0
+        return
+      case "stringChunk":
+        this.keySize += token.value.length
+        if (this.keySize > this.max) {
+          throw new JsonRpcDecodeError({ reason: "field_too_large", detail: `a key is larger than ${this.max} characters` })
+        }
+        this.keyParts.push(token.value)
+        return
+      case "endKey": {
+        const key = this.keyParts.join("")
+        const walk = this.walks[this.walks.length - 1]!
+        this.target = walk.kind === "envelope" ? { kind: "envelope", key } : { kind: "result", path: [...walk.path, key] }
+        return
+      }
+      case "endObject":
+        this.walks.pop()
+        if (this.walks.length === 0) this.finished = true
+        return
+      default:
+        return
+    }
+  }
+
+  private startValue(target: Target, token: Token, events: Array<ResultEvent>): void {
+    switch (target.kind) {
+      case "root":
+        if (token.name !== "startObject") {
+          throw new JsonRpcDecodeError({
+            reason: "invalid_envelope",
+            detail: token.name === "startArray" ? "a batch reply (array) is not supported here" : "the reply is not an object"
+          })
+        }
+        this.walks.push({ kind: "envelope" })
+        return
+      case "envelope":
+        switch (target.key) {
+          case "result":
+            this.sawResult = true
+            this.startValue({ kind: "result", path: [] }, token, events)
+            return
+          case "error":
+            this.assemble(token, [], (value) => {
+              throw this.replyError(value)
+            })
+            return
+          case "jsonrpc":
+            this.assemble(token, [], (value) => {
+              this.jsonrpc = value
+            })
+            return
+          case "id":
+            this.assemble(token, [], (value) => {
+              if (typeof value === "string" || typeof value === "number") this.id = value
+            })
+            return
+          default:
+            this.assemble(token, [], () => {})
+            return
+        }
+      case "result": {
+        const path = target.path
+        const onContentPath = path.length <= this.contentTarget.length && path.every((k, i) => k === this.contentTarget[i])
+        if (onContentPath && path.length === this.contentTarget.length && token.name === "startString") {
+          this.contentPath = path
+          events.push({ _tag: "ContentStart", path })
+          return
+        }
+        if (onContentPath && path.length < this.contentTarget.length && token.name === "startObject") {
+          this.walks.push({ kind: "result", path })
+          return
+        }
+        this.assemble(token, path, (value) => {
+          this.events.push({ _tag: "Field", path, value })
+        })
+        return
+      }
+    }
+  }
+
+  private assemble(token: Token, path: ReadonlyArray<string>, onDone: (value: JsonValue) => void): void {
+    const assembler = new Assembler(this.max, path)
+    assembler.consume(token)
+    if (assembler.done) {
+      onDone(assembler.value as JsonValue)
+      return
+    }
+    this.assembler = assembler
+    this.onAssembled = onDone
+  }
+
+  private replyError(value: JsonValue): JsonRpcReplyError | JsonRpcDecodeError {
+    if (typeof value === "object" && value !== null && !Array.isArray(value)) {
+      const object = value as { readonly [key: string]: JsonValue }
+      const code = object["code"]
+      const message = object["message"]
+      if (typeof code === "number" && Number.isInteger(code) && typeof message === "string") {
+        return new JsonRpcReplyError({ code, message, data: object["data"] ?? null, id: this.id })
+      }
+    }
+    return new JsonRpcDecodeError({ reason: "invalid_envelope", detail: "the \"error\" member is not a JSON-RPC error object" })
+  }
+}

@@ -1,0 +1,398 @@
+/**
+ * The simulator's HTTP front: a plain `node:http` request handler (raw socket control for
+ * resets, hangs and paced streaming) that routes to the protocol, discovery and control code.
+ *
+ * Routes:
+ * - `POST /jsonrpc`, `GET /jsonrpc?query=<url-encoded JSON>`: JSON-RPC (see `Protocol`).
+ * - `GET /jsonrpc/methods`, `GET /jsonrpc/methods/{id}`: discovery for the calling user.
+ * - `/__sim/…`: control routes (no auth, not counted): `GET stats`, `POST reset`, `GET|POST faults`,
+ *   `POST methods`, `DELETE methods/{id}`.
+ *
+ * Every site route needs `use jsonrpc services`; failures of authentication and of that
+ * permission are HTML pages (401 with `WWW-Authenticate`, 403), not JSON-RPC. Bounds: request
+ * bodies (413), batch size (413), and streamed replies use one chunk of memory at a time.
+ *
+ * @since 0.1.0
+ */
+import { Either, ParseResult, Schema } from "effect"
+import * as Http from "node:http"
+import type { AddressInfo } from "node:net"
+import { renderCollection, renderMethod } from "./Discovery.js"
+import { FaultPatch, type FaultInjector } from "./Faults.js"
+import { fromSpec, type MethodDefinition, type MethodRegistry, MethodSpec, type RpcError, RpcErrors } from "./Methods.js"
+import { canExecute, errorReply, execute, parseRequest } from "./Protocol.js"
+import { isPlain, toPieces, writePieces } from "./ReplyWriter.js"
+import type { Site } from "./Site.js"
+import type { StatsCollector } from "./Stats.js"
+import { authenticate, type SiteUser } from "./Users.js"
+
+/** Limits of the HTTP front. */
+export interface ServerLimits {
+  /** Largest request body accepted (POST), in bytes; larger: 413. */
+  readonly maxBodyBytes: number
+  /** Largest batch accepted; larger: 413. */
+  readonly maxBatchSize: number
+}
+
+/** What the handler works with. */
+export interface ServerContext {
+  readonly site: Site
+  readonly registry: MethodRegistry
+  readonly faults: FaultInjector
+  readonly stats: StatsCollector
+  readonly limits: ServerLimits
+  /** The simulator's own base URL (`http://host:port`), known once listening. */
+  readonly baseUrl: () => string
+}
+
+const SITE_NAME = "Drupalize.Me (simulated)"
+
+const html = (title: string, message: string): string =>
+  `<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>${title} | ${SITE_NAME}</title></head>` +
+  `<body><main><h1>${title}</h1><p>${message}</p></main></body></html>\n`
+
+const sendPage = (
+  res: Http.ServerResponse,
+  status: number,
+  title: string,
+  message: string,
+  headers: Http.OutgoingHttpHeaders = {}
+): void => {
+  const body = html(title, message)
+  res.writeHead(status, {
+    "Content-Type": "text/html; charset=UTF-8",
+    "Content-Length": Buffer.byteLength(body),
+    "Cache-Control": "no-cache, private",
+    ...headers
+  })
+  res.end(body)
+}
+
+const sendJson = (res: Http.ServerResponse, status: number, value: unknown, headers: Http.OutgoingHttpHeaders = {}) =>
+  sendJsonText(res, status, JSON.stringify(value), headers)
+
+const sendJsonText = (res: Http.ServerResponse, status: number, body: string, headers: Http.OutgoingHttpHeaders = {}) => {
+  res.writeHead(status, {
+    "Content-Type": "application/json",
+    "Content-Length": Buffer.byteLength(body),
+    ...headers
+  })
+  res.end(body)
+}
+
+type BodyRead = { readonly _tag: "Body"; readonly text: string } | { readonly _tag: "TooLarge" } | { readonly _tag: "Aborted" }
+
+const readBody = (req: Http.IncomingMessage, limit: number): Promise<BodyRead> =>
+  new Promise((resolve) => {
+    const declared = Number(req.headers["content-length"] ?? "0")
+    if (declared > limit) {
+      resolve({ _tag: "TooLarge" })
+      return
+    }
+    const chunks: Array<Buffer> = []
+    let size = 0
+    let settled = false
+    const settle = (r: BodyRead) => {
+      if (settled) return
+      settled = true
+      req.off("data", onData)
+      resolve(r)
+    }
+    const onData = (chunk: Buffer) => {
+      size += chunk.length
+      if (size > limit) settle({ _tag: "TooLarge" })
+      else chunks.push(chunk)
+    }
+    req.on("data", onData)
+    req.once("end", () => settle({ _tag: "Body", text: Buffer.concat(chunks).toString("utf8") }))
+    req.once("error", () => settle({ _tag: "Aborted" }))
+    req.once("close", () => settle(req.complete ? { _tag: "Body", text: Buffer.concat(chunks).toString("utf8") } : { _tag: "Aborted" }))
+  })
+
+const tooLarge = (res: Http.ServerResponse, message: string) => {
+  // The rest of the body is not read: close the connection after the answer.
+  sendPage(res, 413, "Payload Too Large", message, { Connection: "close" })
+  res.once("finish", () => res.socket?.destroy())
+}
+
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms))
+
+const isRecord = (u: unknown): u is Record<string, unknown> => typeof u === "object" && u !== null && !Array.isArray(u)
+
+const backendFailure = (method: MethodDefinition): RpcError =>
+  RpcErrors.internal(`Backend failure: the ${method.backend ?? "database"} backend did not respond (simulated fault).`)
+
+/** The request handler and the set of requests it keeps hung (to cut at shutdown). */
+export interface RequestHandler {
+  readonly handle: (req: Http.IncomingMessage, res: Http.ServerResponse) => void
+  readonly hung: ReadonlySet<Http.ServerResponse>
+}
+
+/** Builds the handler for one simulator. */
+export const makeRequestHandler = (ctx: ServerContext): RequestHandler => {
+  const { faults, limits, registry, site, stats } = ctx
+  const hung = new Set<Http.ServerResponse>()
+  const c = stats.counters
+
+  const malformed = (res: Http.ServerResponse) => {
+    if (site.switches.malformedJson === "html500") {
+      sendPage(res, 500, "Error", "The website encountered an unexpected error. Try again later.")
+    } else {
+      sendJson(res, 400, errorReply(null, RpcErrors.parse()))
+    }
+  }
+
+  const handleRpc = async (req: Http.IncomingMessage, res: Http.ServerResponse, user: SiteUser, text: string | null) => {
+    let body: unknown
+    try {
+      if (text === null) throw new Error("no query")
+      body = JSON.parse(text)
+    } catch {
+      return malformed(res)
+    }
+    if (Array.isArray(body)) {
+      c.batches++
+      c.max_batch_size = Math.max(c.max_batch_size, body.length)
+      if (body.length > limits.maxBatchSize) {
+        return tooLarge(res, `A batch of ${body.length} requests exceeds the limit of ${limits.maxBatchSize}.`)
+      }
+    }
+    const items: ReadonlyArray<unknown> = Array.isArray(body) ? body : isRecord(body) ? [body] : []
+    c.rpc_calls += items.length
+    for (const item of items) {
+      if (!isRecord(item)) continue
+      if (item.id === undefined || item.id === null) c.notifications++
+      if (typeof item.method === "string") stats.countMethod(item.method, registry.get(item.method) !== undefined)
+    }
+    const parsed = parseRequest(body, site)
+    if (parsed._tag === "NotARequest") {
+      if (site.switches.malformedJson === "html500") return malformed(res)
+      return sendJson(res, 400, errorReply(null, RpcErrors.invalidRequest()))
+    }
+    if (parsed._tag === "Rejected") return sendJson(res, 400, parsed.reply)
+    const config = faults.config()
+    if (config.errorKind === "http503" && parsed.calls.some((call) => faults.shouldFail(call.method.id))) {
+      c.faults.http_503++
+      return sendPage(res, 503, "Service unavailable", "The backend is temporarily unavailable (simulated fault).", {
+        "Retry-After": "1"
+      })
+    }
+    const inject = config.errorKind === "rpc"
+      ? (method: MethodDefinition) => {
+        if (!faults.shouldFail(method.id)) return undefined
+        c.faults.rpc_errors++
+        return backendFailure(method)
+      }
+      : () => undefined
+    const replies = execute(parsed.calls, user, site, inject)
+    for (const r of replies) if ("error" in r) c.rpc_errors++
+    if (replies.length === 0) {
+      res.writeHead(204, { "Cache-Control": "no-cache, private" })
+      return res.end()
+    }
+    const cacheControl = req.method === "GET" && user.uid === 0 ? "max-age=300, public" : "must-revalidate, no-cache, private"
+    const pieces = toPieces(parsed.batch ? replies : replies[0])
+    if (isPlain(pieces)) {
+      const text = pieces.join("")
+      c.bytes_sent += Buffer.byteLength(text)
+      return sendJsonText(res, 200, text, { "Cache-Control": cacheControl })
+    }
+    c.streamed_responses++
+    const bytesPerSecond = faults.slowStream()
+    if (bytesPerSecond !== undefined) c.faults.slow_streams++
+    res.writeHead(200, { "Content-Type": "application/json", "Cache-Control": cacheControl })
+    await writePieces(res, pieces, { bytesPerSecond, onBytes: (n) => (c.bytes_sent += n) })
+  }
+
+  const handleDiscovery = (res: Http.ServerResponse, user: SiteUser, methodId: string | undefined) => {
+    c.discovery_requests++
+    const base = ctx.baseUrl()
+    if (methodId === undefined) {
+      const allowed = registry.list().filter((m) => canExecute(site, user, m))
+      return sendJson(res, 200, renderCollection(allowed, base), { "Cache-Control": "must-revalidate, no-cache, private" })
+    }
+    const method = registry.get(methodId)
+    if (method === undefined || !canExecute(site, user, method)) {
+      return sendJson(res, 404, { message: `The ${methodId} method is not available.` })
+    }
+    return sendJson(res, 200, renderMethod(method, base), { "Cache-Control": "must-revalidate, no-cache, private" })
+  }
+
+  const handleSite = async (req: Http.IncomingMessage, res: Http.ServerResponse, url: URL) => {
+    const path = url.pathname.replace(/\/+$/, "")
+    const isRpc = path === "/jsonrpc"
+    const discovery = path === "/jsonrpc/methods"
+      ? { id: undefined }
+      : path.startsWith("/jsonrpc/methods/")
+      ? { id: safeDecode(path.slice("/jsonrpc/methods/".length)) }
+      : undefined
+    if (!isRpc && discovery === undefined) return sendPage(res, 404, "Page not found", "The requested page could not be found.")
+    const allowed = isRpc ? ["GET", "POST"] : ["GET"]
+    if (!allowed.includes(req.method ?? "")) {
+      return sendPage(res, 405, "Method Not Allowed", "The method is not allowed for this route.", { Allow: allowed.join(", ") })
+    }
+    let text: string | null = null
+    if (req.method === "POST") {
+      c.post_requests++
+      const read = await readBody(req, limits.maxBodyBytes)
+      if (read._tag === "Aborted") return
+      if (read._tag === "TooLarge") return tooLarge(res, `The request body exceeds ${limits.maxBodyBytes} bytes.`)
+      text = read.text
+    } else {
+      if (isRpc) c.get_requests++
+      text = url.searchParams.get("query")
+      req.resume()
+    }
+    if (faults.shouldReset()) {
+      c.faults.resets++
+      req.socket.resetAndDestroy()
+      return
+    }
+    if (faults.shouldHang()) {
+      c.faults.hangs++
+      hung.add(res)
+      res.once("close", () => hung.delete(res))
+      return
+    }
+    const delay = faults.latencyMs()
+    if (delay > 0) {
+      c.faults.delayed_requests++
+      await sleep(delay)
+      if (res.destroyed) return
+    }
+    const auth = authenticate(req.headers.authorization)
+    if (auth._tag === "Rejected") {
+      return sendPage(res, 401, "Unauthorized", "The credentials are not valid.", {
+        "WWW-Authenticate": auth.scheme === "Bearer"
+          ? `Bearer realm="${SITE_NAME}", error="invalid_token"`
+          : `Basic realm="${SITE_NAME}"`
+      })
+    }
+    const user = auth.user
+    if (!site.roles.has(user, "use jsonrpc services")) {
+      return sendPage(res, 403, "Access denied", "You are not authorized to access this page.")
+    }
+    if (site.state.maintenanceMode && !site.roles.has(user, "access site in maintenance mode")) {
+      return sendPage(res, 503, "Site under maintenance", `${SITE_NAME} is currently under maintenance.`, {
+        "Retry-After": "60"
+      })
+    }
+    if (isRpc) return handleRpc(req, res, user, text)
+    return handleDiscovery(res, user, discovery?.id)
+  }
+
+  const handleControl = async (req: Http.IncomingMessage, res: Http.ServerResponse, path: string) => {
+    const route = `${req.method ?? ""} ${path.replace(/\/+$/, "")}`
+    const readJson = async (): Promise<{ ok: true; value: unknown } | { ok: false }> => {
+      const read = await readBody(req, limits.maxBodyBytes)
+      if (read._tag !== "Body") return { ok: false }
+      try {
+        return { ok: true, value: JSON.parse(read.text) }
+      } catch {
+        return { ok: false }
+      }
+    }
+    const badRequest = (message: string) => sendJson(res, 400, { error: message })
+    if (route === "GET /__sim/stats") return sendJson(res, 200, stats.snapshot())
+    if (route === "POST /__sim/reset") {
+      stats.reset()
+      res.writeHead(204)
+      return res.end()
+    }
+    if (route === "GET /__sim/faults") return sendJson(res, 200, faults.config())
+    if (route === "POST /__sim/faults") {
+      const body = await readJson()
+      if (!body.ok) return badRequest("The body must be JSON.")
+      const decoded = Schema.decodeUnknownEither(FaultPatch)(body.value)
+      if (Either.isLeft(decoded)) return badRequest(ParseResult.TreeFormatter.formatErrorSync(decoded.left))
+      faults.set(decoded.right)
+      return sendJson(res, 200, faults.config())
+    }
+    if (route === "POST /__sim/methods") {
+      const body = await readJson()
+      if (!body.ok) return badRequest("The body must be JSON.")
+      const decoded = Schema.decodeUnknownEither(MethodSpec)(body.value)
+      if (Either.isLeft(decoded)) return badRequest(ParseResult.TreeFormatter.formatErrorSync(decoded.left))
+      registry.add(fromSpec(decoded.right))
+      return sendJson(res, 201, { id: decoded.right.id })
+    }
+    if (req.method === "DELETE" && path.startsWith("/__sim/methods/")) {
+      const id = safeDecode(path.slice("/__sim/methods/".length))
+      if (id === undefined || !registry.remove(id)) return sendJson(res, 404, { error: "No such method." })
+      res.writeHead(204)
+      return res.end()
+    }
+    return sendJson(res, 404, { error: `No control route ${route}.` })
+  }
+
+  const handle = (req: Http.IncomingMessage, res: Http.ServerResponse) => {
+    const url = new URL(req.url ?? "/", "http://simulator")
+    const onError = () => {
+      if (!res.headersSent) sendPage(res, 500, "Error", "The website encountered an unexpected error.")
+      else res.destroy()
+    }
+    if (url.pathname.startsWith("/__sim/")) {
+      handleControl(req, res, url.pathname).catch(onError)
+      return
+    }
+    c.http_requests++
+    stats.inFlight++
+    res.once("close", () => stats.inFlight--)
+    res.once("finish", () => stats.countResponse(res.statusCode))
+    handleSite(req, res, url).catch(onError)
+  }
+
+  return { handle, hung }
+}
+
+const safeDecode = (s: string): string | undefined => {
+  try {
+    return decodeURIComponent(s)
+  } catch {
+    return undefined
+  }
+}
+
+/** A listening server. */
+export interface RunningServer {
+  readonly server: Http.Server
+  readonly port: number
+  /**
+   * Stops accepting, closes idle connections and cuts hung ones at once, lets replies in flight
+   * finish for up to `boundMs`, then destroys every remaining socket. Never rejects.
+   */
+  readonly close: (boundMs: number) => Promise<void>
+}
+
+/** Starts listening. Rejects with the listen error (port in use, permission denied, …). */
+export const listen = (handler: RequestHandler, host: string, port: number): Promise<RunningServer> =>
+  new Promise((resolve, reject) => {
+    const server = Http.createServer({ keepAliveTimeout: 5_000 }, handler.handle)
+    const onError = (err: Error) => {
+      server.off("listening", onListening)
+      reject(err)
+    }
+    const onListening = () => {
+      server.off("error", onError)
+      // A listening server's later errors are per-connection noise; they must not crash the process.
+      server.on("error", () => {})
+      const address = server.address() as AddressInfo
+      resolve({
+        server,
+        port: address.port,
+        close: (boundMs) =>
+          new Promise<void>((done) => {
+            const timer = setTimeout(() => server.closeAllConnections(), boundMs)
+            server.close(() => {
+              clearTimeout(timer)
+              done()
+            })
+            server.closeIdleConnections()
+            for (const res of handler.hung) res.destroy()
+          })
+      })
+    }
+    server.once("error", onError)
+    server.once("listening", onListening)
+    server.listen(port, host)
+  })
