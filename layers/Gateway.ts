@@ -29,7 +29,7 @@ export const DiscoveryLive = Discovery.layerConfig().pipe(
 /** Services the handlers use. */
 export const ServicesLive = Layer.mergeAll(
   Health.Default.pipe(Layer.provide([InfrastructureLive, UpstreamLive])),
-  Content.Default.pipe(Layer.provide(DrupalRpcLive)),
+  Content.Default.pipe(Layer.provide([DrupalRpcLive, UpstreamLive])),
   DiscoveryLive,
   DrupalRpcLive
 )

@@ -5,9 +5,13 @@
  *
  * @since 0.1.0
  */
-import { Effect } from "effect"
+import { Effect, Option, Stream } from "effect"
 import type { Credentials } from "../drupal/Credentials.js"
+import { DrupalEndpoint } from "../drupal/DrupalEndpoint.js"
+import { DrupalDecodeError, type DrupalError, DrupalRpcError } from "../drupal/DrupalError.js"
 import { DrupalRpc } from "../drupal/DrupalRpc.js"
+import { frontMatter, htmlToMarkdown } from "../markdown/HtmlToMarkdown.js"
+import { type JsonRpcResultError, resultEvents } from "../markdown/JsonRpcResultStream.js"
 import { ContentItem, decodeResult, SearchResult } from "./ContentModel.js"
 import { type SearchQuery, toRpcParams } from "./SearchQuery.js"
 
@@ -18,21 +22,61 @@ export interface GetOptions {
 }
 
 const decodeSearch = decodeResult(SearchResult, "content.search")
+
+const fromResultError = (error: DrupalError | JsonRpcResultError): DrupalError =>
+  error._tag !== "JsonRpcReplyError" && error._tag !== "JsonRpcDecodeError"
+    ? error
+    : error._tag === "JsonRpcReplyError"
+    ? new DrupalRpcError({ code: error.code, message: error.message, data: error.data, method: "content.get_tutorial", id: error.id })
+    : new DrupalDecodeError({
+      reason: error.reason === "invalid_envelope" ? "invalid_envelope" : "invalid_json",
+      detail: `${error.reason}: ${error.detail}`,
+      method: "content.get_tutorial"
+    })
 const decodeItem = decodeResult(ContentItem, "content.get_tutorial")
 
 /** Search and retrieval. */
 export class Content extends Effect.Service<Content>()("accelerator/Content", {
   effect: Effect.gen(function*() {
     const rpc = yield* DrupalRpc
+    const endpoint = yield* DrupalEndpoint
+    const get = Effect.fn("Content.get")(function*(id: number, credentials: Credentials, options: GetOptions) {
+      const params = { id, include_content: options.includeContent, format: options.format }
+      return yield* decodeItem(yield* rpc.call("content.get_tutorial", params, credentials))
+    })
     return {
       /** Runs a normalised search as the caller. */
       search: Effect.fn("Content.search")(function*(query: SearchQuery, credentials: Credentials) {
         return yield* decodeSearch(yield* rpc.call("content.search", toRpcParams(query), credentials))
       }),
       /** One item as the caller, with or without its body. */
-      get: Effect.fn("Content.get")(function*(id: number, credentials: Credentials, options: GetOptions) {
-        const params = { id, include_content: options.includeContent, format: options.format }
-        return yield* decodeItem(yield* rpc.call("content.get_tutorial", params, credentials))
+      get,
+      /**
+       * One item as RAG-ready Markdown: YAML front matter, then the HTML body converted as it
+       * streams from upstream. The effect checks the item first (metadata call: access denied
+       * or unknown ids fail here, before anything is sent to the client); the stream then holds
+       * at most one upstream chunk and the converter's bounded buffers, whatever the body size.
+       * A failure mid-body fails the stream (the client sees a cut response, never a short one
+       * presented as whole).
+       */
+      markdown: Effect.fn("Content.markdown")(function*(id: number, credentials: Credentials) {
+        const item = yield* get(id, credentials, { includeContent: false, format: "html" })
+        const url = new URL(item.url, endpoint.url).href
+        const head = frontMatter({
+          title: item.title,
+          url,
+          id: item.id,
+          drupal_version: item.metadata?.drupal_version,
+          difficulty: item.metadata?.difficulty,
+          tags: item.metadata?.tags,
+          updated: item.metadata?.updated
+        })
+        const html = rpc.stream("content.get_tutorial", { id, include_content: true, format: "html" }, credentials).pipe(
+          resultEvents(),
+          Stream.mapError(fromResultError),
+          Stream.filterMap((event) => event._tag === "ContentChunk" ? Option.some(event.chunk) : Option.none())
+        )
+        return Stream.concat(Stream.make(head), htmlToMarkdown(html, { baseUrl: url }))
       })
     }
   })

@@ -11,7 +11,7 @@ import { HttpApi, HttpApiEndpoint, HttpApiGroup, HttpApiSchema, OpenApi } from "
 import { Schema } from "effect"
 import { ContentItem, SearchResult } from "../content/ContentModel.js"
 import { HealthReport } from "../health/Health.js"
-import { allErrors } from "./ApiError.js"
+import { wireErrors } from "./ApiError.js"
 
 /** `GET /health` when a dependency is not ready: the same report, with HTTP 503. */
 export class NotReady extends Schema.Class<NotReady>("NotReady")(
@@ -63,6 +63,12 @@ export class ContentApi extends HttpApiGroup.make("content")
       .addSuccess(ContentItem)
       .annotate(OpenApi.Summary, "One content item as the caller")
   )
+  .add(
+    HttpApiEndpoint.get("markdown", "/content/:id/markdown")
+      .setPath(Id)
+      .addSuccess(HttpApiSchema.Text({ contentType: "text/markdown" }))
+      .annotate(OpenApi.Summary, "One item as RAG-ready Markdown with YAML front matter, streamed")
+  )
 {}
 
 /** One JSON-RPC method as discovery describes it. */
@@ -110,13 +116,13 @@ export class GatewayApi extends HttpApi.make("drupal-accelerator")
   .add(SystemApi)
   .add(ContentApi)
   .add(MethodsApi)
-  .addError(allErrors[0])
-  .addError(allErrors[1])
-  .addError(allErrors[2])
-  .addError(allErrors[3])
-  .addError(allErrors[4])
-  .addError(allErrors[5])
-  .addError(allErrors[6])
-  .addError(allErrors[7])
-  .addError(allErrors[8])
+  .addError(wireErrors[0])
+  .addError(wireErrors[1])
+  .addError(wireErrors[2])
+  .addError(wireErrors[3])
+  .addError(wireErrors[4])
+  .addError(wireErrors[5])
+  .addError(wireErrors[6])
+  .addError(wireErrors[7])
+  .addError(wireErrors[8])
 {}

@@ -1,8 +1,11 @@
 /**
  * The errors the gateway answers clients with. Every one has the same JSON body,
  * `{ "error": { "code": "<stable code>", "message": "<human text>" } }`, and its own HTTP
- * status; clients switch on `code`, which never changes meaning. One class per status (so the
- * `HttpApi` encoder can tell them apart), created through {@link apiError}.
+ * status; clients switch on `code`, which never changes meaning.
+ *
+ * In the program each is a `Schema.TaggedError` (one class per status, so the `HttpApi` encoder
+ * tells them apart by `_tag`); on the wire each is the plain body above, through a transform
+ * that carries the status annotation. Create them with {@link apiError}.
  *
  * @since 0.1.0
  */
@@ -16,42 +19,52 @@ export const ErrorBody = Schema.Struct({
   message: Schema.String
 })
 
-const fields = { error: ErrorBody }
+const fields = { code: Schema.String, message: Schema.String }
 
 /** 400: the request is malformed or its arguments are invalid. */
-export class BadRequest extends Schema.Class<BadRequest>("BadRequest")(fields, HttpApiSchema.annotations({ status: 400 })) {}
+export class BadRequest extends Schema.TaggedError<BadRequest>()("BadRequest", fields) {}
 /** 401: the upstream requires (other) credentials. */
-export class Unauthorized extends Schema.Class<Unauthorized>("Unauthorized")(fields, HttpApiSchema.annotations({ status: 401 })) {}
+export class Unauthorized extends Schema.TaggedError<Unauthorized>()("Unauthorized", fields) {}
 /** 403: the caller may not do or see this. */
-export class Forbidden extends Schema.Class<Forbidden>("Forbidden")(fields, HttpApiSchema.annotations({ status: 403 })) {}
+export class Forbidden extends Schema.TaggedError<Forbidden>()("Forbidden", fields) {}
 /** 404: unknown item, method or route. */
-export class NotFound extends Schema.Class<NotFound>("NotFound")(fields, HttpApiSchema.annotations({ status: 404 })) {}
+export class NotFound extends Schema.TaggedError<NotFound>()("NotFound", fields) {}
 /** 413: the request body is larger than allowed. */
-export class PayloadTooLarge extends Schema.Class<PayloadTooLarge>("PayloadTooLarge")(fields, HttpApiSchema.annotations({ status: 413 })) {}
-/** 500: a bug in the gateway; details are in its log, under the request id. */
-export class InternalError extends Schema.Class<InternalError>("InternalError")(fields, HttpApiSchema.annotations({ status: 500 })) {}
+export class PayloadTooLarge extends Schema.TaggedError<PayloadTooLarge>()("PayloadTooLarge", fields) {}
+/** 500: a bug in the gateway; details are in its log. */
+export class InternalError extends Schema.TaggedError<InternalError>()("InternalError", fields) {}
 /** 502: the upstream answered something unusable. */
-export class BadUpstreamReply extends Schema.Class<BadUpstreamReply>("BadUpstreamReply")(fields, HttpApiSchema.annotations({ status: 502 })) {}
+export class BadUpstreamReply extends Schema.TaggedError<BadUpstreamReply>()("BadUpstreamReply", fields) {}
 /** 503: the upstream is unavailable (circuit open, overloaded). */
-export class UpstreamUnavailable extends Schema.Class<UpstreamUnavailable>("UpstreamUnavailable")(fields, HttpApiSchema.annotations({ status: 503 })) {}
+export class UpstreamUnavailable extends Schema.TaggedError<UpstreamUnavailable>()("UpstreamUnavailable", fields) {}
 /** 504: the upstream did not answer in time. */
-export class UpstreamTimeout extends Schema.Class<UpstreamTimeout>("UpstreamTimeout")(fields, HttpApiSchema.annotations({ status: 504 })) {}
+export class UpstreamTimeout extends Schema.TaggedError<UpstreamTimeout>()("UpstreamTimeout", fields) {}
 
-/** Every error class, for `HttpApi.addError`. */
-export const allErrors = [
-  BadRequest,
-  Unauthorized,
-  Forbidden,
-  NotFound,
-  PayloadTooLarge,
-  InternalError,
-  BadUpstreamReply,
-  UpstreamUnavailable,
-  UpstreamTimeout
+type ErrorClass = typeof BadRequest | typeof Unauthorized | typeof Forbidden | typeof NotFound | typeof PayloadTooLarge | typeof InternalError | typeof BadUpstreamReply | typeof UpstreamUnavailable | typeof UpstreamTimeout
+
+/** The wire schema of an error class: the plain body, with the status annotation. */
+const wire = <C extends ErrorClass>(cls: C, status: number) =>
+  Schema.transform(Schema.Struct({ error: ErrorBody }), Schema.typeSchema(cls as unknown as Schema.Schema<InstanceType<C>>), {
+    strict: true,
+    decode: ({ error }) => new cls(error) as InstanceType<C>,
+    encode: (e) => ({ error: { code: e.code, message: e.message } })
+  }).annotations(HttpApiSchema.annotations({ status }))
+
+/** Every error's wire schema, for `HttpApi.addError`. */
+export const wireErrors = [
+  wire(BadRequest, 400),
+  wire(Unauthorized, 401),
+  wire(Forbidden, 403),
+  wire(NotFound, 404),
+  wire(PayloadTooLarge, 413),
+  wire(InternalError, 500),
+  wire(BadUpstreamReply, 502),
+  wire(UpstreamUnavailable, 503),
+  wire(UpstreamTimeout, 504)
 ] as const
 
 /** Any of the gateway's client errors. */
-export type ApiError = InstanceType<(typeof allErrors)[number]>
+export type ApiError = InstanceType<ErrorClass>
 
 const byStatus = {
   400: BadRequest,
@@ -70,7 +83,7 @@ export type ErrorStatus = keyof typeof byStatus
 
 /** The error for a status, code and message. */
 export const apiError = (status: ErrorStatus, code: string, message: string): ApiError =>
-  new byStatus[status]({ error: { code, message } })
+  new byStatus[status]({ code, message })
 
 /** The error for a mapped upstream failure (see `toClientError`). */
 export const fromClientError = (error: ClientError): ApiError => apiError(error.status, error.code, error.message)

@@ -3,8 +3,8 @@
  *
  * @since 0.1.0
  */
-import { HttpApiBuilder, HttpServerRequest } from "@effect/platform"
-import { Effect, Either } from "effect"
+import { HttpApiBuilder, HttpServerRequest, HttpServerResponse } from "@effect/platform"
+import { Effect, Either, Stream } from "effect"
 import { Content } from "../content/Content.js"
 import { normalizeSearch } from "../content/SearchQuery.js"
 import { type Credentials, fromAuthorizationHeader, MAX_AUTHORIZATION_LENGTH } from "../drupal/Credentials.js"
@@ -58,5 +58,14 @@ export const ContentHandlers = HttpApiBuilder.group(GatewayApi, "content", (hand
           const includeContent = yield* parseBoolean("include_content", urlParams.include_content, true)
           const format = yield* parseFormat(urlParams.format)
           return yield* content.get(id, credentials, { includeContent, format })
+        }).pipe(Effect.mapError(toApiError)))
+      .handleRaw("markdown", ({ path }) =>
+        Effect.gen(function*() {
+          const credentials = yield* requestCredentials
+          const id = yield* parseId(path.id)
+          const markdown = yield* content.markdown(id, credentials)
+          return HttpServerResponse.stream(Stream.encodeText(markdown), {
+            contentType: "text/markdown; charset=utf-8"
+          })
         }).pipe(Effect.mapError(toApiError)))
   }))

@@ -23,9 +23,18 @@ export class BadInput {
  * | --- | --- | --- |
  * | `BadInput`, `InvalidSearch` | 400 | `bad_request` |
  * | `UnknownMethod` | 404 | `method_not_found` |
+ * | -32602 from `content.get_tutorial` (an unknown id) | 404 | `not_found` |
  * | `InvalidArguments` and upstream errors | see `toClientError` | |
  */
 export const toApiError = (failure: HandlerFailure): ApiError => {
+  // Drupal reports an unknown content id like an unloadable entity parameter: -32602 at the
+  // parse stage. For the content routes that means "no such item".
+  if (
+    failure._tag === "DrupalHttpError" && failure.method === "content.get_tutorial" &&
+    failure.rpcError?.code === -32602 && /not (be )?found/i.test(String(failure.rpcError.data))
+  ) {
+    return apiError(404, "not_found", "No such content item")
+  }
   switch (failure._tag) {
     case "BadInput":
     case "InvalidSearch":
