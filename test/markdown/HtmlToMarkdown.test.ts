@@ -4,7 +4,7 @@ import { readdirSync, readFileSync } from "node:fs"
 import { fileURLToPath } from "node:url"
 import { frontMatter, htmlToMarkdown, type HtmlToMarkdownOptions, makeConverter } from "../../src/markdown/HtmlToMarkdown.js"
 import { htmlPieces } from "./generate.js"
-import { makeHeapProbe } from "./heap.js"
+import { makeHeapProbe } from "../support/heap.js"
 
 const fixtures = fileURLToPath(new URL("./fixtures/", import.meta.url))
 const names = readdirSync(fixtures).filter((f) => f.endsWith(".html")).map((f) => f.slice(0, -5)).sort()

@@ -11,7 +11,7 @@ import {
   resultEvents
 } from "../../src/markdown/JsonRpcResultStream.js"
 import { drupalJsonEscape, jsonRpcReplyPieces } from "./generate.js"
-import { makeHeapProbe } from "./heap.js"
+import { makeHeapProbe } from "../support/heap.js"
 
 /** The body as UTF-8 bytes cut every `size` bytes, one piece per Effect chunk. */
 const body = (text: string, size = Number.POSITIVE_INFINITY) => {
