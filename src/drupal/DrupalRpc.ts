@@ -392,7 +392,10 @@ export const make = (options: DrupalRpcOptions): Effect.Effect<DrupalRpc, never,
       ...(hooks.onDedupJoin === undefined ? {} : { onJoin: hooks.onDedupJoin })
     })
 
-    const call = (method: string, params: Record<string, unknown> | undefined, credentials: Credentials) => {
+    const call = (method: string, rawParams: Record<string, unknown> | undefined, credentials: Credentials) => {
+      // An empty `params` is sent as none: some jsonrpc versions refuse any `params` member on a
+      // method without params, and for the others the two are the same.
+      const params = rawParams !== undefined && Object.keys(rawParams).length === 0 ? undefined : rawParams
       const isRead = readMethods.has(method)
       const dedupKey = isRead ? `${credentials.fingerprint}\u0000${method}\u0000${stableStringify(params ?? null)}` : undefined
       const once = Effect.request(new RpcCall({ method, params, credentials, dedupKey }), loader)

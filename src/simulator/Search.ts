@@ -93,11 +93,15 @@ export const makeSearchIndex = (corpus: Corpus): SearchIndex => {
   })
 
   const n = corpus.size
+  // Scratch arrays reused by every query: `search` is synchronous, so queries never overlap.
+  const hits = new Int32Array(n + 1)
+  const scores = new Float64Array(n + 1)
+  const seen = new Int32Array(n + 1)
   const search = (q: SearchQuery, canSee: (item: CorpusItem) => boolean): SearchPage => {
     const tokens = [...new Set(tokenize(q.query))].filter((t) => !isCommonToken(t))
-    const hits = new Int32Array(n + 1)
-    const scores = new Float64Array(n + 1)
-    const seen = new Int32Array(n + 1)
+    hits.fill(0)
+    scores.fill(0)
+    seen.fill(0)
     tokens.forEach((token, i) => {
       const mark = i + 1
       const p = postings.get(token)

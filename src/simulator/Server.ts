@@ -16,7 +16,7 @@
  */
 import { Either, ParseResult, Schema } from "effect"
 import * as Http from "node:http"
-import type { AddressInfo } from "node:net"
+import type { AddressInfo, Socket } from "node:net"
 import { renderCollection, renderMethod } from "./Discovery.js"
 import { FaultPatch, type FaultInjector } from "./Faults.js"
 import { fromSpec, type MethodDefinition, type MethodRegistry, MethodSpec, type RpcError, RpcErrors } from "./Methods.js"
@@ -368,6 +368,20 @@ export interface RunningServer {
 export const listen = (handler: RequestHandler, host: string, port: number): Promise<RunningServer> =>
   new Promise((resolve, reject) => {
     const server = Http.createServer({ keepAliveTimeout: 5_000 }, handler.handle)
+    // Requests in progress per socket: `closeIdleConnections` misses sockets that were opened
+    // but never carried a request (clients pre-connect), so shutdown tracks them itself.
+    const sockets = new Map<Socket, number>()
+    server.on("connection", (socket: Socket) => {
+      sockets.set(socket, 0)
+      socket.once("close", () => sockets.delete(socket))
+    })
+    server.on("request", (req: Http.IncomingMessage, res: Http.ServerResponse) => {
+      const socket = req.socket
+      sockets.set(socket, (sockets.get(socket) ?? 0) + 1)
+      res.once("close", () => {
+        if (sockets.has(socket)) sockets.set(socket, Math.max(0, (sockets.get(socket) ?? 1) - 1))
+      })
+    })
     const onError = (err: Error) => {
       server.off("listening", onListening)
       reject(err)
@@ -389,6 +403,7 @@ export const listen = (handler: RequestHandler, host: string, port: number): Pro
             })
             server.closeIdleConnections()
             for (const res of handler.hung) res.destroy()
+            for (const [socket, inProgress] of sockets) if (inProgress === 0) socket.destroy()
           })
       })
     }

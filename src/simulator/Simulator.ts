@@ -156,7 +156,7 @@ export const make = (options: SimulatorOptions): Effect.Effect<SimulatorService,
       removeMethod: (id) => Effect.sync(() => void site.registry.remove(id)),
       corpus: site.corpus
     })
-  })
+  }).pipe(Effect.withSpan("Simulator.make"))
 
 /** The simulator as a layer over explicit options. */
 export const layer = (options: SimulatorOptions): Layer.Layer<Simulator, SimulatorError> =>
