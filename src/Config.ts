@@ -119,3 +119,11 @@ export const DiscoveryConfig = Config.all({
   /** Most caller partitions whose method sets are kept. */
   maxPartitions: positiveInt("DISCOVERY_MAX_PARTITIONS", 256)
 })
+
+/** Caller partitions (token → access level mapping). */
+export const AccessConfig = Config.all({
+  /** How long a token's partition is trusted before Drupal is asked again. */
+  ttl: millis("ACCESS_SCOPE_TTL_MS", 60_000),
+  /** Most tokens whose partition is held in memory for the hit path. */
+  maxTokens: positiveInt("ACCESS_SCOPE_MAX_TOKENS", 10_000)
+})

@@ -12,12 +12,12 @@
 import { Duration, Effect } from "effect"
 
 /**
- * Runs `release` and waits for it at most `within`; a rejection or a timeout is swallowed
- * (a release must not fail). Returns whether it finished in time.
+ * Runs `run` and waits for it to settle at most `within`; a rejection or a timeout is swallowed
+ * (a release must not fail). Returns whether it settled in time.
  */
-export const releaseWithin = (
+export const settleWithin = (
   within: Duration.DurationInput,
-  release: () => Promise<unknown>
+  run: () => Promise<unknown>
 ): Effect.Effect<boolean> =>
   Effect.promise(() => {
     let timer: NodeJS.Timeout | undefined
@@ -25,7 +25,7 @@ export const releaseWithin = (
       timer = setTimeout(() => resolve(false), Duration.toMillis(within))
     })
     const done = Promise.resolve()
-      .then(release)
+      .then(run)
       .then(() => true, () => true)
     return Promise.race([done, timeout]).finally(() => clearTimeout(timer))
   })

@@ -8,7 +8,7 @@
  *
  * @since 0.1.0
  */
-import { Context, Data, Duration, Effect, Layer, Schedule } from "effect"
+import { Context, Data, Duration, Effect, Layer, Metric, Schedule } from "effect"
 import { DiscoveryConfig } from "../Config.js"
 import * as SingleFlight from "../concurrency/SingleFlight.js"
 import type { Credentials } from "../drupal/Credentials.js"
@@ -18,6 +18,19 @@ import { ArgumentValidator, type InvalidArguments } from "./ArgumentValidator.js
 import { decodeMethodList, type MethodInfo } from "./DiscoveryDocument.js"
 import { diff, fingerprint, isEmptyDiff, type MethodSetDiff } from "./Fingerprint.js"
 import { type McpTool, toTools } from "./McpTools.js"
+
+/** Methods found added, removed or changed by discovery refreshes (label `change` from a fixed set). */
+export const discoveryChanges = Metric.counter("accelerator_discovery_method_changes_total", {
+  description: "Methods found added, removed or changed by discovery refreshes",
+  incremental: true
+})
+
+const countChanges = (change: MethodSetDiff) =>
+  Effect.all([
+    Metric.incrementBy(Metric.tagged(discoveryChanges, "change", "added"), change.added.length),
+    Metric.incrementBy(Metric.tagged(discoveryChanges, "change", "removed"), change.removed.length),
+    Metric.incrementBy(Metric.tagged(discoveryChanges, "change", "changed"), change.changed.length)
+  ], { discard: true })
 
 /** The method is not in the caller's method set (unknown, or not allowed for this caller). */
 export class UnknownMethod extends Data.TaggedError("UnknownMethod")<{ readonly method: string }> {
@@ -128,6 +141,7 @@ export const make = (options: DiscoveryOptions) =>
             const change = diff(previous.methods, next.methods)
             if (!isEmptyDiff(change)) {
               options.onChange?.(partition, change)
+              yield* countChanges(change)
               yield* Effect.logInfo("discovery: the method set changed").pipe(
                 Effect.annotateLogs({
                   partition: partition.slice(0, 12),

@@ -29,7 +29,7 @@ import { Context, Duration, Effect, Exit, Layer, Option, Redacted, Request, Requ
 import type { NonEmptyArray } from "effect/Array"
 import { errors as UndiciErrors, Pool } from "undici"
 import { DrupalClientConfig } from "../Config.js"
-import { releaseWithin } from "../concurrency/Release.js"
+import { settleWithin } from "../concurrency/Release.js"
 import * as SingleFlight from "../concurrency/SingleFlight.js"
 import * as CircuitBreaker from "../resilience/CircuitBreaker.js"
 import * as Retry from "../resilience/Retry.js"
@@ -192,8 +192,8 @@ export const make = (options: DrupalRpcOptions): Effect.Effect<DrupalRpc, never,
       ),
       (pool) =>
         Effect.zipRight(
-          releaseWithin(Duration.seconds(2), () => pool.close()),
-          releaseWithin(Duration.seconds(1), () => pool.destroy())
+          settleWithin(Duration.seconds(2), () => pool.close()),
+          settleWithin(Duration.seconds(1), () => pool.destroy())
         )
     )
 

@@ -18,7 +18,7 @@ import { Context, Data, Duration, Effect, Layer, Option, type Scope } from "effe
 import * as Http from "node:http"
 import type { AddressInfo } from "node:net"
 import { ServerConfig } from "../Config.js"
-import { releaseWithin, waitUntil } from "../concurrency/Release.js"
+import { settleWithin, waitUntil } from "../concurrency/Release.js"
 
 /**
  * A synchronous handler tried before the Effect app. It returns `true` when it has answered
@@ -123,7 +123,7 @@ export const make = (
         Effect.zipRight(
           // By now the drain has run; whatever is still connected is cut, then the close completes.
           Effect.sync(() => server.closeAllConnections()),
-          releaseWithin(Duration.seconds(1), () => new Promise<void>((resolve) => server.close(() => resolve())))
+          settleWithin(Duration.seconds(1), () => new Promise<void>((resolve) => server.close(() => resolve())))
         )
     )
 

@@ -13,7 +13,7 @@ import { Context, Duration, Effect, Layer, Option, Redacted } from "effect"
 import type { ConfigError } from "effect/ConfigError"
 import Pg from "pg"
 import { PostgresConfig } from "../Config.js"
-import { releaseWithin } from "../concurrency/Release.js"
+import { settleWithin } from "../concurrency/Release.js"
 
 /** Options of {@link layer}. */
 export interface PostgresOptions {
@@ -48,7 +48,7 @@ const acquirePool = (options: PostgresOptions) =>
       pool.on("error", () => {})
       return pool
     }),
-    (pool) => releaseWithin(Duration.seconds(2), () => pool.end())
+    (pool) => settleWithin(Duration.seconds(2), () => pool.end())
   )
 
 /** `PgClient` / `SqlClient` plus pool counters, without a connection check at start. */

@@ -12,7 +12,7 @@ import { Context, Data, Duration, Effect, Layer, Option, Redacted } from "effect
 import type { ConfigError } from "effect/ConfigError"
 import { Redis as IORedis } from "ioredis"
 import { RedisConfig } from "../Config.js"
-import { releaseWithin } from "../concurrency/Release.js"
+import { settleWithin } from "../concurrency/Release.js"
 
 /** A Redis command failed, timed out, or the connection is down. */
 export class RedisError extends Data.TaggedError("RedisError")<{
@@ -61,7 +61,7 @@ const clientOptions = (options: RedisOptions, name: string) => ({
 })
 
 const quit = (client: IORedis) =>
-  releaseWithin(Duration.seconds(1), () => client.quit()).pipe(
+  settleWithin(Duration.seconds(1), () => client.quit()).pipe(
     Effect.ensuring(Effect.sync(() => client.disconnect()))
   )
 
@@ -72,11 +72,21 @@ const acquire = (options: RedisOptions, name: string) =>
       // Every emitter gets an `error` listener: connection errors are reported through the
       // commands that fail and through `status`, not as an unhandled `error` event.
       client.on("error", () => {})
-      // Starting while Redis is down is allowed: the client reconnects in the background.
-      client.connect().catch(() => {})
       return client
     }),
     quit
+  ).pipe(
+    // Wait for the first connection, bounded: starting while Redis is down is allowed (commands
+    // fail fast and the client keeps reconnecting in the background), but a reachable Redis
+    // should be ready before the first request.
+    Effect.tap((client) =>
+      Effect.flatMap(settleWithin(options.connectTimeout, () => client.connect()), () =>
+        client.status === "ready"
+          ? Effect.void
+          : Effect.logWarning("redis: not reachable at start; continuing without it until it is").pipe(
+            Effect.annotateLogs({ connection: name })
+          ))
+    )
   )
 
 /**

@@ -1,5 +1,6 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Effect } from "effect"
+import { Effect, Metric } from "effect"
+import { discoveryChanges } from "../../src/discovery/Discovery.js"
 import { startGateway } from "./fixtures.js"
 
 const auth = (token: string) => ({ headers: { authorization: `Bearer ${token}` } })
@@ -153,6 +154,8 @@ describe("gateway HTTP API (full composition against the simulator)", () => {
       const after = yield* Effect.promise(() => request("/tools"))
       assert.include(after.body.tools.map((t: { name: string }) => t.name), "content.related")
       assert.notStrictEqual(after.body.fingerprint, before.body.fingerprint)
+      const added = yield* Metric.value(Metric.tagged(discoveryChanges, "change", "added"))
+      assert.isAtLeast(added.count, 1, "the change was counted")
     }))
 
   it.scopedLive("the OpenAPI document is served", () =>
