@@ -1,0 +1,106 @@
+/**
+ * Configuration keys of the cache tiers, with their defaults. Connection settings (`REDIS_URL`,
+ * `DATABASE_URL`, pools, command timeouts) stay in `../Config.ts`; these are the tiers' own.
+ *
+ * | key | default | meaning |
+ * | --- | --- | --- |
+ * | `CACHE_MEMORY_MAX_BYTES` | 134217728 (128 MiB) | byte bound of the memory tier |
+ * | `CACHE_MEMORY_MAX_ENTRIES` | 100000 | entry bound of the memory tier |
+ * | `CACHE_MEMORY_MAX_VALUE_BYTES` | 1048576 (1 MiB) | larger values skip the memory tier |
+ * | `CACHE_COMPRESS_ABOVE_BYTES` | 16384 (16 KiB) | Redis/PostgreSQL gzip bodies larger than this |
+ * | `CACHE_BREAKER_COOLDOWN_MS` | 5000 | how long an open Redis/PostgreSQL tier breaker fails fast |
+ * | `CACHE_MAINTENANCE_TIMEOUT_MS` | 30000 | bound on invalidateTags / clear / migration / sweep batch |
+ * | `CACHE_REDIS_PREFIX` | `da:` | prefix of every Redis key of the cache |
+ * | `CACHE_REDIS_TIMEOUT_MS` | 500 | bound on one Redis getMany / setMany / delete |
+ * | `CACHE_REDIS_PAGE_SIZE` | 500 | SCAN / SSCAN `COUNT` and keys per UNLINK |
+ * | `CACHE_PG_SCHEMA` | `public` | schema of the cache table (created if missing) |
+ * | `CACHE_PG_TABLE` | `accelerator_cache` | cache table name |
+ * | `CACHE_PG_UNLOGGED` | true | create the table UNLOGGED: no WAL, emptied after a crash |
+ * | `CACHE_PG_TIMEOUT_MS` | 1000 | bound on one PostgreSQL getMany / setMany / delete |
+ * | `CACHE_PG_SWEEP_INTERVAL_MS` | 60000 | pause between sweeps of expired rows; 0 disables |
+ * | `CACHE_PG_SWEEP_BATCH_SIZE` | 1000 | rows deleted per sweep statement |
+ *
+ * @since 0.1.0
+ */
+import { Config, Duration } from "effect"
+import type { TierBreakerOptions } from "./CacheTier.js"
+import * as Envelope from "./Envelope.js"
+import type { MemoryTierOptions } from "./MemoryTier.js"
+import * as MemoryTier from "./MemoryTier.js"
+import type { PostgresTierOptions } from "./PostgresTier.js"
+import * as PostgresTier from "./PostgresTier.js"
+import type { RedisTierOptions } from "./RedisTier.js"
+import * as RedisTier from "./RedisTier.js"
+
+const millis = (name: string, defaultMs: number): Config.Config<Duration.Duration> =>
+  Config.integer(name).pipe(
+    Config.validate({ message: `${name} must be a whole number of milliseconds >= 0`, validation: (n) => n >= 0 }),
+    Config.withDefault(defaultMs),
+    Config.map(Duration.millis)
+  )
+
+const positiveInt = (name: string, defaultValue: number): Config.Config<number> =>
+  Config.integer(name).pipe(
+    Config.validate({ message: `${name} must be a whole number > 0`, validation: (n) => n > 0 }),
+    Config.withDefault(defaultValue)
+  )
+
+const nonNegativeInt = (name: string, defaultValue: number): Config.Config<number> =>
+  Config.integer(name).pipe(
+    Config.validate({ message: `${name} must be a whole number >= 0`, validation: (n) => n >= 0 }),
+    Config.withDefault(defaultValue)
+  )
+
+const identifier = (name: string, defaultValue: string): Config.Config<string> =>
+  Config.string(name).pipe(
+    Config.validate({
+      message: `${name} must be a lower-case SQL identifier ([a-z_][a-z0-9_]*)`,
+      validation: (s) => /^[a-z_][a-z0-9_]*$/.test(s)
+    }),
+    Config.withDefault(defaultValue)
+  )
+
+/** `CACHE_COMPRESS_ABOVE_BYTES`: shared by the Redis and PostgreSQL tiers. */
+export const CompressAbove: Config.Config<number> = nonNegativeInt(
+  "CACHE_COMPRESS_ABOVE_BYTES",
+  Envelope.DEFAULT_COMPRESS_ABOVE
+)
+
+/** `CACHE_BREAKER_COOLDOWN_MS`: the remote tiers' breaker settings. */
+export const TierBreaker: Config.Config<TierBreakerOptions> = Config.map(
+  millis("CACHE_BREAKER_COOLDOWN_MS", 5_000),
+  (cooldown) => ({ cooldown })
+)
+
+/** `CACHE_MAINTENANCE_TIMEOUT_MS`. */
+export const MaintenanceTimeout: Config.Config<Duration.Duration> = millis("CACHE_MAINTENANCE_TIMEOUT_MS", 30_000)
+
+/** Options of the memory tier. */
+export const MemoryTierConfig: Config.Config<MemoryTierOptions> = Config.all({
+  maxBytes: positiveInt("CACHE_MEMORY_MAX_BYTES", MemoryTier.defaults.maxBytes),
+  maxEntries: positiveInt("CACHE_MEMORY_MAX_ENTRIES", MemoryTier.defaults.maxEntries),
+  maxValueBytes: nonNegativeInt("CACHE_MEMORY_MAX_VALUE_BYTES", MemoryTier.defaults.maxValueBytes)
+})
+
+/** Options of the Redis tier. */
+export const RedisTierConfig: Config.Config<RedisTierOptions> = Config.all({
+  prefix: Config.string("CACHE_REDIS_PREFIX").pipe(Config.withDefault(RedisTier.defaults.prefix)),
+  compressAbove: CompressAbove,
+  timeout: millis("CACHE_REDIS_TIMEOUT_MS", Duration.toMillis(RedisTier.defaults.timeout)),
+  maintenanceTimeout: MaintenanceTimeout,
+  pageSize: positiveInt("CACHE_REDIS_PAGE_SIZE", RedisTier.defaults.pageSize),
+  breaker: TierBreaker
+})
+
+/** Options of the PostgreSQL tier. */
+export const PostgresTierConfig: Config.Config<PostgresTierOptions> = Config.all({
+  schema: identifier("CACHE_PG_SCHEMA", PostgresTier.defaults.schema),
+  table: identifier("CACHE_PG_TABLE", PostgresTier.defaults.table),
+  unlogged: Config.boolean("CACHE_PG_UNLOGGED").pipe(Config.withDefault(PostgresTier.defaults.unlogged)),
+  compressAbove: CompressAbove,
+  timeout: millis("CACHE_PG_TIMEOUT_MS", Duration.toMillis(PostgresTier.defaults.timeout)),
+  maintenanceTimeout: MaintenanceTimeout,
+  sweepInterval: millis("CACHE_PG_SWEEP_INTERVAL_MS", Duration.toMillis(PostgresTier.defaults.sweepInterval)),
+  sweepBatchSize: positiveInt("CACHE_PG_SWEEP_BATCH_SIZE", PostgresTier.defaults.sweepBatchSize),
+  breaker: TierBreaker
+})

@@ -1,0 +1,132 @@
+/**
+ * The one interface every cache tier implements (memory, Redis, PostgreSQL), so the tiered
+ * cache can stack them and one conformance suite (`test/cache/conformance.ts`) can hold them to
+ * the same contract.
+ *
+ * Keys are `"<namespace>:<rest>"`; the namespace is the text before the first `:` and is what
+ * {@link CacheTier.clear} removes. A key without `:` belongs to no namespace. Tags are free text.
+ *
+ * Contract shared by all tiers:
+ * - **Batches.** `getMany` answers in the order of its keys (duplicates allowed), `setMany`
+ *   lets the last item win when a key appears twice. Empty batches are no-ops that touch nothing.
+ * - **Expiry.** An entry is served while `now < staleUntil` (fresh or stale: the caller decides
+ *   with {@link Envelope.isFresh}); past that it is a miss, however it is stored. Writing an
+ *   entry whose `staleUntil` has already passed deletes the key instead. The physical TTL of a
+ *   remote copy is `staleUntil - now`.
+ * - **Unreadable data is a miss.** Bytes of another envelope version, truncated or corrupt bytes
+ *   read back from a remote tier give `None`, never an error.
+ * - **Failures.** Every failure is a {@link TierError} naming the tier and the operation; a tier
+ *   never dies on bad data or a dead server. Remote tiers bound every operation by a timeout and
+ *   fail fast (circuit breaker) while their server is down, so callers can fall through.
+ * - **Concurrency.** All operations may run concurrently from any number of fibers. There is no
+ *   ordering between concurrent operations on the same key: the last write to reach the store
+ *   wins, and a read concurrent with a write sees the old or the new entry, never a mix. An
+ *   invalidation or clear removes what was stored when it ran; an entry written concurrently may
+ *   survive it (a cache that needs stronger ordering versions its keys).
+ * - **Invalidation is exact.** `invalidateTags` removes the entries that carry one of the tags
+ *   now; an entry that was overwritten without the tag survives.
+ * - **Interruption** of an operation is safe; a write or delete may or may not have happened.
+ *
+ * @since 0.1.0
+ */
+import { Cause, Data, Effect, Option } from "effect"
+import type { CircuitBreakerOptions } from "../resilience/CircuitBreaker.js"
+import type * as Envelope from "./Envelope.js"
+
+/** The tiers that exist. Used as a metric / log label: keep the set fixed. */
+export type TierName = "memory" | "redis" | "postgres"
+
+/** The operations a {@link TierError} can come from. */
+export type TierOp = "getMany" | "setMany" | "delete" | "invalidateTags" | "clear" | "migrate" | "sweep"
+
+/** A tier operation failed: server down or slow (timeout), circuit open, unexpected reply. */
+export class TierError extends Data.TaggedError("TierError")<{
+  readonly tier: TierName
+  readonly op: TierOp
+  readonly cause: unknown
+}> {
+  override get message(): string {
+    const cause = this.cause as { readonly message?: unknown; readonly _tag?: unknown } | null | undefined
+    const detail = typeof cause?.message === "string" && cause.message !== ""
+      ? cause.message
+      : typeof cause?._tag === "string"
+      ? cause._tag
+      : String(this.cause)
+    return `cache tier ${this.tier} ${this.op} failed: ${detail}`
+  }
+}
+
+/**
+ * Circuit-breaker settings of a remote tier; `name` (the tier) and `isFailure` (every
+ * `TierError` counts) are set by the tier. See `resilience/CircuitBreaker.ts` for defaults.
+ */
+export type TierBreakerOptions = Omit<CircuitBreakerOptions, "name" | "isFailure">
+
+/** One item of {@link CacheTier.setMany}. */
+export interface CacheItem {
+  readonly key: string
+  readonly entry: Envelope.CacheEntry
+}
+
+/**
+ * A cache tier. See the module documentation for the contract every implementation keeps.
+ */
+export interface CacheTier {
+  readonly name: TierName
+  /** One lookup per key, same order as `keys`; a missing, expired or unreadable entry is `None`. */
+  readonly getMany: (
+    keys: ReadonlyArray<string>
+  ) => Effect.Effect<ReadonlyArray<Option.Option<Envelope.CacheEntry>>, TierError>
+  /** Stores the items (last wins per key); entries already past `staleUntil` delete their key. */
+  readonly setMany: (items: ReadonlyArray<CacheItem>) => Effect.Effect<void, TierError>
+  /** Removes the keys; absent keys are ignored. */
+  readonly delete: (keys: ReadonlyArray<string>) => Effect.Effect<void, TierError>
+  /** Removes every entry that carries at least one of `tags`. */
+  readonly invalidateTags: (tags: ReadonlyArray<string>) => Effect.Effect<void, TierError>
+  /**
+   * Removes every key of `namespace` (keys `"<namespace>:…"`) and nothing else. Dies with an
+   * `IllegalArgumentException` when `namespace` is empty or contains `:` (a programming error).
+   */
+  readonly clear: (namespace: string) => Effect.Effect<void, TierError>
+  /** `getMany([key])`. */
+  readonly get: (key: string) => Effect.Effect<Option.Option<Envelope.CacheEntry>, TierError>
+  /** `setMany([{ key, entry }])`. */
+  readonly set: (key: string, entry: Envelope.CacheEntry) => Effect.Effect<void, TierError>
+}
+
+/** The batch operations a tier implements; {@link make} adds the single-key sugar. */
+export type CacheTierOps = Omit<CacheTier, "get" | "set">
+
+/** Completes `ops` into a {@link CacheTier} with `get` and `set` over the batch forms. */
+export const make = <T extends CacheTierOps>(ops: T): NoInfer<T> & CacheTier => ({
+  ...ops,
+  get: (key: string) => Effect.map(ops.getMany([key]), (found) => found[0] ?? Option.none()),
+  set: (key: string, entry: Envelope.CacheEntry) => ops.setMany([{ key, entry }])
+})
+
+/** The namespace of `key` (the text before the first `:`), or `undefined` when it has none. */
+export const namespaceOf = (key: string): string | undefined => {
+  const colon = key.indexOf(":")
+  return colon < 0 ? undefined : key.slice(0, colon)
+}
+
+/** Dies unless `namespace` is a valid argument of {@link CacheTier.clear}. */
+export const checkNamespace = (namespace: string): Effect.Effect<void> =>
+  namespace === "" || namespace.includes(":")
+    ? Effect.die(
+      new Cause.IllegalArgumentException(
+        `cache namespace must be non-empty and contain no ':', got ${JSON.stringify(namespace)}`
+      )
+    )
+    : Effect.void
+
+/**
+ * Collapses a batch to its last item per key, keeping first-seen order. Tiers use it so that a
+ * key written twice in one batch behaves like two writes in a row.
+ */
+export const lastPerKey = (items: ReadonlyArray<CacheItem>): ReadonlyArray<CacheItem> => {
+  if (items.length < 2) return items
+  const byKey = new Map<string, CacheItem>()
+  for (const item of items) byKey.set(item.key, item)
+  return byKey.size === items.length ? items : Array.from(byKey.values())
+}

@@ -1,0 +1,228 @@
+/**
+ * The in-process tier: an `lru-cache` bounded by bytes and by entries, holding
+ * {@link CacheEntry} objects as they are (no encoding, no compression: a hit costs a map lookup
+ * and a clock read).
+ *
+ * Bounds:
+ * - **bytes** (`maxBytes`, default 128 MiB): each entry counts its value bytes, its key, content
+ *   type and tags (UTF-16, 2 bytes per char) plus a fixed overhead ({@link ENTRY_OVERHEAD_BYTES},
+ *   {@link TAG_OVERHEAD_BYTES} per tag) for the objects and index slots it costs. Least recently
+ *   used entries are evicted to stay at or below the bound.
+ * - **entries** (`maxEntries`, default 100,000).
+ * - **value size** (`maxValueBytes`, default 1 MiB): a larger value is not stored here at all
+ *   (and an older value under the same key is dropped), so one huge document cannot flush the
+ *   working set; the remote tiers hold it.
+ *
+ * The tag index (tag → keys) is updated on every store and, through lru-cache's `dispose`, on
+ * every eviction, deletion and overwrite, so it never holds a key the cache does not; its size
+ * is part of the byte bound.
+ *
+ * Time comes from the Effect `Clock` of the calling fiber (`TestClock` in specs). Entries past
+ * `staleUntil` are treated as absent and dropped when read; until then they take space and are
+ * evicted like any other entry.
+ *
+ * Concurrency: every operation is one synchronous step, so operations are atomic with respect
+ * to each other. Operations never fail (the error type is `never`) and carry no tracing span,
+ * on purpose: this is the hot path.
+ *
+ * Values are stored by reference: a caller must not mutate a `value` after `set` or after `get`.
+ *
+ * @since 0.1.0
+ */
+import { Clock, Context, Effect, Layer, Option } from "effect"
+import type { ConfigError } from "effect/ConfigError"
+import * as Config from "effect/Config"
+import { LRUCache } from "lru-cache"
+import * as CacheTier from "./CacheTier.js"
+import type { CacheEntry } from "./Envelope.js"
+
+/** Fixed cost counted per entry for the wrapper, the LRU slots and the map entries. */
+export const ENTRY_OVERHEAD_BYTES = 256
+
+/** Fixed cost counted per tag of an entry, for its tag-index slot. */
+export const TAG_OVERHEAD_BYTES = 64
+
+/** Default bounds. */
+export const defaults = {
+  maxBytes: 128 * 1024 * 1024,
+  maxEntries: 100_000,
+  maxValueBytes: 1024 * 1024
+} as const
+
+/** Options of {@link make}; every field defaults to {@link defaults}. */
+export interface MemoryTierOptions {
+  /** Upper bound on the counted size of all entries (integer >= 1). */
+  readonly maxBytes?: number
+  /** Upper bound on the number of entries (integer >= 1). */
+  readonly maxEntries?: number
+  /** Values with more bytes than this are not stored in memory. */
+  readonly maxValueBytes?: number
+  /**
+   * Called synchronously for each entry evicted to respect a bound (not for deletions, expiry or
+   * overwrites), e.g. to count a metric. Keep it short; it must not call the tier. Exceptions it
+   * throws are swallowed.
+   */
+  readonly onEvict?: (key: string, bytes: number) => void
+}
+
+/** Counters of {@link MemoryCacheTier.stats}. */
+export interface MemoryTierStats {
+  /** Counted size of all entries, <= `maxBytes`. */
+  readonly bytes: number
+  readonly entries: number
+  /** Entries evicted for a bound since the tier was made. */
+  readonly evictions: number
+  /** Distinct tags in the tag index. */
+  readonly tags: number
+  /** (tag, key) pairs in the tag index: the sum over entries of their tag count. */
+  readonly tagLinks: number
+}
+
+/** The memory tier: a {@link CacheTier.CacheTier} plus counters. */
+export interface MemoryCacheTier extends CacheTier.CacheTier {
+  readonly name: "memory"
+  /** Current counters; cheap (no iteration). */
+  readonly stats: () => MemoryTierStats
+}
+
+/** Tag of the memory tier. */
+export class MemoryTier extends Context.Tag("accelerator/cache/MemoryTier")<MemoryTier, MemoryCacheTier>() {}
+
+interface Slot {
+  readonly entry: CacheEntry
+  readonly size: number
+}
+
+const sizeOf = (key: string, entry: CacheEntry): number => {
+  let size = ENTRY_OVERHEAD_BYTES + entry.value.byteLength + 2 * (key.length + entry.contentType.length)
+  for (const tag of entry.tags) size += TAG_OVERHEAD_BYTES + 2 * tag.length
+  return size
+}
+
+const positiveInteger = (name: string, value: number): number => {
+  if (!Number.isSafeInteger(value) || value < 1) {
+    throw new RangeError(`MemoryTier ${name} must be an integer >= 1, got ${value}`)
+  }
+  return value
+}
+
+/**
+ * Builds a memory tier. Dies with a `RangeError` on out-of-range options (found at startup).
+ * It owns nothing to release, so it needs no scope.
+ */
+export const make = (options: MemoryTierOptions = {}): Effect.Effect<MemoryCacheTier> =>
+  Effect.sync(() => {
+    const maxBytes = positiveInteger("maxBytes", options.maxBytes ?? defaults.maxBytes)
+    const maxEntries = positiveInteger("maxEntries", options.maxEntries ?? defaults.maxEntries)
+    const maxValueBytes = options.maxValueBytes ?? defaults.maxValueBytes
+    const onEvict = options.onEvict
+    const index = new Map<string, Set<string>>()
+    let tagLinks = 0
+    let evictions = 0
+
+    const unindex = (key: string, entry: CacheEntry) => {
+      for (const tag of entry.tags) {
+        const keys = index.get(tag)
+        if (keys?.delete(key) === true) {
+          tagLinks--
+          if (keys.size === 0) index.delete(tag)
+        }
+      }
+    }
+
+    const lru = new LRUCache<string, Slot>({
+      max: maxEntries,
+      maxSize: maxBytes,
+      sizeCalculation: (slot) => slot.size,
+      // Runs synchronously inside lru's set/delete/evict, before the new value (if any) is
+      // indexed, so removing the old value's links here never removes the new value's.
+      dispose: (slot, key, reason) => {
+        unindex(key, slot.entry)
+        if (reason === "evict") {
+          evictions++
+          if (onEvict !== undefined) {
+            try {
+              onEvict(key, slot.size)
+            } catch {
+              // a metric hook must not break the cache
+            }
+          }
+        }
+      }
+    })
+
+    const store = (key: string, entry: CacheEntry, now: number) => {
+      if (now >= entry.staleUntil || entry.value.byteLength > maxValueBytes) {
+        lru.delete(key)
+        return
+      }
+      const slot: Slot = { entry, size: sizeOf(key, entry) }
+      lru.set(key, slot)
+      // An entry larger than maxBytes is refused by lru (and the old one dropped).
+      if (lru.peek(key) !== slot) return
+      for (const tag of new Set(entry.tags)) {
+        let keys = index.get(tag)
+        if (keys === undefined) {
+          keys = new Set()
+          index.set(tag, keys)
+        }
+        if (!keys.has(key)) {
+          keys.add(key)
+          tagLinks++
+        }
+      }
+    }
+
+    const lookup = (key: string, now: number): Option.Option<CacheEntry> => {
+      const slot = lru.get(key)
+      if (slot === undefined) return Option.none()
+      if (now >= slot.entry.staleUntil) {
+        lru.delete(key)
+        return Option.none()
+      }
+      return Option.some(slot.entry)
+    }
+
+    return CacheTier.make({
+      name: "memory" as const,
+      getMany: (keys) =>
+        keys.length === 0
+          ? Effect.succeed([])
+          : Effect.map(Clock.currentTimeMillis, (now) => keys.map((key) => lookup(key, now))),
+      setMany: (items) =>
+        items.length === 0 ? Effect.void : Effect.map(Clock.currentTimeMillis, (now) => {
+          for (const item of items) store(item.key, item.entry, now)
+        }),
+      delete: (keys) =>
+        Effect.sync(() => {
+          for (const key of keys) lru.delete(key)
+        }),
+      invalidateTags: (tags) =>
+        Effect.sync(() => {
+          for (const tag of tags) {
+            const keys = index.get(tag)
+            // Copy: each delete mutates the set through dispose.
+            if (keys !== undefined) for (const key of Array.from(keys)) lru.delete(key)
+          }
+        }),
+      clear: (namespace) =>
+        Effect.zipRight(
+          CacheTier.checkNamespace(namespace),
+          Effect.sync(() => {
+            const prefix = `${namespace}:`
+            const doomed: Array<string> = []
+            for (const key of lru.keys()) if (key.startsWith(prefix)) doomed.push(key)
+            for (const key of doomed) lru.delete(key)
+          })
+        ),
+      stats: () => ({ bytes: lru.calculatedSize, entries: lru.size, evictions, tags: index.size, tagLinks })
+    })
+  })
+
+/** The memory tier as a layer over explicit options. */
+export const layer = (options: MemoryTierOptions = {}): Layer.Layer<MemoryTier> => Layer.effect(MemoryTier, make(options))
+
+/** The memory tier with its options read from configuration (see `CacheConfig.MemoryTierConfig`). */
+export const layerConfig = (
+  config: Config.Config.Wrap<MemoryTierOptions>
+): Layer.Layer<MemoryTier, ConfigError> => Layer.effect(MemoryTier, Effect.flatMap(Config.unwrap(config), make))

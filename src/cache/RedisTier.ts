@@ -1,0 +1,320 @@
+/**
+ * The Redis tier, over the {@link Redis} adapter (one auto-pipelined ioredis connection, no
+ * offline queue, per-command timeout).
+ *
+ * Key layout, under a configurable prefix (default `da:`) so that several gateways, or other
+ * applications, can share one Redis:
+ * - `<prefix>e:<key>`: one string per entry, the {@link Envelope} bytes, with a physical TTL
+ *   (`PX`) of `staleUntil - now`. As keys are `<namespace>:<rest>`, all entries of a namespace
+ *   share the prefix `<prefix>e:<namespace>:`.
+ * - `<prefix>t:<tag>`: one set per tag holding the full Redis keys of the entries written with
+ *   that tag. Its TTL is kept at least as long as the longest member's (`PEXPIRE … NX` then
+ *   `PEXPIRE … GT`, Redis >= 7.0), so a set never expires before an entry it indexes.
+ *   The `e:` / `t:` split keeps tag sets out of every namespace, whatever the namespace is called.
+ *
+ * Operations:
+ * - `getMany`: one `MGET` per call.
+ * - `setMany`: one pipeline: `SET key value PX ttl` per entry, then `SADD` + `PEXPIRE NX` +
+ *   `PEXPIRE GT` per tag (`UNLINK` for entries already past `staleUntil`).
+ * - `delete`: one `UNLINK`. Tag sets keep the deleted keys as stale members until they expire.
+ * - `invalidateTags`: per tag, `SSCAN` the set in pages; for each page, read just the header of
+ *   each member (`GETRANGE 0 4095`, more only for very long headers) and, in one `MULTI`,
+ *   `UNLINK` the members that carry an invalidated tag (or are gone or unreadable) and `SREM`
+ *   them from the set. A member whose entry was overwritten without the tag is left alone, so
+ *   invalidation is exact. Because entries are written before their tag links and each page is
+ *   removed atomically, a concurrent write can never leave an entry that carries a tag but is
+ *   missing from its set. A set emptied this way disappears (Redis deletes empty sets).
+ * - `clear(ns)`: `SCAN MATCH <prefix>e:<ns>:* COUNT <page>` + `UNLINK` per page (never `KEYS`);
+ *   glob characters in the prefix and namespace are escaped.
+ *
+ * Bodies longer than `compressAbove` (default 16 KiB) are gzip-compressed by the envelope.
+ *
+ * Bounds and failures: each Redis command is bounded by the adapter's command timeout; `getMany`,
+ * `setMany` and `delete` as a whole by `timeout` (default 500 ms), `invalidateTags` and `clear`
+ * by `maintenanceTimeout` (default 30 s). While Redis is down, commands fail at once (no offline
+ * queue) and, after a few failures, a circuit breaker fails calls without trying. Every failure
+ * is a {@link TierError} with `tier: "redis"`. Not for Redis Cluster (multi-key commands span slots).
+ *
+ * @since 0.1.0
+ */
+import { Clock, Context, Duration, Effect, Layer, Option } from "effect"
+import type { Redis as IORedis } from "ioredis"
+import { TimeoutException } from "effect/Cause"
+import * as Config from "effect/Config"
+import type { ConfigError } from "effect/ConfigError"
+import type { CircuitOpenError } from "../drupal/DrupalError.js"
+import { Redis, type RedisError } from "../redis/Redis.js"
+import * as CircuitBreaker from "../resilience/CircuitBreaker.js"
+import * as CacheTier from "./CacheTier.js"
+import { type TierBreakerOptions, type TierOp, TierError } from "./CacheTier.js"
+import * as Envelope from "./Envelope.js"
+
+/** Default option values. */
+export const defaults = {
+  prefix: "da:",
+  compressAbove: Envelope.DEFAULT_COMPRESS_ABOVE,
+  timeout: Duration.millis(500),
+  maintenanceTimeout: Duration.seconds(30),
+  pageSize: 500
+} as const
+
+/** Options of {@link make}; every field defaults to {@link defaults}. */
+export interface RedisTierOptions {
+  /** Prefix of every Redis key this tier touches. */
+  readonly prefix?: string
+  /** Bodies with more bytes than this are compressed. */
+  readonly compressAbove?: number
+  /** Bound on one `getMany` / `setMany` / `delete`. */
+  readonly timeout?: Duration.DurationInput
+  /** Bound on one `invalidateTags` / `clear`, all pages included. */
+  readonly maintenanceTimeout?: Duration.DurationInput
+  /** `COUNT` of `SCAN` / `SSCAN` pages and most keys per `UNLINK` (integer >= 1). */
+  readonly pageSize?: number
+  /** Circuit breaker around every operation (CircuitBreaker defaults); `false` for none. */
+  readonly breaker?: TierBreakerOptions | false
+}
+
+/** The Redis tier: a {@link CacheTier.CacheTier} plus its key prefix. */
+export interface RedisCacheTier extends CacheTier.CacheTier {
+  readonly name: "redis"
+  readonly prefix: string
+}
+
+/** Tag of the Redis tier. */
+export class RedisTier extends Context.Tag("accelerator/cache/RedisTier")<RedisTier, RedisCacheTier>() {}
+
+/** Redis key of the entry under cache key `key`. */
+export const entryKey = (prefix: string, key: string): string => `${prefix}e:${key}`
+
+/** Redis key of the set indexing tag `tag`. */
+export const tagKey = (prefix: string, tag: string): string => `${prefix}t:${tag}`
+
+/** Escapes the glob metacharacters of a `SCAN MATCH` pattern. */
+export const escapeGlob = (text: string): string => text.replace(/[*?[\]\\]/g, (c) => `\\${c}`)
+
+/** Bytes read from each member when checking its tags; longer headers are read in a second step. */
+const HEADER_PEEK = 4096
+
+const asBuffer = (bytes: Uint8Array): Buffer => Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)
+
+type PipelineResult = Array<[error: Error | null, result: unknown]> | null
+
+/** Throws the first per-command error of a pipeline / MULTI reply, else returns the replies. */
+const repliesOf = (results: PipelineResult): Array<unknown> => {
+  if (results === null) throw new Error("transaction aborted")
+  return results.map(([error, result]) => {
+    if (error !== null) throw error
+    return result
+  })
+}
+
+/**
+ * Builds the Redis tier over the {@link Redis} adapter in context. Dies with a `RangeError` on
+ * out-of-range options. Owns no resource (the adapter owns the connection).
+ */
+export const make = (options: RedisTierOptions = {}): Effect.Effect<RedisCacheTier, never, Redis> =>
+  Effect.gen(function*() {
+    const redis = yield* Redis
+    const prefix = options.prefix ?? defaults.prefix
+    const compressAbove = options.compressAbove ?? defaults.compressAbove
+    const timeout = Duration.decode(options.timeout ?? defaults.timeout)
+    const maintenanceTimeout = Duration.decode(options.maintenanceTimeout ?? defaults.maintenanceTimeout)
+    const pageSize = options.pageSize ?? defaults.pageSize
+    if (!Number.isSafeInteger(pageSize) || pageSize < 1) {
+      return yield* Effect.die(new RangeError(`RedisTier pageSize must be an integer >= 1, got ${pageSize}`))
+    }
+    const breaker = options.breaker === false
+      ? undefined
+      : yield* CircuitBreaker.make({ ...options.breaker, name: "redis" })
+
+    const tierError = (op: TierOp) => (cause: unknown) =>
+      cause instanceof TierError ? cause : new TierError({ tier: "redis", op, cause })
+
+    /** Types failures, bounds the whole operation, and runs it through the breaker. */
+    const guard = <A>(
+      op: TierOp,
+      bound: Duration.Duration,
+      self: Effect.Effect<A, RedisError | TierError>
+    ): Effect.Effect<A, TierError> => {
+      const bounded = self.pipe(
+        Effect.mapError(tierError(op)),
+        Effect.timeoutFail({
+          duration: bound,
+          onTimeout: () => tierError(op)(new TimeoutException(`redis ${op} exceeded ${Duration.format(bound)}`))
+        })
+      )
+      if (breaker === undefined) return bounded
+      return breaker.withBreaker(bounded).pipe(
+        Effect.catchTag("CircuitOpenError", (cause: CircuitOpenError) => Effect.fail(tierError(op)(cause)))
+      )
+    }
+
+    const getMany = Effect.fn("RedisTier.getMany")(function*(keys: ReadonlyArray<string>) {
+      if (keys.length === 0) return []
+      return yield* guard(
+        "getMany",
+        timeout,
+        Effect.gen(function*() {
+          const replies = yield* redis.use("mget", (c) => c.mgetBuffer(...keys.map((key) => entryKey(prefix, key))))
+          const now = yield* Clock.currentTimeMillis
+          return yield* Effect.forEach(
+            replies,
+            (reply) =>
+              reply === null
+                ? Effect.succeed(Option.none())
+                : Effect.map(Envelope.decode(reply), Option.filter((entry) => Envelope.isUsable(entry, now))),
+            { concurrency: 16 }
+          )
+        })
+      )
+    })
+
+    const setMany = Effect.fn("RedisTier.setMany")(function*(items: ReadonlyArray<CacheTier.CacheItem>) {
+      if (items.length === 0) return
+      yield* guard(
+        "setMany",
+        timeout,
+        Effect.gen(function*() {
+          const now = yield* Clock.currentTimeMillis
+          const batch = CacheTier.lastPerKey(items)
+          const live = batch.filter((item) => Envelope.isUsable(item.entry, now))
+          const dead = batch.filter((item) => !Envelope.isUsable(item.entry, now))
+          const encoded = yield* Effect.forEach(live, (item) => Envelope.encode(item.entry, { compressAbove }), {
+            concurrency: 8
+          })
+          // Longest TTL among this batch's members, per tag.
+          const tagTtl = new Map<string, { ttl: number; members: Array<string> }>()
+          const writes = live.map((item, i) => {
+            const key = entryKey(prefix, item.key)
+            const ttl = Math.max(1, Math.ceil(item.entry.staleUntil - now))
+            for (const tag of item.entry.tags) {
+              const slot = tagTtl.get(tag)
+              if (slot === undefined) tagTtl.set(tag, { ttl, members: [key] })
+              else if (!slot.members.includes(key)) {
+                slot.members.push(key)
+                slot.ttl = Math.max(slot.ttl, ttl)
+              }
+            }
+            return { key, ttl, bytes: encoded[i]! }
+          })
+          yield* redis.use("setMany", (c) => {
+            const pipeline = c.pipeline()
+            // Entries first, tag links after: see the invalidation argument in the module docs.
+            for (const w of writes) pipeline.set(w.key, asBuffer(w.bytes), "PX", w.ttl)
+            if (dead.length > 0) pipeline.unlink(...dead.map((item) => entryKey(prefix, item.key)))
+            for (const [tag, { members, ttl }] of tagTtl) {
+              const set = tagKey(prefix, tag)
+              pipeline.sadd(set, ...members)
+              pipeline.pexpire(set, ttl, "NX")
+              pipeline.pexpire(set, ttl, "GT")
+            }
+            return pipeline.exec().then(repliesOf)
+          })
+        })
+      )
+    })
+
+    const deleteKeys = Effect.fn("RedisTier.delete")(function*(keys: ReadonlyArray<string>) {
+      if (keys.length === 0) return
+      yield* guard(
+        "delete",
+        timeout,
+        redis.use("unlink", (c) => c.unlink(...keys.map((key) => entryKey(prefix, key))))
+      )
+    })
+
+    /** Reads the header bytes of each member (a prefix; longer only where the header needs it). */
+    const readHeaders = (members: ReadonlyArray<Buffer>) =>
+      Effect.gen(function*() {
+        const peek = (c: IORedis, targets: ReadonlyArray<readonly [Buffer, number]>) => {
+          const pipeline = c.pipeline()
+          for (const [member, length] of targets) pipeline.getrangeBuffer(member, 0, length - 1)
+          return pipeline.exec().then((r) => repliesOf(r) as Array<Buffer>)
+        }
+        const heads = yield* redis.use("getrange", (c) => peek(c, members.map((m) => [m, HEADER_PEEK] as const)))
+        const longer: Array<readonly [number, number]> = []
+        heads.forEach((head, i) => {
+          const needed = Envelope.headerBytesNeeded(head)
+          if (Option.isSome(needed) && needed.value > head.byteLength && head.byteLength === HEADER_PEEK) {
+            longer.push([i, needed.value])
+          }
+        })
+        if (longer.length > 0) {
+          const more = yield* redis.use(
+            "getrange",
+            (c) => peek(c, longer.map(([i, length]) => [members[i]!, length] as const))
+          )
+          longer.forEach(([i], j) => (heads[i] = more[j]!))
+        }
+        return heads
+      })
+
+    const invalidateTags = Effect.fn("RedisTier.invalidateTags")(function*(tags: ReadonlyArray<string>) {
+      if (tags.length === 0) return
+      const wanted = new Set(tags)
+      const invalidateOne = (tag: string) =>
+        Effect.gen(function*() {
+          const set = tagKey(prefix, tag)
+          let cursor = "0"
+          do {
+            const [next, members] = yield* redis.use(
+              "sscan",
+              (c) => c.sscanBuffer(set, cursor, "COUNT", pageSize)
+            )
+            cursor = next.toString()
+            if (members.length === 0) continue
+            const heads = yield* readHeaders(members)
+            const doomed = members.filter((_, i) => {
+              const head = heads[i]!
+              // Gone (empty reply) or unreadable: nothing worth keeping, drop the link too.
+              if (head.byteLength === 0) return true
+              const header = Envelope.decodeHeader(head)
+              return Option.isNone(header) || header.value.tags.some((t) => wanted.has(t))
+            })
+            if (doomed.length === 0) continue
+            yield* redis.use("unlink", (c) =>
+              c.multi().unlink(...doomed).srem(set, ...doomed).exec().then(repliesOf))
+          } while (cursor !== "0")
+        })
+      yield* guard("invalidateTags", maintenanceTimeout, Effect.forEach(tags, invalidateOne, { discard: true }))
+    })
+
+    const clear = Effect.fn("RedisTier.clear")(function*(namespace: string) {
+      yield* CacheTier.checkNamespace(namespace)
+      const pattern = `${escapeGlob(entryKey(prefix, `${namespace}:`))}*`
+      yield* guard(
+        "clear",
+        maintenanceTimeout,
+        Effect.gen(function*() {
+          let cursor = "0"
+          do {
+            const [next, keys] = yield* redis.use(
+              "scan",
+              (c) => c.scanBuffer(cursor, "MATCH", pattern, "COUNT", pageSize)
+            )
+            cursor = next.toString()
+            if (keys.length > 0) yield* redis.use("unlink", (c) => c.unlink(...keys))
+          } while (cursor !== "0")
+        })
+      )
+    })
+
+    return CacheTier.make({
+      name: "redis" as const,
+      prefix,
+      getMany,
+      setMany,
+      delete: deleteKeys,
+      invalidateTags,
+      clear
+    })
+  })
+
+/** The Redis tier as a layer over explicit options; needs the {@link Redis} adapter. */
+export const layer = (options: RedisTierOptions = {}): Layer.Layer<RedisTier, never, Redis> =>
+  Layer.effect(RedisTier, make(options))
+
+/** The Redis tier with its options from configuration (see `CacheConfig.RedisTierConfig`). */
+export const layerConfig = (
+  config: Config.Config.Wrap<RedisTierOptions>
+): Layer.Layer<RedisTier, ConfigError, Redis> => Layer.effect(RedisTier, Effect.flatMap(Config.unwrap(config), make))

@@ -1,0 +1,157 @@
+import { assert, describe, it } from "@effect/vitest"
+import { Effect, Option } from "effect"
+import { randomBytes } from "node:crypto"
+import * as zlib from "node:zlib"
+import * as Envelope from "../../src/cache/Envelope.js"
+import { assertEntry, entryAt } from "./conformance.js"
+
+const NOW = 1_700_000_000_000
+
+const json = (n: number) =>
+  new TextEncoder().encode(JSON.stringify(Array.from({ length: n }, (_, i) => ({ id: i, title: `item ${i}` }))))
+
+const isNone = (bytes: Uint8Array) => Effect.map(Envelope.decode(bytes), Option.isNone)
+
+describe("Envelope", () => {
+  it.effect("round-trips an uncompressed entry with every field", () =>
+    Effect.gen(function*() {
+      const value = new Uint8Array(256).map((_, i) => i)
+      const entry = entryAt(NOW, value, { tags: ["node:1", "ümlaut", ""], contentType: "application/octet-stream" })
+      const bytes = yield* Envelope.encode(entry)
+      assert.strictEqual(bytes[0], Envelope.MAGIC)
+      assert.strictEqual(bytes[1], Envelope.FORMAT_VERSION)
+      assert.strictEqual(bytes[2], 0)
+      assertEntry(yield* Envelope.decode(bytes), entry)
+    }))
+
+  it.effect("compresses above the threshold only, and only when it saves bytes", () =>
+    Effect.gen(function*() {
+      const big = entryAt(NOW, json(2_000))
+      const compressed = yield* Envelope.encode(big, { compressAbove: 1024 })
+      assert.strictEqual(compressed[2], Envelope.FLAG_GZIP)
+      assert.isBelow(compressed.byteLength, big.value.byteLength / 3)
+      assertEntry(yield* Envelope.decode(compressed), big, "compressed")
+
+      const atThreshold = entryAt(NOW, json(2_000))
+      const notAbove = yield* Envelope.encode(atThreshold, { compressAbove: atThreshold.value.byteLength })
+      assert.strictEqual(notAbove[2], 0, "a body of exactly the threshold is not compressed")
+
+      const disabled = yield* Envelope.encode(big, { compressAbove: Infinity })
+      assert.strictEqual(disabled[2], 0)
+
+      // Random bytes do not compress: kept as they are.
+      const random = entryAt(NOW, new Uint8Array(randomBytes(64 * 1024)))
+      const stored = yield* Envelope.encode(random, { compressAbove: 1024 })
+      assert.strictEqual(stored[2], 0)
+      assertEntry(yield* Envelope.decode(stored), random, "random")
+    }))
+
+  it.effect("uses a 16 KiB default threshold", () =>
+    Effect.gen(function*() {
+      const below = entryAt(NOW, new Uint8Array(16 * 1024).fill(97))
+      const above = entryAt(NOW, new Uint8Array(16 * 1024 + 1).fill(97))
+      assert.strictEqual((yield* Envelope.encode(below))[2], 0)
+      assert.strictEqual((yield* Envelope.encode(above))[2], Envelope.FLAG_GZIP)
+    }))
+
+  it.effect("the decoded value does not share memory with the input", () =>
+    Effect.gen(function*() {
+      const bytes = Envelope.encodeUncompressed(entryAt(NOW, "abc"))
+      const decoded = Option.getOrThrow(yield* Envelope.decode(bytes))
+      bytes.fill(0)
+      assert.strictEqual(new TextDecoder().decode(decoded.value), "abc")
+    }))
+
+  it.effect("unknown version, bad magic, unknown flags → none", () =>
+    Effect.gen(function*() {
+      const good = Envelope.encodeUncompressed(entryAt(NOW, "payload"))
+      const patch = (offset: number, value: number) => {
+        const copy = good.slice()
+        copy[offset] = value
+        return copy
+      }
+      assert.isFalse(yield* isNone(good))
+      assert.isTrue(yield* isNone(patch(1, Envelope.FORMAT_VERSION + 1)), "newer version")
+      assert.isTrue(yield* isNone(patch(1, 0)), "version 0")
+      assert.isTrue(yield* isNone(patch(0, 0x00)), "bad magic")
+      assert.isTrue(yield* isNone(patch(2, 0b10)), "unknown flag")
+    }))
+
+  it.effect("every truncation, trailing garbage and empty input → none", () =>
+    Effect.gen(function*() {
+      const good = Envelope.encodeUncompressed(entryAt(NOW, "some payload", { tags: ["a", "b"] }))
+      for (let length = 0; length < good.byteLength; length++) {
+        assert.isTrue(yield* isNone(good.subarray(0, length)), `truncated to ${length}`)
+      }
+      const padded = new Uint8Array(good.byteLength + 1)
+      padded.set(good)
+      assert.isTrue(yield* isNone(padded), "trailing byte")
+
+      const compressed = yield* Envelope.encode(entryAt(NOW, json(500)), { compressAbove: 0 })
+      assert.strictEqual(compressed[2], Envelope.FLAG_GZIP)
+      for (const cut of [1, 8, Math.floor(compressed.byteLength / 2)]) {
+        assert.isTrue(yield* isNone(compressed.subarray(0, compressed.byteLength - cut)), `compressed minus ${cut}`)
+      }
+    }))
+
+  it.effect("corrupt header or compressed body → none", () =>
+    Effect.gen(function*() {
+      const entry = entryAt(NOW, "payload")
+      const frameWith = (header: string, body: Uint8Array, flags = 0) => {
+        const h = new TextEncoder().encode(header)
+        const out = new Uint8Array(Envelope.FIXED_HEADER_BYTES + h.byteLength + body.byteLength)
+        const view = new DataView(out.buffer)
+        out[0] = Envelope.MAGIC
+        out[1] = Envelope.FORMAT_VERSION
+        out[2] = flags
+        view.setUint32(3, h.byteLength)
+        view.setUint32(7, body.byteLength)
+        out.set(h, Envelope.FIXED_HEADER_BYTES)
+        out.set(body, Envelope.FIXED_HEADER_BYTES + h.byteLength)
+        return out
+      }
+      const body = entry.value
+      const valid = `{"ct":"a","c":1,"f":2,"s":3,"g":[],"n":${body.byteLength}}`
+      assert.isFalse(yield* isNone(frameWith(valid, body)), "the hand-built frame is valid")
+      assert.isTrue(yield* isNone(frameWith(valid.slice(0, -1), body)), "broken JSON")
+      assert.isTrue(yield* isNone(frameWith(`{"ct":"a","c":"1","f":2,"s":3,"g":[],"n":7}`, body)), "string time")
+      assert.isTrue(yield* isNone(frameWith(`{"ct":"a","c":1,"f":2,"s":3,"g":[1],"n":7}`, body)), "numeric tag")
+      assert.isTrue(yield* isNone(frameWith(`{"ct":"a","c":1,"f":2,"s":3,"g":[],"n":8}`, body)), "length mismatch")
+      assert.isTrue(yield* isNone(frameWith(`null`, body)), "null header")
+      const invalidUtf8 = frameWith(valid, body)
+      invalidUtf8[Envelope.FIXED_HEADER_BYTES + 8] = 0xff
+      assert.isTrue(yield* isNone(invalidUtf8), "invalid UTF-8 in the header")
+
+      // A gzip body whose bytes are flipped fails its CRC; one that inflates to another length too.
+      const raw = json(300)
+      const gz = new Uint8Array(zlib.gzipSync(raw))
+      const header = `{"ct":"a","c":1,"f":2,"s":3,"g":[],"n":${raw.byteLength}}`
+      assert.isFalse(yield* isNone(frameWith(header, gz, Envelope.FLAG_GZIP)), "valid compressed frame")
+      const flipped = gz.slice()
+      flipped[Math.floor(flipped.byteLength / 2)]! ^= 0xff
+      assert.isTrue(yield* isNone(frameWith(header, flipped, Envelope.FLAG_GZIP)), "flipped compressed byte")
+      const wrongLength = `{"ct":"a","c":1,"f":2,"s":3,"g":[],"n":${raw.byteLength - 1}}`
+      assert.isTrue(yield* isNone(frameWith(wrongLength, gz, Envelope.FLAG_GZIP)), "inflates past n")
+      assert.isTrue(yield* isNone(frameWith(header, body, Envelope.FLAG_GZIP)), "not gzip at all")
+    }))
+
+  it("decodeHeader reads tags from a prefix; headerBytesNeeded says how long it must be", () => {
+    const entry = entryAt(NOW, new Uint8Array(10_000), { tags: ["x", "y"] })
+    const bytes = Envelope.encodeUncompressed(entry)
+    const needed = Option.getOrThrow(Envelope.headerBytesNeeded(bytes.subarray(0, Envelope.FIXED_HEADER_BYTES)))
+    assert.isBelow(needed, 200)
+    const header = Option.getOrThrow(Envelope.decodeHeader(bytes.subarray(0, needed)))
+    assert.deepStrictEqual([...header.tags], ["x", "y"])
+    assert.strictEqual(header.bodyLength, 10_000)
+    assert.isTrue(Option.isNone(Envelope.decodeHeader(bytes.subarray(0, needed - 1))))
+    assert.isTrue(Option.isNone(Envelope.decodeHeader(bytes.subarray(0, needed), { complete: true })))
+  })
+
+  it("isFresh / isUsable boundaries", () => {
+    const entry = entryAt(NOW, "v", { freshMs: 1_000, ttlMs: 5_000 })
+    assert.isTrue(Envelope.isFresh(entry, NOW + 999))
+    assert.isFalse(Envelope.isFresh(entry, NOW + 1_000))
+    assert.isTrue(Envelope.isUsable(entry, NOW + 4_999))
+    assert.isFalse(Envelope.isUsable(entry, NOW + 5_000))
+  })
+})
