@@ -5,6 +5,9 @@
  */
 import { HttpApiBuilder, HttpServer } from "@effect/platform"
 import { Effect, Layer } from "effect"
+import { TieredCacheService } from "../src/cache/TieredCache.js"
+import { DISCOVERY_TAG } from "../src/content/CacheKeys.js"
+import { CachedContent } from "../src/content/CachedContent.js"
 import { Content } from "../src/content/Content.js"
 import * as ArgumentValidator from "../src/discovery/ArgumentValidator.js"
 import * as Discovery from "../src/discovery/Discovery.js"
@@ -15,23 +18,35 @@ import { ContentHandlers } from "../src/http/ContentHandlers.js"
 import * as GatewayServer from "../src/http/GatewayServer.js"
 import { MethodsHandlers } from "../src/http/MethodsHandlers.js"
 import { SystemHandlers } from "../src/http/SystemHandlers.js"
+import { AccessScopeLive, TieredCacheLive } from "./Cache.js"
 import { InfrastructureLive } from "./Infrastructure.js"
 import { UpstreamLive } from "./Upstream.js"
 
 /** The pooled, batching JSON-RPC client of the upstream. */
 export const DrupalRpcLive = DrupalRpc.layerConfig().pipe(Layer.provide(UpstreamLive))
 
-/** Method discovery with its background refresh. */
-export const DiscoveryLive = Discovery.layerConfig().pipe(
-  Layer.provide([DrupalRpcLive, ArgumentValidator.Default])
-)
+/** The tiered cache over the configured tiers. */
+export const CacheLive = TieredCacheLive.pipe(Layer.provide(InfrastructureLive))
+
+/** Method discovery with its background refresh; a change invalidates cached method and tool lists. */
+export const DiscoveryLive = Layer.unwrapEffect(
+  Effect.map(TieredCacheService, (cache) =>
+    Discovery.layerConfig({ onChange: () => cache.invalidateTags([DISCOVERY_TAG]) }))
+).pipe(Layer.provide([DrupalRpcLive, ArgumentValidator.Default, CacheLive]))
+
+/** Caller partitions. */
+export const AccessLive = AccessScopeLive.pipe(Layer.provide([DrupalRpcLive, CacheLive]))
 
 /** Services the handlers use. */
 export const ServicesLive = Layer.mergeAll(
   Health.Default.pipe(Layer.provide([InfrastructureLive, UpstreamLive])),
-  Content.Default.pipe(Layer.provide([DrupalRpcLive, UpstreamLive])),
+  CachedContent.Default.pipe(
+    Layer.provide(Content.Default.pipe(Layer.provide([DrupalRpcLive, UpstreamLive]))),
+    Layer.provide([CacheLive, AccessLive, DiscoveryLive])
+  ),
   DiscoveryLive,
-  DrupalRpcLive
+  DrupalRpcLive,
+  CacheLive
 )
 
 /**

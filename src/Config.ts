@@ -127,3 +127,67 @@ export const AccessConfig = Config.all({
   /** Most tokens whose partition is held in memory for the hit path. */
   maxTokens: positiveInt("ACCESS_SCOPE_MAX_TOKENS", 10_000)
 })
+
+const policy = (prefix: string, fresh: number, grace: number) =>
+  Config.all({
+    fresh: millis(`CACHE_${prefix}_FRESH_MS`, fresh),
+    grace: millis(`CACHE_${prefix}_GRACE_MS`, grace)
+  })
+
+/** How long each namespace's entries live, and how origin loads are bounded. */
+export const CachePolicyConfig = Config.all({
+  search: policy("SEARCH", 60_000, 600_000),
+  content: policy("CONTENT", 300_000, 3_600_000),
+  markdown: policy("MARKDOWN", 300_000, 3_600_000),
+  discovery: policy("DISCOVERY", 300_000, 86_400_000),
+  /** Relative TTL jitter (0.1 = ±10 %). */
+  jitter: Config.number("CACHE_JITTER").pipe(
+    Config.validate({ message: "CACHE_JITTER must be in [0, 1)", validation: (n) => n >= 0 && n < 1 }),
+    Config.withDefault(0.1)
+  ),
+  /** How long a not-found answer is kept. */
+  negative: millis("CACHE_NEGATIVE_MS", 10_000),
+  /** After this long an origin load answers a stale entry if there is one (namespaces without stale-while-revalidate). */
+  softTimeout: millis("CACHE_SOFT_TIMEOUT_MS", 1_000),
+  /** An origin load taking longer fails. */
+  hardTimeout: millis("CACHE_HARD_TIMEOUT_MS", 35_000),
+  /** Largest Markdown document kept in the cache; larger ones are streamed every time. */
+  markdownMaxBytes: positiveInt("CACHE_MARKDOWN_MAX_BYTES", 1024 * 1024)
+})
+export type CachePolicyConfig = Config.Config.Success<typeof CachePolicyConfig>
+
+/** The cache's background writer and invalidation memory. */
+export const CacheRuntimeConfig = Config.all({
+  writeQueueCapacity: positiveInt("CACHE_WRITE_QUEUE_CAPACITY", 10_000),
+  writeBatchSize: positiveInt("CACHE_WRITE_BATCH_SIZE", 100),
+  invalidationMemory: positiveInt("CACHE_INVALIDATION_MEMORY", 10_000),
+  /** Redis channel / PostgreSQL NOTIFY channel of the invalidation bus. */
+  busChannel: Config.string("CACHE_BUS_CHANNEL").pipe(
+    Config.validate({ message: "CACHE_BUS_CHANNEL must match [a-z_][a-z0-9_]*", validation: (s) => /^[a-z_][a-z0-9_]{0,62}$/.test(s) }),
+    Config.withDefault("accelerator_cache")
+  )
+})
+
+/** Cache warming: searches and items loaded at start and on a schedule (anonymous partition). */
+export const WarmConfig = Config.all({
+  /** Search questions, separated by `;`. */
+  searches: Config.string("CACHE_WARM_SEARCHES").pipe(
+    Config.withDefault(""),
+    Config.map((s) => s.split(";").map((q) => q.trim()).filter((q) => q.length > 0))
+  ),
+  /** Content ids, separated by `,`. */
+  items: Config.string("CACHE_WARM_ITEMS").pipe(
+    Config.withDefault(""),
+    Config.map((s) => s.split(",").map((x) => x.trim()).filter((x) => /^\d+$/.test(x)).map(Number))
+  ),
+  interval: millis("CACHE_WARM_INTERVAL_MS", 240_000),
+  concurrency: positiveInt("CACHE_WARM_CONCURRENCY", 4)
+})
+
+/** Invalidation entry points. */
+export const InvalidationConfig = Config.all({
+  /** Shared secret of the Drupal webhook (HMAC-SHA256); unset disables the webhook. */
+  webhookSecret: Config.option(Config.redacted("WEBHOOK_SECRET")),
+  /** Oldest webhook timestamp accepted, either way, in seconds. */
+  webhookTolerance: millis("WEBHOOK_TOLERANCE_MS", 300_000)
+})

@@ -83,6 +83,11 @@ export interface MemoryCacheTier extends CacheTier.CacheTier {
   readonly name: "memory"
   /** Current counters; cheap (no iteration). */
   readonly stats: () => MemoryTierStats
+  /**
+   * The usable entry for `key` at `now` (epoch ms), or `undefined`: the same lookup as `get`,
+   * synchronous and allocation-free, for the HTTP hit path that answers without a fiber.
+   */
+  readonly lookupSync: (key: string, now: number) => CacheEntry | undefined
 }
 
 /** Tag of the memory tier. */
@@ -215,7 +220,8 @@ export const make = (options: MemoryTierOptions = {}): Effect.Effect<MemoryCache
             for (const key of doomed) lru.delete(key)
           })
         ),
-      stats: () => ({ bytes: lru.calculatedSize, entries: lru.size, evictions, tags: index.size, tagLinks })
+      stats: () => ({ bytes: lru.calculatedSize, entries: lru.size, evictions, tags: index.size, tagLinks }),
+      lookupSync: (key: string, now: number) => Option.getOrUndefined(lookup(key, now))
     })
   })
 

@@ -56,8 +56,8 @@ export interface DiscoveryOptions {
   readonly maxPartitions: number
   /** Which partition a caller belongs to (callers of one partition see the same methods). */
   readonly partitionOf: (credentials: Credentials) => string
-  /** Told of every change found by a refresh (for a metric). */
-  readonly onChange?: (partition: string, change: MethodSetDiff) => void
+  /** Run on every change found by a refresh (e.g. to invalidate cached tool lists). */
+  readonly onChange?: (partition: string, change: MethodSetDiff) => Effect.Effect<void>
 }
 
 /** The discovery service. */
@@ -140,7 +140,7 @@ export const make = (options: DiscoveryOptions) =>
             if (next.fingerprint === previous.fingerprint) return
             const change = diff(previous.methods, next.methods)
             if (!isEmptyDiff(change)) {
-              options.onChange?.(partition, change)
+              if (options.onChange !== undefined) yield* options.onChange(partition, change)
               yield* countChanges(change)
               yield* Effect.logInfo("discovery: the method set changed").pipe(
                 Effect.annotateLogs({

@@ -1,11 +1,12 @@
 /**
- * Handlers of the `content` group: search and retrieval as the caller.
+ * Handlers of the `content` group: search and retrieval as the caller, through the cache. Each
+ * answer carries `X-Cache` (how it was found) and `Server-Timing`.
  *
  * @since 0.1.0
  */
 import { HttpApiBuilder, HttpServerRequest, HttpServerResponse } from "@effect/platform"
 import { Effect, Either, Stream } from "effect"
-import { Content } from "../content/Content.js"
+import { CachedContent, type Served } from "../content/CachedContent.js"
 import { normalizeSearch } from "../content/SearchQuery.js"
 import { type Credentials, fromAuthorizationHeader, MAX_AUTHORIZATION_LENGTH } from "../drupal/Credentials.js"
 import { GatewayApi } from "./Api.js"
@@ -40,32 +41,46 @@ const parseFormat = (raw: string | undefined): Either.Either<"html" | "markdown"
     ? Either.right(raw === "markdown" ? "markdown" : "html")
     : Either.left(new BadInput("format", "format must be html or markdown"))
 
+/** The `Server-Timing` value of an answer. */
+export const serverTiming = (cache: string, millis: number): string =>
+  `cache;desc="${cache}", app;dur=${Math.max(0, millis).toFixed(1)}`
+
+/** The response for a served answer. */
+export const respond = (served: Served): HttpServerResponse.HttpServerResponse =>
+  HttpServerResponse.uint8Array(served.body, {
+    status: served.httpStatus,
+    contentType: served.contentType,
+    headers: { "x-cache": served.cache, "server-timing": serverTiming(served.cache, served.millis) }
+  })
+
 /** The `content` group's handlers. */
 export const ContentHandlers = HttpApiBuilder.group(GatewayApi, "content", (handlers) =>
   Effect.gen(function*() {
-    const content = yield* Content
+    const content = yield* CachedContent
     return handlers
-      .handle("search", ({ urlParams }) =>
+      .handleRaw("search", ({ urlParams }) =>
         Effect.gen(function*() {
           const credentials = yield* requestCredentials
           const query = yield* normalizeSearch(urlParams)
-          return yield* content.search(query, credentials)
+          return respond(yield* content.search(query, credentials))
         }).pipe(Effect.mapError(toApiError)))
-      .handle("get", ({ path, urlParams }) =>
+      .handleRaw("get", ({ path, urlParams }) =>
         Effect.gen(function*() {
           const credentials = yield* requestCredentials
           const id = yield* parseId(path.id)
           const includeContent = yield* parseBoolean("include_content", urlParams.include_content, true)
           const format = yield* parseFormat(urlParams.format)
-          return yield* content.get(id, credentials, { includeContent, format })
+          return respond(yield* content.item(id, credentials, { includeContent, format }))
         }).pipe(Effect.mapError(toApiError)))
       .handleRaw("markdown", ({ path }) =>
         Effect.gen(function*() {
           const credentials = yield* requestCredentials
           const id = yield* parseId(path.id)
-          const markdown = yield* content.markdown(id, credentials)
-          return HttpServerResponse.stream(Stream.encodeText(markdown), {
-            contentType: "text/markdown; charset=utf-8"
+          const answer = yield* content.markdown(id, credentials)
+          if (answer._tag === "Cached") return respond(answer.served)
+          return HttpServerResponse.stream(Stream.encodeText(answer.stream), {
+            contentType: "text/markdown; charset=utf-8",
+            headers: { "x-cache": "MISS", "server-timing": `cache;desc="MISS"` }
           })
         }).pipe(Effect.mapError(toApiError)))
   }))

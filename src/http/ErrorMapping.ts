@@ -3,6 +3,7 @@
  *
  * @since 0.1.0
  */
+import type { LoadTimeout } from "../cache/TieredCache.js"
 import type { InvalidSearch } from "../content/SearchQuery.js"
 import type { InvalidArguments } from "../discovery/ArgumentValidator.js"
 import type { UnknownMethod } from "../discovery/Discovery.js"
@@ -10,7 +11,7 @@ import { type DrupalError, toClientError } from "../drupal/DrupalError.js"
 import { type ApiError, apiError, fromClientError } from "./ApiError.js"
 
 /** Every failure a content or method handler can meet. */
-export type HandlerFailure = DrupalError | InvalidArguments | UnknownMethod | InvalidSearch | BadInput
+export type HandlerFailure = DrupalError | InvalidArguments | UnknownMethod | InvalidSearch | BadInput | LoadTimeout
 
 /** A request value the handler refused (a path or query parameter). */
 export class BadInput {
@@ -23,6 +24,7 @@ export class BadInput {
  * | --- | --- | --- |
  * | `BadInput`, `InvalidSearch` | 400 | `bad_request` |
  * | `UnknownMethod` | 404 | `method_not_found` |
+ * | `LoadTimeout` (the cache's hard timeout) | 504 | `upstream_timeout` |
  * | -32602 from `content.get_tutorial` (an unknown id) | 404 | `not_found` |
  * | `InvalidArguments` and upstream errors | see `toClientError` | |
  */
@@ -41,6 +43,8 @@ export const toApiError = (failure: HandlerFailure): ApiError => {
       return apiError(400, "bad_request", failure.message)
     case "UnknownMethod":
       return apiError(404, "method_not_found", failure.message)
+    case "LoadTimeout":
+      return apiError(504, "upstream_timeout", "The upstream timed out")
     default:
       return fromClientError(toClientError(failure))
   }

@@ -9,25 +9,25 @@ import { Effect } from "effect"
 import { Discovery } from "../discovery/Discovery.js"
 import { DrupalRpc } from "../drupal/DrupalRpc.js"
 import { GatewayApi } from "./Api.js"
-import { requestCredentials } from "./ContentHandlers.js"
+import { CachedContent } from "../content/CachedContent.js"
+import { requestCredentials, respond } from "./ContentHandlers.js"
 import { toApiError } from "./ErrorMapping.js"
 
 /** The `methods` group's handlers. */
 export const MethodsHandlers = HttpApiBuilder.group(GatewayApi, "methods", (handlers) =>
   Effect.gen(function*() {
     const discovery = yield* Discovery
+    const content = yield* CachedContent
     const rpc = yield* DrupalRpc
     return handlers
-      .handle("methods", () =>
-        Effect.gen(function*() {
-          const set = yield* discovery.methodSet(yield* requestCredentials)
-          return { fingerprint: set.fingerprint, methods: set.methods }
-        }).pipe(Effect.mapError(toApiError)))
-      .handle("tools", () =>
-        Effect.gen(function*() {
-          const set = yield* discovery.methodSet(yield* requestCredentials)
-          return { fingerprint: set.fingerprint, tools: set.tools }
-        }).pipe(Effect.mapError(toApiError)))
+      .handleRaw("methods", () =>
+        Effect.flatMap(requestCredentials, (credentials) => Effect.map(content.methods(credentials), respond)).pipe(
+          Effect.mapError(toApiError)
+        ))
+      .handleRaw("tools", () =>
+        Effect.flatMap(requestCredentials, (credentials) => Effect.map(content.tools(credentials), respond)).pipe(
+          Effect.mapError(toApiError)
+        ))
       .handle("rpc", ({ path, payload }) =>
         Effect.gen(function*() {
           const credentials = yield* requestCredentials

@@ -119,7 +119,7 @@ describe("gateway HTTP API (full composition against the simulator)", () => {
       // really are simultaneous (test/drupal/DrupalRpc.test.ts); over HTTP their arrival is
       // spread by the server's own CPU time, so this asserts batching, not a count.
       const stats = yield* sim.stats
-      assert.strictEqual(stats.rpc_calls, 50)
+      assert.strictEqual(stats.methods["content.get_tutorial"], 50)
       assert.isBelow(stats.http_requests, 25)
     }))
 

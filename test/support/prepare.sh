@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
-# Makes sure the servers the test suite starts are installed: redis-server, the PostgreSQL 15
-# server binaries and runuser. Run by `npm test` before vitest. Idempotent: when everything is
-# present it only checks and prints nothing. As root it installs what is missing with apt-get
-# (quietly; apt's output is shown if it fails); otherwise it says what to install and exits 1.
+# Makes sure the servers and tools the test suite uses are installed: redis-server, the
+# PostgreSQL 15 server binaries, runuser, promtool (Debian `prometheus`: the reference checker of
+# the /metrics exposition) and Debian `chromium` at /usr/bin/chromium (driven by the status
+# page's browser spec through playwright-core). Run by `npm test` before vitest. Idempotent: when
+# everything is present it only checks and prints nothing. As root it installs what is missing
+# with apt-get (quietly; apt's output is shown if it fails); otherwise it says what to install
+# and exits 1.
 set -euo pipefail
 
 PG_MAJOR=15
@@ -22,6 +25,12 @@ for bin in postgres initdb pg_isready psql; do
 done
 if ! have runuser && [ ! -x /usr/sbin/runuser ] && [ ! -x /sbin/runuser ]; then
   missing+=(util-linux)
+fi
+if ! have promtool; then
+  missing+=(prometheus)
+fi
+if [ ! -x /usr/bin/chromium ]; then
+  missing+=(chromium)
 fi
 
 if [ "${#missing[@]}" -eq 0 ]; then
@@ -70,6 +79,14 @@ if ! have redis-server && [ ! -x /usr/bin/redis-server ]; then
 fi
 if [ ! -x "${PG_BIN}/postgres" ] || [ ! -x "${PG_BIN}/initdb" ]; then
   echo "[prepare] PostgreSQL ${PG_MAJOR} binaries still missing in ${PG_BIN} after install" >&2
+  exit 1
+fi
+if ! have promtool; then
+  echo "[prepare] promtool still missing after install" >&2
+  exit 1
+fi
+if [ ! -x /usr/bin/chromium ]; then
+  echo "[prepare] /usr/bin/chromium still missing after install" >&2
   exit 1
 fi
 echo "[prepare] installed ${missing[*]}" >&2

@@ -1,0 +1,180 @@
+/**
+ * The content API through the tiered cache: search pages, items, Markdown, method lists and
+ * tool definitions, each cached per caller partition with its namespace's policy, and tagged so
+ * that a change to item N invalidates its JSON, its Markdown and every search page listing it.
+ *
+ * Answers are the bytes to send (JSON or Markdown), with how they were found (`X-Cache`).
+ * Failed or partial upstream replies are never stored: a lookup that fails stores nothing, a
+ * Markdown stream is stored only once it has ended normally and only up to a size bound.
+ *
+ * @since 0.1.0
+ */
+import { Clock, Duration, Effect, Option, Stream } from "effect"
+import { AccessScope } from "../access/AccessScope.js"
+import { type CachePolicy, type CacheStatus, type LoadTimeout, TieredCacheService } from "../cache/TieredCache.js"
+import { CachePolicyConfig } from "../Config.js"
+import { Discovery } from "../discovery/Discovery.js"
+import type { Credentials } from "../drupal/Credentials.js"
+import type { DrupalError } from "../drupal/DrupalError.js"
+import {
+  contentCacheKey,
+  DISCOVERY_TAG,
+  discoveryCacheKey,
+  itemTag,
+  markdownCacheKey,
+  NOT_FOUND_CONTENT_TYPE,
+  responseOf,
+  SEARCH_TAG,
+  searchCacheKey
+} from "./CacheKeys.js"
+import { Content, type GetOptions } from "./Content.js"
+import { type SearchQuery } from "./SearchQuery.js"
+
+/** An answer ready to send. */
+export interface Served {
+  readonly body: Uint8Array
+  readonly contentType: string
+  readonly httpStatus: number
+  readonly cache: CacheStatus
+  /** Time spent producing the answer, in milliseconds. */
+  readonly millis: number
+}
+
+/** A Markdown answer: cached bytes, or a stream straight from upstream. */
+export type MarkdownAnswer =
+  | { readonly _tag: "Cached"; readonly served: Served }
+  | { readonly _tag: "Streamed"; readonly stream: Stream.Stream<string, DrupalError> }
+
+const encoder = new TextEncoder()
+const json = (value: unknown) => encoder.encode(JSON.stringify(value))
+
+const isNotFound = (error: DrupalError): boolean =>
+  error._tag === "DrupalHttpError" && error.method === "content.get_tutorial" && error.rpcError?.code === -32602 &&
+  /not (be )?found/i.test(String(error.rpcError.data))
+
+/** The content API through the cache. */
+export class CachedContent extends Effect.Service<CachedContent>()("accelerator/CachedContent", {
+  effect: Effect.gen(function*() {
+    const content = yield* Content
+    const cache = yield* TieredCacheService
+    const access = yield* AccessScope
+    const discovery = yield* Discovery
+    const config = yield* CachePolicyConfig
+    const policyOf = (p: { fresh: Duration.Duration; grace: Duration.Duration }): CachePolicy => ({
+      fresh: p.fresh,
+      grace: p.grace,
+      jitter: config.jitter,
+      negative: config.negative,
+      softTimeout: config.softTimeout,
+      hardTimeout: config.hardTimeout
+    })
+    const policies = {
+      search: policyOf(config.search),
+      content: policyOf(config.content),
+      markdown: policyOf(config.markdown),
+      discovery: policyOf(config.discovery)
+    }
+
+    const serve = <E>(key: string, lookup: Effect.Effect<{ value: Uint8Array; contentType: string; tags: ReadonlyArray<string>; notFound?: boolean }, E>, policy: CachePolicy) =>
+      Effect.gen(function*() {
+        const started = yield* Clock.currentTimeMillis
+        const hit = yield* cache.getOrSet(key, lookup, policy)
+        const response = responseOf(hit.entry.contentType)
+        return {
+          body: hit.entry.value,
+          contentType: response.contentType,
+          httpStatus: response.status,
+          cache: hit.status,
+          millis: (yield* Clock.currentTimeMillis) - started
+        } satisfies Served
+      })
+
+    const search = (query: SearchQuery, credentials: Credentials): Effect.Effect<Served, DrupalError | LoadTimeout> =>
+      Effect.flatMap(access.partition(credentials), (partition) =>
+        serve(
+          searchCacheKey(partition.id, query),
+          Effect.map(content.search(query, credentials), (result) => ({
+            value: json(result),
+            contentType: "application/json",
+            tags: [SEARCH_TAG, ...result.results.map((r) => itemTag(r.id))]
+          })),
+          policies.search
+        ))
+
+    const item = (id: number, credentials: Credentials, options: GetOptions): Effect.Effect<Served, DrupalError | LoadTimeout> =>
+      Effect.flatMap(access.partition(credentials), (partition) =>
+        serve(
+          contentCacheKey(partition.id, id, options.includeContent, options.format),
+          content.get(id, credentials, options).pipe(
+            Effect.map((found) => ({ value: json(found), contentType: "application/json", tags: [itemTag(id)] })),
+            // An unknown id is answered 404 and remembered briefly, so a client polling for it
+            // does not reach Drupal on every request.
+            Effect.catchIf(isNotFound, () =>
+              Effect.succeed({
+                value: json({ error: { code: "not_found", message: "No such content item" } }),
+                contentType: NOT_FOUND_CONTENT_TYPE,
+                tags: [itemTag(id)],
+                notFound: true
+              }))
+          ),
+          policies.content
+        ))
+
+    const markdown = (id: number, credentials: Credentials): Effect.Effect<MarkdownAnswer, DrupalError> =>
+      Effect.gen(function*() {
+        const partition = yield* access.partition(credentials)
+        const key = markdownCacheKey(partition.id, id)
+        const now = yield* Clock.currentTimeMillis
+        const cached = yield* cache.get(key)
+        if (Option.isSome(cached) && now < cached.value.entry.freshUntil) {
+          return {
+            _tag: "Cached",
+            served: { body: cached.value.entry.value, contentType: cached.value.entry.contentType, httpStatus: 200, cache: cached.value.status, millis: 0 }
+          } as const
+        }
+        const stream = yield* content.markdown(id, credentials)
+        // Keep a copy while streaming, up to the bound; store it only when the stream ended normally.
+        let held: Array<Uint8Array> | undefined = []
+        let size = 0
+        const store = Effect.suspend(() => {
+          if (held === undefined) return Effect.void
+          const value = Buffer.concat(held)
+          held = undefined
+          return Effect.asVoid(cache.set(key, { value, contentType: "text/markdown; charset=utf-8", tags: [itemTag(id)] }, policies.markdown))
+        })
+        const tapped = stream.pipe(
+          Stream.tap((text) =>
+            Effect.sync(() => {
+              if (held === undefined) return
+              const bytes = encoder.encode(text)
+              size += bytes.byteLength
+              if (size > config.markdownMaxBytes) held = undefined
+              else held.push(bytes)
+            })
+          ),
+          Stream.concat(Stream.drain(Stream.fromEffect(store)))
+        )
+        return { _tag: "Streamed", stream: tapped } as const
+      })
+
+    const discoveryView = (view: "methods" | "tools", credentials: Credentials) =>
+      Effect.flatMap(access.partition(credentials), (partition) =>
+        serve(
+          discoveryCacheKey(partition.id, view),
+          Effect.map(discovery.methodSet(credentials), (set) => ({
+            value: json(view === "methods" ? { fingerprint: set.fingerprint, methods: set.methods } : { fingerprint: set.fingerprint, tools: set.tools }),
+            contentType: "application/json",
+            tags: [DISCOVERY_TAG]
+          })),
+          policies.discovery
+        ))
+
+    return {
+      search,
+      item,
+      markdown,
+      methods: (credentials: Credentials) => discoveryView("methods", credentials),
+      tools: (credentials: Credentials) => discoveryView("tools", credentials)
+    }
+  })
+}) {}
