@@ -15,6 +15,7 @@ import * as TieredCache from "../src/cache/TieredCache.js"
 import { CacheRuntimeConfig, PostgresConfig } from "../src/Config.js"
 import { NAMESPACES } from "../src/content/CacheKeys.js"
 import { Redis } from "../src/redis/Redis.js"
+import * as Metrics from "../src/telemetry/Metrics.js"
 import { SqlClient } from "@effect/sql"
 
 const optional = <A, I>(tag: import("effect/Context").Tag<I, A>) => Effect.serviceOption(tag)
@@ -24,14 +25,15 @@ export const TieredCacheLive = Layer.scoped(
   TieredCache.TieredCacheService,
   Effect.gen(function*() {
     const runtime = yield* CacheRuntimeConfig
-    const memory = yield* MemoryTier.make(yield* MemoryTierConfig)
+    const memory = yield* MemoryTier.make({ ...(yield* MemoryTierConfig), onEvict: Metrics.cacheHooks.onEvict })
+    const breakerMetric = { onStateChange: Metrics.breakerStateHook() }
     const redis = yield* optional(Redis)
     const sql = yield* optional(SqlClient.SqlClient)
     const redisTier = Option.isSome(redis)
-      ? yield* RedisTier.make(yield* RedisTierConfig).pipe(Effect.provideService(Redis, redis.value))
+      ? yield* RedisTier.make(yield* Effect.map(RedisTierConfig, (c) => ({ ...c, breaker: { ...c.breaker, ...breakerMetric } }))).pipe(Effect.provideService(Redis, redis.value))
       : undefined
     const postgresTier = Option.isSome(sql)
-      ? yield* PostgresTier.make(yield* PostgresTierConfig).pipe(Effect.provideService(SqlClient.SqlClient, sql.value))
+      ? yield* PostgresTier.make(yield* Effect.map(PostgresTierConfig, (c) => ({ ...c, breaker: { ...c.breaker, ...breakerMetric } }))).pipe(Effect.provideService(SqlClient.SqlClient, sql.value))
       : undefined
 
     // The bus needs the cache (to apply what it hears) and the cache the bus (to publish):
@@ -44,7 +46,12 @@ export const TieredCacheLive = Layer.scoped(
       bus: { publish: (message) => publish(message) },
       writeQueueCapacity: runtime.writeQueueCapacity,
       writeBatchSize: runtime.writeBatchSize,
-      invalidationMemory: runtime.invalidationMemory
+      invalidationMemory: runtime.invalidationMemory,
+      hooks: {
+        onLookup: Metrics.cacheHooks.onLookup,
+        onOriginLoad: () => Metrics.cacheHooks.onOriginLoad(true),
+        onWriteFailed: Metrics.cacheHooks.onWriteFailed
+      }
     })
     const instanceId = randomUUID()
     const handlers = { onMessage: cache.applyRemote, onReconnect: cache.dropMemory(NAMESPACES) }

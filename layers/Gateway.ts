@@ -18,12 +18,16 @@ import { ContentHandlers } from "../src/http/ContentHandlers.js"
 import * as GatewayServer from "../src/http/GatewayServer.js"
 import { MethodsHandlers } from "../src/http/MethodsHandlers.js"
 import { SystemHandlers } from "../src/http/SystemHandlers.js"
+import * as Metrics from "../src/telemetry/Metrics.js"
 import { AccessScopeLive, TieredCacheLive } from "./Cache.js"
 import { InfrastructureLive } from "./Infrastructure.js"
+import { FastPathLive, ResourceMonitorLive } from "./Telemetry.js"
 import { UpstreamLive } from "./Upstream.js"
 
 /** The pooled, batching JSON-RPC client of the upstream. */
-export const DrupalRpcLive = DrupalRpc.layerConfig().pipe(Layer.provide(UpstreamLive))
+export const DrupalRpcLive = DrupalRpc.layerConfig(Metrics.drupalRpcHooks(), Metrics.breakerStateHook()).pipe(
+  Layer.provide(UpstreamLive)
+)
 
 /** The tiered cache over the configured tiers. */
 export const CacheLive = TieredCacheLive.pipe(Layer.provide(InfrastructureLive))
@@ -31,7 +35,10 @@ export const CacheLive = TieredCacheLive.pipe(Layer.provide(InfrastructureLive))
 /** Method discovery with its background refresh; a change invalidates cached method and tool lists. */
 export const DiscoveryLive = Layer.unwrapEffect(
   Effect.map(TieredCacheService, (cache) =>
-    Discovery.layerConfig({ onChange: () => cache.invalidateTags([DISCOVERY_TAG]) }))
+    Discovery.layerConfig({
+      onChange: () => cache.invalidateTags([DISCOVERY_TAG]),
+      onMethods: (ids) => void Metrics.registerUpstreamMethods(ids)
+    }))
 ).pipe(Layer.provide([DrupalRpcLive, ArgumentValidator.Default, CacheLive]))
 
 /** Caller partitions. */
@@ -51,7 +58,7 @@ export const ServicesLive = Layer.mergeAll(
 
 /**
  * The API with every group's handlers and its OpenAPI document at `/openapi.json`, registered on
- * the router that `HttpLive` serves.
+ * the router that `HttpLive` serves, and the listener's fast path (telemetry, memory hits).
  */
 export const ApiLive = HttpApiBuilder.middlewareOpenApi({ path: "/openapi.json" }).pipe(
   Layer.provideMerge(
@@ -61,7 +68,9 @@ export const ApiLive = HttpApiBuilder.middlewareOpenApi({ path: "/openapi.json" 
     )
   ),
   Layer.provideMerge(HttpApiBuilder.Router.Live),
-  Layer.provideMerge(HttpApiBuilder.Middleware.layer)
+  Layer.provideMerge(HttpApiBuilder.Middleware.layer),
+  Layer.provideMerge(FastPathLive.pipe(Layer.provide([CacheLive, AccessLive]))),
+  Layer.provideMerge(ServicesLive)
 )
 
 /** The listener, announcing where it listens. */
@@ -69,10 +78,11 @@ const ServerLive = Layer.effectDiscard(
   Effect.flatMap(GatewayServer.GatewayServerInfo, (info) => Effect.logInfo(`gateway listening on port ${info.port}`))
 ).pipe(Layer.provideMerge(GatewayServer.layerConfig()))
 
-/** The HTTP side: the API's app served on the listener. */
-const HttpLive = Layer.unwrapEffect(Effect.map(HttpApiBuilder.httpApp, (app) => HttpServer.serve(app))).pipe(
-  Layer.provide(ServerLive)
-)
+/** The HTTP side: the API's app served on the listener, and the resource sampler that reads the listener's state. */
+const HttpLive = Layer.merge(
+  Layer.unwrapEffect(Effect.map(HttpApiBuilder.httpApp, (app) => HttpServer.serve(app))),
+  ResourceMonitorLive
+).pipe(Layer.provide(ServerLive))
 
 /**
  * The whole gateway: build it with `Layer.launch`. The services (and the embedded simulator) are

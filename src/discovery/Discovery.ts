@@ -56,6 +56,8 @@ export interface DiscoveryOptions {
   readonly maxPartitions: number
   /** Which partition a caller belongs to (callers of one partition see the same methods). */
   readonly partitionOf: (credentials: Credentials) => string
+  /** Told the method ids of every set fetched (e.g. to register metric labels). */
+  readonly onMethods?: (ids: ReadonlyArray<string>) => void
   /** Run on every change found by a refresh (e.g. to invalidate cached tool lists). */
   readonly onChange?: (partition: string, change: MethodSetDiff) => Effect.Effect<void>
 }
@@ -97,7 +99,10 @@ export const make = (options: DiscoveryOptions) =>
     const singleFlight = yield* SingleFlight.make({ maxKeys: options.maxPartitions })
 
     const fetch = (credentials: Credentials) =>
-      Effect.flatMap(rpc.discovery(credentials), decodeMethodList).pipe(Effect.map(toMethodSet))
+      Effect.flatMap(rpc.discovery(credentials), decodeMethodList).pipe(
+        Effect.map(toMethodSet),
+        Effect.tap((set) => Effect.sync(() => options.onMethods?.(set.methods.map((m) => m.id))))
+      )
 
     const store = (partition: string, credentials: Credentials, set: MethodSet) => {
       partitions.delete(partition)

@@ -491,13 +491,21 @@ class ReplyTooLarge extends Error {}
 /** The client as a layer over explicit options. */
 export const layer = (options: DrupalRpcOptions): Layer.Layer<DrupalRpc> => Layer.scoped(DrupalRpc, make(options))
 
-/** The client from `DrupalClientConfig` and the `DrupalEndpoint` in context. */
-export const layerConfig = (hooks?: DrupalRpcHooks): Layer.Layer<DrupalRpc, import("effect/ConfigError").ConfigError, DrupalEndpoint> =>
+/** The client from `DrupalClientConfig` and the `DrupalEndpoint` in context, with optional telemetry hooks. */
+export const layerConfig = (
+  hooks?: DrupalRpcHooks,
+  onBreakerChange?: CircuitBreaker.CircuitBreakerOptions["onStateChange"]
+): Layer.Layer<DrupalRpc, import("effect/ConfigError").ConfigError, DrupalEndpoint> =>
   Layer.scoped(
     DrupalRpc,
     Effect.gen(function*() {
       const config = yield* DrupalClientConfig
       const endpoint = yield* DrupalEndpoint
-      return yield* make({ ...config, url: endpoint.url, ...(hooks === undefined ? {} : { hooks }) })
+      return yield* make({
+        ...config,
+        url: endpoint.url,
+        breaker: onBreakerChange === undefined ? config.breaker : { ...config.breaker, onStateChange: onBreakerChange },
+        ...(hooks === undefined ? {} : { hooks })
+      })
     })
   )

@@ -1,0 +1,123 @@
+/**
+ * The cache through the HTTP API, against real Redis and PostgreSQL and the simulator.
+ */
+import { assert, describe, it } from "@effect/vitest"
+import { Effect } from "effect"
+import { Redis as IORedis } from "ioredis"
+import { inject } from "vitest"
+import { startGateway } from "./fixtures.js"
+
+const auth = (token: string) => ({ headers: { authorization: `Bearer ${token}` } })
+let run = 0
+const unique = () => `t${process.pid}_${Date.now().toString(36)}_${run++}`
+
+describe("cache through the HTTP API", () => {
+  it.scopedLive("GET /content/{id} answers MISS, then HIT-MEMORY from the hit path without reaching Drupal", () =>
+    Effect.gen(function*() {
+      const { request, sim } = yield* startGateway()
+      const free = sim.corpus.items.find((i) => i.access === "free")!
+      yield* sim.reset
+      const first = yield* Effect.promise(() => request(`/content/${free.id}?include_content=false`))
+      const second = yield* Effect.promise(() => request(`/content/${free.id}?include_content=false`))
+      assert.strictEqual(first.headers.get("x-cache"), "MISS")
+      assert.strictEqual(second.headers.get("x-cache"), "HIT-MEMORY")
+      assert.include(second.headers.get("server-timing") ?? "", "HIT-MEMORY")
+      assert.deepStrictEqual(second.body, first.body)
+      assert.strictEqual((yield* sim.stats).methods["content.get_tutorial"], 1)
+    }))
+
+  it.scopedLive("after a restart with Redis configured, HIT-REDIS; with only PostgreSQL, HIT-POSTGRES", () =>
+    Effect.gen(function*() {
+      const redisConfig = { REDIS_URL: inject("redisUrl"), CACHE_REDIS_PREFIX: `${unique()}:` }
+      yield* Effect.scoped(Effect.gen(function*() {
+        const { request } = yield* startGateway(redisConfig)
+        const miss = yield* Effect.promise(() => request("/content/4?include_content=false", auth("demo-admin-token")))
+        assert.strictEqual(miss.headers.get("x-cache"), "MISS")
+      })) // closing the scope drains the write queue into Redis
+      const { request: again } = yield* startGateway(redisConfig)
+      const hit = yield* Effect.promise(() => again("/content/4?include_content=false", auth("demo-admin-token")))
+      assert.strictEqual(hit.headers.get("x-cache"), "HIT-REDIS")
+      assert.strictEqual(hit.body.id, 4)
+
+      const pgConfig = { DATABASE_URL: inject("databaseUrl"), CACHE_PG_TABLE: unique() }
+      yield* Effect.scoped(Effect.gen(function*() {
+        const { request } = yield* startGateway(pgConfig)
+        const miss = yield* Effect.promise(() => request("/content/5?include_content=false", auth("demo-admin-token")))
+        assert.strictEqual(miss.headers.get("x-cache"), "MISS")
+      }))
+      const { request: pgAgain } = yield* startGateway(pgConfig)
+      const pgHit = yield* Effect.promise(() => pgAgain("/content/5?include_content=false", auth("demo-admin-token")))
+      assert.strictEqual(pgHit.headers.get("x-cache"), "HIT-POSTGRES")
+      assert.strictEqual(pgHit.body.id, 5)
+    }))
+
+  it.scopedLive("no caller ever receives a value cached for another access level (content, search, Markdown)", () =>
+    Effect.gen(function*() {
+      const prefix = `${unique()}:`
+      const { request, sim } = yield* startGateway({ REDIS_URL: inject("redisUrl"), CACHE_REDIS_PREFIX: prefix })
+      const locked = sim.corpus.items.find((i) => i.access === "subscriber")!
+
+      const asSubscriber = yield* Effect.promise(() => request(`/content/${locked.id}`, auth("demo-subscriber-token")))
+      const againSubscriber = yield* Effect.promise(() => request(`/content/${locked.id}`, auth("demo-subscriber-token")))
+      assert.strictEqual(asSubscriber.status, 200)
+      assert.strictEqual(againSubscriber.headers.get("x-cache"), "HIT-MEMORY")
+      const asAnonymous = yield* Effect.promise(() => request(`/content/${locked.id}`))
+      const asFree = yield* Effect.promise(() => request(`/content/${locked.id}`, auth("demo-free-token")))
+      assert.deepStrictEqual([asAnonymous.status, asAnonymous.body.error.code], [403, "forbidden"])
+      assert.deepStrictEqual([asFree.status, asFree.body.error.code], [403, "forbidden"])
+
+      const md = yield* Effect.promise(() => request(`/content/${locked.id}/markdown`, auth("demo-subscriber-token")))
+      assert.strictEqual(md.status, 200)
+      const mdCached = yield* Effect.promise(() => request(`/content/${locked.id}/markdown`, auth("demo-subscriber-token")))
+      assert.strictEqual(mdCached.headers.get("x-cache"), "HIT-MEMORY")
+      assert.strictEqual(mdCached.text, md.text)
+      const mdAnonymous = yield* Effect.promise(() => request(`/content/${locked.id}/markdown`))
+      assert.strictEqual(mdAnonymous.status, 403)
+
+      const subscriberSearch = yield* Effect.promise(() => request("/search?q=drupal&limit=50", auth("demo-subscriber-token")))
+      const anonymousSearch = yield* Effect.promise(() => request("/search?q=drupal&limit=50"))
+      assert.isAbove(subscriberSearch.body.total, anonymousSearch.body.total)
+      const visible = new Set(sim.corpus.items.filter((i) => i.access === "free").map((i) => i.id))
+      assert.isTrue(anonymousSearch.body.results.every((r: { id: number }) => visible.has(r.id)))
+
+      // No token in any key or value written to Redis.
+      const client = new IORedis(inject("redisUrl"))
+      const leaked = yield* Effect.promise(async () => {
+        let cursor = "0"
+        const found: Array<string> = []
+        do {
+          const [next, keys] = await client.scan(cursor, "MATCH", `${prefix}*`, "COUNT", 500)
+          cursor = next
+          for (const key of keys) {
+            const type = await client.type(key)
+            const value = type === "string" ? await client.getBuffer(key) : Buffer.from((await client.smembers(key)).join(","))
+            if (`${key}${value?.toString("latin1")}`.includes("demo-")) found.push(key)
+          }
+        } while (cursor !== "0")
+        await client.quit()
+        return found
+      })
+      assert.deepStrictEqual(leaked, [])
+    }))
+
+  it.scopedLive("search pages and tool lists are cached; an unknown item is a cached 404", () =>
+    Effect.gen(function*() {
+      const { request, sim } = yield* startGateway()
+      yield* sim.reset
+      const first = yield* Effect.promise(() => request("/search?q=Views%20 Caching&tags=views,caching"))
+      const second = yield* Effect.promise(() => request("/search?q=views%20caching&tags=caching&tags=views"))
+      assert.strictEqual(first.headers.get("x-cache"), "MISS")
+      assert.strictEqual(second.headers.get("x-cache"), "HIT-MEMORY", "equal questions share one key")
+      const tools = yield* Effect.promise(() => request("/tools"))
+      const toolsAgain = yield* Effect.promise(() => request("/tools"))
+      assert.strictEqual(toolsAgain.headers.get("x-cache"), "HIT-MEMORY")
+      assert.deepStrictEqual(toolsAgain.body, tools.body)
+      const missing = yield* Effect.promise(() => request("/content/999999"))
+      const missingAgain = yield* Effect.promise(() => request("/content/999999"))
+      assert.deepStrictEqual([missing.status, missingAgain.status], [404, 404])
+      assert.strictEqual(missingAgain.headers.get("x-cache"), "HIT-MEMORY")
+      const stats = yield* sim.stats
+      assert.strictEqual(stats.methods["content.search"], 1)
+      assert.strictEqual(stats.methods["content.get_tutorial"], 1)
+    }))
+})
