@@ -9,6 +9,7 @@ import { TieredCacheService } from "../src/cache/TieredCache.js"
 import { DISCOVERY_TAG } from "../src/content/CacheKeys.js"
 import { CachedContent } from "../src/content/CachedContent.js"
 import { Content } from "../src/content/Content.js"
+import { WarmerLive } from "../src/content/Warmer.js"
 import * as ArgumentValidator from "../src/discovery/ArgumentValidator.js"
 import * as Discovery from "../src/discovery/Discovery.js"
 import * as DrupalRpc from "../src/drupal/DrupalRpc.js"
@@ -44,13 +45,17 @@ export const DiscoveryLive = Layer.unwrapEffect(
 /** Caller partitions. */
 export const AccessLive = AccessScopeLive.pipe(Layer.provide([DrupalRpcLive, CacheLive]))
 
-/** Services the handlers use. */
+/** The content API through the cache. */
+export const CachedContentLive = CachedContent.Default.pipe(
+  Layer.provide(Content.Default.pipe(Layer.provide([DrupalRpcLive, UpstreamLive]))),
+  Layer.provide([CacheLive, AccessLive, DiscoveryLive])
+)
+
+/** Services the handlers use, and cache warming in the background. */
 export const ServicesLive = Layer.mergeAll(
   Health.Default.pipe(Layer.provide([InfrastructureLive, UpstreamLive])),
-  CachedContent.Default.pipe(
-    Layer.provide(Content.Default.pipe(Layer.provide([DrupalRpcLive, UpstreamLive]))),
-    Layer.provide([CacheLive, AccessLive, DiscoveryLive])
-  ),
+  CachedContentLive,
+  WarmerLive.pipe(Layer.provide(CachedContentLive)),
   DiscoveryLive,
   DrupalRpcLive,
   CacheLive

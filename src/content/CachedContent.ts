@@ -89,36 +89,45 @@ export class CachedContent extends Effect.Service<CachedContent>()("accelerator/
         } satisfies Served
       })
 
+    const loadSearch = (query: SearchQuery, credentials: Credentials) =>
+      Effect.map(content.search(query, credentials), (result) => ({
+        value: json(result),
+        contentType: "application/json",
+        tags: [SEARCH_TAG, ...result.results.map((r) => itemTag(r.id))]
+      }))
+
+    const loadItem = (id: number, credentials: Credentials, options: GetOptions) =>
+      content.get(id, credentials, options).pipe(
+        Effect.map((found) => ({ value: json(found), contentType: "application/json", tags: [itemTag(id)] })),
+        // An unknown id is answered 404 and remembered briefly, so a client polling for it
+        // does not reach Drupal on every request.
+        Effect.catchIf(isNotFound, () =>
+          Effect.succeed({
+            value: json({ error: { code: "not_found", message: "No such content item" } }),
+            contentType: NOT_FOUND_CONTENT_TYPE,
+            tags: [itemTag(id)],
+            notFound: true
+          }))
+      )
+
     const search = (query: SearchQuery, credentials: Credentials): Effect.Effect<Served, DrupalError | LoadTimeout> =>
       Effect.flatMap(access.partition(credentials), (partition) =>
-        serve(
-          searchCacheKey(partition.id, query),
-          Effect.map(content.search(query, credentials), (result) => ({
-            value: json(result),
-            contentType: "application/json",
-            tags: [SEARCH_TAG, ...result.results.map((r) => itemTag(r.id))]
-          })),
-          policies.search
-        ))
+        serve(searchCacheKey(partition.id, query), loadSearch(query, credentials), policies.search))
 
     const item = (id: number, credentials: Credentials, options: GetOptions): Effect.Effect<Served, DrupalError | LoadTimeout> =>
       Effect.flatMap(access.partition(credentials), (partition) =>
-        serve(
-          contentCacheKey(partition.id, id, options.includeContent, options.format),
-          content.get(id, credentials, options).pipe(
-            Effect.map((found) => ({ value: json(found), contentType: "application/json", tags: [itemTag(id)] })),
-            // An unknown id is answered 404 and remembered briefly, so a client polling for it
-            // does not reach Drupal on every request.
-            Effect.catchIf(isNotFound, () =>
-              Effect.succeed({
-                value: json({ error: { code: "not_found", message: "No such content item" } }),
-                contentType: NOT_FOUND_CONTENT_TYPE,
-                tags: [itemTag(id)],
-                notFound: true
-              }))
-          ),
-          policies.content
-        ))
+        serve(contentCacheKey(partition.id, id, options.includeContent, options.format), loadItem(id, credentials, options), policies.content))
+
+    /** Loads from the origin and stores, whatever is cached (warming ahead of expiry). */
+    const refreshSearch = (query: SearchQuery, credentials: Credentials): Effect.Effect<void, DrupalError> =>
+      Effect.flatMap(access.partition(credentials), (partition) =>
+        Effect.flatMap(loadSearch(query, credentials), (loaded) => cache.set(searchCacheKey(partition.id, query), loaded, policies.search)))
+
+    /** Loads an item from the origin and stores it, whatever is cached. */
+    const refreshItem = (id: number, credentials: Credentials, options: GetOptions): Effect.Effect<void, DrupalError> =>
+      Effect.flatMap(access.partition(credentials), (partition) =>
+        Effect.flatMap(loadItem(id, credentials, options), (loaded) =>
+          cache.set(contentCacheKey(partition.id, id, options.includeContent, options.format), loaded, policies.content)))
 
     const markdown = (id: number, credentials: Credentials): Effect.Effect<MarkdownAnswer, DrupalError> =>
       Effect.gen(function*() {
@@ -172,6 +181,8 @@ export class CachedContent extends Effect.Service<CachedContent>()("accelerator/
     return {
       search,
       item,
+      refreshSearch,
+      refreshItem,
       markdown,
       methods: (credentials: Credentials) => discoveryView("methods", credentials),
       tools: (credentials: Credentials) => discoveryView("tools", credentials)
