@@ -5,20 +5,8 @@
  *
  * @since 0.1.0
  */
-import { Config, Duration, Option, Redacted } from "effect"
-
-const millis = (name: string, defaultMs: number): Config.Config<Duration.Duration> =>
-  Config.integer(name).pipe(
-    Config.validate({ message: `${name} must be a whole number of milliseconds >= 0`, validation: (n) => n >= 0 }),
-    Config.withDefault(defaultMs),
-    Config.map(Duration.millis)
-  )
-
-const positiveInt = (name: string, defaultValue: number): Config.Config<number> =>
-  Config.integer(name).pipe(
-    Config.validate({ message: `${name} must be a whole number > 0`, validation: (n) => n > 0 }),
-    Config.withDefault(defaultValue)
-  )
+import { Config, Option, Redacted } from "effect"
+import { millis, positiveInt, ratio } from "./ConfigKeys.js"
 
 /** Where the gateway listens and how it treats connections. */
 export const ServerConfig = Config.all({
@@ -73,12 +61,6 @@ export type HealthConfig = Config.Config.Success<typeof HealthConfig>
 export const AdminToken: Config.Config<Option.Option<Redacted.Redacted>> = Config.option(
   Config.redacted("ADMIN_TOKEN")
 )
-
-const ratio = (name: string, defaultValue: number): Config.Config<number> =>
-  Config.number(name).pipe(
-    Config.validate({ message: `${name} must be a number in (0, 1]`, validation: (n) => n > 0 && n <= 1 }),
-    Config.withDefault(defaultValue)
-  )
 
 /** The Drupal JSON-RPC client: pool, timeouts, batching, retries and circuit breaker. */
 export const DrupalClientConfig = Config.all({

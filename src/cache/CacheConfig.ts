@@ -23,6 +23,7 @@
  * @since 0.1.0
  */
 import { Config, Duration } from "effect"
+import { millis, nonNegativeInt, positiveInt } from "../ConfigKeys.js"
 import type { TierBreakerOptions } from "./CacheTier.js"
 import * as Envelope from "./Envelope.js"
 import type { MemoryTierOptions } from "./MemoryTier.js"
@@ -31,25 +32,6 @@ import type { PostgresTierOptions } from "./PostgresTier.js"
 import * as PostgresTier from "./PostgresTier.js"
 import type { RedisTierOptions } from "./RedisTier.js"
 import * as RedisTier from "./RedisTier.js"
-
-const millis = (name: string, defaultMs: number): Config.Config<Duration.Duration> =>
-  Config.integer(name).pipe(
-    Config.validate({ message: `${name} must be a whole number of milliseconds >= 0`, validation: (n) => n >= 0 }),
-    Config.withDefault(defaultMs),
-    Config.map(Duration.millis)
-  )
-
-const positiveInt = (name: string, defaultValue: number): Config.Config<number> =>
-  Config.integer(name).pipe(
-    Config.validate({ message: `${name} must be a whole number > 0`, validation: (n) => n > 0 }),
-    Config.withDefault(defaultValue)
-  )
-
-const nonNegativeInt = (name: string, defaultValue: number): Config.Config<number> =>
-  Config.integer(name).pipe(
-    Config.validate({ message: `${name} must be a whole number >= 0`, validation: (n) => n >= 0 }),
-    Config.withDefault(defaultValue)
-  )
 
 const identifier = (name: string, defaultValue: string): Config.Config<string> =>
   Config.string(name).pipe(

@@ -6,25 +6,10 @@
  * @since 0.1.0
  */
 import { Config, Duration } from "effect"
+import { millis as millisFrom, positiveInt, ratio } from "../ConfigKeys.js"
 
-const millis = (name: string, defaultMs: number): Config.Config<Duration.Duration> =>
-  Config.integer(name).pipe(
-    Config.validate({ message: `${name} must be a whole number of milliseconds > 0`, validation: (n) => n > 0 }),
-    Config.withDefault(defaultMs),
-    Config.map(Duration.millis)
-  )
-
-const positiveInt = (name: string, defaultValue: number): Config.Config<number> =>
-  Config.integer(name).pipe(
-    Config.validate({ message: `${name} must be a whole number > 0`, validation: (n) => n > 0 }),
-    Config.withDefault(defaultValue)
-  )
-
-const ratio = (name: string, defaultValue: number): Config.Config<number> =>
-  Config.number(name).pipe(
-    Config.validate({ message: `${name} must be a number in (0, 1]`, validation: (n) => n > 0 && n <= 1 }),
-    Config.withDefault(defaultValue)
-  )
+/** Telemetry durations must be > 0. */
+const millis = (name: string, defaultMs: number): Config.Config<Duration.Duration> => millisFrom(name, defaultMs, 1)
 
 /** Sampling of process and pool gauges by `ResourceMonitor`. */
 export const ResourceMonitorConfig = Config.all({
