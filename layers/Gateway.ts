@@ -15,6 +15,7 @@ import * as Discovery from "../src/discovery/Discovery.js"
 import * as DrupalRpc from "../src/drupal/DrupalRpc.js"
 import { Health } from "../src/health/Health.js"
 import { GatewayApi } from "../src/http/Api.js"
+import { AdminHandlers } from "../src/http/AdminHandlers.js"
 import { ContentHandlers } from "../src/http/ContentHandlers.js"
 import * as GatewayServer from "../src/http/GatewayServer.js"
 import { MethodsHandlers } from "../src/http/MethodsHandlers.js"
@@ -68,7 +69,7 @@ export const ServicesLive = Layer.mergeAll(
 export const ApiLive = HttpApiBuilder.middlewareOpenApi({ path: "/openapi.json" }).pipe(
   Layer.provideMerge(
     HttpApiBuilder.api(GatewayApi).pipe(
-      Layer.provide([SystemHandlers, ContentHandlers, MethodsHandlers]),
+      Layer.provide([SystemHandlers, ContentHandlers, MethodsHandlers, AdminHandlers]),
       Layer.provide(ServicesLive)
     )
   ),

@@ -11,6 +11,7 @@ import { HttpApi, HttpApiEndpoint, HttpApiGroup, HttpApiSchema, OpenApi } from "
 import { Schema } from "effect"
 import { ContentItem, SearchResult } from "../content/ContentModel.js"
 import { HealthReport } from "../health/Health.js"
+import { AdminApi } from "./AdminApi.js"
 import { wireErrors } from "./ApiError.js"
 
 /** `GET /health` when a dependency is not ready: the same report, with HTTP 503. */
@@ -116,6 +117,7 @@ export class GatewayApi extends HttpApi.make("drupal-accelerator")
   .add(SystemApi)
   .add(ContentApi)
   .add(MethodsApi)
+  .add(AdminApi)
   .addError(wireErrors[0])
   .addError(wireErrors[1])
   .addError(wireErrors[2])
