@@ -4,7 +4,7 @@
  * this is the system.
  */
 import { HttpApiBuilder, HttpServer } from "@effect/platform"
-import { Effect, Layer } from "effect"
+import { Effect, Layer, Option } from "effect"
 import { TieredCacheService } from "../src/cache/TieredCache.js"
 import { DISCOVERY_TAG } from "../src/content/CacheKeys.js"
 import { CachedContent } from "../src/content/CachedContent.js"
@@ -19,11 +19,14 @@ import { AdminHandlers } from "../src/http/AdminHandlers.js"
 import { ContentHandlers } from "../src/http/ContentHandlers.js"
 import * as GatewayServer from "../src/http/GatewayServer.js"
 import { MethodsHandlers } from "../src/http/MethodsHandlers.js"
+import { withRequestContext } from "../src/http/RequestContext.js"
 import { SystemHandlers } from "../src/http/SystemHandlers.js"
+import { TracingConfig } from "../src/Config.js"
 import * as Metrics from "../src/telemetry/Metrics.js"
 import { AccessScopeLive, TieredCacheLive } from "./Cache.js"
 import { InfrastructureLive } from "./Infrastructure.js"
 import { FastPathLive, ResourceMonitorLive } from "./Telemetry.js"
+import { TracingLive } from "./Tracing.js"
 import { UpstreamLive } from "./Upstream.js"
 
 /** The pooled, batching JSON-RPC client of the upstream. */
@@ -86,7 +89,14 @@ const ServerLive = Layer.effectDiscard(
 
 /** The HTTP side: the API's app served on the listener, and the resource sampler that reads the listener's state. */
 const HttpLive = Layer.merge(
-  Layer.unwrapEffect(Effect.map(HttpApiBuilder.httpApp, (app) => HttpServer.serve(app))),
+  Layer.unwrapEffect(
+    Effect.gen(function*() {
+      const app = yield* HttpApiBuilder.httpApp
+      const tracing = yield* TracingConfig
+      const ratio = Option.isSome(tracing.endpoint) ? tracing.sampleRatio : 0
+      return HttpServer.serve(withRequestContext(ratio)(app))
+    })
+  ),
   ResourceMonitorLive
 ).pipe(Layer.provide(ServerLive))
 
@@ -98,4 +108,4 @@ const HttpLive = Layer.merge(
  */
 export const GatewayLive = Layer.unwrapScoped(
   Effect.map(Layer.build(ApiLive), (api) => HttpLive.pipe(Layer.provide(Layer.succeedContext(api))))
-)
+).pipe(Layer.provide(TracingLive))

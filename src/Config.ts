@@ -173,3 +173,15 @@ export const InvalidationConfig = Config.all({
   /** Oldest webhook timestamp accepted, either way, in seconds. */
   webhookTolerance: millis("WEBHOOK_TOLERANCE_MS", 300_000)
 })
+
+/** Optional OTLP trace export. */
+export const TracingConfig = Config.all({
+  /** OTLP/HTTP endpoint (traces go to `<endpoint>/v1/traces`); unset: no tracing at all. */
+  endpoint: Config.option(Config.url("OTEL_EXPORTER_OTLP_ENDPOINT")),
+  serviceName: Config.string("OTEL_SERVICE_NAME").pipe(Config.withDefault("drupal-accelerator")),
+  /** Share of requests through the Effect app that are traced (memory hits never are). */
+  sampleRatio: Config.number("OTEL_TRACES_SAMPLER_ARG").pipe(
+    Config.validate({ message: "OTEL_TRACES_SAMPLER_ARG must be in [0, 1]", validation: (n) => n >= 0 && n <= 1 }),
+    Config.withDefault(0.1)
+  )
+})

@@ -15,10 +15,12 @@ import { FileSystem, HttpServer } from "@effect/platform"
 import * as HttpIncomingMessage from "@effect/platform/HttpIncomingMessage"
 import { NodeHttpServer } from "@effect/platform-node"
 import { Context, Data, Duration, Effect, Layer, Option, type Scope } from "effect"
+import { randomUUID } from "node:crypto"
 import * as Http from "node:http"
 import type { AddressInfo } from "node:net"
 import { ServerConfig } from "../Config.js"
 import { settleWithin, waitUntil } from "../concurrency/Release.js"
+import { acceptRequestId } from "./RequestContext.js"
 
 /**
  * A synchronous handler tried before the Effect app. It returns `true` when it has answered
@@ -96,6 +98,10 @@ export const make = (
     server.on("request", (req, res) => {
       inFlight++
       res.once("close", onResponseClose)
+      // Every request has an id: the client's when it is sane, else a new one; echoed back.
+      const requestId = acceptRequestId(req.headers["x-request-id"]) ?? randomUUID()
+      req.headers["x-request-id"] = requestId
+      res.setHeader("x-request-id", requestId)
       if (draining) res.setHeader("connection", "close")
       if (fastPath !== undefined && fastPath(req, res)) return
       if (handler !== undefined) return handler(req, res)

@@ -1,0 +1,42 @@
+/**
+ * Per-request context of the Effect app: the request id in every log line, per-request trace
+ * sampling, and one warning log for every 5xx answer (with the request id, so an operator can
+ * find the request the client reports).
+ *
+ * The id itself is set by the listener (`GatewayServer`): the client's `X-Request-Id` when it is
+ * a sane token, otherwise a generated one, echoed in the response.
+ *
+ * @since 0.1.0
+ */
+import { type HttpApp, HttpServerRequest } from "@effect/platform"
+import { Effect } from "effect"
+
+/** Most characters of a client-supplied request id kept; longer or odd ones are replaced. */
+export const MAX_REQUEST_ID_LENGTH = 128
+
+const SANE_ID = /^[A-Za-z0-9._:-]{1,128}$/
+
+/** The client's id when it is a sane token, else `undefined`. */
+export const acceptRequestId = (value: string | ReadonlyArray<string> | undefined): string | undefined =>
+  typeof value === "string" && SANE_ID.test(value) ? value : undefined
+
+/**
+ * Wraps the app: annotates logs with `request_id`, traces a `sampleRatio` share of requests
+ * (0: tracing off, so a request pays no span cost), logs 5xx answers.
+ */
+export const withRequestContext = (sampleRatio: number) => <E, R>(app: HttpApp.Default<E, R>): HttpApp.Default<E, R> =>
+  Effect.flatMap(HttpServerRequest.HttpServerRequest, (request) => {
+    const id = request.headers["x-request-id"] ?? "-"
+    const traced = sampleRatio > 0 && Math.random() < sampleRatio
+    return app.pipe(
+      Effect.tap((response) =>
+        response.status >= 500
+          ? Effect.logWarning("request answered with a server error").pipe(
+            Effect.annotateLogs({ status: response.status, method: request.method, path: request.url.split("?")[0] })
+          )
+          : Effect.void
+      ),
+      Effect.annotateLogs("request_id", id),
+      Effect.withTracerEnabled(traced)
+    )
+  })

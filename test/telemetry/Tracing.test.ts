@@ -1,0 +1,56 @@
+/**
+ * Request ids and optional OTLP trace export, through the whole gateway.
+ */
+import { assert, describe, it } from "@effect/vitest"
+import { Effect } from "effect"
+import * as Http from "node:http"
+import type { AddressInfo } from "node:net"
+import { startGateway } from "../http/fixtures.js"
+
+describe("request ids and tracing", () => {
+  it.scopedLive("X-Request-Id is echoed when sane, generated otherwise, on hits and misses alike", () =>
+    Effect.gen(function*() {
+      const { request } = yield* startGateway()
+      const echoed = yield* Effect.promise(() => request("/search?q=views", { headers: { "x-request-id": "abc-123" } }))
+      const hit = yield* Effect.promise(() => request("/search?q=views", { headers: { "x-request-id": "abc-456" } }))
+      const generated = yield* Effect.promise(() => request("/search?q=views"))
+      const insane = yield* Effect.promise(() => request("/search?q=views", { headers: { "x-request-id": "<script>" } }))
+      assert.strictEqual(echoed.headers.get("x-request-id"), "abc-123")
+      assert.strictEqual(hit.headers.get("x-cache"), "HIT-MEMORY")
+      assert.strictEqual(hit.headers.get("x-request-id"), "abc-456")
+      assert.match(generated.headers.get("x-request-id") ?? "", /^[0-9a-f-]{36}$/)
+      assert.notStrictEqual(insane.headers.get("x-request-id"), "<script>")
+    }))
+
+  it.scopedLive("with OTEL_EXPORTER_OTLP_ENDPOINT set, spans of sampled requests are exported over OTLP/HTTP", () =>
+    Effect.gen(function*() {
+      const received: Array<{ path: string; body: string }> = []
+      const collector = yield* Effect.acquireRelease(
+        Effect.async<Http.Server>((resume) => {
+          const server = Http.createServer((req, res) => {
+            let body = ""
+            req.setEncoding("utf8").on("data", (c) => (body += c)).on("end", () => {
+              received.push({ path: req.url ?? "", body })
+              res.writeHead(200, { "content-type": "application/json" }).end("{}")
+            })
+          })
+          server.listen(0, "127.0.0.1", () => resume(Effect.succeed(server)))
+        }),
+        (server) => Effect.async<void>((resume) => server.close(() => resume(Effect.void)))
+      )
+      const port = (collector.address() as AddressInfo).port
+      yield* Effect.scoped(Effect.gen(function*() {
+        const { request } = yield* startGateway({
+          OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${port}`,
+          OTEL_TRACES_SAMPLER_ARG: "1"
+        })
+        const res = yield* Effect.promise(() => request("/search?q=forms"))
+        assert.strictEqual(res.status, 200)
+      })) // closing the gateway flushes the exporter
+      const deadline = Date.now() + 10_000
+      while (received.length === 0 && Date.now() < deadline) yield* Effect.sleep("100 millis")
+      assert.isAbove(received.length, 0, "the collector received an export")
+      assert.strictEqual(received[0]!.path, "/v1/traces")
+      assert.include(received.map((r) => r.body).join(""), "Content.search")
+    }))
+})
