@@ -79,7 +79,9 @@ export const ApiLive = HttpApiBuilder.middlewareOpenApi({ path: "/openapi.json" 
   Layer.provideMerge(HttpApiBuilder.Router.Live),
   Layer.provideMerge(HttpApiBuilder.Middleware.layer),
   Layer.provideMerge(FastPathLive.pipe(Layer.provide([CacheLive, AccessLive]))),
-  Layer.provideMerge(ServicesLive)
+  Layer.provideMerge(ServicesLive),
+  // In the context too, so the resource sampler finds the Redis and PostgreSQL pools.
+  Layer.provideMerge(InfrastructureLive)
 )
 
 /** The listener, announcing where it listens. */
