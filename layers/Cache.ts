@@ -49,7 +49,7 @@ export const TieredCacheLive = Layer.scoped(
       invalidationMemory: runtime.invalidationMemory,
       hooks: {
         onLookup: Metrics.cacheHooks.onLookup,
-        onOriginLoad: () => Metrics.cacheHooks.onOriginLoad(true),
+        onOriginResult: Metrics.cacheHooks.onOriginLoad,
         onWriteFailed: Metrics.cacheHooks.onWriteFailed
       }
     })

@@ -2,26 +2,64 @@
  * The multi-level cache: memory → Redis → PostgreSQL → origin, behind one service.
  *
  * Read path: the memory tier first, then each configured remote tier (a remote failure is a
- * fall-through, never a failed request); a hit in a lower tier backfills the tiers above it;
- * after a miss the origin `lookup` runs once per key per process (single-flight) and its value
- * goes to memory at once and to the remote tiers through a bounded background writer.
+ * fall-through, never a failed request); a hit in a lower tier backfills the tiers above it
+ * that answered (memory at once, a remote tier through the writer). Concurrent single-key reads
+ * of the same key that miss memory share one remote read, and after a miss the origin `lookup`
+ * runs once per key per process (single-flight); before calling the origin, a load looks at
+ * memory again, so a caller that missed just before another caller's load stored its value does
+ * not call the origin a second time. A loaded value goes to memory at once and to the remote
+ * tiers through a bounded background writer (one fiber, batches of `writeBatchSize`; when its
+ * queue of `writeQueueCapacity` is full, writes are dropped and counted, the reader never waits).
  *
  * Freshness: an entry is fresh until `freshUntil`, then stale until `staleUntil` (`grace`).
- * A stale entry is answered at once and refreshed in the background, one refresh per key
- * (stale-while-revalidate); when the origin fails, times out (soft timeout) or its circuit is
- * open, a stale entry is answered instead of the error (fail-safe). Past `staleUntil` an entry
- * is gone. TTLs are jittered so entries written together do not expire together.
+ * A stale entry is answered at once and refreshed in the background, one refresh per key at a
+ * time (stale-while-revalidate); the refresh first looks for a fresh copy in the remote tiers
+ * (another instance may have refreshed it), then asks the origin. With
+ * `staleWhileRevalidate: false` the load is awaited up to `softTimeout`. When the origin fails,
+ * times out (soft timeout) or its circuit is open, a stale entry is answered instead of the
+ * error (fail-safe). Past `staleUntil` an entry is gone. `fresh` is jittered (±`jitter`) so
+ * entries written together do not expire together. A not-found answer (`notFound`) lives
+ * `negative` (no grace); with `negative` 0 it is not cached, and when it answers the refresh of
+ * a stale entry, that entry is removed.
  *
- * Invalidation (`delete`, `invalidateTags`, `clear`) runs on every tier and is published on the
- * {@link CacheBus} so other instances drop their memory copies. A load that started before an
- * invalidation of its key or tags is answered but not stored, so an invalidation is never undone
- * by a slow load already in flight.
+ * Invalidation (`delete`, `invalidateTags`, `clear`) runs on every tier and then, once the tiers
+ * are done, is published on the {@link CacheBus} so other instances drop their memory copies
+ * (publishing first would let another instance refill its memory from a remote tier not yet
+ * invalidated). A value read or loaded before an invalidation of its key, tags or namespace
+ * (or while one runs) is answered to its caller but not stored: not in memory, not by the
+ * writer (checked again when the writer takes it, and a write that raced with an invalidation
+ * is deleted again from that tier). A caller that joins a shared read or load which an
+ * invalidation overtook before the caller joined runs its own instead. So once `delete`,
+ * `invalidateTags` or `clear` has returned, this instance never answers the old value again,
+ * provided every tier applied it (a remote tier that failed keeps its copy until its TTL; the
+ * failure is logged).
+ * Other instances stop answering it once they have heard the message (the bus's propagation
+ * delay); a write of the old value by another instance racing with the invalidation can survive
+ * in a remote tier until its TTL (the remote tiers do not order writes; see `CacheTier.ts`).
+ * The guard remembers the last `invalidationMemory` invalidated keys / tags / namespaces; a value
+ * read or loaded before the oldest one it still remembers is treated as overtaken (never
+ * stored), so the bound costs cache fills, never correctness.
  *
  * @since 0.1.0
  */
-import { Clock, Context, Data, Duration, Effect, type Exit, FiberSet, Layer, Option, Queue, type Scope } from "effect"
+import {
+  Clock,
+  Context,
+  Data,
+  Deferred,
+  Duration,
+  Effect,
+  Either,
+  Exit,
+  FiberId,
+  FiberSet,
+  Layer,
+  Option,
+  Queue,
+  type Scope
+} from "effect"
 import * as SingleFlight from "../concurrency/SingleFlight.js"
-import { type CacheItem, type CacheTier, type TierName } from "./CacheTier.js"
+import { type CacheItem, type CacheTier, checkNamespace, make as makeTier, namespaceOf, type TierName } from "./CacheTier.js"
 import type { CacheEntry } from "./Envelope.js"
 import type { MemoryCacheTier } from "./MemoryTier.js"
 
@@ -91,8 +129,16 @@ export interface CacheBus {
 /** Telemetry hooks; each must be cheap and must not throw. */
 export interface TieredCacheHooks {
   readonly onLookup?: (tier: TierName, outcome: "hit" | "miss" | "stale" | "error") => void
+  /** An origin load starts. */
   readonly onOriginLoad?: () => void
-  readonly onWriteFailed?: (tier: TierName) => void
+  /** An origin load ended: `ok` false when the lookup failed or hit the hard timeout. */
+  readonly onOriginResult?: (ok: boolean) => void
+  /** `count` entries (default 1) a remote tier did not get: dropped (queue full) or their write failed. */
+  readonly onWriteFailed?: (tier: TierName, count?: number) => void
+  /** After an invalidation heard from another instance was applied to this instance's memory. */
+  readonly onRemoteApplied?: (message: InvalidationMessage) => void
+  /** After {@link TieredCache.dropMemory} emptied the memory tier. */
+  readonly onMemoryDropped?: () => void
 }
 
 /** Options of {@link make}. */
@@ -105,7 +151,7 @@ export interface TieredCacheOptions {
   readonly writeQueueCapacity: number
   /** Most items one remote write carries. */
   readonly writeBatchSize: number
-  /** Most invalidated keys/tags remembered to reject loads that started before them. */
+  /** Most invalidated keys/tags/namespaces remembered to reject values read or loaded before them. */
   readonly invalidationMemory: number
   readonly hooks?: TieredCacheHooks
 }
@@ -133,18 +179,38 @@ export interface TieredCache {
   readonly getMany: (keys: ReadonlyArray<string>) => Effect.Effect<ReadonlyArray<Option.Option<CacheHit>>>
   /** Stores a value as if loaded from the origin now. */
   readonly set: (key: string, loaded: Loaded, policy: CachePolicy) => Effect.Effect<CacheEntry>
+  /**
+   * Stores entries exactly as given (times and tags): memory at once, every remote tier through
+   * the writer. An entry already past `staleUntil` removes its key. Await {@link flush} to know
+   * the remote writes are done.
+   */
+  readonly setEntries: (items: ReadonlyArray<CacheItem>) => Effect.Effect<void>
   /** Removes keys on every tier and every instance. */
   readonly delete: (keys: ReadonlyArray<string>) => Effect.Effect<void>
   /** Removes every entry carrying one of the tags, on every tier and every instance. */
   readonly invalidateTags: (tags: ReadonlyArray<string>) => Effect.Effect<void>
-  /** Removes a namespace on every tier and every instance. */
+  /** Removes a namespace on every tier and every instance. Dies on an invalid namespace (see `CacheTier.clear`). */
   readonly clear: (namespace: string) => Effect.Effect<void>
-  /** Applies an invalidation heard from another instance to this instance's memory tier. */
+  /** Applies an invalidation heard from another instance to this instance's memory tier. Never fails. */
   readonly applyRemote: (message: InvalidationMessage) => Effect.Effect<void>
-  /** Drops this instance's whole memory tier (after a bus outage, entries may have missed invalidations). */
+  /**
+   * Drops this instance's memory entries (after a bus outage, entries may have missed
+   * invalidations): the given namespaces and every namespace this cache has stored in memory.
+   * Keys without a namespace are not dropped. Never fails; invalid namespaces are skipped.
+   */
   readonly dropMemory: (namespaces: ReadonlyArray<string>) => Effect.Effect<void>
-  /** Remote writes waiting in the queue. */
+  /** Remote writes not done yet: waiting in the queue or being written. */
   readonly pendingWrites: Effect.Effect<number>
+  /**
+   * Waits until every remote write enqueued before the call has been attempted (written,
+   * failed or skipped as overtaken). Waits as long as the remote tiers take (they are bounded).
+   */
+  readonly flush: Effect.Effect<void>
+  /**
+   * Tells the telemetry hooks of an origin load made outside `getOrSet` (a streamed answer the
+   * caller stores itself with `set`), so origin-load counts cover every full miss.
+   */
+  readonly recordOriginLoad: (ok: boolean) => Effect.Effect<void>
   /** The memory tier (e.g. for a synchronous hit path). */
   readonly memory: MemoryCacheTier
 }
@@ -155,7 +221,18 @@ export class TieredCacheService extends Context.Tag("accelerator/TieredCache")<T
 interface PendingWrite {
   readonly item: CacheItem
   readonly remote: ReadonlyArray<CacheTier>
+  /** Guard epoch when the value was read or loaded. */
+  readonly since: number
 }
+
+/** A shared read or load: its result and the guard epoch it started in. */
+interface Stamped<A> {
+  readonly value: A
+  readonly since: number
+}
+
+/** Namespaces remembered for {@link TieredCache.dropMemory}; keys use a small fixed set. */
+const MAX_TRACKED_NAMESPACES = 4_096
 
 /** Creates the cache in the current scope (its writer and refresh fibers live there). */
 export const make = (options: TieredCacheOptions): Effect.Effect<TieredCache, never, Scope.Scope> =>
@@ -164,93 +241,219 @@ export const make = (options: TieredCacheOptions): Effect.Effect<TieredCache, ne
     const hooks = options.hooks ?? {}
     const remotes = [options.redis, options.postgres].filter((t): t is CacheTier => t !== undefined)
     const loads = yield* SingleFlight.make({ maxKeys: 100_000 })
+    const reads = yield* SingleFlight.make({ maxKeys: 100_000 })
     const background = yield* FiberSet.make()
-    const writes = yield* Queue.dropping<PendingWrite>(options.writeQueueCapacity)
+    const writes = yield* Queue.bounded<PendingWrite>(Math.max(1, options.writeQueueCapacity))
 
-    // When each key / tag was last invalidated (epoch ms), bounded: oldest forgotten first.
+    // ---- invalidation guard -------------------------------------------------------------------
+    // `epoch` counts finished invalidations. `invalidatedAt` holds, per key (`k:`), tag (`t:`) and
+    // namespace (`n:`), the epoch its last invalidation finished in, oldest first, bounded;
+    // `forgotten` is the newest epoch dropped from it. `running` counts invalidations in progress.
+    let epoch = 0
+    let forgotten = 0
     const invalidatedAt = new Map<string, number>()
-    const remember = (id: string, at: number) => {
-      invalidatedAt.delete(id)
-      invalidatedAt.set(id, at)
-      while (invalidatedAt.size > options.invalidationMemory) invalidatedAt.delete(invalidatedAt.keys().next().value!)
-    }
-    const invalidatedSince = (key: string, tags: ReadonlyArray<string>, since: number) => {
-      if ((invalidatedAt.get(`k:${key}`) ?? -1) >= since) return true
-      for (const tag of tags) if ((invalidatedAt.get(`t:${tag}`) ?? -1) >= since) return true
+    const running = new Map<string, number>()
+
+    const begin = (ids: ReadonlyArray<string>) =>
+      Effect.sync(() => {
+        for (const id of ids) running.set(id, (running.get(id) ?? 0) + 1)
+      })
+    const end = (ids: ReadonlyArray<string>) =>
+      Effect.sync(() => {
+        epoch++
+        for (const id of ids) {
+          invalidatedAt.delete(id)
+          invalidatedAt.set(id, epoch)
+          const left = (running.get(id) ?? 1) - 1
+          if (left > 0) running.set(id, left)
+          else running.delete(id)
+        }
+        while (invalidatedAt.size > Math.max(1, options.invalidationMemory)) {
+          const [id, at] = invalidatedAt.entries().next().value!
+          invalidatedAt.delete(id)
+          forgotten = Math.max(forgotten, at)
+        }
+      })
+    /** Runs `effect` as an invalidation of `ids`: values read or loaded before or during it are not stored. */
+    const invalidating = <A, E>(ids: ReadonlyArray<string>, effect: Effect.Effect<A, E>) =>
+      Effect.acquireUseRelease(begin(ids), () => effect, () => end(ids))
+
+    const hitSince = (id: string, since: number) => running.has(id) || (invalidatedAt.get(id) ?? -1) > since
+    /** Whether an invalidation of `key`, its namespace or one of `tags` finished after epoch `since` or is running. */
+    const overtaken = (key: string, tags: ReadonlyArray<string>, since: number): boolean => {
+      if (since < forgotten) return true
+      if (invalidatedAt.size === 0 && running.size === 0) return false
+      if (hitSince(`k:${key}`, since)) return true
+      const namespace = namespaceOf(key)
+      if (namespace !== undefined && hitSince(`n:${namespace}`, since)) return true
+      for (const tag of tags) if (hitSince(`t:${tag}`, since)) return true
       return false
     }
+
+    /**
+     * Runs `effect` (which reads the epoch it starts in) through `flight`; a caller that joined
+     * a run an invalidation overtook before the caller joined, runs again: any run in flight by
+     * then started after the caller joined.
+     */
+    const sharedRun = <A, E>(
+      flight: SingleFlight.SingleFlight,
+      key: string,
+      effect: Effect.Effect<Stamped<A>, E>,
+      isOvertaken: (value: A, since: number) => boolean
+    ): Effect.Effect<A, E> =>
+      Effect.suspend(() => {
+        const joinedAt = epoch
+        return Effect.flatMap(flight.run(key, effect), (result) =>
+          result.since < joinedAt && isOvertaken(result.value, result.since)
+            ? Effect.map(flight.run(key, effect), (again) => again.value)
+            : Effect.succeed(result.value))
+      })
 
     const remotesFor = (policy: CachePolicy) =>
       remotes.filter((tier) => (tier.name === "redis" ? policy.remote?.redis : policy.remote?.postgres) !== false)
 
+    // ---- memory -------------------------------------------------------------------------------
+    const namespaces = new Set<string>()
+    const writeMemory = (items: ReadonlyArray<CacheItem>) =>
+      Effect.suspend(() => {
+        for (const { key } of items) {
+          const namespace = namespaceOf(key)
+          if (namespace !== undefined && namespaces.size < MAX_TRACKED_NAMESPACES) namespaces.add(namespace)
+        }
+        return Effect.ignore(memory.setMany(items))
+      })
+
     // ---- writer -------------------------------------------------------------------------------
-    const writeBatch = (batch: ReadonlyArray<PendingWrite>) =>
-      Effect.forEach(remotes, (tier) => {
-        const items = batch.filter((w) => w.remote.includes(tier)).map((w) => w.item)
-        if (items.length === 0) return Effect.void
-        return tier.setMany(items).pipe(
-          Effect.catchAll((error) =>
-            Effect.sync(() => hooks.onWriteFailed?.(tier.name)).pipe(
-              Effect.zipRight(
-                Effect.logWarning("cache: remote write failed; the entry stays in the tiers above").pipe(
-                  Effect.annotateLogs({ tier: tier.name, entries: items.length, error: error.message })
+    // `enqueued` counts writes accepted into the queue, `done` those the writer finished with
+    // (in queue order: one writer fiber). Flush waiters wait for `done` to reach their target.
+    let enqueued = 0
+    let done = 0
+    const waiters: Array<{ readonly target: number; readonly deferred: Deferred.Deferred<void> }> = []
+    const finished = (n: number) =>
+      Effect.sync(() => {
+        done += n
+        for (let i = waiters.length - 1; i >= 0; i--) {
+          const waiter = waiters[i]!
+          if (waiter.target <= done) {
+            waiters.splice(i, 1)
+            Deferred.unsafeDone(waiter.deferred, Exit.void)
+          }
+        }
+      })
+
+    // While a tier is down every batch fails: at most one warning per tier and second, with the
+    // number of entries since the last one.
+    const failedSinceLog: Record<TierName, number> = { memory: 0, redis: 0, postgres: 0 }
+    const lastFailureLog: Record<TierName, number> = { memory: -Infinity, redis: -Infinity, postgres: -Infinity }
+    const writeFailed = (tier: CacheTier, entries: number, reason: string) =>
+      Effect.flatMap(Clock.currentTimeMillis, (now) => {
+        hooks.onWriteFailed?.(tier.name, entries)
+        failedSinceLog[tier.name] += entries
+        if (now - lastFailureLog[tier.name] < 1_000) return Effect.void
+        const count = failedSinceLog[tier.name]
+        failedSinceLog[tier.name] = 0
+        lastFailureLog[tier.name] = now
+        return Effect.logWarning("cache: remote write failed; the entry stays in the tiers above").pipe(
+          Effect.annotateLogs({ tier: tier.name, entries: count, error: reason })
+        )
+      })
+
+    const writeTo = (tier: CacheTier, batch: ReadonlyArray<PendingWrite>) =>
+      tier.setMany(batch.map((w) => w.item)).pipe(
+        Effect.matchEffect({
+          onFailure: (error) => writeFailed(tier, batch.length, error.message),
+          // An invalidation that ran while this write was on its way may have missed it: undo.
+          onSuccess: () => {
+            const undo = batch.filter((w) => overtaken(w.item.key, w.item.entry.tags, w.since)).map((w) => w.item.key)
+            return undo.length === 0 ? Effect.void : tier.delete(undo).pipe(
+              Effect.catchAll((error) =>
+                Effect.logWarning("cache: could not undo a write overtaken by an invalidation").pipe(
+                  Effect.annotateLogs({ tier: tier.name, entries: undo.length, error: error.message })
                 )
               )
             )
-          )
-        )
-      }, { concurrency: "unbounded", discard: true }) // one fiber per remote tier: at most two
+          }
+        })
+      )
+
+    const writeBatch = (batch: ReadonlyArray<PendingWrite>) =>
+      Effect.suspend(() => {
+        const live = batch.filter((w) => !overtaken(w.item.key, w.item.entry.tags, w.since))
+        return Effect.forEach(remotes, (tier) => {
+          const mine = live.filter((w) => w.remote.includes(tier))
+          return mine.length === 0 ? Effect.void : writeTo(tier, mine)
+        }, { concurrency: "unbounded", discard: true }) // one fiber per remote tier: at most two
+      }).pipe(
+        Effect.catchAllCause((cause) => Effect.logError("cache: remote writer defect; batch abandoned", cause)),
+        Effect.ensuring(finished(batch.length))
+      )
 
     yield* Effect.forkScoped(
-      Effect.forever(Effect.flatMap(Queue.takeBetween(writes, 1, options.writeBatchSize), (chunk) => writeBatch([...chunk])))
+      Effect.forever(Effect.flatMap(Queue.takeBetween(writes, 1, Math.max(1, options.writeBatchSize)), (chunk) => writeBatch([...chunk])))
     )
     // Let writes already queued reach the remote tiers at shutdown (bounded by the tiers' timeouts).
     yield* Effect.addFinalizer(() =>
       Effect.flatMap(Queue.takeAll(writes), (chunk) => (chunk.length === 0 ? Effect.void : writeBatch([...chunk])))
     )
 
-    const enqueue = (item: CacheItem, remote: ReadonlyArray<CacheTier>) =>
-      remote.length === 0
-        ? Effect.void
-        : Effect.flatMap(Queue.offer(writes, { item, remote }), (accepted) =>
-          accepted
-            ? Effect.void
-            : Effect.sync(() => remote.forEach((tier) => hooks.onWriteFailed?.(tier.name))).pipe(
-              Effect.zipRight(Effect.logWarning("cache: remote write queue full; write dropped").pipe(
-                Effect.annotateLogs({ capacity: options.writeQueueCapacity })
-              ))
-            ))
+    let droppedSinceLog = 0
+    let lastDropLog = -Infinity
+    /** Offers writes without ever waiting: what does not fit is dropped and counted. */
+    const enqueue = (items: ReadonlyArray<CacheItem>, remote: ReadonlyArray<CacheTier>, since: number) =>
+      remote.length === 0 || items.length === 0 ? Effect.void : Effect.suspend(() => {
+        let dropped = 0
+        for (const item of items) {
+          enqueued++
+          if (!writes.unsafeOffer({ item, remote, since })) {
+            enqueued--
+            dropped++
+          }
+        }
+        if (dropped === 0) return Effect.void
+        for (const tier of remote) hooks.onWriteFailed?.(tier.name, dropped)
+        droppedSinceLog += dropped
+        // At most one warning per second under overload, with the count since the last one.
+        return Effect.flatMap(Clock.currentTimeMillis, (now) => {
+          if (now - lastDropLog < 1_000) return Effect.void
+          const count = droppedSinceLog
+          droppedSinceLog = 0
+          lastDropLog = now
+          return Effect.logWarning("cache: remote write queue full; writes dropped").pipe(
+            Effect.annotateLogs({ capacity: options.writeQueueCapacity, dropped: count })
+          )
+        })
+      })
+
+    const flush: Effect.Effect<void> = Effect.suspend(() => {
+      if (done >= enqueued) return Effect.void
+      const deferred = Deferred.unsafeMake<void>(FiberId.none)
+      waiters.push({ target: enqueued, deferred })
+      return Deferred.await(deferred)
+    })
 
     // ---- reads --------------------------------------------------------------------------------
     const usable = (entry: Option.Option<CacheEntry>, now: number): Option.Option<CacheEntry> =>
       Option.filter(entry, (e) => now < e.staleUntil)
 
-    /** Reads `keys` tier by tier; a tier is asked only for the keys the tiers above missed. */
-    const readTiers = (keys: ReadonlyArray<string>, remote: ReadonlyArray<CacheTier>) =>
+    /**
+     * Reads `keys` from the remote tiers, tier by tier (a tier is asked only for the keys the
+     * tiers above missed), and backfills what it finds into memory and into the remote tiers
+     * above that answered, unless an invalidation overtook the read (`since`).
+     */
+    const readRemote = (keys: ReadonlyArray<string>, remote: ReadonlyArray<CacheTier>, since: number) =>
       Effect.gen(function*() {
-        const now = yield* Clock.currentTimeMillis
         const found: Array<Option.Option<CacheHit>> = keys.map(() => Option.none())
-        const fromMemory = yield* Effect.orElseSucceed(memory.getMany(keys), () => keys.map(() => Option.none<CacheEntry>()))
-        let missing: Array<number> = []
-        keys.forEach((_, i) => {
-          const entry = usable(fromMemory[i] ?? Option.none(), now)
-          if (Option.isSome(entry)) {
-            found[i] = Option.some({ entry: entry.value, status: "HIT-MEMORY" })
-            hooks.onLookup?.("memory", now < entry.value.freshUntil ? "hit" : "stale")
-          } else {
-            missing.push(i)
-            hooks.onLookup?.("memory", "miss")
-          }
-        })
+        let missing: Array<number> = keys.map((_, i) => i)
         const above: Array<CacheTier> = []
         for (const tier of remote) {
           if (missing.length === 0) break
           const result = yield* Effect.either(tier.getMany(missing.map((i) => keys[i]!)))
-          if (result._tag === "Left") {
+          if (Either.isLeft(result)) {
+            // Not a backfill target either: a write to a tier that just failed would fail too.
             hooks.onLookup?.(tier.name, "error")
-            above.push(tier)
             continue
           }
+          const now = yield* Clock.currentTimeMillis
           const stillMissing: Array<number> = []
           const backfill: Array<CacheItem> = []
           missing.forEach((index, j) => {
@@ -258,20 +461,63 @@ export const make = (options: TieredCacheOptions): Effect.Effect<TieredCache, ne
             if (Option.isSome(entry)) {
               found[index] = Option.some({ entry: entry.value, status: hitStatus[tier.name] })
               hooks.onLookup?.(tier.name, now < entry.value.freshUntil ? "hit" : "stale")
-              backfill.push({ key: keys[index]!, entry: entry.value })
+              if (!overtaken(keys[index]!, entry.value.tags, since)) backfill.push({ key: keys[index]!, entry: entry.value })
             } else {
               stillMissing.push(index)
               hooks.onLookup?.(tier.name, "miss")
             }
           })
           if (backfill.length > 0) {
-            yield* Effect.ignore(memory.setMany(backfill))
-            yield* Effect.forEach(backfill, (item) => enqueue(item, above), { discard: true })
+            yield* writeMemory(backfill)
+            yield* enqueue(backfill, above, since)
           }
           above.push(tier)
           missing = stillMissing
         }
         return found
+      })
+
+    const readMemory = (keys: ReadonlyArray<string>, now: number) =>
+      Effect.map(
+        Effect.orElseSucceed(memory.getMany(keys), () => keys.map(() => Option.none<CacheEntry>())),
+        (entries) =>
+          entries.map((found): Option.Option<CacheHit> => {
+            const entry = usable(found, now)
+            if (Option.isNone(entry)) {
+              hooks.onLookup?.("memory", "miss")
+              return Option.none()
+            }
+            hooks.onLookup?.("memory", now < entry.value.freshUntil ? "hit" : "stale")
+            return Option.some({ entry: entry.value, status: "HIT-MEMORY" })
+          })
+      )
+
+    /** Memory, then the remote tiers for the keys memory missed (one batch per tier). */
+    const readTiers = (keys: ReadonlyArray<string>, remote: ReadonlyArray<CacheTier>) =>
+      Effect.gen(function*() {
+        if (keys.length === 0) return []
+        const since = epoch
+        const found = yield* readMemory(keys, yield* Clock.currentTimeMillis)
+        const missing = keys.flatMap((_, i) => (Option.isNone(found[i]!) ? [i] : []))
+        if (missing.length === 0 || remote.length === 0) return found
+        const lower = yield* readRemote(missing.map((i) => keys[i]!), remote, since)
+        missing.forEach((index, j) => (found[index] = lower[j]!))
+        return found
+      })
+
+    const isOvertakenHit = (key: string) => (hit: Option.Option<CacheHit>, since: number) =>
+      Option.isSome(hit) && overtaken(key, hit.value.entry.tags, since)
+
+    /** One key: memory, then one remote read shared by every concurrent caller of the key. */
+    const readOne = (key: string, remote: ReadonlyArray<CacheTier>) =>
+      Effect.gen(function*() {
+        const [inMemory] = yield* readMemory([key], yield* Clock.currentTimeMillis)
+        if (Option.isSome(inMemory!) || remote.length === 0) return inMemory!
+        const read = Effect.suspend(() => {
+          const since = epoch
+          return Effect.map(readRemote([key], remote, since), ([found]) => ({ value: found!, since }))
+        })
+        return yield* sharedRun(reads, `${remote.map((t) => t.name).join(",")}|${key}`, read, isOvertakenHit(key))
       })
 
     const jittered = (policy: CachePolicy, base: Duration.DurationInput) => {
@@ -293,40 +539,68 @@ export const make = (options: TieredCacheOptions): Effect.Effect<TieredCache, ne
       }
     }
 
-    /** Stores a loaded value unless an invalidation overtook the load. */
-    const store = (key: string, loaded: Loaded, policy: CachePolicy, startedAt: number) =>
+    /**
+     * Stores a loaded value unless an invalidation overtook the load (`since`). A value that is
+     * not to be kept (negative 0) removes the entry it replaces (`replacing`), else touches nothing.
+     */
+    const store = (key: string, loaded: Loaded, policy: CachePolicy, since: number, replacing: boolean) =>
       Effect.gen(function*() {
         const now = yield* Clock.currentTimeMillis
         const entry = entryFor(loaded, policy, now)
-        if (entry.staleUntil <= now || invalidatedSince(key, loaded.tags, startedAt)) return entry
-        yield* Effect.ignore(memory.setMany([{ key, entry }]))
-        yield* enqueue({ key, entry }, remotesFor(policy))
+        if (overtaken(key, loaded.tags, since)) return entry
+        if (entry.staleUntil <= now && !replacing) return entry
+        yield* writeMemory([{ key, entry }])
+        yield* enqueue([{ key, entry }], remotesFor(policy), since)
         return entry
       })
 
-    /** One origin load of `key`, shared by concurrent callers, stored when it succeeds. */
-    const load = <E>(key: string, lookup: Effect.Effect<Loaded, E>, policy: CachePolicy) =>
-      loads.run(
-        key,
-        Effect.gen(function*() {
-          const startedAt = yield* Clock.currentTimeMillis
-          hooks.onOriginLoad?.()
-          const hard = Duration.decode(policy.hardTimeout)
-          const loaded = yield* lookup.pipe(
-            Effect.timeoutFail({ duration: hard, onTimeout: () => new LoadTimeout({ key, after: hard }) })
+    /** One origin load of `key` (unless memory, or for a refresh a remote tier, now has it fresh). */
+    const loadOnce = <E>(key: string, lookup: Effect.Effect<Loaded, E>, policy: CachePolicy, replacing: boolean) =>
+      Effect.gen(function*() {
+        const since = epoch
+        const now = yield* Clock.currentTimeMillis
+        const current = yield* Effect.orElseSucceed(memory.get(key), () => Option.none<CacheEntry>())
+        if (Option.isSome(current) && now < current.value.freshUntil) {
+          return { value: { entry: current.value, status: "HIT-MEMORY" as CacheStatus }, since }
+        }
+        const remote = remotesFor(policy)
+        if (replacing && remote.length > 0) {
+          const [found] = yield* readRemote([key], remote, since)
+          if (found !== undefined && Option.isSome(found) && now < found.value.entry.freshUntil) return { value: found.value, since }
+        }
+        hooks.onOriginLoad?.()
+        const hard = Duration.decode(policy.hardTimeout)
+        const loaded = yield* lookup.pipe(
+          Effect.timeoutFail({ duration: hard, onTimeout: () => new LoadTimeout({ key, after: hard }) }),
+          Effect.onExit((exit) =>
+            Exit.isInterrupted(exit) ? Effect.void : Effect.sync(() => hooks.onOriginResult?.(Exit.isSuccess(exit)))
           )
-          return yield* store(key, loaded, policy, startedAt)
-        })
-      )
+        )
+        const entry = yield* store(key, loaded, policy, since, replacing)
+        return { value: { entry, status: "MISS" as CacheStatus }, since }
+      })
 
+    /** The shared load of `key` (single-flight; see {@link sharedRun} for joiners it overtook). */
+    const load = <E>(key: string, lookup: Effect.Effect<Loaded, E>, policy: CachePolicy, replacing: boolean) =>
+      sharedRun(loads, key, loadOnce(key, lookup, policy, replacing), (hit: CacheHit, since) => overtaken(key, hit.entry.tags, since))
+
+    // Keys with a background refresh running: one refresh per key, however many stale reads.
+    const refreshing = new Set<string>()
     const refreshInBackground = <E>(key: string, lookup: Effect.Effect<Loaded, E>, policy: CachePolicy) =>
-      FiberSet.run(
-        background,
-        Effect.catchAllCause(load(key, lookup, policy), (cause) =>
-          Effect.logDebug("cache: background refresh failed; the stale entry is kept").pipe(
-            Effect.annotateLogs({ namespace: key.slice(0, key.indexOf(":")), cause: String(cause).slice(0, 200) })
-          ))
-      )
+      Effect.suspend(() => {
+        if (refreshing.has(key)) return Effect.void
+        refreshing.add(key)
+        return FiberSet.run(
+          background,
+          Effect.catchAllCause(load(key, lookup, policy, true), (cause) =>
+            Effect.logDebug("cache: background refresh failed; the stale entry is kept").pipe(
+              Effect.annotateLogs({ namespace: namespaceOf(key) ?? "", cause: String(cause).slice(0, 200) })
+            ))
+        ).pipe(
+          // An observer, not `ensuring`: it also fires for a fiber interrupted before it ran.
+          Effect.map((fiber) => fiber.addObserver(() => refreshing.delete(key)))
+        )
+      })
 
     const resolve = <E>(
       key: string,
@@ -346,17 +620,14 @@ export const make = (options: TieredCacheOptions): Effect.Effect<TieredCache, ne
           }
           // Fail-safe with a soft timeout: wait for the load a little; on failure or when it is
           // slow, answer the stale entry (the shared load goes on and stores its result).
-          const fresh = yield* load(key, lookup, policy).pipe(Effect.timeoutOption(policy.softTimeout), Effect.option)
-          return Option.isSome(fresh) && Option.isSome(fresh.value)
-            ? { entry: fresh.value.value, status: "MISS" as const }
-            : stale
+          const fresh = yield* load(key, lookup, policy, true).pipe(Effect.timeoutOption(policy.softTimeout), Effect.option)
+          return Option.isSome(fresh) && Option.isSome(fresh.value) ? fresh.value.value : stale
         }
-        const entry = yield* load(key, lookup, policy)
-        return { entry, status: "MISS" as const }
+        return yield* load(key, lookup, policy, false)
       })
 
     const getOrSet = <E>(key: string, lookup: Effect.Effect<Loaded, E>, policy: CachePolicy) =>
-      Effect.flatMap(readTiers([key], remotesFor(policy)), ([found]) => resolve(key, found ?? Option.none(), lookup, policy))
+      Effect.flatMap(readOne(key, remotesFor(policy)), (found) => resolve(key, found, lookup, policy))
 
     const getOrSetMany = <E>(
       requests: ReadonlyArray<{ readonly key: string; readonly lookup: Effect.Effect<Loaded, E> }>,
@@ -367,8 +638,14 @@ export const make = (options: TieredCacheOptions): Effect.Effect<TieredCache, ne
           concurrency: "unbounded" // one fiber per requested key; callers bound the batch size
         }))
 
-    const set = (key: string, loaded: Loaded, policy: CachePolicy) =>
-      Effect.flatMap(Clock.currentTimeMillis, (now) => store(key, loaded, policy, now))
+    const set = (key: string, loaded: Loaded, policy: CachePolicy) => Effect.suspend(() => store(key, loaded, policy, epoch, true))
+
+    const setEntries = (items: ReadonlyArray<CacheItem>) =>
+      Effect.suspend(() => {
+        const since = epoch
+        const kept = items.filter((item) => !overtaken(item.key, item.entry.tags, since))
+        return Effect.zipRight(writeMemory(kept), enqueue(kept, remotes, since))
+      })
 
     // ---- invalidation -------------------------------------------------------------------------
     const everywhere = (op: string, run: (tier: CacheTier) => Effect.Effect<void, unknown>) =>
@@ -383,47 +660,75 @@ export const make = (options: TieredCacheOptions): Effect.Effect<TieredCache, ne
 
     const publish = (message: InvalidationMessage) => options.bus === undefined ? Effect.void : options.bus.publish(message)
 
-    const mark = (ids: ReadonlyArray<string>) => Effect.flatMap(Clock.currentTimeMillis, (now) => Effect.sync(() => ids.forEach((id) => remember(id, now))))
+    const keyIds = (keys: ReadonlyArray<string>) => keys.map((k) => `k:${k}`)
+    const tagIds = (tags: ReadonlyArray<string>) => tags.map((t) => `t:${t}`)
 
     const deleteKeys = (keys: ReadonlyArray<string>) =>
-      keys.length === 0 ? Effect.void : Effect.all([
-        mark(keys.map((k) => `k:${k}`)),
-        everywhere("delete", (tier) => tier.delete(keys)),
+      keys.length === 0 ? Effect.void : Effect.zipRight(
+        invalidating(keyIds(keys), everywhere("delete", (tier) => tier.delete(keys))),
         publish({ keys })
-      ], { discard: true })
+      )
 
     const invalidateTags = (tags: ReadonlyArray<string>) =>
-      tags.length === 0 ? Effect.void : Effect.all([
-        mark(tags.map((t) => `t:${t}`)),
-        everywhere("invalidateTags", (tier) => tier.invalidateTags(tags)),
+      tags.length === 0 ? Effect.void : Effect.zipRight(
+        invalidating(tagIds(tags), everywhere("invalidateTags", (tier) => tier.invalidateTags(tags))),
         publish({ tags })
-      ], { discard: true })
+      )
 
     const clear = (namespace: string) =>
-      Effect.all([everywhere("clear", (tier) => tier.clear(namespace)), publish({ namespace })], { discard: true })
+      Effect.zipRight(
+        checkNamespace(namespace),
+        Effect.zipRight(
+          invalidating([`n:${namespace}`], everywhere("clear", (tier) => tier.clear(namespace))),
+          publish({ namespace })
+        )
+      )
 
-    const applyRemote = (message: InvalidationMessage) =>
-      Effect.all([
-        message.keys === undefined ? Effect.void : Effect.zipRight(mark(message.keys.map((k) => `k:${k}`)), Effect.ignore(memory.delete(message.keys))),
-        message.tags === undefined ? Effect.void : Effect.zipRight(mark(message.tags.map((t) => `t:${t}`)), Effect.ignore(memory.invalidateTags(message.tags))),
-        message.namespace === undefined ? Effect.void : Effect.ignore(memory.clear(message.namespace))
-      ], { discard: true })
+    const validNamespace = (namespace: string) => namespace !== "" && !namespace.includes(":")
 
-    const dropMemory = (namespaces: ReadonlyArray<string>) =>
-      Effect.forEach(namespaces, (ns) => Effect.ignore(memory.clear(ns)), { discard: true })
+    const applyRemote = (message: InvalidationMessage) => {
+      const keys = message.keys ?? []
+      const tags = message.tags ?? []
+      const namespace = message.namespace !== undefined && validNamespace(message.namespace) ? message.namespace : undefined
+      const ids = [...keyIds(keys), ...tagIds(tags), ...(namespace === undefined ? [] : [`n:${namespace}`])]
+      if (ids.length === 0) return Effect.void
+      return invalidating(
+        ids,
+        Effect.all([
+          keys.length === 0 ? Effect.void : Effect.ignore(memory.delete(keys)),
+          tags.length === 0 ? Effect.void : Effect.ignore(memory.invalidateTags(tags)),
+          namespace === undefined ? Effect.void : Effect.ignore(memory.clear(namespace))
+        ], { discard: true })
+      ).pipe(
+        Effect.zipRight(Effect.sync(() => hooks.onRemoteApplied?.(message))),
+        Effect.catchAllCause((cause) => Effect.logWarning("cache: could not apply a remote invalidation", cause))
+      )
+    }
+
+    const dropMemory = (given: ReadonlyArray<string>) =>
+      Effect.suspend(() => {
+        const all = new Set([...given.filter(validNamespace), ...namespaces])
+        return Effect.forEach(all, (ns) => Effect.ignore(memory.clear(ns)), { discard: true })
+      }).pipe(
+        Effect.zipRight(Effect.sync(() => hooks.onMemoryDropped?.())),
+        Effect.catchAllCause((cause) => Effect.logWarning("cache: could not drop the memory tier", cause))
+      )
 
     return {
       getOrSet,
       getOrSetMany,
-      get: (key) => Effect.map(readTiers([key], remotes), ([found]) => found ?? Option.none()),
+      get: (key) => readOne(key, remotes),
       getMany: (keys) => readTiers(keys, remotes),
       set,
+      setEntries,
       delete: deleteKeys,
       invalidateTags,
       clear,
       applyRemote,
       dropMemory,
-      pendingWrites: Queue.size(writes),
+      pendingWrites: Effect.sync(() => enqueued - done),
+      flush,
+      recordOriginLoad: (ok) => Effect.sync(() => hooks.onOriginResult?.(ok)),
       memory
     } satisfies TieredCache
   })
@@ -431,3 +736,19 @@ export const make = (options: TieredCacheOptions): Effect.Effect<TieredCache, ne
 /** The cache as a layer over explicit options. */
 export const layer = (options: TieredCacheOptions): Layer.Layer<TieredCacheService> =>
   Layer.scoped(TieredCacheService, make(options))
+
+/**
+ * The cache seen as one {@link CacheTier} (named after its top tier, `memory`), so the tier
+ * conformance suite can hold the composition to the tier contract. `setMany` stores the entries
+ * as given and waits for the remote writes ({@link TieredCache.flush}); reads go through every
+ * tier with backfill; invalidations run everywhere and are published.
+ */
+export const asTier = (cache: TieredCache): CacheTier =>
+  makeTier({
+    name: "memory",
+    getMany: (keys) => Effect.map(cache.getMany(keys), (hits) => hits.map(Option.map((hit) => hit.entry))),
+    setMany: (items) => (items.length === 0 ? Effect.void : Effect.zipRight(cache.setEntries(items), cache.flush)),
+    delete: cache.delete,
+    invalidateTags: cache.invalidateTags,
+    clear: cache.clear
+  })

@@ -141,15 +141,20 @@ export class CachedContent extends Effect.Service<CachedContent>()("accelerator/
             served: { body: cached.value.entry.value, contentType: cached.value.entry.contentType, httpStatus: 200, cache: cached.value.status, millis: 0 }
           } as const
         }
-        const stream = yield* content.markdown(id, credentials)
+        const stream = yield* content.markdown(id, credentials).pipe(
+          Effect.tapError(() => cache.recordOriginLoad(false))
+        )
         // Keep a copy while streaming, up to the bound; store it only when the stream ended normally.
         let held: Array<Uint8Array> | undefined = []
         let size = 0
         const store = Effect.suspend(() => {
-          if (held === undefined) return Effect.void
+          if (held === undefined) return cache.recordOriginLoad(true)
           const value = Buffer.concat(held)
           held = undefined
-          return Effect.asVoid(cache.set(key, { value, contentType: "text/markdown; charset=utf-8", tags: [itemTag(id)] }, policies.markdown))
+          return Effect.zipRight(
+            cache.recordOriginLoad(true),
+            cache.set(key, { value, contentType: "text/markdown; charset=utf-8", tags: [itemTag(id)] }, policies.markdown)
+          )
         })
         const tapped = stream.pipe(
           Stream.tap((text) =>
@@ -161,6 +166,7 @@ export class CachedContent extends Effect.Service<CachedContent>()("accelerator/
               else held.push(bytes)
             })
           ),
+          Stream.tapError(() => cache.recordOriginLoad(false)),
           Stream.concat(Stream.drain(Stream.fromEffect(store)))
         )
         return { _tag: "Streamed", stream: tapped } as const

@@ -36,7 +36,9 @@ describe("request ids and tracing", () => {
           })
           server.listen(0, "127.0.0.1", () => resume(Effect.succeed(server)))
         }),
-        (server) => Effect.async<void>((resume) => server.close(() => resume(Effect.void)))
+        (server) => Effect.async<void>((resume) => {
+          server.close(() => resume(Effect.void))
+        })
       )
       const port = (collector.address() as AddressInfo).port
       yield* Effect.scoped(Effect.gen(function*() {
