@@ -38,6 +38,8 @@ export interface Served {
   readonly cache: CacheStatus
   /** Time spent producing the answer, in milliseconds. */
   readonly millis: number
+  /** Time the origin load of this answer took, when this request made one. */
+  readonly upstreamMillis?: number
 }
 
 /** A Markdown answer: cached bytes, or a stream straight from upstream. */
@@ -78,14 +80,21 @@ export class CachedContent extends Effect.Service<CachedContent>()("accelerator/
     const serve = <E>(key: string, lookup: Effect.Effect<{ value: Uint8Array; contentType: string; tags: ReadonlyArray<string>; notFound?: boolean }, E>, policy: CachePolicy) =>
       Effect.gen(function*() {
         const started = yield* Clock.currentTimeMillis
-        const hit = yield* cache.getOrSet(key, lookup, policy)
+        // Set only when this caller's lookup ran (a joiner of a shared load has no upstream time).
+        let upstreamMillis: number | undefined
+        const timed = Effect.tap(Effect.timed(lookup), ([elapsed]) =>
+          Effect.sync(() => {
+            upstreamMillis = Duration.toMillis(elapsed)
+          })).pipe(Effect.map(([, loaded]) => loaded))
+        const hit = yield* cache.getOrSet(key, timed, policy)
         const response = responseOf(hit.entry.contentType)
         return {
           body: hit.entry.value,
           contentType: response.contentType,
           httpStatus: response.status,
           cache: hit.status,
-          millis: (yield* Clock.currentTimeMillis) - started
+          millis: (yield* Clock.currentTimeMillis) - started,
+          ...(upstreamMillis === undefined ? {} : { upstreamMillis })
         } satisfies Served
       })
 

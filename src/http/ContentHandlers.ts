@@ -41,16 +41,17 @@ const parseFormat = (raw: string | undefined): Either.Either<"html" | "markdown"
     ? Either.right(raw === "markdown" ? "markdown" : "html")
     : Either.left(new BadInput("format", "format must be html or markdown"))
 
-/** The `Server-Timing` value of an answer. */
-export const serverTiming = (cache: string, millis: number): string =>
-  `cache;desc="${cache}", app;dur=${Math.max(0, millis).toFixed(1)}`
+/** The `Server-Timing` value of an answer: the tier that answered, the total, and the upstream time when there was a load. */
+export const serverTiming = (served: Pick<Served, "cache" | "millis" | "upstreamMillis">): string =>
+  `cache;desc="${served.cache}", app;dur=${Math.max(0, served.millis).toFixed(1)}` +
+  (served.upstreamMillis === undefined ? "" : `, upstream;dur=${served.upstreamMillis.toFixed(1)}`)
 
 /** The response for a served answer. */
 export const respond = (served: Served): HttpServerResponse.HttpServerResponse =>
   HttpServerResponse.uint8Array(served.body, {
     status: served.httpStatus,
     contentType: served.contentType,
-    headers: { "x-cache": served.cache, "server-timing": serverTiming(served.cache, served.millis) }
+    headers: { "x-cache": served.cache, "server-timing": serverTiming(served) }
   })
 
 /** The `content` group's handlers. */

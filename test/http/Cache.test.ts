@@ -20,6 +20,7 @@ describe("cache through the HTTP API", () => {
       const first = yield* Effect.promise(() => request(`/content/${free.id}?include_content=false`))
       const second = yield* Effect.promise(() => request(`/content/${free.id}?include_content=false`))
       assert.strictEqual(first.headers.get("x-cache"), "MISS")
+      assert.match(first.headers.get("server-timing") ?? "", /cache;desc="MISS", app;dur=[\d.]+, upstream;dur=[\d.]+/)
       assert.strictEqual(second.headers.get("x-cache"), "HIT-MEMORY")
       assert.include(second.headers.get("server-timing") ?? "", "HIT-MEMORY")
       assert.deepStrictEqual(second.body, first.body)
