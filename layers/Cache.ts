@@ -3,10 +3,11 @@
  * tier when PostgreSQL is configured, composed by `TieredCache`, with the invalidation bus on
  * Redis pub/sub (or PostgreSQL LISTEN/NOTIFY without Redis), and the caller partitions.
  */
-import { Effect, Layer, Option, Redacted } from "effect"
+import { Duration, Effect, Layer, Option, Redacted } from "effect"
 import { randomUUID } from "node:crypto"
 import * as AccessScope from "../src/access/AccessScope.js"
 import { postgresBus, redisBus } from "../src/cache/CacheBus.js"
+import { redisLease } from "../src/cache/CacheLease.js"
 import { MemoryTierConfig, PostgresTierConfig, RedisTierConfig } from "../src/cache/CacheConfig.js"
 import * as MemoryTier from "../src/cache/MemoryTier.js"
 import * as PostgresTier from "../src/cache/PostgresTier.js"
@@ -39,6 +40,7 @@ export const TieredCacheLive = Layer.scoped(
     // The bus needs the cache (to apply what it hears) and the cache the bus (to publish):
     // the cache publishes through this late-bound reference.
     let publish: TieredCache.CacheBus["publish"] = () => Effect.void
+    const instanceId = randomUUID()
     const cache = yield* TieredCache.make({
       memory,
       redis: redisTier,
@@ -47,13 +49,20 @@ export const TieredCacheLive = Layer.scoped(
       writeQueueCapacity: runtime.writeQueueCapacity,
       writeBatchSize: runtime.writeBatchSize,
       invalidationMemory: runtime.invalidationMemory,
+      lease: Option.isSome(redis) && Duration.toMillis(runtime.leaseTtl) > 0
+        ? redisLease(redis.value, {
+          prefix: (yield* RedisTierConfig).prefix ?? "da:",
+          instanceId,
+          ttl: runtime.leaseTtl,
+          wait: runtime.leaseWait
+        })
+        : undefined,
       hooks: {
         onLookup: Metrics.cacheHooks.onLookup,
         onOriginResult: Metrics.cacheHooks.onOriginLoad,
         onWriteFailed: Metrics.cacheHooks.onWriteFailed
       }
     })
-    const instanceId = randomUUID()
     const handlers = { onMessage: cache.applyRemote, onReconnect: cache.dropMemory(NAMESPACES) }
     const pg = yield* PostgresConfig
     if (Option.isSome(redis)) {

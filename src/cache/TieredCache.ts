@@ -61,6 +61,7 @@ import {
 import * as SingleFlight from "../concurrency/SingleFlight.js"
 import { type CacheItem, type CacheTier, checkNamespace, make as makeTier, namespaceOf, type TierName } from "./CacheTier.js"
 import type { CacheEntry } from "./Envelope.js"
+import type { CacheLease } from "./CacheLease.js"
 import type { MemoryCacheTier } from "./MemoryTier.js"
 
 /** How an answer was found; the `X-Cache` header value. */
@@ -94,6 +95,12 @@ export interface CachePolicy {
   readonly staleWhileRevalidate?: boolean
   /** Remote tiers to use for this namespace (default: all configured). */
   readonly remote?: { readonly redis?: boolean; readonly postgres?: boolean }
+  /**
+   * Per-tier caps on how long a stored value lives in that tier (fresh and stale time both cut
+   * to the cap), e.g. a short memory TTL so instances re-read the shared tiers often. They apply
+   * when a loaded value is stored; a copy backfilled from a lower tier keeps that tier's times.
+   */
+  readonly tierTtl?: { readonly memory?: Duration.DurationInput; readonly redis?: Duration.DurationInput; readonly postgres?: Duration.DurationInput }
 }
 
 /** What an origin load produces. */
@@ -154,6 +161,8 @@ export interface TieredCacheOptions {
   /** Most invalidated keys/tags/namespaces remembered to reject values read or loaded before them. */
   readonly invalidationMemory: number
   readonly hooks?: TieredCacheHooks
+  /** Cross-instance load lease (Redis): one instance loads a cold key, the others wait briefly for its value. */
+  readonly lease?: CacheLease | undefined
 }
 
 /** The cache service. */
@@ -526,6 +535,15 @@ export const make = (options: TieredCacheOptions): Effect.Effect<TieredCache, ne
       return Math.round(ms * (1 - spread + Math.random() * 2 * spread))
     }
 
+    /** The entry with its fresh and stale times cut to `now + cap` (unchanged without a cap). */
+    const capped = (entry: CacheEntry, cap: Duration.DurationInput | undefined, now: number): CacheEntry => {
+      if (cap === undefined) return entry
+      const until = now + Duration.toMillis(cap)
+      return until >= entry.staleUntil
+        ? entry
+        : { ...entry, freshUntil: Math.min(entry.freshUntil, until), staleUntil: until }
+    }
+
     const entryFor = (loaded: Loaded, policy: CachePolicy, now: number): CacheEntry => {
       const fresh = loaded.notFound === true ? Duration.toMillis(policy.negative) : jittered(policy, policy.fresh)
       const freshUntil = now + fresh
@@ -549,8 +567,16 @@ export const make = (options: TieredCacheOptions): Effect.Effect<TieredCache, ne
         const entry = entryFor(loaded, policy, now)
         if (overtaken(key, loaded.tags, since)) return entry
         if (entry.staleUntil <= now && !replacing) return entry
-        yield* writeMemory([{ key, entry }])
-        yield* enqueue([{ key, entry }], remotesFor(policy), since)
+        yield* writeMemory([{ key, entry: capped(entry, policy.tierTtl?.memory, now) }])
+        const remote = remotesFor(policy)
+        if (policy.tierTtl?.redis === undefined && policy.tierTtl?.postgres === undefined) {
+          yield* enqueue([{ key, entry }], remote, since)
+        } else {
+          for (const tier of remote) {
+            const cap = tier.name === "redis" ? policy.tierTtl?.redis : policy.tierTtl?.postgres
+            yield* enqueue([{ key, entry: capped(entry, cap, now) }], [tier], since)
+          }
+        }
         return entry
       })
 
@@ -568,15 +594,40 @@ export const make = (options: TieredCacheOptions): Effect.Effect<TieredCache, ne
           const [found] = yield* readRemote([key], remote, since)
           if (found !== undefined && Option.isSome(found) && now < found.value.entry.freshUntil) return { value: found.value, since }
         }
+        const lease = options.lease
+        const useLease = lease !== undefined && remote.some((tier) => tier.name === "redis")
+        let leased = useLease ? yield* lease.acquire(key) : false
+        if (useLease && !leased) {
+          // Another instance is loading this key: wait briefly for its value in the shared tiers,
+          // or for its lease to go (its load failed), whichever comes first.
+          const deadline = (yield* Clock.currentTimeMillis) + Duration.toMillis(lease.wait)
+          while ((yield* Clock.currentTimeMillis) < deadline) {
+            yield* Effect.sleep(Duration.millis(20))
+            const [found] = yield* readRemote([key], remote, since)
+            const at = yield* Clock.currentTimeMillis
+            if (found !== undefined && Option.isSome(found) && at < found.value.entry.freshUntil) return { value: found.value, since }
+            if (yield* lease.acquire(key)) {
+              leased = true
+              break
+            }
+          }
+        }
         hooks.onOriginLoad?.()
         const hard = Duration.decode(policy.hardTimeout)
         const loaded = yield* lookup.pipe(
           Effect.timeoutFail({ duration: hard, onTimeout: () => new LoadTimeout({ key, after: hard }) }),
           Effect.onExit((exit) =>
             Exit.isInterrupted(exit) ? Effect.void : Effect.sync(() => hooks.onOriginResult?.(Exit.isSuccess(exit)))
-          )
+          ),
+          // A failed load gives the lease back at once, so the others load instead of waiting.
+          Effect.tapErrorCause(() => (leased && lease !== undefined ? lease.release(key) : Effect.void))
         )
         const entry = yield* store(key, loaded, policy, since, replacing)
+        if (leased && lease !== undefined) {
+          // The others poll the shared tiers: let this value reach them before the lease goes.
+          yield* flush
+          yield* lease.release(key)
+        }
         return { value: { entry, status: "MISS" as CacheStatus }, since }
       })
 

@@ -288,3 +288,20 @@ describe("TieredCache remote invalidations", () => {
       assert.deepStrictEqual(yield* present, ["a:2"])
     }))
 })
+
+describe("TieredCache per-tier TTL", () => {
+  it.scoped("a memory cap shorter than the policy's times drops the memory copy at the cap", () =>
+    Effect.gen(function*() {
+      const { cache, memory } = yield* memoryOnly
+      const origin = makeOrigin()
+      const capped = { ...p, tierTtl: { memory: Duration.seconds(3) } }
+      assertHit(yield* cache.getOrSet("ns:capped", origin.value("v1"), capped), "MISS", "v1")
+      const stored = Option.getOrThrow(yield* memory.get("ns:capped"))
+      const now = yield* Clock.currentTimeMillis
+      assert.strictEqual(stored.staleUntil, now + 3_000)
+      assert.isAtMost(stored.freshUntil, now + 3_000)
+      yield* TestClock.adjust("3 seconds")
+      assertHit(yield* cache.getOrSet("ns:capped", origin.value("v2"), capped), "MISS", "v2")
+      assert.strictEqual(origin.calls(), 2, "the memory copy expired at the cap, not at the policy's fresh time")
+    }))
+})

@@ -1,0 +1,43 @@
+/**
+ * A load lease across instances: before loading a missing key from the origin, an instance
+ * takes `SET <prefix>lease:<key> <instance> NX PX <ttl>` in Redis. The winner loads; the others
+ * wait briefly for its result to appear in the shared tiers before loading themselves. A Redis
+ * failure counts as "taken by us" (load at once): the lease only ever saves origin calls, it
+ * never fails or stalls a request beyond `wait`.
+ *
+ * @since 0.1.0
+ */
+import { Duration, Effect } from "effect"
+import type { Redis } from "../redis/Redis.js"
+
+/** What `TieredCache` needs from a lease. */
+export interface CacheLease {
+  /** `true` when this instance should load `key` now (it took the lease, or Redis is down). */
+  readonly acquire: (key: string) => Effect.Effect<boolean>
+  /** Gives the lease back after the load (best effort; it expires anyway). */
+  readonly release: (key: string) => Effect.Effect<void>
+  /** How long a loser waits for the winner's value before loading itself. */
+  readonly wait: Duration.Duration
+}
+
+// Deletes the lease only when it is still ours (it may have expired and been taken by another).
+const RELEASE = `if redis.call("GET", KEYS[1]) == ARGV[1] then return redis.call("DEL", KEYS[1]) else return 0 end`
+
+/** A lease over the Redis adapter. */
+export const redisLease = (
+  redis: Redis,
+  options: { readonly prefix: string; readonly instanceId: string; readonly ttl: Duration.DurationInput; readonly wait: Duration.DurationInput }
+): CacheLease => {
+  const ttlMs = Duration.toMillis(options.ttl)
+  const leaseKey = (key: string) => `${options.prefix}lease:${key}`
+  return {
+    acquire: (key) =>
+      redis.use("SET", (c) => c.set(leaseKey(key), options.instanceId, "PX", ttlMs, "NX")).pipe(
+        Effect.map((reply) => reply === "OK"),
+        Effect.orElseSucceed(() => true)
+      ),
+    release: (key) =>
+      Effect.ignore(redis.use("EVAL", (c) => c.eval(RELEASE, 1, leaseKey(key), options.instanceId))),
+    wait: Duration.decode(options.wait)
+  }
+}

@@ -1,0 +1,91 @@
+/**
+ * The cross-instance load lease against a real Redis: two instances with their own memory tiers
+ * missing the same key at the same time make one origin call.
+ */
+import { assert, describe, it } from "@effect/vitest"
+import { Deferred, Duration, Effect, Fiber } from "effect"
+import { inject } from "vitest"
+import { redisLease } from "../../src/cache/CacheLease.js"
+import * as MemoryTier from "../../src/cache/MemoryTier.js"
+import * as RedisTier from "../../src/cache/RedisTier.js"
+import * as TieredCache from "../../src/cache/TieredCache.js"
+import { Redis } from "../../src/redis/Redis.js"
+import { bytes, freshNamespace, policy, redisAdapter, text } from "./tiered-fixtures.js"
+
+const instance = (prefix: string, name: string, withLease: boolean) =>
+  Effect.gen(function*() {
+    const redis = yield* redisAdapter(inject("redisUrl"), name)
+    const tier = yield* Effect.provideService(RedisTier.make({ prefix }), Redis, redis)
+    return yield* TieredCache.make({
+      memory: yield* MemoryTier.make(),
+      redis: tier,
+      writeQueueCapacity: 100,
+      writeBatchSize: 10,
+      invalidationMemory: 100,
+      ...(withLease ? { lease: redisLease(redis, { prefix, instanceId: name, ttl: "5 seconds", wait: "2 seconds" }) } : {})
+    })
+  })
+
+const slowOrigin = (calls: { n: number }, gate: Deferred.Deferred<void>, value: string) =>
+  Effect.gen(function*() {
+    calls.n++
+    yield* Deferred.await(gate)
+    return { value: bytes(value), contentType: "text/plain", tags: [] as ReadonlyArray<string> }
+  })
+
+describe("cross-instance load lease", () => {
+  it.scopedLive("two instances missing one key at once make one origin call; the other answers from Redis", () =>
+    Effect.gen(function*() {
+      const prefix = `${freshNamespace("lease")}:`
+      const a = yield* instance(prefix, "lease-a", true)
+      const b = yield* instance(prefix, "lease-b", true)
+      const calls = { n: 0 }
+      const gate = yield* Deferred.make<void>()
+      const p = policy({ fresh: "1 minute", grace: "1 minute" })
+      const first = yield* Effect.fork(a.getOrSet("ns:cold", slowOrigin(calls, gate, "from-a"), p))
+      yield* Effect.sleep("50 millis")
+      const second = yield* Effect.fork(b.getOrSet("ns:cold", slowOrigin(calls, gate, "from-b"), p))
+      yield* Effect.sleep("100 millis")
+      yield* Deferred.succeed(gate, undefined)
+      const [hitA, hitB] = [yield* Fiber.join(first), yield* Fiber.join(second)]
+      assert.strictEqual(calls.n, 1, "one origin call for both instances")
+      assert.strictEqual(text(hitA), "from-a")
+      assert.strictEqual(text(hitB), "from-a")
+      assert.strictEqual(hitB.status, "HIT-REDIS")
+    }))
+
+  it.scopedLive("without the lease both instances load", () =>
+    Effect.gen(function*() {
+      const prefix = `${freshNamespace("nolease")}:`
+      const a = yield* instance(prefix, "nolease-a", false)
+      const b = yield* instance(prefix, "nolease-b", false)
+      const calls = { n: 0 }
+      const gate = yield* Deferred.make<void>()
+      const p = policy({ fresh: "1 minute", grace: "1 minute" })
+      const both = yield* Effect.fork(Effect.all([
+        a.getOrSet("ns:cold", slowOrigin(calls, gate, "a"), p),
+        b.getOrSet("ns:cold", slowOrigin(calls, gate, "b"), p)
+      ], { concurrency: 2 }))
+      yield* Effect.sleep("100 millis")
+      yield* Deferred.succeed(gate, undefined)
+      yield* Fiber.join(both)
+      assert.strictEqual(calls.n, 2)
+    }))
+
+  it.scopedLive("a failed load gives the lease back: the waiting instance loads without waiting out the lease", () =>
+    Effect.gen(function*() {
+      const prefix = `${freshNamespace("leasefail")}:`
+      const a = yield* instance(prefix, "leasefail-a", true)
+      const b = yield* instance(prefix, "leasefail-b", true)
+      const p = policy({ fresh: "1 minute", grace: "1 minute" })
+      const failing = Effect.zipRight(Effect.sleep("100 millis"), Effect.fail("origin down" as const))
+      const first = yield* Effect.fork(Effect.either(a.getOrSet("ns:cold", failing, p)))
+      yield* Effect.sleep("30 millis")
+      const started = Date.now()
+      const second = yield* b.getOrSet("ns:cold", Effect.succeed({ value: bytes("b"), contentType: "text/plain", tags: [] }), p)
+      const waited = Date.now() - started
+      assert.strictEqual((yield* Fiber.join(first))._tag, "Left")
+      assert.strictEqual(text(second), "b")
+      assert.isBelow(waited, Duration.toMillis("2 seconds"), "did not wait out the whole lease wait")
+    }))
+})
