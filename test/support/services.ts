@@ -720,6 +720,45 @@ const asServiceError = (service: ServiceKind, op: ServiceError["op"], cause: unk
       cause
     })
 
+/** `base` with the lifecycle's members, getters kept as getters (a spread would freeze `pid`). */
+const withLifecycle = <const A extends object, L extends object>(base: A, members: L): A & L =>
+  Object.defineProperties(base, Object.getOwnPropertyDescriptors(members)) as A & L
+
+/**
+ * The `pid`, `stop`, `kill` and `restart` of a handle, over its supervisor: `kill` is a crash
+ * (SIGKILL, directory kept), `restart` brings the server back on the same port and directory
+ * (concurrent calls share one restart).
+ */
+const lifecycle = (
+  service: ServiceKind,
+  sup: Supervisor,
+  relaunch: () => Promise<void>
+): Pick<ServerHandle, "pid" | "stop" | "kill" | "restart"> => {
+  let restarting: Promise<void> | undefined
+  return {
+    get pid() {
+      return sup.pid
+    },
+    stop: () => sup.stop(),
+    kill: async () => {
+      if (sup.stopped) return
+      await sup.down(true)
+    },
+    restart: () =>
+      restarting ??= (async () => {
+        if (sup.stopped) {
+          throw new ServiceError({ service, op: "restart", message: "server was stopped; start a new one" })
+        }
+        try {
+          await sup.down(false)
+          await relaunch()
+        } catch (e) {
+          throw asServiceError(service, "restart", e)
+        }
+      })().finally(() => (restarting = undefined))
+  }
+}
+
 /** Starts on `fixed` or on a free port, picking another free port when the first was taken. */
 const onSomePort = async (fixed: number | undefined, launch: (port: number) => Promise<void>): Promise<number> => {
   for (let attempt = 1;; attempt++) {
@@ -814,34 +853,16 @@ export const startRedis = async (options: RedisOptions = {}): Promise<RedisServe
     const port = await onSomePort(options.port, launch)
     const info = await redisCommand(port, ["INFO", "server"])
     const version = infoField(info, "redis_version") ?? "unknown"
-    let restarting: Promise<void> | undefined
-    return {
-      kind: "redis",
-      url: `redis://127.0.0.1:${port}`,
-      port,
-      version,
-      dir,
-      get pid() {
-        return sup.pid
+    return withLifecycle(
+      {
+        kind: "redis",
+        url: `redis://127.0.0.1:${port}`,
+        port,
+        version,
+        dir
       },
-      stop: () => sup.stop(),
-      kill: async () => {
-        if (sup.stopped) return
-        await sup.down(true)
-      },
-      restart: () =>
-        restarting ??= (async () => {
-          if (sup.stopped) {
-            throw new ServiceError({ service: "redis", op: "restart", message: "server was stopped; start a new one" })
-          }
-          try {
-            await sup.down(false)
-            await launch(port)
-          } catch (e) {
-            throw asServiceError("redis", "restart", e)
-          }
-        })().finally(() => (restarting = undefined))
-    }
+      lifecycle("redis", sup, () => launch(port))
+    )
   } catch (e) {
     await sup.stop()
     throw asServiceError("redis", "start", e)
@@ -942,36 +963,18 @@ export const startPostgres = async (options: PostgresOptions = {}): Promise<Post
     }
     const versionString = created.stdout.trim().split("\n").pop() ?? ""
     const version = /^PostgreSQL (\S+)/.exec(versionString)?.[1] ?? "unknown"
-    let restarting: Promise<void> | undefined
-    return {
-      kind: "postgres",
-      url: `postgres://postgres@127.0.0.1:${port}/${database}`,
-      port,
-      version,
-      versionString,
-      database,
-      dir,
-      get pid() {
-        return sup.pid
+    return withLifecycle(
+      {
+        kind: "postgres",
+        url: `postgres://postgres@127.0.0.1:${port}/${database}`,
+        port,
+        version,
+        versionString,
+        database,
+        dir
       },
-      stop: () => sup.stop(),
-      kill: async () => {
-        if (sup.stopped) return
-        await sup.down(true)
-      },
-      restart: () =>
-        restarting ??= (async () => {
-          if (sup.stopped) {
-            throw new ServiceError({ service: "postgres", op: "restart", message: "server was stopped; start a new one" })
-          }
-          try {
-            await sup.down(false)
-            await launch(port)
-          } catch (e) {
-            throw asServiceError("postgres", "restart", e)
-          }
-        })().finally(() => (restarting = undefined))
-    }
+      lifecycle("postgres", sup, () => launch(port))
+    )
   } catch (e) {
     await sup.stop()
     throw asServiceError("postgres", "start", e)
