@@ -56,8 +56,12 @@ import {
   Layer,
   Option,
   Queue,
+  Request,
+  RequestResolver,
   type Scope
 } from "effect"
+import * as ExperimentalResolver from "@effect/experimental/RequestResolver"
+import type { NonEmptyArray } from "effect/Array"
 import * as SingleFlight from "../concurrency/SingleFlight.js"
 import { type CacheItem, type CacheTier, checkNamespace, make as makeTier, namespaceOf, type TierName } from "./CacheTier.js"
 import type { CacheEntry } from "./Envelope.js"
@@ -239,6 +243,13 @@ interface Stamped<A> {
   readonly value: A
   readonly since: number
 }
+
+/** One key read from the remote tiers named in `tiers` (comma-separated), batched with others. */
+class RemoteRead extends Request.Class<Option.Option<CacheHit>, never, {
+  readonly key: string
+  readonly tiers: string
+  readonly since: number
+}> {}
 
 /** Namespaces remembered for {@link TieredCache.dropMemory}; keys use a small fixed set. */
 const MAX_TRACKED_NAMESPACES = 4_096
@@ -517,14 +528,36 @@ export const make = (options: TieredCacheOptions): Effect.Effect<TieredCache, ne
     const isOvertakenHit = (key: string) => (hit: Option.Option<CacheHit>, since: number) =>
       Option.isSome(hit) && overtaken(key, hit.value.entry.tags, since)
 
+    // Remote reads of single keys from concurrent callers are coalesced: one `getMany` per tier
+    // (one Redis MGET, one PostgreSQL `= ANY($1)`) for all the keys asked in the same tick.
+    const remoteReads = yield* ExperimentalResolver.dataLoader(
+      RequestResolver.makeBatched((requests: NonEmptyArray<RemoteRead>) => {
+        const groups = new Map<string, Array<RemoteRead>>()
+        for (const request of requests) {
+          const group = groups.get(request.tiers)
+          if (group === undefined) groups.set(request.tiers, [request])
+          else group.push(request)
+        }
+        return Effect.forEach(groups.values(), (group) => {
+          // The earliest start of the group: invalidations after it count against the backfill.
+          const since = Math.min(...group.map((r) => r.since))
+          const tiers = remotes.filter((tier) => group[0]!.tiers.split(",").includes(tier.name))
+          return Effect.flatMap(readRemote(group.map((r) => r.key), tiers, since), (found) =>
+            Effect.forEach(group, (request, i) => Request.succeed(request, found[i] ?? Option.none()), { discard: true }))
+        }, { discard: true })
+      }),
+      { window: Duration.zero, maxBatchSize: 256 }
+    )
+
     /** One key: memory, then one remote read shared by every concurrent caller of the key. */
     const readOne = (key: string, remote: ReadonlyArray<CacheTier>) =>
       Effect.gen(function*() {
         const [inMemory] = yield* readMemory([key], yield* Clock.currentTimeMillis)
         if (Option.isSome(inMemory!) || remote.length === 0) return inMemory!
+        const tiers = remote.map((t) => t.name).join(",")
         const read = Effect.suspend(() => {
           const since = epoch
-          return Effect.map(readRemote([key], remote, since), ([found]) => ({ value: found!, since }))
+          return Effect.map(Effect.request(new RemoteRead({ key, tiers, since }), remoteReads), (found) => ({ value: found, since }))
         })
         return yield* sharedRun(reads, `${remote.map((t) => t.name).join(",")}|${key}`, read, isOvertakenHit(key))
       })

@@ -1,0 +1,38 @@
+/**
+ * Concurrent single-key reads that miss memory are served by one batched remote read per tier
+ * (one Redis MGET for all of them), against a real Redis.
+ */
+import { assert, describe, it } from "@effect/vitest"
+import { Clock, Effect } from "effect"
+import { inject } from "vitest"
+import type { CacheTier } from "../../src/cache/CacheTier.js"
+import * as MemoryTier from "../../src/cache/MemoryTier.js"
+import * as RedisTier from "../../src/cache/RedisTier.js"
+import * as TieredCache from "../../src/cache/TieredCache.js"
+import { Redis } from "../../src/redis/Redis.js"
+import { freshNamespace, itemAt, redisAdapter, text } from "./tiered-fixtures.js"
+
+describe("remote read batching", () => {
+  it.scopedLive("50 concurrent gets of 50 keys held only in Redis cost one MGET", () =>
+    Effect.gen(function*() {
+      const redis = yield* redisAdapter(inject("redisUrl"), "batching")
+      const tier = yield* Effect.provideService(RedisTier.make({ prefix: `${freshNamespace("batch")}:` }), Redis, redis)
+      const reads: Array<number> = []
+      const counted: CacheTier = { ...tier, getMany: (keys) => Effect.zipRight(Effect.sync(() => reads.push(keys.length)), tier.getMany(keys)) }
+      const cache = yield* TieredCache.make({
+        memory: yield* MemoryTier.make(),
+        redis: counted,
+        writeQueueCapacity: 100,
+        writeBatchSize: 10,
+        invalidationMemory: 100
+      })
+      const now = yield* Clock.currentTimeMillis
+      const keys = Array.from({ length: 50 }, (_, i) => `ns:k${i}`)
+      yield* tier.setMany(keys.map((key) => itemAt(now, key, `v-${key}`, { ttlMs: 60_000 })))
+
+      const hits = yield* Effect.forEach(keys, (key) => cache.get(key), { concurrency: "unbounded" })
+      assert.deepStrictEqual(hits.map((h) => text(h)), keys.map((key) => `v-${key}`))
+      assert.isTrue(hits.every((h) => h._tag === "Some" && h.value.status === "HIT-REDIS"))
+      assert.deepStrictEqual(reads, [50], "one MGET of 50 keys")
+    }))
+})
