@@ -6,27 +6,11 @@
  *
  * @since 0.1.0
  */
+import { canonicalJson } from "../drupal/JsonRpc.js"
 import { createHash } from "node:crypto"
 import type { MethodInfo } from "./DiscoveryDocument.js"
 
-/**
- * Canonical JSON of JSON data: object keys sorted (by UTF-16 code unit), no whitespace, members
- * whose value is `undefined` left out, and otherwise `JSON.stringify`'s rules (`undefined` in an
- * array becomes `null`, non-finite numbers `null`). Arrays keep their order. The input must be
- * acyclic JSON-like data; this is a plain recursion over it, so its cost is linear in its size.
- */
-export const canonicalJson = (value: unknown): string => {
-  if (value === null || typeof value !== "object") {
-    return value === undefined ? "null" : (JSON.stringify(value) ?? "null")
-  }
-  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(",")}]`
-  const record = value as Record<string, unknown>
-  const members = Object.keys(record)
-    .sort()
-    .filter((key) => record[key] !== undefined)
-    .map((key) => `${JSON.stringify(key)}:${canonicalJson(record[key])}`)
-  return `{${members.join(",")}}`
-}
+export { canonicalJson }
 
 const byKey = <A>(key: (a: A) => string) => (a: A, b: A): number => {
   const x = key(a)

@@ -44,7 +44,7 @@ import {
   DrupalTransportError,
   type JsonRpcErrorObject
 } from "./DrupalError.js"
-import { getUrl, isErrorItem, isReplyItem, requestItem, type RpcReplyItem, stableStringify } from "./JsonRpc.js"
+import { canonicalJson, getUrl, isErrorItem, isReplyItem, requestItem, type RpcReplyItem } from "./JsonRpc.js"
 
 /** Options of {@link make}; `DrupalClientConfig` holds the defaults. */
 export interface DrupalRpcOptions {
@@ -397,7 +397,7 @@ export const make = (options: DrupalRpcOptions): Effect.Effect<DrupalRpc, never,
       // method without params, and for the others the two are the same.
       const params = rawParams !== undefined && Object.keys(rawParams).length === 0 ? undefined : rawParams
       const isRead = readMethods.has(method)
-      const dedupKey = isRead ? `${credentials.fingerprint}\u0000${method}\u0000${stableStringify(params ?? null)}` : undefined
+      const dedupKey = isRead ? `${credentials.fingerprint}\u0000${method}\u0000${canonicalJson(params ?? null)}` : undefined
       const once = Effect.request(new RpcCall({ method, params, credentials, dedupKey }), loader)
       const retried = Retry.retry<DrupalError>({
         ...options.retry,

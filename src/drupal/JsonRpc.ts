@@ -36,14 +36,22 @@ export const isErrorItem = (item: RpcReplyItem): item is Extract<RpcReplyItem, {
   "error" in item
 
 /**
- * JSON with object keys sorted at every depth: equal values give equal strings whatever the
- * order their keys were written in. Used for deduplication and cache keys.
+ * Canonical JSON of JSON data: object keys sorted (by UTF-16 code unit), no whitespace, members
+ * whose value is `undefined` left out, and otherwise `JSON.stringify`'s rules (`undefined` in an
+ * array becomes `null`, non-finite numbers `null`). Arrays keep their order. The input must be
+ * acyclic JSON-like data; this is a plain recursion over it, so its cost is linear in its size.
  */
-export const stableStringify = (value: unknown): string => {
-  if (value === null || typeof value !== "object") return JSON.stringify(value) ?? "null"
-  if (Array.isArray(value)) return `[${value.map(stableStringify).join(",")}]`
-  const keys = Object.keys(value as object).filter((k) => (value as Record<string, unknown>)[k] !== undefined).sort()
-  return `{${keys.map((k) => `${JSON.stringify(k)}:${stableStringify((value as Record<string, unknown>)[k])}`).join(",")}}`
+export const canonicalJson = (value: unknown): string => {
+  if (value === null || typeof value !== "object") {
+    return value === undefined ? "null" : (JSON.stringify(value) ?? "null")
+  }
+  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(",")}]`
+  const record = value as Record<string, unknown>
+  const members = Object.keys(record)
+    .sort()
+    .filter((key) => record[key] !== undefined)
+    .map((key) => `${JSON.stringify(key)}:${canonicalJson(record[key])}`)
+  return `{${members.join(",")}}`
 }
 
 /** The request item for a call. */

@@ -25,7 +25,7 @@ import { HttpApi, HttpApiEndpoint, HttpApiGroup, HttpApiSchema, OpenApi } from "
 import { Schema } from "effect"
 import { NAMESPACES } from "../content/CacheKeys.js"
 import { MAX_EVENT_IDS, WebhookEvent } from "../invalidation/Webhook.js"
-import { ErrorBody, wireErrors } from "./ApiError.js"
+import { ErrorBody, withGatewayErrors } from "./ApiError.js"
 
 /** Most keys, and most tags, one admin call may name. */
 export const MAX_INVALIDATE_ITEMS = 1000
@@ -119,17 +119,7 @@ export class AdminApi extends HttpApiGroup.make("admin")
           `X-Drupal-Signature: sha256=<hex HMAC-SHA256 of "<timestamp>.<raw body>">`
       )
   )
-  // All of the gateway's errors (as `GatewayApi` declares them; the same schemas, so they are not
-  // duplicated there), plus 409 for a replayed delivery.
-  .addError(wireErrors[0])
-  .addError(wireErrors[1])
-  .addError(wireErrors[2])
-  .addError(wireErrors[3])
-  .addError(wireErrors[4])
-  .addError(wireErrors[5])
-  .addError(wireErrors[6])
-  .addError(wireErrors[7])
-  .addError(wireErrors[8])
+  // 409 for a replayed delivery; the gateway's common errors are declared on the API.
   .addError(ConflictWire)
 {}
 
@@ -139,4 +129,4 @@ export class AdminApi extends HttpApiGroup.make("admin")
  * `HttpApiBuilder.api(GatewayApi)` asks for the group once `GatewayApi` adds {@link AdminApi}.
  * Also served on its own by the specs.
  */
-export class AdminOnlyApi extends HttpApi.make("drupal-accelerator").add(AdminApi) {}
+export class AdminOnlyApi extends withGatewayErrors(HttpApi.make("drupal-accelerator").add(AdminApi)) {}

@@ -12,7 +12,7 @@ import { Schema } from "effect"
 import { ContentItem, SearchResult } from "../content/ContentModel.js"
 import { HealthReport } from "../health/Health.js"
 import { AdminApi } from "./AdminApi.js"
-import { wireErrors } from "./ApiError.js"
+import { withGatewayErrors } from "./ApiError.js"
 
 /** `GET /health` when a dependency is not ready: the same report, with HTTP 503. */
 export class NotReady extends Schema.Class<NotReady>("NotReady")(
@@ -113,18 +113,6 @@ export class MethodsApi extends HttpApiGroup.make("methods")
 {}
 
 /** The whole API. Every endpoint may answer any of the gateway's errors. */
-export class GatewayApi extends HttpApi.make("drupal-accelerator")
-  .add(SystemApi)
-  .add(ContentApi)
-  .add(MethodsApi)
-  .add(AdminApi)
-  .addError(wireErrors[0])
-  .addError(wireErrors[1])
-  .addError(wireErrors[2])
-  .addError(wireErrors[3])
-  .addError(wireErrors[4])
-  .addError(wireErrors[5])
-  .addError(wireErrors[6])
-  .addError(wireErrors[7])
-  .addError(wireErrors[8])
-{}
+export class GatewayApi extends withGatewayErrors(
+  HttpApi.make("drupal-accelerator").add(SystemApi).add(ContentApi).add(MethodsApi).add(AdminApi)
+) {}

@@ -9,7 +9,7 @@
  *
  * @since 0.1.0
  */
-import { HttpApiSchema } from "@effect/platform"
+import { type HttpApi, type HttpApiGroup, HttpApiSchema } from "@effect/platform"
 import { Schema } from "effect"
 import type { ClientError } from "../drupal/DrupalError.js"
 
@@ -62,6 +62,21 @@ export const wireErrors = [
   wire(UpstreamUnavailable, 503),
   wire(UpstreamTimeout, 504)
 ] as const
+
+/** `api` declaring every one of the gateway's errors (any endpoint may answer any of them). */
+export const withGatewayErrors = <Id extends string, Groups extends HttpApiGroup.HttpApiGroup.Any, E, R>(
+  api: HttpApi.HttpApi<Id, Groups, E, R>
+) =>
+  api
+    .addError(wireErrors[0])
+    .addError(wireErrors[1])
+    .addError(wireErrors[2])
+    .addError(wireErrors[3])
+    .addError(wireErrors[4])
+    .addError(wireErrors[5])
+    .addError(wireErrors[6])
+    .addError(wireErrors[7])
+    .addError(wireErrors[8])
 
 /** Any of the gateway's client errors. */
 export type ApiError = InstanceType<ErrorClass>

@@ -1,8 +1,9 @@
-import { HttpApi, OpenApi } from "@effect/platform"
+import { OpenApi } from "@effect/platform"
 import { assert, describe, it } from "@effect/vitest"
 import { Effect } from "effect"
 import { contentCacheKey, discoveryCacheKey, itemTag, markdownCacheKey, SEARCH_TAG } from "../../src/content/CacheKeys.js"
-import { AdminApi, MAX_INVALIDATE_ITEMS } from "../../src/http/AdminApi.js"
+import { MAX_INVALIDATE_ITEMS } from "../../src/http/AdminApi.js"
+import { GatewayApi } from "../../src/http/Api.js"
 import { serveAdmin } from "./support.js"
 
 const TOKEN = "s3cret-admin-token"
@@ -129,7 +130,7 @@ describe("POST /admin/invalidate", () => {
     }))
 
   it("documents both routes, their statuses and the payloads in the OpenAPI document", () => {
-    const spec = OpenApi.fromApi(HttpApi.make("docs").add(AdminApi))
+    const spec = OpenApi.fromApi(GatewayApi)
     const invalidate = spec.paths["/admin/invalidate"]?.post
     const webhook = spec.paths["/webhooks/drupal"]?.post
     assert.isDefined(invalidate)
