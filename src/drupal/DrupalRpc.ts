@@ -218,7 +218,7 @@ export const make = (options: DrupalRpcOptions): Effect.Effect<DrupalRpc, never,
               ? { accept: "application/json" }
               : { accept: "application/json", "content-type": "application/json" }),
             ...(body === undefined ? {} : { body })
-          })
+          }).then(guardBody)
           const chunks: Array<Buffer> = []
           let size = 0
           for await (const chunk of res.body) {
@@ -421,7 +421,7 @@ export const make = (options: DrupalRpcOptions): Effect.Effect<DrupalRpc, never,
                 ? { accept: "application/json" }
                 : { accept: "application/json", "content-type": "application/json" }),
               ...(asGet ? {} : { body: payload })
-            }),
+            }).then(guardBody),
           catch: (cause) => mapUndiciError(cause, method, options)
         }).pipe(
           Effect.timeoutFail({
@@ -449,7 +449,9 @@ export const make = (options: DrupalRpcOptions): Effect.Effect<DrupalRpc, never,
       )
       return Stream.unwrapScoped(
         Effect.map(
-          Effect.acquireRelease(open, (res) => Effect.sync(() => res.body.destroy())),
+          // The open is interruptible: a consumer that goes away while the upstream has not
+          // answered yet aborts the request instead of waiting for its headers.
+          Effect.acquireRelease(Effect.interruptible(open), (res) => Effect.sync(() => res.body.destroy())),
           (res) =>
             Stream.fromAsyncIterable(res.body as AsyncIterable<Uint8Array>, (cause) => mapUndiciError(cause, method, options))
         )
@@ -487,6 +489,19 @@ export const make = (options: DrupalRpcOptions): Effect.Effect<DrupalRpc, never,
   })
 
 class ReplyTooLarge extends Error {}
+
+const ignoreBodyError = (): void => {}
+
+/**
+ * Gives an upstream reply body an `error` listener the moment it exists. Its errors are read
+ * through its iterator or `text()`; but a body that is released unread — the caller was
+ * interrupted (a client hung up) after the headers arrived, or the abort signal fired — is
+ * destroyed with an `AbortError`, and an `error` event with no listener takes the process down.
+ */
+const guardBody = <R extends { readonly body: NodeJS.EventEmitter }>(res: R): R => {
+  res.body.on("error", ignoreBodyError)
+  return res
+}
 
 /** The client as a layer over explicit options. */
 export const layer = (options: DrupalRpcOptions): Layer.Layer<DrupalRpc> => Layer.scoped(DrupalRpc, make(options))

@@ -3,50 +3,14 @@
  * simulator, memory only), then SIGTERM while a request is in flight.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { type ChildProcess, spawn } from "node:child_process"
 import { once } from "node:events"
 import { Effect } from "effect"
-import { findFreePort } from "../support/services.js"
-
-interface Started {
-  readonly child: ChildProcess
-  readonly lines: Array<string>
-  readonly port: number
-  readonly simPort: number
-}
-
-const startGateway = Effect.acquireRelease(
-  Effect.promise(async (): Promise<Started> => {
-    const port = await findFreePort()
-    const simPort = await findFreePort()
-    const child = spawn(process.execPath, ["--import", "tsx", "src/main.ts"], {
-      cwd: new URL("../..", import.meta.url).pathname,
-      env: { ...process.env, PORT: String(port), SIM_PORT: String(simPort), SIM_CORPUS_SIZE: "500", LOG_FORMAT: "json" },
-      stdio: ["ignore", "pipe", "pipe"]
-    })
-    const lines: Array<string> = []
-    let buffered = ""
-    child.stdout!.setEncoding("utf8").on("data", (text: string) => {
-      buffered += text
-      const parts = buffered.split("\n")
-      buffered = parts.pop()!
-      lines.push(...parts.filter((l) => l.trim() !== ""))
-    })
-    child.stderr!.setEncoding("utf8").on("data", (text: string) => lines.push(`stderr: ${text}`))
-    const deadline = Date.now() + 20_000
-    while (!lines.some((l) => l.includes("gateway listening"))) {
-      if (Date.now() > deadline || child.exitCode !== null) throw new Error(`gateway did not start:\n${lines.join("\n")}`)
-      await new Promise((r) => setTimeout(r, 50))
-    }
-    return { child, lines, port, simPort }
-  }),
-  ({ child }) => Effect.sync(() => child.exitCode === null && child.kill("SIGKILL"))
-)
+import { startGatewayProcess as startGateway } from "./gatewayProcess.js"
 
 describe("npm start (embedded default)", () => {
   it.scopedLive("serves /health, says it uses the simulator, and the simulator answers on SIM_PORT", () =>
     Effect.gen(function*() {
-      const { lines, port, simPort } = yield* startGateway
+      const { lines, port, simPort } = yield* startGateway()
       const firstLines = lines.slice(0, 3).map((l) => (JSON.parse(l) as { message: string }).message)
       const says = firstLines.find((m) => m.includes("DRUPAL_URL is not set"))
       assert.isDefined(says, `first log lines: ${firstLines.join(" | ")}`)
@@ -73,7 +37,7 @@ describe("npm start (embedded default)", () => {
 
   it.scopedLive("on SIGTERM a request in flight completes, then the process exits cleanly", () =>
     Effect.gen(function*() {
-      const { child, lines, port, simPort } = yield* startGateway
+      const { child, lines, port, simPort } = yield* startGateway()
       // Make the upstream slow so the request is still in flight when the signal arrives.
       yield* Effect.promise(() =>
         fetch(`http://127.0.0.1:${simPort}/__sim/faults`, {
