@@ -2,7 +2,7 @@
  * The typed failures of talking to the Drupal JSON-RPC upstream: one class per category, each
  * with a `reason`/detail field instead of a class per variant. Two pure functions sit on top:
  * {@link isTransient} (the retry and circuit-breaker rule, straight from the upstream's retry
- * rules) and {@link toClientError} (the gateway's stable JSON error `code` and HTTP status).
+ * rules, decided by status, code and id, never by wording) and {@link toClientError} (the gateway's stable JSON error `code` and HTTP status).
  *
  * These errors stay inside the gateway (`Data.TaggedError`); what reaches a client is the
  * {@link ClientError} that {@link toClientError} derives from them.
@@ -310,8 +310,9 @@ const BACKEND_FAILURE_PATTERNS: ReadonlyArray<RegExp> = [
 ]
 
 /**
- * Whether a -32603's `data` says that a backend the method depends on failed (so a retry may
- * succeed), rather than a bug or a deterministic refusal.
+ * Whether a -32603's `data` says that a backend the method depends on failed, rather than a bug
+ * or a deterministic refusal: a diagnostic for logs. The retry rule ({@link isTransient}) does
+ * not use it, because wording varies by backend, driver and language.
  *
  * Detection, in order:
  * 1. Structured data (a site that knows it can say so): an object with `retryable: true` or
@@ -341,19 +342,44 @@ export const isBackendFailure = (data: unknown): boolean => {
 }
 
 /**
- * The retry rule of the upstream, exactly:
+ * Whether structured `data` opts out of (or into) a retry: an object with a boolean `retryable`
+ * or `transient` member. `undefined` when the data says nothing.
+ */
+const retryFlag = (data: unknown): boolean | undefined => {
+  if (typeof data !== "object" || data === null || Array.isArray(data)) return undefined
+  const flags = data as { retryable?: unknown; transient?: unknown }
+  return typeof flags.retryable === "boolean"
+    ? flags.retryable
+    : typeof flags.transient === "boolean"
+    ? flags.transient
+    : undefined
+}
+
+/**
+ * The retry rule of the upstream, decided by the structure of the failure (status, code, id),
+ * never by the wording of a message:
  *
  * | error | transient |
  * | --- | --- |
  * | `DrupalTransportError` (refused, reset, DNS, TLS, socket closed) | yes |
  * | `DrupalTimeoutError` (connect, headers, call) | yes |
- * | `DrupalHttpError` 5xx (500, 502, 503, 504, …) | yes |
- * | `DrupalHttpError` 400 (parse stage: unknown method, invalid params, invalid request) | **never** |
+ * | `DrupalHttpError` 5xx (500 and Drupal's HTML 500 page, 502, 503, 504, …) | yes |
+ * | `DrupalHttpError` 400 (parse stage: unknown method, invalid params, invalid envelope) | **never** |
  * | `DrupalHttpError` 401, 403, 404 and every other non-5xx status (incl. 408, 429) | no |
- * | `DrupalRpcError` -32603 whose `data` {@link isBackendFailure} | yes |
- * | `DrupalRpcError` any other (access denied, method errors) | no |
+ * | `DrupalRpcError` -32603 **with the request's id** | yes, unless its data is an object with `retryable`/`transient` `false` |
+ * | `DrupalRpcError` with `id: null` (access denied, an error the method raised itself) | **never** |
+ * | `DrupalRpcError` any other code | no |
  * | `DrupalDecodeError` (a malformed reply is deterministic) | no |
  * | `CircuitOpenError` (retrying defeats fail-fast) | no |
+ *
+ * Why -32603 with the request's id is retried: in the jsonrpc module that pair means one thing,
+ * an exception the method did not handle (the module wraps it with the request's id; errors a
+ * method raises on purpose come back with `id: null`). Such an exception is most often a backend
+ * the method depends on (database, search server, an HTTP service) failing, and its message
+ * varies with the backend, the driver and the site's language, so wording cannot tell a backend
+ * outage from a bug. A bug costs at most the retry policy's bounded attempts; a site that knows
+ * better can say so with structured data (`{"retryable": false}`). {@link isBackendFailure}
+ * remains for logs and diagnostics, not for this decision.
  *
  * Pure and total.
  */
@@ -365,7 +391,7 @@ export const isTransient = (error: DrupalError): boolean => {
     case "DrupalHttpError":
       return error.status >= 500 && error.status <= 599
     case "DrupalRpcError":
-      return error.code === JsonRpcCode.InternalError && isBackendFailure(error.data)
+      return error.code === JsonRpcCode.InternalError && error.id !== null && retryFlag(error.data) !== false
     case "DrupalDecodeError":
     case "CircuitOpenError":
       return false

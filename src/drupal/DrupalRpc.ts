@@ -7,8 +7,13 @@
  *   calls with different credentials never share a batch;
  * - **deduplication**: identical read calls (same credentials, method and params) in flight at
  *   the same time share one upstream call, within a batch and across batch windows;
+ * - **replies matched by position**: the jsonrpc module answers a batch item by item in request
+ *   order and gives most per-item errors `"id": null`, so replies are paired with calls by
+ *   position; ids are only a cross-check;
  * - **parse-stage splitting**: Drupal fails a whole batch with HTTP 400 when one item fails to
- *   parse; the client answers that item with its error and resends the others, so one bad call
+ *   parse, and names the item only for an unknown method or a missing required param; the client
+ *   answers the named item and resends the others, and otherwise finds the culprit by resending
+ *   small batches one call per request and splitting larger ones in halves, so one bad call
  *   never fails its neighbours;
  * - **resilience**: retries with full-jitter backoff for transient failures only, and a circuit
  *   breaker over the upstream's HTTP requests that fails fast while open.
@@ -171,6 +176,12 @@ const rpcErrorOf = (parsed: unknown): { error: JsonRpcErrorObject; id: string | 
   return { error, id }
 }
 
+/**
+ * A batch that fails at parse stage without naming its culprit is resent one call per request
+ * up to this size, and split in halves above it.
+ */
+const SINGLES_AT_MOST = 4
+
 /** Creates the client in the current scope (its pool, breaker and batch loader live there). */
 export const make = (options: DrupalRpcOptions): Effect.Effect<DrupalRpc, never, Scope.Scope> =>
   Effect.gen(function*() {
@@ -273,14 +284,9 @@ export const make = (options: DrupalRpcOptions): Effect.Effect<DrupalRpc, never,
     const completeAll = (unique: Unique, exit: Exit.Exit<unknown, DrupalError>) =>
       Effect.forEach(unique.requests, (request) => Request.complete(request, exit), { discard: true })
 
-    const interpretItem = (unique: Unique, item: RpcReplyItem | undefined): Exit.Exit<unknown, DrupalError> => {
-      if (item === undefined) {
-        return Exit.fail(
-          new DrupalDecodeError({ reason: "missing_response", detail: `no reply item for id ${unique.id}`, method: unique.method })
-        )
-      }
-      if (isErrorItem(item)) {
-        return Exit.fail(
+    const interpretItem = (unique: Unique, item: RpcReplyItem): Exit.Exit<unknown, DrupalError> =>
+      isErrorItem(item)
+        ? Exit.fail(
           new DrupalRpcError({
             code: item.error.code,
             message: item.error.message,
@@ -289,11 +295,54 @@ export const make = (options: DrupalRpcOptions): Effect.Effect<DrupalRpc, never,
             id: item.id
           })
         )
+        : Exit.succeed(item.result)
+
+    const failAll = (pending: ReadonlyArray<Unique>, error: DrupalError) =>
+      Effect.forEach(pending, (u) => completeAll(u, Exit.fail(error)), { discard: true })
+
+    /**
+     * Pairs a 200 reply with the calls it answers, by position: the module answers every item
+     * of a batch without notifications exactly once, in request order, and gives a per-item
+     * error `"id": null` when access was denied or the method raised the error itself. Ids are
+     * only a cross-check: a non-null id that is not the id sent at that position, a reply that
+     * is not an array for a batch, or a count that differs, is a decode error for every call.
+     */
+    const matchReplies = (
+      pending: ReadonlyArray<Unique>,
+      parsed: unknown
+    ): { readonly _tag: "Matched"; readonly items: ReadonlyArray<RpcReplyItem> } | { readonly _tag: "Invalid"; readonly error: DrupalError } => {
+      const label = pending.length === 1 ? pending[0]!.method : "batch"
+      const invalid = (reason: "invalid_json" | "invalid_envelope" | "missing_response", detail: string) =>
+        ({ _tag: "Invalid", error: new DrupalDecodeError({ reason, detail, method: label }) }) as const
+      if (parsed === undefined) return invalid("invalid_json", "the reply is not JSON")
+      const single = pending.length === 1 && !Array.isArray(parsed)
+      const items: ReadonlyArray<unknown> = single ? [parsed] : Array.isArray(parsed) ? parsed : []
+      if (!single && !Array.isArray(parsed)) return invalid("invalid_envelope", "a batch was answered without an array")
+      if (!items.every(isReplyItem)) return invalid("invalid_envelope", "the reply is not a JSON-RPC response")
+      if (items.length !== pending.length) {
+        return invalid("missing_response", `${pending.length} calls were answered with ${items.length} reply items`)
       }
-      return Exit.succeed(item.result)
+      const replies = items as ReadonlyArray<RpcReplyItem>
+      for (let i = 0; i < replies.length; i++) {
+        const id = replies[i]!.id
+        if (id !== null && id !== pending[i]!.id) {
+          return invalid("missing_response", `reply item ${i} carries id ${JSON.stringify(id)}, sent ${pending[i]!.id}`)
+        }
+      }
+      return { _tag: "Matched", items: replies }
     }
 
-    /** Sends `items` (one request, or a batch) and answers every caller; splits on parse-stage 400. */
+    /**
+     * Sends `items` (one request, or a batch) and answers every caller.
+     *
+     * A parse-stage 400 fails a whole batch for one bad item. When the 400 names the id of an
+     * item (unknown method, missing required param), that item gets the error and the others are
+     * resent as one batch. When it does not (the module sends `id: null` for a param that fails
+     * its schema and for a missing entity), the culprit is found without it: a batch of at most
+     * {@link SINGLES_AT_MOST} calls is resent one call per request, a larger one is split in
+     * halves that are sent (and split again) on their own. A batch of n calls holding k bad
+     * items that the 400 cannot name costs about 2k·log2(n/k) more requests, never n.
+     */
     const sendGroup = (items: ReadonlyArray<Unique>, credentials: Credentials): Effect.Effect<void> =>
       Effect.gen(function*() {
         let pending = items
@@ -311,26 +360,16 @@ export const make = (options: DrupalRpcOptions): Effect.Effect<DrupalRpc, never,
               ? exchange("GET", getUrl(apiPath, payload), undefined, credentials, methods)
               : exchange("POST", apiPath, payload, credentials, methods)
           )
-          if (reply._tag === "Left") {
-            yield* Effect.forEach(pending, (u) => completeAll(u, Exit.fail(reply.left)), { discard: true })
-            return
-          }
+          if (reply._tag === "Left") return yield* failAll(pending, reply.left)
           const { body, status } = reply.right
           const parsed = parseJson(body)
           if (status === 200) {
-            const replyItems = Array.isArray(parsed) ? parsed : [parsed]
-            if (!replyItems.every(isReplyItem)) {
-              const error = new DrupalDecodeError({
-                reason: parsed === undefined ? "invalid_json" : "invalid_envelope",
-                detail: "the reply is not a JSON-RPC response",
-                method: methods.length === 1 ? methods[0]! : "batch"
-              })
-              yield* Effect.forEach(pending, (u) => completeAll(u, Exit.fail(error)), { discard: true })
-              return
-            }
-            const byId = new Map<unknown, RpcReplyItem>(replyItems.map((item) => [item.id, item]))
-            yield* Effect.forEach(pending, (u) => completeAll(u, interpretItem(u, byId.get(u.id))), { discard: true })
-            return
+            const matched = matchReplies(pending, parsed)
+            if (matched._tag === "Invalid") return yield* failAll(pending, matched.error)
+            const current = pending
+            return yield* Effect.forEach(current, (u, i) => completeAll(u, interpretItem(u, matched.items[i]!)), {
+              discard: true
+            })
           }
           const rpc = rpcErrorOf(parsed)
           const httpError = (u: Unique) =>
@@ -340,20 +379,22 @@ export const make = (options: DrupalRpcOptions): Effect.Effect<DrupalRpc, never,
               method: u.method,
               ...(rpc === undefined ? {} : { rpcError: rpc.error, id: rpc.id })
             })
-          if (status === 400 && !single) {
-            // Parse stage: the whole batch failed because of one item. Answer that item and
-            // resend the rest; when the culprit cannot be told, send every item on its own.
-            const culprit = rpc === undefined ? undefined : pending.find((u) => u.id === rpc.id)
-            if (culprit === undefined) {
-              yield* Effect.forEach(pending, (u) => sendGroup([u], credentials), { concurrency: 8, discard: true })
-              return
+          if (status === 400 && !single && rpc !== undefined) {
+            const named = rpc.id === null ? undefined : pending.find((u) => u.id === rpc.id)
+            if (named !== undefined) {
+              yield* completeAll(named, Exit.fail(httpError(named)))
+              pending = pending.filter((u) => u !== named)
+              continue
             }
-            yield* completeAll(culprit, Exit.fail(httpError(culprit)))
-            pending = pending.filter((u) => u !== culprit)
-            continue
+            const parts = pending.length <= SINGLES_AT_MOST
+              ? pending.map((u) => [u])
+              : [pending.slice(0, Math.ceil(pending.length / 2)), pending.slice(Math.ceil(pending.length / 2))]
+            return yield* Effect.forEach(parts, (part) => sendGroup(part, credentials), {
+              concurrency: SINGLES_AT_MOST,
+              discard: true
+            })
           }
-          yield* Effect.forEach(pending, (u) => completeAll(u, Exit.fail(httpError(u))), { discard: true })
-          return
+          return yield* Effect.forEach(pending, (u) => completeAll(u, Exit.fail(httpError(u))), { discard: true })
         }
       })
 

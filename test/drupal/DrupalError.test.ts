@@ -19,8 +19,8 @@ import {
   transportReason
 } from "../../src/drupal/DrupalError.js"
 
-const rpc = (code: number, data: unknown, message = "Error") =>
-  new DrupalRpcError({ code, message, data, method: "content.search", id: 1 })
+const rpc = (code: number, data: unknown, message = "Error", id: string | number | null = 1) =>
+  new DrupalRpcError({ code, message, data, method: "content.search", id })
 
 const parseStage = (code: number, message: string, data: unknown) =>
   new DrupalHttpError({
@@ -62,16 +62,23 @@ describe("DrupalError: the upstream's error table", () => {
       code: "bad_request"
     },
     {
-      situation: "user lacks the method's permission (per item, HTTP 200)",
-      error: rpc(-32600, "Access Denied", "Invalid Request"),
+      situation: "user lacks the method's permission (per item, HTTP 200, id null)",
+      error: rpc(-32600, "Access Denied: The 'administer site configuration' permission is required.", "Invalid Request", null),
       transient: false,
       status: 403,
       code: "forbidden"
     },
     {
-      situation: "exception inside the method (per item): a bug",
-      error: rpc(-32603, "Call to a member function getTitle() on null", "Internal Error"),
+      situation: "the method raises a JSON-RPC error itself (per item, id null), even -32603",
+      error: rpc(-32603, "SQLSTATE[HY000] [2002] Connection refused", "Internal Error", null),
       transient: false,
+      status: 502,
+      code: "bad_upstream_reply"
+    },
+    {
+      situation: "exception inside the method (per item, the request's id): a bug cannot be told from an outage",
+      error: rpc(-32603, "Call to a member function getTitle() on null", "Internal Error"),
+      transient: true,
       status: 502,
       code: "bad_upstream_reply"
     },
@@ -231,6 +238,14 @@ describe("DrupalError: the upstream's error table", () => {
     assert.isFalse(isTransient(rpc(-32601, "The method 'x' does not exist/is not available.")))
     assert.isFalse(isTransient(rpc(-32000, "SQLSTATE[HY000] [2002] Connection refused")))
     assert.isFalse(isTransient(rpc(1, { retryable: true })))
+    assert.isFalse(isTransient(rpc(-32602, "The requested entity could not be found.", "Invalid Params", null)))
+  })
+
+  it("a -32603 with the request's id is transient unless its structured data says otherwise", () => {
+    assert.isTrue(isTransient(rpc(-32603, "anything at all")))
+    assert.isTrue(isTransient(rpc(-32603, { retryable: true })))
+    assert.isFalse(isTransient(rpc(-32603, { retryable: false, message: "SQLSTATE[HY000] [2002] Connection refused" })))
+    assert.isFalse(isTransient(rpc(-32603, { transient: false })))
   })
 })
 
@@ -256,16 +271,19 @@ describe("DrupalError: backend failure detection for -32603", () => {
     "",
     "SQLSTATE[42S02]: Base table or view not found"
   ]
+  // The retry rule does not read the wording: transient with the request's id, never with id null.
   for (const data of backend) {
     it(`backend: ${data}`, () => {
       assert.isTrue(isBackendFailure(data))
       assert.isTrue(isTransient(rpc(-32603, data)))
+      assert.isFalse(isTransient(rpc(-32603, data, "Internal Error", null)))
     })
   }
   for (const data of notBackend) {
     it(`not backend: ${JSON.stringify(data)}`, () => {
       assert.isFalse(isBackendFailure(data))
-      assert.isFalse(isTransient(rpc(-32603, data)))
+      assert.isTrue(isTransient(rpc(-32603, data)))
+      assert.isFalse(isTransient(rpc(-32603, data, "Internal Error", null)))
     })
   }
 
