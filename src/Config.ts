@@ -76,6 +76,15 @@ export const DrupalClientConfig = Config.all({
   ),
   batchWindow: millis("DRUPAL_BATCH_WINDOW_MS", 2),
   batchMaxSize: positiveInt("DRUPAL_BATCH_MAX_SIZE", 50),
+  /** When calls are coalesced into JSON-RPC batches (see `drupal/BatchPolicy.ts`). */
+  batch: Config.all({
+    mode: Config.literal("adaptive", "off", "always")("DRUPAL_BATCH").pipe(Config.withDefault("adaptive" as const)),
+    inFlightThreshold: positiveInt("DRUPAL_BATCH_IN_FLIGHT", 8),
+    latencyFactor: Config.number("DRUPAL_BATCH_LATENCY_FACTOR").pipe(
+      Config.validate({ message: "must be at least 1", validation: (n) => n >= 1 }),
+      Config.withDefault(2)
+    )
+  }),
   dedupMaxKeys: positiveInt("DRUPAL_DEDUP_MAX_KEYS", 10_000),
   retry: Config.all({
     maxAttempts: positiveInt("DRUPAL_RETRY_MAX_ATTEMPTS", 4),

@@ -38,6 +38,7 @@ import { settleWithin } from "../concurrency/Release.js"
 import * as SingleFlight from "../concurrency/SingleFlight.js"
 import * as CircuitBreaker from "../resilience/CircuitBreaker.js"
 import * as Retry from "../resilience/Retry.js"
+import * as BatchPolicy from "./BatchPolicy.js"
 import type { Credentials } from "./Credentials.js"
 import { DrupalEndpoint } from "./DrupalEndpoint.js"
 import {
@@ -68,6 +69,12 @@ export interface DrupalRpcOptions {
   readonly readMethods: ReadonlyArray<string>
   readonly batchWindow: Duration.DurationInput
   readonly batchMaxSize: number
+  /** When calls are coalesced into batches: see {@link BatchPolicy}. Default: `always`. */
+  readonly batch?: {
+    readonly mode: BatchPolicy.BatchMode
+    readonly inFlightThreshold: number
+    readonly latencyFactor: number
+  }
   /** Bound on distinct read calls tracked for deduplication at once. */
   readonly dedupMaxKeys: number
   readonly retry: Retry.RetryOptions<DrupalError>
@@ -208,6 +215,13 @@ export const make = (options: DrupalRpcOptions): Effect.Effect<DrupalRpc, never,
         )
     )
 
+    const policy = BatchPolicy.make({
+      mode: options.batch?.mode ?? "always",
+      batchMaxSize: options.batchMaxSize,
+      inFlightThreshold: options.batch?.inFlightThreshold ?? 8,
+      latencyFactor: options.batch?.latencyFactor ?? 2
+    })
+
     const breaker = yield* CircuitBreaker.make({ ...options.breaker, name: "drupal" })
 
     /** One bounded HTTP exchange; the whole body is read, up to `maxReplyBytes`. */
@@ -256,22 +270,27 @@ export const make = (options: DrupalRpcOptions): Effect.Effect<DrupalRpc, never,
           onTimeout: () => new DrupalTimeoutError({ phase: "call", timeout: callTimeout, method: label })
         })
       )
-      const started = performance.now()
-      return breaker.withBreaker(
-        // A 5xx is a reply, but it counts against the upstream like a transport failure.
-        Effect.flatMap(run, (reply) =>
-          reply.status >= 500
-            ? Effect.fail(
-              new DrupalHttpError({ status: reply.status, bodyExcerpt: reply.body, method: label }) as DrupalError
-            )
-            : Effect.succeed(reply))
-      ).pipe(
-        Effect.onExit((exit) =>
-          Effect.sync(() =>
-            hooks.onUpstreamRequest?.({ methods, seconds: (performance.now() - started) / 1000, ok: Exit.isSuccess(exit) })
+      return Effect.suspend(() => {
+        const started = performance.now()
+        return breaker.withBreaker(
+          // A 5xx is a reply, but it counts against the upstream like a transport failure.
+          Effect.flatMap(run, (reply) =>
+            reply.status >= 500
+              ? Effect.fail(
+                new DrupalHttpError({ status: reply.status, bodyExcerpt: reply.body, method: label }) as DrupalError
+              )
+              : Effect.succeed(reply))
+        ).pipe(
+          Effect.onExit((exit) =>
+            Effect.sync(() => {
+              const ms = performance.now() - started
+              const ok = Exit.isSuccess(exit)
+              if (methods[0] !== "discovery") policy.observe(methods.length, ms, ok)
+              hooks.onUpstreamRequest?.({ methods, seconds: ms / 1000, ok })
+            })
           )
         )
-      )
+      })
     }
 
     interface Unique {
@@ -416,10 +435,14 @@ export const make = (options: DrupalRpcOptions): Effect.Effect<DrupalRpc, never,
           group.uniques.set(key, { id: nextId++, method: request.method, params: request.params, requests: [request] })
         }
       }
+      const cap = policy.cap()
+      const parts = [...groups.values()].flatMap((group) =>
+        BatchPolicy.split([...group.uniques.values()], cap).map((part) => ({ part, credentials: group.credentials }))
+      )
       return Effect.forEach(
-        groups.values(),
-        (group) => sendGroup([...group.uniques.values()], group.credentials),
-        { concurrency: "unbounded", discard: true } // one fiber per credential group of one batch (≤ batchMaxSize)
+        parts,
+        ({ credentials, part }) => sendGroup(part, credentials),
+        { concurrency: "unbounded", discard: true } // one fiber per part of one batch (≤ batchMaxSize parts)
       )
     })
 
@@ -439,7 +462,11 @@ export const make = (options: DrupalRpcOptions): Effect.Effect<DrupalRpc, never,
       const params = rawParams !== undefined && Object.keys(rawParams).length === 0 ? undefined : rawParams
       const isRead = readMethods.has(method)
       const dedupKey = isRead ? `${credentials.fingerprint}\u0000${method}\u0000${canonicalJson(params ?? null)}` : undefined
-      const once = Effect.request(new RpcCall({ method, params, credentials, dedupKey }), loader)
+      const request = new RpcCall({ method, params, credentials, dedupKey })
+      // Decided per attempt: a retry made when the upstream has become busy may be coalesced.
+      const once = Effect.suspend(() =>
+        Effect.ensuring(Effect.request(request, policy.admit() ? loader : resolver), Effect.sync(policy.leave))
+      )
       const retried = Retry.retry<DrupalError>({
         ...options.retry,
         onRetry: () => Effect.sync(() => hooks.onRetry?.(method))
