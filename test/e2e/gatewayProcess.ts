@@ -36,7 +36,11 @@ export const startGatewayProcess = (env: Record<string, string> = {}) =>
       child.stderr!.setEncoding("utf8").on("data", (text: string) => lines.push(`stderr: ${text}`))
       const deadline = Date.now() + 60_000
       while (!lines.some((l) => l.includes("gateway listening"))) {
-        if (Date.now() > deadline || child.exitCode !== null) throw new Error(`gateway did not start:\n${lines.join("\n")}`)
+        if (Date.now() > deadline || child.exitCode !== null) {
+          // The release never runs for an acquire that failed: end the process here.
+          child.kill("SIGKILL")
+          throw new Error(`gateway did not start:\n${lines.join("\n")}`)
+        }
         await new Promise((r) => setTimeout(r, 50))
       }
       return { child, lines, port, simPort }
