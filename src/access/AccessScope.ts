@@ -1,9 +1,13 @@
 /**
  * Which cache partition a caller belongs to. Two callers share cached content only when Drupal
- * says they see the same things: equal `access_level` and equal `permissions_hash` from the
- * site's `user.access_context` method. A site without that method (it answers -32601) gets a
- * partition per token fingerprint for signed-in callers, which is always safe. Anonymous callers
- * share one partition.
+ * says they see the same things: equal `access_level` and equal `access_hash` from the site's
+ * `user.access_context` method (the drupal/ module computes the hash over the values of Drupal's
+ * cache contexts `user.permissions` and `user.node_grants:view` plus any site rule, and lists
+ * them in `contexts`). When `contexts` holds a per-caller context (`user`, or `session`), access
+ * depends on the individual user and the caller gets a partition of its own, keyed by its token
+ * fingerprint (never the token). A site without that method (it answers -32601), or a reply
+ * without a readable `access_hash` and `contexts`, gets a partition per token fingerprint for
+ * signed-in callers, which is always safe. Anonymous callers share one partition.
  *
  * The token → partition mapping is itself cached briefly (memory and Redis, never PostgreSQL)
  * under the token's fingerprint, never the token; a synchronous copy serves the hit path.
@@ -19,7 +23,12 @@ import { DrupalRpc } from "../drupal/DrupalRpc.js"
 
 /** A caller's partition. `id` goes into cache keys; `level` into logs. */
 export interface Partition {
-  /** `anon`, `lvl:<level>:<permissions hash prefix>`, or `tok:<token fingerprint>`. */
+  /**
+   * `anon`; `lvl:<level>:<access hash prefix>` (shared by every caller with that level and
+   * hash); `usr:<token fingerprint>:<access hash prefix>` (a caller whose access depends on the
+   * individual user; the hash part starts a fresh partition when the user's access changes); or
+   * `tok:<token fingerprint>` (the site cannot say).
+   */
   readonly id: string
   /** The access level Drupal reported (`anonymous`, `free`, `subscriber`, `admin`, …) or `token`. */
   readonly level: string
@@ -28,10 +37,30 @@ export interface Partition {
 /** The anonymous partition. */
 export const anonymousPartition: Partition = { id: "anon", level: "anonymous" }
 
-const AccessContext = Schema.Struct({
+/** The part of the `user.access_context` result the gateway reads; other fields are ignored. */
+export const AccessContext = Schema.Struct({
   access_level: Schema.String.pipe(Schema.pattern(/^[a-z0-9_-]{1,32}$/)),
-  permissions_hash: Schema.String.pipe(Schema.pattern(/^[0-9a-f]{8,128}$/i))
+  access_hash: Schema.String.pipe(Schema.pattern(/^[0-9a-f]{32,128}$/i)),
+  contexts: Schema.Array(Schema.String.pipe(Schema.pattern(/^[A-Za-z0-9_.:,-]{1,128}$/))).pipe(Schema.maxItems(64))
 })
+export type AccessContext = typeof AccessContext.Type
+
+/**
+ * Cache contexts whose value is the individual caller: a reply that depends on one of them may
+ * only be shared with the same caller. `user.*` children (permissions, roles, node grants) are
+ * shared by everyone with equal values and are covered by the hash.
+ */
+export const PER_CALLER_CONTEXTS: ReadonlySet<string> = new Set(["user", "session"])
+
+/** The partition for a readable access context (pure: the contract in one place). */
+export const partitionOf = (context: AccessContext, fingerprint: string): Partition => {
+  const hash = context.access_hash.slice(0, 16).toLowerCase()
+  return context.contexts.some((c) => PER_CALLER_CONTEXTS.has(c))
+    ? { id: `usr:${fingerprint.slice(2)}:${hash}`, level: context.access_level }
+    : { id: `lvl:${context.access_level}:${hash}`, level: context.access_level }
+}
+
+const decodeAccessContext = Schema.decodeUnknown(AccessContext)
 
 /** The service. */
 export interface AccessScope {
@@ -80,12 +109,12 @@ export const make = (options: AccessScopeOptions) =>
 
     const lookup = (credentials: Credentials) =>
       rpc.call("user.access_context", undefined, credentials).pipe(
-        Effect.flatMap((result) => Effect.option(Schema.decodeUnknown(AccessContext)(result))),
+        Effect.flatMap((result) => Effect.option(decodeAccessContext(result))),
         Effect.map((context): Partition =>
           Option.match(context, {
             // A reply we cannot read: fall back to the always-safe partition per token.
             onNone: () => ({ id: `tok:${credentials.fingerprint.slice(2)}`, level: "token" }),
-            onSome: (c) => ({ id: `lvl:${c.access_level}:${c.permissions_hash.slice(0, 16).toLowerCase()}`, level: c.access_level })
+            onSome: (c) => partitionOf(c, credentials.fingerprint)
           })
         ),
         Effect.catchIf(isMethodMissing, () => Effect.succeed<Partition>({ id: `tok:${credentials.fingerprint.slice(2)}`, level: "token" })),

@@ -177,7 +177,16 @@ export interface AccessContext {
   readonly uid: number
   readonly access_level: "anonymous" | "free" | "subscriber" | "admin"
   readonly roles: ReadonlyArray<string>
+  /** sha256 of the permission set alone (kept for older specs; the gateway reads `access_hash`). */
   readonly permissions_hash: string
+  /** sha256 over the values of every context in `contexts` (as the drupal/ module computes it). */
+  readonly access_hash: string
+  /**
+   * The cache contexts `access_hash` covers: `user.permissions` and `user.node_grants:view`,
+   * plus `user` when access depends on the individual user (as in core: "view own unpublished
+   * content" without "bypass node access").
+   */
+  readonly contexts: ReadonlyArray<string>
 }
 
 /** The live role table of one simulator instance. */
@@ -230,6 +239,16 @@ export const makeRoleTable = (): RoleTable => {
     isAdmin,
     accessContext: (user) => {
       const permissions = permissionsOf(user)
+      const permissionsHash = createHash("sha256").update(permissions.join("\n")).digest("hex")
+      const bypass = has(user, "bypass node access")
+      const perUser = !bypass && user.uid !== 0 && has(user, "view own unpublished content")
+      // The site has no node access module: core's grants are "all" with bypass, else the default realm.
+      const values: Array<[string, string]> = [
+        ["user.node_grants:view", bypass ? "all" : "view.all:0"],
+        ["user.permissions", permissionsHash]
+      ]
+      if (perUser) values.push(["user", String(user.uid)])
+      values.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
       return {
         uid: user.uid,
         access_level: isAdmin(user)
@@ -240,7 +259,9 @@ export const makeRoleTable = (): RoleTable => {
           ? "anonymous"
           : "free",
         roles: user.roles,
-        permissions_hash: createHash("sha256").update(permissions.join("\n")).digest("hex")
+        permissions_hash: permissionsHash,
+        access_hash: createHash("sha256").update(values.map(([c, v]) => `[${c}]=${v}`).join("\n")).digest("hex"),
+        contexts: values.map(([c]) => c)
       }
     }
   }

@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Makes sure the servers and tools the test suite uses are installed: redis-server, the
 # PostgreSQL 15 server binaries, runuser, promtool (Debian `prometheus`: the reference checker of
-# the /metrics exposition) and Debian `chromium` at /usr/bin/chromium (driven by the status
-# page's browser spec through playwright-core). Run by `npm test` before vitest. Idempotent: when
-# everything is present it only checks and prints nothing. As root it installs what is missing
-# with apt-get (quietly; apt's output is shown if it fails); otherwise it says what to install
-# and exits 1.
+# the /metrics exposition), Debian `chromium` at /usr/bin/chromium (driven by the status page's
+# browser spec through playwright-core) and `php` (Debian `php-cli`: the Drupal module in drupal/
+# is syntax-checked with `php -l`, and its webhook signing is run against the gateway). Run by
+# `npm test` before vitest. Idempotent: when everything is present it only checks and prints
+# nothing. As root it installs what is missing with apt-get (quietly; apt's output is shown if it
+# fails); otherwise it says what to install and exits 1.
 set -euo pipefail
 
 PG_MAJOR=15
@@ -31,6 +32,9 @@ if ! have promtool; then
 fi
 if [ ! -x /usr/bin/chromium ]; then
   missing+=(chromium)
+fi
+if ! have php; then
+  missing+=(php-cli)
 fi
 
 if [ "${#missing[@]}" -eq 0 ]; then
@@ -87,6 +91,10 @@ if ! have promtool; then
 fi
 if [ ! -x /usr/bin/chromium ]; then
   echo "[prepare] /usr/bin/chromium still missing after install" >&2
+  exit 1
+fi
+if ! have php; then
+  echo "[prepare] php still missing after install" >&2
   exit 1
 fi
 echo "[prepare] installed ${missing[*]}" >&2
