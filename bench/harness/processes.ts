@@ -17,8 +17,10 @@ const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms))
 export { findFreePort, sleep }
 
 const children = new Set<ChildProcess>()
+let shuttingDown = false
 
 const killAllSync = () => {
+  shuttingDown = true
   for (const child of children) {
     try {
       if (child.pid !== undefined) process.kill(-child.pid, "SIGKILL")
@@ -94,7 +96,7 @@ export const spawnManaged = (name: string, args: ReadonlyArray<string>, env: Rec
     exited: new Promise((resolve) => {
       child.once("exit", (code, signal) => {
         children.delete(child)
-        if (!managed.expected) {
+        if (!managed.expected && !shuttingDown) {
           managed.unexpectedExit = { code, signal }
           console.error(`[bench] ${name} exited unexpectedly (code ${code}, signal ${signal}); log ${logFile}`)
         }
