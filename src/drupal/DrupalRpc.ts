@@ -270,7 +270,7 @@ export const make = (options: DrupalRpcOptions): Effect.Effect<DrupalRpc, never,
           onTimeout: () => new DrupalTimeoutError({ phase: "call", timeout: callTimeout, method: label })
         })
       )
-      return Effect.suspend(() => {
+      return Effect.withSpan(Effect.suspend(() => {
         const started = performance.now()
         return breaker.withBreaker(
           // A 5xx is a reply, but it counts against the upstream like a transport failure.
@@ -290,7 +290,7 @@ export const make = (options: DrupalRpcOptions): Effect.Effect<DrupalRpc, never,
             })
           )
         )
-      })
+      }), "DrupalRpc.upstream", { attributes: { "http.request.method": method, "rpc.calls": methods.length } })
     }
 
     interface Unique {
@@ -456,7 +456,12 @@ export const make = (options: DrupalRpcOptions): Effect.Effect<DrupalRpc, never,
       ...(hooks.onDedupJoin === undefined ? {} : { onJoin: hooks.onDedupJoin })
     })
 
-    const call = (method: string, rawParams: Record<string, unknown> | undefined, credentials: Credentials) => {
+    const call = Effect.fn("DrupalRpc.call")(function*(
+      method: string,
+      rawParams: Record<string, unknown> | undefined,
+      credentials: Credentials
+    ) {
+      yield* Effect.annotateCurrentSpan("rpc.method", method)
       // An empty `params` is sent as none: some jsonrpc versions refuse any `params` member on a
       // method without params, and for the others the two are the same.
       const params = rawParams !== undefined && Object.keys(rawParams).length === 0 ? undefined : rawParams
@@ -471,8 +476,8 @@ export const make = (options: DrupalRpcOptions): Effect.Effect<DrupalRpc, never,
         ...options.retry,
         onRetry: () => Effect.sync(() => hooks.onRetry?.(method))
       })(once)
-      return dedupKey === undefined ? retried : singleFlight.run(dedupKey, retried)
-    }
+      return yield* (dedupKey === undefined ? retried : singleFlight.run(dedupKey, retried))
+    })
 
     const stream = (method: string, params: Record<string, unknown> | undefined, credentials: Credentials) => {
       const payload = JSON.stringify(requestItem(1, method, params))
@@ -515,7 +520,7 @@ export const make = (options: DrupalRpcOptions): Effect.Effect<DrupalRpc, never,
           })
         )
       )
-      return Stream.unwrapScoped(
+      return Stream.withSpan(Stream.unwrapScoped(
         Effect.map(
           // The open is interruptible: a consumer that goes away while the upstream has not
           // answered yet aborts the request instead of waiting for its headers.
@@ -523,7 +528,7 @@ export const make = (options: DrupalRpcOptions): Effect.Effect<DrupalRpc, never,
           (res) =>
             Stream.fromAsyncIterable(res.body as AsyncIterable<Uint8Array>, (cause) => mapUndiciError(cause, method, options))
         )
-      )
+      ), "DrupalRpc.stream", { attributes: { "rpc.method": method } })
     }
 
     const discovery = (credentials: Credentials, id?: string) =>
@@ -542,7 +547,7 @@ export const make = (options: DrupalRpcOptions): Effect.Effect<DrupalRpc, never,
             ? Effect.fail(new DrupalDecodeError({ reason: "invalid_json", detail: "discovery reply is not JSON", method: "discovery" }))
             : Effect.succeed(parsed)
         }
-      ).pipe(Retry.retry<DrupalError>(options.retry))
+      ).pipe(Retry.retry<DrupalError>(options.retry), Effect.withSpan("DrupalRpc.discovery"))
 
     return DrupalRpc.of({
       call,

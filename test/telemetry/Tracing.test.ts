@@ -53,6 +53,10 @@ describe("request ids and tracing", () => {
       while (received.length === 0 && Date.now() < deadline) yield* Effect.sleep("100 millis")
       assert.isAbove(received.length, 0, "the collector received an export")
       assert.strictEqual(received[0]!.path, "/v1/traces")
-      assert.include(received.map((r) => r.body).join(""), "Content.search")
+      const exported = received.map((r) => r.body).join("")
+      assert.include(exported, "Content.search")
+      // The trace reaches the upstream: the client's call and its HTTP exchange with Drupal.
+      assert.include(exported, "DrupalRpc.call")
+      assert.include(exported, "DrupalRpc.upstream")
     }))
 })
