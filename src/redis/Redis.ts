@@ -55,6 +55,10 @@ const clientOptions = (options: RedisOptions, name: string) => ({
   enableOfflineQueue: false,
   maxRetriesPerRequest: 1,
   enableAutoPipelining: true,
+  // ioredis re-subscribes a reconnected subscriber with a SUBSCRIBE whose promise nobody holds:
+  // when it times out (a Redis that restarts under load), the rejection is unhandled and ends the
+  // process. Subscribers re-subscribe explicitly on "ready" instead (see CacheBus).
+  autoResubscribe: false,
   lazyConnect: true,
   connectionName: name,
   retryStrategy: (attempt: number) => Math.min(50 * 2 ** attempt, 2_000)
