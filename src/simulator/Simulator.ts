@@ -64,7 +64,7 @@ export interface SimulatorOptions {
   readonly maxBatchSize?: number | undefined
   /** How long replies in flight may take to finish at shutdown (default 2 s). */
   readonly shutdownTimeoutMs?: number | undefined
-  /** Assumed-behaviour switches (defaults follow the API notes). */
+  /** What a real site can differ in (defaults: the module's 2.0.5 source, see `Switches`). */
   readonly switches?: Partial<Switches> | undefined
   /** Fault injection at start (default: none). */
   readonly faults?: Partial<FaultConfig> | undefined

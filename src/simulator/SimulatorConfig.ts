@@ -7,6 +7,7 @@
 import { Config, ConfigError, Either } from "effect"
 import type { FaultConfig, LatencyConfig } from "./Faults.js"
 import type { SimulatorOptions } from "./Simulator.js"
+import { MODULE_VERSIONS } from "./Site.js"
 
 const int = (name: string, defaultValue: number, min: number, max: number): Config.Config<number> =>
   Config.integer(name).pipe(
@@ -82,18 +83,14 @@ export const FaultsFromConfig: Config.Config<FaultConfig> = Config.all({
   errorRates: errorRate > 0 ? { "*": errorRate, ...errorRates } : errorRates
 })))
 
-/** The switches for assumed behaviour of the real site (defaults follow the API notes). */
+/** What a real site can differ in (defaults: the module's 2.0.5 source, see `Site.Switches`). */
 export const SwitchesFromConfig = Config.all({
-  malformedJson: Config.literal("html500", "jsonrpc")("SIM_MALFORMED_JSON").pipe(Config.withDefault("html500" as const)),
+  moduleVersion: Config.literal(...MODULE_VERSIONS)("SIM_MODULE_VERSION").pipe(Config.withDefault("2.0.5" as const)),
   accessContext: Config.literal("on", "off")("SIM_ACCESS_CONTEXT").pipe(
     Config.withDefault("on" as const),
     Config.map((v) => v === "on")
   ),
-  missingItem: Config.literal("parse", "execute")("SIM_MISSING_ITEM").pipe(Config.withDefault("parse" as const)),
-  parseErrorId: Config.literal("item", "module")("SIM_PARSE_ERROR_ID").pipe(Config.withDefault("item" as const)),
-  paramsOnParamless: Config.literal("ignore", "reject")("SIM_PARAMS_ON_PARAMLESS").pipe(
-    Config.withDefault("ignore" as const)
-  )
+  missingItem: Config.literal("parse", "item")("SIM_MISSING_ITEM").pipe(Config.withDefault("item" as const))
 })
 
 /** All simulator options from `SIM_*` keys. */
