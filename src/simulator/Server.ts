@@ -8,6 +8,10 @@
  * - `/__sim/…`: control routes (no auth, not counted): `GET stats`, `POST reset`, `GET|POST faults`,
  *   `POST methods`, `DELETE methods/{id}`.
  *
+ * Cost (see `Workers`): after the network latency, every site request waits for a PHP worker
+ * (503 when the wait queue is full), pays a bootstrap, and a JSON-RPC request then pays each of
+ * its executed items; the worker is held until the reply is written.
+ *
  * Every site route needs `use jsonrpc services`; failures of authentication and of that
  * permission are HTML pages (401 with simple_oauth's `WWW-Authenticate`, 403), not JSON-RPC, as
  * is the 404 of discovery for an unknown or forbidden method. Site JSON is written with Drupal's
@@ -27,6 +31,7 @@ import { drupalJson, isPlain, measurePieces, toPieces, writePieces } from "./Rep
 import { envelopeAsHtml500, type Site } from "./Site.js"
 import type { StatsCollector } from "./Stats.js"
 import { authenticate, type SiteUser } from "./Users.js"
+import type { WorkerPool } from "./Workers.js"
 
 /** Limits of the HTTP front. */
 export interface ServerLimits {
@@ -42,6 +47,8 @@ export interface ServerContext {
   readonly registry: MethodRegistry
   readonly faults: FaultInjector
   readonly stats: StatsCollector
+  /** The PHP workers requests wait for (the cost model). */
+  readonly workers: WorkerPool
   readonly limits: ServerLimits
   /** The simulator's own base URL (`http://host:port`), known once listening. */
   readonly baseUrl: () => string
@@ -137,7 +144,7 @@ export interface RequestHandler {
 
 /** Builds the handler for one simulator. */
 export const makeRequestHandler = (ctx: ServerContext): RequestHandler => {
-  const { faults, limits, registry, site, stats } = ctx
+  const { faults, limits, registry, site, stats, workers } = ctx
   const hung = new Set<Http.ServerResponse>()
   const c = stats.counters
 
@@ -193,6 +200,12 @@ export const makeRequestHandler = (ctx: ServerContext): RequestHandler => {
       }
       : () => undefined
     const replies = execute(parsed.calls, user, site, inject)
+    // The items ran one after another in this worker.
+    const itemsMs = workers.itemsMs(parsed.calls.map((call) => call.method.id))
+    if (itemsMs > 0) {
+      await sleep(itemsMs)
+      if (res.destroyed) return
+    }
     for (const r of replies) if ("error" in r) c.rpc_errors++
     if (replies.length === 0) {
       res.writeHead(204, { "Cache-Control": "no-cache, private" })
@@ -270,6 +283,34 @@ export const makeRequestHandler = (ctx: ServerContext): RequestHandler => {
       await sleep(delay)
       if (res.destroyed) return
     }
+    const lease = await workers.acquire()
+    if (lease === undefined) {
+      c.queue_rejections++
+      return sendPage(res, 503, "Service unavailable", "The server is temporarily unable to service your request.", {
+        "Retry-After": "1"
+      })
+    }
+    try {
+      if (res.destroyed) return
+      const bootstrap = workers.bootstrapMs()
+      if (bootstrap > 0) {
+        await sleep(bootstrap)
+        if (res.destroyed) return
+      }
+      await handleBootstrapped(req, res, text, isRpc, discovery?.id)
+    } finally {
+      lease.release()
+    }
+  }
+
+  /** The request once a worker holds it and Drupal is bootstrapped. */
+  const handleBootstrapped = async (
+    req: Http.IncomingMessage,
+    res: Http.ServerResponse,
+    text: string | null,
+    isRpc: boolean,
+    discoveryId: string | undefined
+  ) => {
     const auth = authenticate(req.headers.authorization)
     if (auth._tag === "Rejected") {
       // simple_oauth's challenge for a token it does not know.
@@ -287,7 +328,7 @@ export const makeRequestHandler = (ctx: ServerContext): RequestHandler => {
       })
     }
     if (isRpc) return handleRpc(req, res, user, text)
-    return handleDiscovery(res, user, discovery?.id)
+    return handleDiscovery(res, user, discoveryId)
   }
 
   const handleControl = async (req: Http.IncomingMessage, res: Http.ServerResponse, path: string) => {

@@ -23,6 +23,17 @@ describe("SimulatorConfig", () => {
       })
       assert.deepStrictEqual(config.faults?.latency, { kind: "none" })
       assert.deepStrictEqual(config.faults?.errorRates, {})
+      // The cost model is on by default (npm start, benchmarks, end-to-end specs).
+      assert.deepStrictEqual(config.cost, {
+        enabled: true,
+        workers: 16,
+        queueMax: 256,
+        bootstrapMeanMs: 30,
+        bootstrapP99Ms: 120,
+        itemMs: 5,
+        searchMs: 25,
+        seed: 1
+      })
     }))
 
   it.effect("reads SIM_* keys", () =>
@@ -39,8 +50,16 @@ describe("SimulatorConfig", () => {
         SIM_MISSING_ITEM: "parse",
         SIM_ACCESS_CONTEXT: "off",
         SIM_HUGE_ITEM_ID: "3",
-        SIM_SITE_URL: "https://drupalize.example/"
+        SIM_SITE_URL: "https://drupalize.example/",
+        SIM_COST: "off",
+        SIM_WORKERS: "4",
+        SIM_QUEUE_MAX: "8",
+        SIM_ITEM_MS: "20"
       }))
+      assert.strictEqual(config.cost?.enabled, false)
+      assert.strictEqual(config.cost?.workers, 4)
+      assert.strictEqual(config.cost?.queueMax, 8)
+      assert.strictEqual(config.cost?.itemMs, 20)
       assert.strictEqual(config.port, 0)
       assert.strictEqual(config.corpusSize, 250)
       assert.deepStrictEqual(config.faults?.latency, { kind: "lognormal", meanMs: 40, p99Ms: 200 })
@@ -55,7 +74,7 @@ describe("SimulatorConfig", () => {
 
   it.effect("rejects bad values", () =>
     Effect.gen(function*() {
-      for (const env of [{ SIM_ERROR_RATES: "content.search" }, { SIM_HANG_RATE: "1.5" }, { SIM_LATENCY: "gaussian" }, { SIM_PORT: "70000" }, { SIM_MODULE_VERSION: "3.0.0" }]) {
+      for (const env of [{ SIM_ERROR_RATES: "content.search" }, { SIM_HANG_RATE: "1.5" }, { SIM_LATENCY: "gaussian" }, { SIM_PORT: "70000" }, { SIM_MODULE_VERSION: "3.0.0" }, { SIM_WORKERS: "0" }, { SIM_COST: "maybe" }]) {
         const result = yield* Effect.either(SimulatorConfig.pipe(withEnv(env)))
         assert.isTrue(Either.isLeft(result), JSON.stringify(env))
       }
