@@ -50,9 +50,13 @@ export type MarkdownAnswer =
 const encoder = new TextEncoder()
 const json = (value: unknown) => encoder.encode(JSON.stringify(value))
 
+// A missing item is the method's own per-item error (the module's default) or, on a site that
+// loads it at parse stage, a parse-stage 400.
 const isNotFound = (error: DrupalError): boolean =>
-  error._tag === "DrupalHttpError" && error.method === "content.get_tutorial" && error.rpcError?.code === -32602 &&
-  /not (be )?found/i.test(String(error.rpcError.data))
+  (error._tag === "DrupalHttpError" && error.method === "content.get_tutorial" && error.rpcError?.code === -32602 &&
+    /not (be )?found/i.test(String(error.rpcError.data))) ||
+  (error._tag === "DrupalRpcError" && error.method === "content.get_tutorial" && error.code === -32602 &&
+    /not (be )?found/i.test(String(error.data)))
 
 /** The content API through the cache. */
 export class CachedContent extends Effect.Service<CachedContent>()("accelerator/CachedContent", {

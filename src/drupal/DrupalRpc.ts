@@ -462,8 +462,8 @@ export const make = (options: DrupalRpcOptions): Effect.Effect<DrupalRpc, never,
       credentials: Credentials
     ) {
       yield* Effect.annotateCurrentSpan("rpc.method", method)
-      // An empty `params` is sent as none: some jsonrpc versions refuse any `params` member on a
-      // method without params, and for the others the two are the same.
+      // An empty `params` is sent as none: the module treats the two alike (undeclared params are
+      // ignored), and one form gives one deduplication key.
       const params = rawParams !== undefined && Object.keys(rawParams).length === 0 ? undefined : rawParams
       const isRead = readMethods.has(method)
       const dedupKey = isRead ? `${credentials.fingerprint}\u0000${method}\u0000${canonicalJson(params ?? null)}` : undefined

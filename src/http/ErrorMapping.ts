@@ -31,9 +31,12 @@ export class BadInput {
 export const toApiError = (failure: HandlerFailure): ApiError => {
   // Drupal reports an unknown content id like an unloadable entity parameter: -32602 at the
   // parse stage. For the content routes that means "no such item".
+  // A site whose method answers it per item (id null, the module's default) says the same.
   if (
-    failure._tag === "DrupalHttpError" && failure.method === "content.get_tutorial" &&
-    failure.rpcError?.code === -32602 && /not (be )?found/i.test(String(failure.rpcError.data))
+    (failure._tag === "DrupalHttpError" && failure.method === "content.get_tutorial" &&
+      failure.rpcError?.code === -32602 && /not (be )?found/i.test(String(failure.rpcError.data))) ||
+    (failure._tag === "DrupalRpcError" && failure.method === "content.get_tutorial" &&
+      failure.code === -32602 && /not (be )?found/i.test(String(failure.data)))
   ) {
     return apiError(404, "not_found", "No such content item")
   }

@@ -11,6 +11,7 @@
  */
 import { CONTENT_TYPES, type CorpusItem, type DrupalVersion } from "./Corpus.js"
 import {
+  accessReason,
   fail,
   type MethodDefinition,
   type MethodOutcome,
@@ -91,7 +92,7 @@ const search: MethodDefinition = {
 }
 
 const upcastItem = (value: unknown, site: Site): Upcast => {
-  if (site.switches.missingItem === "execute") return { _tag: "Value", value }
+  if (site.switches.missingItem === "item") return { _tag: "Value", value }
   const item = site.corpus.get(value as number)
   return item === undefined ? { _tag: "Invalid", data: ITEM_NOT_FOUND } : { _tag: "Value", value: item.id }
 }
@@ -109,7 +110,7 @@ const getTutorial: MethodDefinition = {
   execute: ({ params, site, user }): MethodOutcome => {
     const item = site.corpus.get(params.id as number)
     if (item === undefined) return fail(RpcErrors.invalidParams(ITEM_NOT_FOUND))
-    if (!canRead(site, user, item)) return fail(RpcErrors.accessDenied())
+    if (!canRead(site, user, item)) return fail(RpcErrors.accessDenied(accessReason(["access subscriber content"])))
     const format = (params.format as "markdown" | "html" | undefined) ?? "html"
     const includeContent = (params.include_content as boolean | undefined) ?? true
     const base = {

@@ -78,8 +78,8 @@ export interface FaultInjector {
 
 const Z99 = 2.3263478740408408
 
-/** `sigma` and `mu` of a log-normal with the given mean and 99th percentile. */
-const lognormalParams = (mean: number, p99: number): { mu: number; sigma: number } => {
+/** `sigma` and `mu` of a log-normal with the given mean and 99th percentile (sigma 0 when p99 ≤ mean). */
+export const lognormalParams = (mean: number, p99: number): { mu: number; sigma: number } => {
   if (mean <= 0 || p99 <= mean) return { mu: Math.log(Math.max(mean, 1e-9)), sigma: 0 }
   // ln p99 = mu + z·sigma and ln mean = mu + sigma²/2  →  sigma²/2 − z·sigma + ln(p99/mean) = 0
   const d = Z99 * Z99 - 2 * Math.log(p99 / mean)

@@ -82,9 +82,11 @@ export interface MethodDefinition {
 export const effectiveSchema = (param: ParameterDefinition): JsonSchema =>
   (param.factory !== undefined ? FACTORY_SCHEMAS[param.factory] : undefined) ?? param.schema ?? {}
 
-/** Constructors of the module's error objects (codes, Title Case messages, data). */
+/**
+ * Constructors of the module's error objects (codes, Title Case messages, data). There is no
+ * -32700: no 2.x version answers it (malformed JSON fails like an invalid envelope).
+ */
 export const RpcErrors = {
-  parse: (data: unknown = "Invalid JSON was received by the server. An error occurred on the server while parsing the JSON text."): RpcError => ({ code: -32700, message: "Parse Error", data }),
   invalidRequest: (data: unknown = "The JSON sent is not a valid Request object."): RpcError => ({ code: -32600, message: "Invalid Request", data }),
   methodNotFound: (method: string): RpcError => ({
     code: -32601,
@@ -93,8 +95,19 @@ export const RpcErrors = {
   }),
   invalidParams: (data: unknown = "Invalid method parameter(s)."): RpcError => ({ code: -32602, message: "Invalid Params", data }),
   internal: (data: unknown = "Internal JSON-RPC error."): RpcError => ({ code: -32603, message: "Internal Error", data }),
-  accessDenied: (): RpcError => ({ code: -32600, message: "Invalid Request", data: "Access Denied" })
+  /** Data `Access Denied`, or `Access Denied: <reason>` when the access result has one. */
+  accessDenied: (reason?: string): RpcError => ({
+    code: -32600,
+    message: "Invalid Request",
+    data: reason === undefined || reason === "" ? "Access Denied" : `Access Denied: ${reason}`
+  })
 } as const
+
+/** The reason Drupal's `AccessResult::allowedIfHasPermissions` gives for missing permissions. */
+export const accessReason = (missing: ReadonlyArray<string>): string =>
+  missing.length === 1
+    ? `The '${missing[0]}' permission is required.`
+    : `The following permissions are required: ${missing.map((p) => `'${p}'`).join(" AND ")}.`
 
 /** Shorthand for a successful outcome. */
 export const ok = (value: unknown): MethodOutcome => ({ _tag: "Result", value })

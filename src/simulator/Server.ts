@@ -8,8 +8,14 @@
  * - `/__sim/…`: control routes (no auth, not counted): `GET stats`, `POST reset`, `GET|POST faults`,
  *   `POST methods`, `DELETE methods/{id}`.
  *
+ * Cost (see `Workers`): after the network latency, every site request waits for a PHP worker
+ * (503 when the wait queue is full), pays a bootstrap, and a JSON-RPC request then pays each of
+ * its executed items; the worker is held until the reply is written.
+ *
  * Every site route needs `use jsonrpc services`; failures of authentication and of that
- * permission are HTML pages (401 with `WWW-Authenticate`, 403), not JSON-RPC. Bounds: request
+ * permission are HTML pages (401 with simple_oauth's `WWW-Authenticate`, 403), not JSON-RPC, as
+ * is the 404 of discovery for an unknown or forbidden method. Site JSON is written with Drupal's
+ * `Json::encode` escaping and every reply has a `Content-Length`. Bounds: request
  * bodies (413), batch size (413), and streamed replies use one chunk of memory at a time.
  *
  * @since 0.1.0
@@ -21,10 +27,11 @@ import { renderCollection, renderMethod } from "./Discovery.js"
 import { FaultPatch, type FaultInjector } from "./Faults.js"
 import { fromSpec, type MethodDefinition, type MethodRegistry, MethodSpec, type RpcError, RpcErrors } from "./Methods.js"
 import { canExecute, errorReply, execute, parseRequest } from "./Protocol.js"
-import { isPlain, toPieces, writePieces } from "./ReplyWriter.js"
-import type { Site } from "./Site.js"
+import { drupalJson, isPlain, measurePieces, toPieces, writePieces } from "./ReplyWriter.js"
+import { envelopeAsHtml500, type Site } from "./Site.js"
 import type { StatsCollector } from "./Stats.js"
 import { authenticate, type SiteUser } from "./Users.js"
+import type { WorkerPool } from "./Workers.js"
 
 /** Limits of the HTTP front. */
 export interface ServerLimits {
@@ -40,6 +47,8 @@ export interface ServerContext {
   readonly registry: MethodRegistry
   readonly faults: FaultInjector
   readonly stats: StatsCollector
+  /** The PHP workers requests wait for (the cost model). */
+  readonly workers: WorkerPool
   readonly limits: ServerLimits
   /** The simulator's own base URL (`http://host:port`), known once listening. */
   readonly baseUrl: () => string
@@ -68,8 +77,13 @@ const sendPage = (
   res.end(body)
 }
 
+/** A site reply: JSON as Drupal's `Json::encode` writes it. */
 const sendJson = (res: Http.ServerResponse, status: number, value: unknown, headers: Http.OutgoingHttpHeaders = {}) =>
-  sendJsonText(res, status, JSON.stringify(value), headers)
+  sendJsonText(res, status, drupalJson(value), headers)
+
+/** A control-route reply (`/__sim/…`): plain JSON. */
+const sendControl = (res: Http.ServerResponse, status: number, value: unknown) =>
+  sendJsonText(res, status, JSON.stringify(value))
 
 const sendJsonText = (res: Http.ServerResponse, status: number, body: string, headers: Http.OutgoingHttpHeaders = {}) => {
   res.writeHead(status, {
@@ -130,16 +144,20 @@ export interface RequestHandler {
 
 /** Builds the handler for one simulator. */
 export const makeRequestHandler = (ctx: ServerContext): RequestHandler => {
-  const { faults, limits, registry, site, stats } = ctx
+  const { faults, limits, registry, site, stats, workers } = ctx
   const hung = new Set<Http.ServerResponse>()
   const c = stats.counters
 
-  const malformed = (res: Http.ServerResponse) => {
-    if (site.switches.malformedJson === "html500") {
-      sendPage(res, 500, "Error", "The website encountered an unexpected error. Try again later.")
-    } else {
-      sendJson(res, 400, errorReply(null, RpcErrors.parse()))
+  /**
+   * An envelope failure or malformed JSON: 2.0.0–2.0.4 let the schema's `TypeError` escape
+   * (Drupal's generic HTML 500 page); 2.0.5 catches it: HTTP 400, -32603, id null, data naming
+   * the invalid input.
+   */
+  const envelopeInvalid = (res: Http.ServerResponse, data: string) => {
+    if (envelopeAsHtml500(site.switches)) {
+      return sendPage(res, 500, "Error", "The website encountered an unexpected error. Try again later.")
     }
+    return sendJson(res, 400, errorReply(null, RpcErrors.internal(data)))
   }
 
   const handleRpc = async (req: Http.IncomingMessage, res: Http.ServerResponse, user: SiteUser, text: string | null) => {
@@ -148,7 +166,7 @@ export const makeRequestHandler = (ctx: ServerContext): RequestHandler => {
       if (text === null) throw new Error("no query")
       body = JSON.parse(text)
     } catch {
-      return malformed(res)
+      return envelopeInvalid(res, text === null || text === "" ? "The request body is empty." : "Syntax error: the request is not valid JSON.")
     }
     if (Array.isArray(body)) {
       c.batches++
@@ -161,14 +179,11 @@ export const makeRequestHandler = (ctx: ServerContext): RequestHandler => {
     c.rpc_calls += items.length
     for (const item of items) {
       if (!isRecord(item)) continue
-      if (item.id === undefined || item.id === null) c.notifications++
+      if (!("id" in item)) c.notifications++
       if (typeof item.method === "string") stats.countMethod(item.method, registry.get(item.method) !== undefined)
     }
     const parsed = parseRequest(body, site)
-    if (parsed._tag === "NotARequest") {
-      if (site.switches.malformedJson === "html500") return malformed(res)
-      return sendJson(res, 400, errorReply(null, RpcErrors.invalidRequest()))
-    }
+    if (parsed._tag === "EnvelopeInvalid") return envelopeInvalid(res, parsed.data)
     if (parsed._tag === "Rejected") return sendJson(res, 400, parsed.reply)
     const config = faults.config()
     if (config.errorKind === "http503" && parsed.calls.some((call) => faults.shouldFail(call.method.id))) {
@@ -185,6 +200,12 @@ export const makeRequestHandler = (ctx: ServerContext): RequestHandler => {
       }
       : () => undefined
     const replies = execute(parsed.calls, user, site, inject)
+    // The items ran one after another in this worker.
+    const itemsMs = workers.itemsMs(parsed.calls.map((call) => call.method.id))
+    if (itemsMs > 0) {
+      await sleep(itemsMs)
+      if (res.destroyed) return
+    }
     for (const r of replies) if ("error" in r) c.rpc_errors++
     if (replies.length === 0) {
       res.writeHead(204, { "Cache-Control": "no-cache, private" })
@@ -194,13 +215,15 @@ export const makeRequestHandler = (ctx: ServerContext): RequestHandler => {
     const pieces = toPieces(parsed.batch ? replies : replies[0])
     if (isPlain(pieces)) {
       const text = pieces.join("")
-      c.bytes_sent += Buffer.byteLength(text)
+      c.bytes_sent += text.length
       return sendJsonText(res, 200, text, { "Cache-Control": cacheControl })
     }
     c.streamed_responses++
+    const length = await measurePieces(pieces)
+    if (res.destroyed) return
     const bytesPerSecond = faults.slowStream()
     if (bytesPerSecond !== undefined) c.faults.slow_streams++
-    res.writeHead(200, { "Content-Type": "application/json", "Cache-Control": cacheControl })
+    res.writeHead(200, { "Content-Type": "application/json", "Content-Length": length, "Cache-Control": cacheControl })
     await writePieces(res, pieces, { bytesPerSecond, onBytes: (n) => (c.bytes_sent += n) })
   }
 
@@ -213,7 +236,7 @@ export const makeRequestHandler = (ctx: ServerContext): RequestHandler => {
     }
     const method = registry.get(methodId)
     if (method === undefined || !canExecute(site, user, method)) {
-      return sendJson(res, 404, { message: `The ${methodId} method is not available.` })
+      return sendPage(res, 404, "Page not found", "The requested page could not be found.")
     }
     return sendJson(res, 200, renderMethod(method, base), { "Cache-Control": "must-revalidate, no-cache, private" })
   }
@@ -260,12 +283,39 @@ export const makeRequestHandler = (ctx: ServerContext): RequestHandler => {
       await sleep(delay)
       if (res.destroyed) return
     }
+    const lease = await workers.acquire()
+    if (lease === undefined) {
+      c.queue_rejections++
+      return sendPage(res, 503, "Service unavailable", "The server is temporarily unable to service your request.", {
+        "Retry-After": "1"
+      })
+    }
+    try {
+      if (res.destroyed) return
+      const bootstrap = workers.bootstrapMs()
+      if (bootstrap > 0) {
+        await sleep(bootstrap)
+        if (res.destroyed) return
+      }
+      await handleBootstrapped(req, res, text, isRpc, discovery?.id)
+    } finally {
+      lease.release()
+    }
+  }
+
+  /** The request once a worker holds it and Drupal is bootstrapped. */
+  const handleBootstrapped = async (
+    req: Http.IncomingMessage,
+    res: Http.ServerResponse,
+    text: string | null,
+    isRpc: boolean,
+    discoveryId: string | undefined
+  ) => {
     const auth = authenticate(req.headers.authorization)
     if (auth._tag === "Rejected") {
-      return sendPage(res, 401, "Unauthorized", "The credentials are not valid.", {
-        "WWW-Authenticate": auth.scheme === "Bearer"
-          ? `Bearer realm="${SITE_NAME}", error="invalid_token"`
-          : `Basic realm="${SITE_NAME}"`
+      // simple_oauth's challenge for a token it does not know.
+      return sendPage(res, 401, "Unauthorized", "The resource owner or authorization server denied the request.", {
+        "WWW-Authenticate": "Bearer realm=\"OAuth\", error=\"invalid_token\""
       })
     }
     const user = auth.user
@@ -278,7 +328,7 @@ export const makeRequestHandler = (ctx: ServerContext): RequestHandler => {
       })
     }
     if (isRpc) return handleRpc(req, res, user, text)
-    return handleDiscovery(res, user, discovery?.id)
+    return handleDiscovery(res, user, discoveryId)
   }
 
   const handleControl = async (req: Http.IncomingMessage, res: Http.ServerResponse, path: string) => {
@@ -292,21 +342,21 @@ export const makeRequestHandler = (ctx: ServerContext): RequestHandler => {
         return { ok: false }
       }
     }
-    const badRequest = (message: string) => sendJson(res, 400, { error: message })
-    if (route === "GET /__sim/stats") return sendJson(res, 200, stats.snapshot())
+    const badRequest = (message: string) => sendControl(res, 400, { error: message })
+    if (route === "GET /__sim/stats") return sendControl(res, 200, stats.snapshot())
     if (route === "POST /__sim/reset") {
       stats.reset()
       res.writeHead(204)
       return res.end()
     }
-    if (route === "GET /__sim/faults") return sendJson(res, 200, faults.config())
+    if (route === "GET /__sim/faults") return sendControl(res, 200, faults.config())
     if (route === "POST /__sim/faults") {
       const body = await readJson()
       if (!body.ok) return badRequest("The body must be JSON.")
       const decoded = Schema.decodeUnknownEither(FaultPatch)(body.value)
       if (Either.isLeft(decoded)) return badRequest(ParseResult.TreeFormatter.formatErrorSync(decoded.left))
       faults.set(decoded.right)
-      return sendJson(res, 200, faults.config())
+      return sendControl(res, 200, faults.config())
     }
     if (route === "POST /__sim/methods") {
       const body = await readJson()
@@ -314,15 +364,15 @@ export const makeRequestHandler = (ctx: ServerContext): RequestHandler => {
       const decoded = Schema.decodeUnknownEither(MethodSpec)(body.value)
       if (Either.isLeft(decoded)) return badRequest(ParseResult.TreeFormatter.formatErrorSync(decoded.left))
       registry.add(fromSpec(decoded.right))
-      return sendJson(res, 201, { id: decoded.right.id })
+      return sendControl(res, 201, { id: decoded.right.id })
     }
     if (req.method === "DELETE" && path.startsWith("/__sim/methods/")) {
       const id = safeDecode(path.slice("/__sim/methods/".length))
-      if (id === undefined || !registry.remove(id)) return sendJson(res, 404, { error: "No such method." })
+      if (id === undefined || !registry.remove(id)) return sendControl(res, 404, { error: "No such method." })
       res.writeHead(204)
       return res.end()
     }
-    return sendJson(res, 404, { error: `No control route ${route}.` })
+    return sendControl(res, 404, { error: `No control route ${route}.` })
   }
 
   const handle = (req: Http.IncomingMessage, res: Http.ServerResponse) => {

@@ -18,12 +18,15 @@ import { listen, makeRequestHandler } from "./Server.js"
 import { defaultSwitches, makeSite, type Switches } from "./Site.js"
 import { SimulatorConfig } from "./SimulatorConfig.js"
 import { makeStats, type SimulatorStats } from "./Stats.js"
+import { type CostConfig, defaultCost, makeWorkerPool } from "./Workers.js"
 
 export type { Corpus, CorpusItem } from "./Corpus.js"
 export type { FaultConfig, LatencyConfig } from "./Faults.js"
 export type { MethodDefinition, ParameterDefinition } from "./Methods.js"
 export type { Switches } from "./Site.js"
 export type { SimulatorStats } from "./Stats.js"
+export type { CostConfig } from "./Workers.js"
+export { defaultCost } from "./Workers.js"
 export { DEMO_BASIC_AUTH, DEMO_TOKENS } from "./Users.js"
 
 /** The simulator could not be built or could not listen. */
@@ -64,10 +67,15 @@ export interface SimulatorOptions {
   readonly maxBatchSize?: number | undefined
   /** How long replies in flight may take to finish at shutdown (default 2 s). */
   readonly shutdownTimeoutMs?: number | undefined
-  /** Assumed-behaviour switches (defaults follow the API notes). */
+  /** What a real site can differ in (defaults: the module's 2.0.5 source, see `Switches`). */
   readonly switches?: Partial<Switches> | undefined
   /** Fault injection at start (default: none). */
   readonly faults?: Partial<FaultConfig> | undefined
+  /**
+   * The cost of a request (PHP workers, bootstrap, per-item cost). Default: `defaultCost`, the
+   * model ON; fast specs pass `{ enabled: false }` explicitly.
+   */
+  readonly cost?: Partial<CostConfig> | undefined
 }
 
 /** The running simulator. */
@@ -122,12 +130,18 @@ export const make = (options: SimulatorOptions): Effect.Effect<SimulatorService,
     })
     const faults = makeFaultInjector({ ...noFaults, ...options.faults })
     const stats = makeStats()
+    const workers = makeWorkerPool({ ...defaultCost, ...options.cost }, {
+      onQueued: (ms) => (stats.counters.queue_ms += ms),
+      onReleased: (ms) => (stats.counters.worker_ms += ms)
+    })
+    stats.pool = () => ({ busy: workers.busy(), waiting: workers.waiting() })
     let baseUrl = ""
     const handler = makeRequestHandler({
       site,
       registry: site.registry,
       faults,
       stats,
+      workers,
       limits: { maxBodyBytes: options.maxBodyBytes ?? 1024 * 1024, maxBatchSize: options.maxBatchSize ?? 500 },
       baseUrl: () => baseUrl
     })
@@ -166,7 +180,8 @@ const merge = (base: SimulatorOptions, overrides: Partial<SimulatorOptions>): Si
   ...base,
   ...overrides,
   switches: { ...base.switches, ...overrides.switches },
-  faults: { ...base.faults, ...overrides.faults }
+  faults: { ...base.faults, ...overrides.faults },
+  cost: { ...base.cost, ...overrides.cost }
 })
 
 /** The simulator from the `SIM_*` keys (see `SimulatorConfig`), with `overrides` on top. */

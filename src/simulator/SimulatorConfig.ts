@@ -7,6 +7,8 @@
 import { Config, ConfigError, Either } from "effect"
 import type { FaultConfig, LatencyConfig } from "./Faults.js"
 import type { SimulatorOptions } from "./Simulator.js"
+import { MODULE_VERSIONS } from "./Site.js"
+import { type CostConfig, defaultCost } from "./Workers.js"
 
 const int = (name: string, defaultValue: number, min: number, max: number): Config.Config<number> =>
   Config.integer(name).pipe(
@@ -82,18 +84,26 @@ export const FaultsFromConfig: Config.Config<FaultConfig> = Config.all({
   errorRates: errorRate > 0 ? { "*": errorRate, ...errorRates } : errorRates
 })))
 
-/** The switches for assumed behaviour of the real site (defaults follow the API notes). */
+/** What a real site can differ in (defaults: the module's 2.0.5 source, see `Site.Switches`). */
 export const SwitchesFromConfig = Config.all({
-  malformedJson: Config.literal("html500", "jsonrpc")("SIM_MALFORMED_JSON").pipe(Config.withDefault("html500" as const)),
+  moduleVersion: Config.literal(...MODULE_VERSIONS)("SIM_MODULE_VERSION").pipe(Config.withDefault("2.0.5" as const)),
   accessContext: Config.literal("on", "off")("SIM_ACCESS_CONTEXT").pipe(
     Config.withDefault("on" as const),
     Config.map((v) => v === "on")
   ),
-  missingItem: Config.literal("parse", "execute")("SIM_MISSING_ITEM").pipe(Config.withDefault("parse" as const)),
-  parseErrorId: Config.literal("item", "module")("SIM_PARSE_ERROR_ID").pipe(Config.withDefault("item" as const)),
-  paramsOnParamless: Config.literal("ignore", "reject")("SIM_PARAMS_ON_PARAMLESS").pipe(
-    Config.withDefault("ignore" as const)
-  )
+  missingItem: Config.literal("parse", "item")("SIM_MISSING_ITEM").pipe(Config.withDefault("item" as const))
+})
+
+/** The cost of a request (see `Workers`); `SIM_COST=off` turns the whole model off. */
+export const CostFromConfig: Config.Config<CostConfig> = Config.all({
+  enabled: Config.literal("on", "off")("SIM_COST").pipe(Config.withDefault("on" as const), Config.map((v) => v === "on")),
+  workers: int("SIM_WORKERS", defaultCost.workers, 1, 100_000),
+  queueMax: int("SIM_QUEUE_MAX", defaultCost.queueMax, 0, 10_000_000),
+  bootstrapMeanMs: millis("SIM_BOOTSTRAP_MS", defaultCost.bootstrapMeanMs),
+  bootstrapP99Ms: millis("SIM_BOOTSTRAP_P99_MS", defaultCost.bootstrapP99Ms),
+  itemMs: millis("SIM_ITEM_MS", defaultCost.itemMs),
+  searchMs: millis("SIM_SEARCH_MS", defaultCost.searchMs),
+  seed: int("SIM_COST_SEED", defaultCost.seed, -2_147_483_648, 2_147_483_647)
 })
 
 /** All simulator options from `SIM_*` keys. */
@@ -112,7 +122,8 @@ export const SimulatorConfig: Config.Config<SimulatorOptions> = Config.all({
   maxBatchSize: int("SIM_MAX_BATCH_SIZE", 500, 1, 1_000_000),
   shutdownTimeoutMs: millis("SIM_SHUTDOWN_TIMEOUT_MS", 2_000),
   switches: SwitchesFromConfig,
-  faults: FaultsFromConfig
+  faults: FaultsFromConfig,
+  cost: CostFromConfig
 }).pipe(Config.map(({ hugeItemId, siteUrl, ...rest }): SimulatorOptions => ({
   ...rest,
   hugeItemId: hugeItemId === 0 ? undefined : hugeItemId,

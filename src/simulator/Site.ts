@@ -12,39 +12,41 @@ import { makeRegistry, type MethodRegistry } from "./Methods.js"
 import { makeSearchIndex, type SearchIndex } from "./Search.js"
 import { makeRoleTable, type RoleTable } from "./Users.js"
 
+/** The jsonrpc 2.x releases whose wire behaviour differs, as far as the simulator models it. */
+export const MODULE_VERSIONS = ["2.0.0", "2.0.1", "2.0.2", "2.0.3", "2.0.4", "2.0.5"] as const
+/** A jsonrpc module release. */
+export type ModuleVersion = typeof MODULE_VERSIONS[number]
+
 /**
- * Switches for behaviour of the real site that is uncertain (*assumed* in the API notes).
- * Each default follows the API notes.
+ * What a real site can differ in. Each default follows the jsonrpc module's 2.x source and the
+ * site's documented methods (`drupal-jsonrpc.md`).
  */
 export interface Switches {
-  /** Malformed JSON: a generic HTML 500 page (jsonrpc 2.x) or a -32700 error object (3.x). */
-  readonly malformedJson: "html500" | "jsonrpc"
+  /**
+   * The module release. Envelope failures and malformed JSON: 2.0.0–2.0.4 let the schema's
+   * `TypeError` escape (Drupal's HTML 500 page); 2.0.5 catches it (HTTP 400, -32603, id null).
+   */
+  readonly moduleVersion: ModuleVersion
   /** Whether the site has the `user.access_context` method plugin (else: -32601). */
   readonly accessContext: boolean
-  /** A missing tutorial id: parse-stage -32602 for the whole request, or a per-item -32602 at HTTP 200. */
-  readonly missingItem: "parse" | "execute"
   /**
-   * Id of a parse-stage error object: `item` = always the failing item's id (API notes);
-   * `module` = as the jsonrpc 2.x source does: `null` for envelope, schema and entity failures,
-   * the item's id for unknown methods and missing required params.
+   * A tutorial id that does not exist. `item` (default): `content.get_tutorial` takes a plain
+   * integer id (no entity parameter factory, so nothing is loaded at parse stage) and the method
+   * itself answers -32602 per item, id null, HTTP 200. `parse`: a site whose `id` parameter is
+   * upcast to an entity at parse stage: -32602 with id null fails the whole request, HTTP 400.
    */
-  readonly parseErrorId: "item" | "module"
-  /**
-   * A `params` member sent to a method that declares no params: `ignore` it (API notes), or
-   * `reject` it with -32602 "The <method> method does not accept parameters." (jsonrpc 2.x source,
-   * even for `"params": {}`).
-   */
-  readonly paramsOnParamless: "ignore" | "reject"
+  readonly missingItem: "parse" | "item"
 }
 
-/** Default switches (as the API notes describe the site). */
+/** Default switches: the module's 2.0.5 source and the site's documented methods. */
 export const defaultSwitches: Switches = {
-  malformedJson: "html500",
+  moduleVersion: "2.0.5",
   accessContext: true,
-  missingItem: "parse",
-  parseErrorId: "item",
-  paramsOnParamless: "ignore"
+  missingItem: "item"
 }
+
+/** Whether envelope failures are Drupal's HTML 500 page (before 2.0.5) or a JSON-RPC 400. */
+export const envelopeAsHtml500 = (switches: Switches): boolean => switches.moduleVersion !== "2.0.5"
 
 /** Options of {@link makeSite}. */
 export interface SiteOptions {

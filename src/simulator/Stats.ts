@@ -32,6 +32,12 @@ export interface SimulatorStats {
   readonly streamed_responses: number
   /** Body bytes written by the site. */
   readonly bytes_sent: number
+  /** Time PHP workers were held by requests, in ms (the cost model; 0 when it is off). */
+  readonly worker_ms: number
+  /** Time requests waited for a worker, in ms. */
+  readonly queue_ms: number
+  /** Requests answered 503 because `queueMax` requests were already waiting. */
+  readonly queue_rejections: number
   /** Injected faults. */
   readonly faults: {
     readonly hangs: number
@@ -43,6 +49,10 @@ export interface SimulatorStats {
   }
   /** API requests being handled now (hung ones included). */
   readonly in_flight: number
+  /** Workers held now. */
+  readonly workers_busy: number
+  /** Requests waiting for a worker now. */
+  readonly queue_length: number
   /** When counting started (ISO 8601). */
   readonly since: string
 }
@@ -51,16 +61,18 @@ type Mutable<T> = { -readonly [K in keyof T]: T[K] extends object ? Mutable<T[K]
 
 /** The live counters. */
 export interface StatsCollector {
-  readonly counters: Mutable<Omit<SimulatorStats, "in_flight">>
+  readonly counters: Mutable<Omit<SimulatorStats, "in_flight" | "workers_busy" | "queue_length">>
   /** In-flight count (not zeroed by reset: those requests are still there). */
   inFlight: number
+  /** Live pool gauges (not zeroed by reset); set once the pool exists. */
+  pool: () => { readonly busy: number; readonly waiting: number }
   readonly countMethod: (id: string, known: boolean) => void
   readonly countResponse: (status: number) => void
   readonly reset: () => void
   readonly snapshot: () => SimulatorStats
 }
 
-const fresh = (): Mutable<Omit<SimulatorStats, "in_flight">> => ({
+const fresh = (): Mutable<Omit<SimulatorStats, "in_flight" | "workers_busy" | "queue_length">> => ({
   http_requests: 0,
   rpc_calls: 0,
   batches: 0,
@@ -74,6 +86,9 @@ const fresh = (): Mutable<Omit<SimulatorStats, "in_flight">> => ({
   rpc_errors: 0,
   streamed_responses: 0,
   bytes_sent: 0,
+  worker_ms: 0,
+  queue_ms: 0,
+  queue_rejections: 0,
   faults: { hangs: 0, resets: 0, http_503: 0, rpc_errors: 0, slow_streams: 0, delayed_requests: 0 },
   since: new Date().toISOString()
 })
@@ -83,6 +98,7 @@ export const makeStats = (): StatsCollector => {
   const self: StatsCollector = {
     counters: fresh(),
     inFlight: 0,
+    pool: () => ({ busy: 0, waiting: 0 }),
     countMethod: (id, known) => {
       const key = known ? id : "(unknown)"
       self.counters.methods[key] = (self.counters.methods[key] ?? 0) + 1
@@ -94,7 +110,17 @@ export const makeStats = (): StatsCollector => {
     reset: () => {
       Object.assign(self.counters, fresh())
     },
-    snapshot: () => structuredClone({ ...self.counters, in_flight: self.inFlight })
+    snapshot: () => {
+      const pool = self.pool()
+      return structuredClone({
+        ...self.counters,
+        worker_ms: Math.round(self.counters.worker_ms * 1000) / 1000,
+        queue_ms: Math.round(self.counters.queue_ms * 1000) / 1000,
+        in_flight: self.inFlight,
+        workers_busy: pool.busy,
+        queue_length: pool.waiting
+      })
+    }
   }
   return self
 }

@@ -149,12 +149,13 @@ const BASIC_USERS = new Map<string, SiteUser>(
 /** Outcome of reading the `Authorization` header. */
 export type Authentication =
   | { readonly _tag: "User"; readonly user: SiteUser }
-  | { readonly _tag: "Rejected"; readonly scheme: "Bearer" | "Basic" }
+  | { readonly _tag: "Rejected"; readonly scheme: "Bearer" }
 
 /**
- * Maps an `Authorization` header to a user. No header, or a scheme no provider handles, is the
- * anonymous user (as in Drupal, where each provider only applies to its own scheme); an unknown
- * bearer token or wrong basic credentials are rejected (the caller answers 401).
+ * Maps an `Authorization` header to a user, as Drupal's providers do. No header, or a scheme no
+ * provider handles, is the anonymous user. Wrong basic credentials are anonymous too: core's
+ * `basic_auth` provider finds no account and the request goes on as anonymous (no 401). An
+ * unknown bearer token is rejected: simple_oauth answers 401 with a `WWW-Authenticate` challenge.
  */
 export const authenticate = (header: string | undefined): Authentication => {
   if (header === undefined || header.trim() === "") return { _tag: "User", user: ANONYMOUS }
@@ -167,7 +168,7 @@ export const authenticate = (header: string | undefined): Authentication => {
   }
   if (scheme === "basic") {
     const user = BASIC_USERS.get(Buffer.from(value, "base64").toString("utf8"))
-    return user === undefined ? { _tag: "Rejected", scheme: "Basic" } : { _tag: "User", user }
+    return { _tag: "User", user: user ?? ANONYMOUS }
   }
   return { _tag: "User", user: ANONYMOUS }
 }
@@ -222,6 +223,9 @@ export const makeRoleTable = (): RoleTable => {
   }
   const has = (user: SiteUser, permission: string) =>
     isAdmin(user) || user.roles.some((r) => roles.get(r)?.grants.has(permission) === true)
+  // The node grants of the view operation: the site's subscription realm, bypassed by admins.
+  const nodeGrants = (user: SiteUser): string =>
+    isAdmin(user) ? "all" : has(user, "access subscriber content") ? "subscription:free,subscriber" : "subscription:free"
   return {
     get: (id) => {
       const r = roles.get(id)
@@ -242,9 +246,8 @@ export const makeRoleTable = (): RoleTable => {
       const permissionsHash = createHash("sha256").update(permissions.join("\n")).digest("hex")
       const bypass = has(user, "bypass node access")
       const perUser = !bypass && user.uid !== 0 && has(user, "view own unpublished content")
-      // The site has no node access module: core's grants are "all" with bypass, else the default realm.
       const values: Array<[string, string]> = [
-        ["user.node_grants:view", bypass ? "all" : "view.all:0"],
+        ["user.node_grants:view", nodeGrants(user)],
         ["user.permissions", permissionsHash]
       ]
       if (perUser) values.push(["user", String(user.uid)])

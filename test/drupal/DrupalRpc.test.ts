@@ -66,36 +66,53 @@ describe("DrupalRpc", () => {
       })
     ))
 
-  it.live("a batch holding an invalid item still answers every valid item", () =>
-    withClient(Effect.gen(function*() {
-      const rpc = yield* DrupalRpc
-      const sim = yield* Simulator.Simulator
-      yield* sim.reset
-      const calls = [
-        ...ids(10).map((id) => rpc.call("content.get_tutorial", { id, include_content: false }, admin)),
-        rpc.call("content.get_tutorial", { id: 999_999, include_content: false }, admin),
-        rpc.call("no.such_method", {}, admin),
-        rpc.call("content.search", {}, admin) // missing the required query
-      ]
-      const results = yield* Effect.all(calls.map(Effect.either), { concurrency: "unbounded" })
-      const ok = results.slice(0, 10)
-      assert.isTrue(ok.every(Either.isRight))
-      assert.deepStrictEqual(ok.map((r) => Either.isRight(r) ? (r.right as { id: number }).id : 0), ids(10))
-      const [missing, unknown, invalid] = results.slice(10)
-      for (const [result, code] of [[missing, -32602], [unknown, -32601], [invalid, -32602]] as const) {
-        assert.isTrue(result !== undefined && Either.isLeft(result))
-        if (result !== undefined && Either.isLeft(result)) {
-          assert.strictEqual(result.left._tag, "DrupalHttpError")
-          if (result.left._tag === "DrupalHttpError") {
-            assert.strictEqual(result.left.status, 400)
-            assert.strictEqual(result.left.rpcError?.code, code)
-          }
+  const invalidItemBatch = Effect.gen(function*() {
+    const rpc = yield* DrupalRpc
+    const sim = yield* Simulator.Simulator
+    yield* sim.reset
+    const calls = [
+      ...ids(10).map((id) => rpc.call("content.get_tutorial", { id, include_content: false }, admin)),
+      rpc.call("content.get_tutorial", { id: 999_999, include_content: false }, admin),
+      rpc.call("no.such_method", {}, admin),
+      rpc.call("content.search", {}, admin) // missing the required query
+    ]
+    const results = yield* Effect.all(calls.map(Effect.either), { concurrency: "unbounded" })
+    const ok = results.slice(0, 10)
+    assert.isTrue(ok.every(Either.isRight))
+    assert.deepStrictEqual(ok.map((r) => Either.isRight(r) ? (r.right as { id: number }).id : 0), ids(10))
+    const [missing, unknown, invalid] = results.slice(10)
+    for (const [result, code] of [[unknown, -32601], [invalid, -32602]] as const) {
+      assert.isTrue(result !== undefined && Either.isLeft(result))
+      if (result !== undefined && Either.isLeft(result)) {
+        assert.strictEqual(result.left._tag, "DrupalHttpError")
+        if (result.left._tag === "DrupalHttpError") {
+          assert.strictEqual(result.left.status, 400)
+          assert.strictEqual(result.left.rpcError?.code, code)
         }
       }
-      const stats = yield* sim.stats
-      // One batch, then one resend per bad item at most: never one request per item.
+    }
+    return { missing, stats: yield* sim.stats }
+  })
+
+  it.live("a batch holding an invalid item still answers every valid item", () =>
+    withClient(Effect.gen(function*() {
+      const { missing, stats } = yield* invalidItemBatch
+      // The module's default: a missing tutorial is the method's own per-item error (id null).
+      assert.isTrue(missing !== undefined && Either.isLeft(missing) && missing.left._tag === "DrupalRpcError" && missing.left.code === -32602)
+      // Both parse-stage 400s name their item: one batch, then one resend per bad item at most.
       assert.isAtMost(stats.http_requests, 4)
     })))
+
+  it.live("a batch whose parse-stage 400 names no item (id null) is bisected, not sent item by item", () =>
+    withClient(
+      Effect.gen(function*() {
+        const { missing, stats } = yield* invalidItemBatch
+        assert.isTrue(missing !== undefined && Either.isLeft(missing) && missing.left._tag === "DrupalHttpError" && missing.left.status === 400)
+        // 13 → 7 (ok) + 6 → 3 (ok) + 3 → 3 singles: 9 requests, where one per item would be 14.
+        assert.isAtMost(stats.http_requests, 9)
+      }),
+      [{}, { switches: { missingItem: "parse" } }]
+    ))
 
   it.live("calls with different credentials never share a batch", () =>
     withClient(Effect.gen(function*() {
@@ -111,7 +128,10 @@ describe("DrupalRpc", () => {
       assert.isTrue(Either.isLeft(asAnonymous))
       if (Either.isLeft(asAnonymous)) {
         assert.strictEqual(asAnonymous.left._tag, "DrupalRpcError")
-        if (asAnonymous.left._tag === "DrupalRpcError") assert.strictEqual(asAnonymous.left.data, "Access Denied")
+        if (asAnonymous.left._tag === "DrupalRpcError") {
+          assert.strictEqual(asAnonymous.left.data, "Access Denied: The 'access subscriber content' permission is required.")
+          assert.strictEqual(asAnonymous.left.id, null)
+        }
       }
       assert.strictEqual((yield* sim.stats).http_requests, 2)
     })))

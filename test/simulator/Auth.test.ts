@@ -57,19 +57,42 @@ describe("Simulator auth", () => {
       }
     }))
 
-  it.scopedLive("unknown token or bad basic credentials: non-JSON-RPC 401 with WWW-Authenticate", () =>
+  it.scopedLive("unknown token: simple_oauth's non-JSON-RPC 401 with its WWW-Authenticate challenge", () =>
     Effect.gen(function*() {
       const sim = yield* start()
       const token = yield* post(sim, call("user.access_context"), { Authorization: "Bearer not-a-token" })
       assert.strictEqual(token.status, 401)
-      assert.include(token.headers.get("www-authenticate") ?? "", "Bearer")
+      assert.strictEqual(token.headers.get("www-authenticate"), "Bearer realm=\"OAuth\", error=\"invalid_token\"")
       assert.include(token.headers.get("content-type") ?? "", "text/html")
       assert.throws(() => JSON.parse(token.text))
-      const wrong = yield* post(sim, call("user.access_context"), basic("free", "wrong"))
-      assert.strictEqual(wrong.status, 401)
-      assert.include(wrong.headers.get("www-authenticate") ?? "", "Basic realm=")
       const discovery = yield* get(sim, "/jsonrpc/methods", { Authorization: "Bearer not-a-token" })
       assert.strictEqual(discovery.status, 401)
+    }))
+
+  it.scopedLive("a wrong basic password makes the caller anonymous (core's basic_auth: no 401)", () =>
+    Effect.gen(function*() {
+      const sim = yield* start()
+      const wrong = yield* post(sim, call("user.access_context"), basic("free", "wrong"))
+      assert.strictEqual(wrong.status, 200)
+      assert.isNull(wrong.headers.get("www-authenticate"))
+      assert.strictEqual(json(wrong).result.uid, 0)
+      assert.strictEqual(json(wrong).result.access_level, "anonymous")
+      const item = sim.corpus.items.find((i) => i.access === "subscriber")!
+      const denied = json(yield* post(sim, call("content.get_tutorial", { id: item.id }), basic("subscriber", "nope")))
+      assert.strictEqual(denied.error.code, -32600)
+    }))
+
+  it.scopedLive("user.access_context reports access_hash and the contexts it covers", () =>
+    Effect.gen(function*() {
+      const sim = yield* start()
+      const hashes = new Set<string>()
+      for (const who of ["free", "subscriber", "admin"] as const) {
+        const ctx = json(yield* post(sim, call("user.access_context"), bearer(who))).result
+        assert.match(ctx.access_hash, /^[0-9a-f]{64}$/)
+        assert.deepStrictEqual(ctx.contexts, ["user.permissions", "user.node_grants:view"])
+        hashes.add(ctx.access_hash)
+      }
+      assert.strictEqual(hashes.size, 3)
     }))
 
   it.scopedLive("a user without 'use jsonrpc services' gets a 403 page on every route", () =>

@@ -21,7 +21,12 @@ describe("Simulator content visibility", () => {
       for (const headers of [{}, bearer("free")]) {
         const reply = yield* post(sim, call("content.get_tutorial", { id: item.id }), headers)
         assert.strictEqual(reply.status, 200)
-        assert.deepStrictEqual(json(reply).error, { code: -32600, message: "Invalid Request", data: "Access Denied" })
+        assert.deepStrictEqual(json(reply).error, {
+          code: -32600,
+          message: "Invalid Request",
+          data: "Access Denied: The 'access subscriber content' permission is required."
+        })
+        assert.strictEqual(json(reply).id, null)
       }
       for (const who of ["subscriber", "admin"] as const) {
         const reply = json(yield* post(sim, call("content.get_tutorial", { id: item.id, format: "markdown" }), bearer(who)))

@@ -77,6 +77,11 @@ describe("Simulator discovery", () => {
       assert.strictEqual(unknown.status, 404)
       const notAllowed = yield* get(sim, "/jsonrpc/methods/cache.rebuild")
       assert.strictEqual(notAllowed.status, 404)
+      // Drupal's own 404 page, not JSON.
+      for (const page of [unknown, notAllowed]) {
+        assert.include(page.headers.get("content-type") ?? "", "text/html")
+        assert.throws(() => JSON.parse(page.text))
+      }
       const allowed = yield* get(sim, "/jsonrpc/methods/cache.rebuild", bearer("admin"))
       assert.strictEqual(allowed.status, 200)
     }))

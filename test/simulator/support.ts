@@ -5,13 +5,19 @@
 import { Effect } from "effect"
 import * as Simulator from "../../src/simulator/Simulator.js"
 
-/** Options of a small, fast simulator (300 items, no large items); override as needed. */
+/**
+ * Options of a small, fast simulator (300 items, no large items); override as needed.
+ *
+ * The cost model is turned OFF here, explicitly: these specs check what the site answers, byte
+ * for byte, and some time latency faults; the model's own specs (Cost.test.ts) turn it on.
+ */
 export const smallOptions = (overrides: Partial<Simulator.SimulatorOptions> = {}): Simulator.SimulatorOptions => ({
   port: 0,
   corpusSize: 300,
   seed: 7,
   largeShare: 0,
-  ...overrides
+  ...overrides,
+  cost: { enabled: false, ...overrides.cost }
 })
 
 /** A simulator in the current scope. */
