@@ -9,21 +9,30 @@
  * Two bounds come from htmlparser2 itself and are documented rather than enforced here: a single
  * tag (with its attributes) and a single comment are buffered by the parser until they end.
  *
- * Output rules: ATX headings; blocks separated by one blank line (never more, outside code
- * blocks); `**strong**`, `_em_` (`*em*` right after a letter or digit, where `_` cannot open),
- * `~~del~~`; inline code with a fence longer than its longest backtick run; fenced code blocks
- * with the language of `class="language-x"`/`lang-x`, content verbatim; `-` and `N.` lists
- * indented by their marker width; GFM pipe tables (header from the first row, `|` escaped,
- * block breaks in a cell as `<br>`); absolute links and images; `\` + line break for `<br>`;
- * `---`; `>` quotes. `script`, `style`, `noscript`, `iframe`, `template`, `head`, `svg`, media,
- * form controls and comments are dropped; entities are decoded (`&nbsp;` as a space);
- * whitespace collapses outside code. Text is escaped where it would change meaning (`\`, `` ` ``,
- * `*`, `[`, `]`, `<`, `~` always; `_` at a word boundary; `&` before an entity-like character;
- * `#`, `>`, `-`, `+`, `=` and `1.`/`1)` at the start of a line; `|` in a table cell).
+ * Output rules: ATX headings (`id`s dropped: Markdown renderers derive their own anchors, and
+ * chunkers split on the heading text); blocks separated by one blank line (never more, outside
+ * code blocks); `**strong**`, `_em_` (`*em*` right after a letter or digit, where `_` cannot
+ * open), `~~del~~`, `<sup>`/`<sub>` kept as HTML; inline code (also for `kbd`, `samp`) with a
+ * fence longer than its longest backtick run; fenced code blocks with the language of
+ * `class="language-x"`/`lang-x`, content verbatim; `-` and `N.` lists indented by their marker
+ * width, paragraphs and code blocks of an item inside it; GFM pipe tables (header from the first
+ * row, `|` escaped, block breaks in a cell as `<br>`, a `colspan` cell followed by empty cells, a
+ * `rowspan` cell's text repeated in the rows it covers); captions (`<caption>`, `<figcaption>`)
+ * as an emphasised paragraph where they stand (CKEditor 5 puts a table's after it); absolute
+ * links and images; `<dt>` as a bold line and its `<dd>` on the next line; CKEditor 5's
+ * `<drupal-media>` as `[Media: caption or alt](urn:uuid:…)`; an `<iframe>` as a link to what it
+ * embeds (`[Video: title](…)`, the provider URL for Drupal's `/media/oembed?url=…`); `\` + line
+ * break for `<br>`; `---`; `>` quotes. `script`, `style`, `noscript`, `template`, `head`, `svg`,
+ * media elements, form controls and comments are dropped; entities are decoded (`&nbsp;` as a
+ * space, so `<p>&nbsp;</p>` vanishes); whitespace collapses outside code. Text is escaped where
+ * it would change meaning (`\`, `` ` ``, `*`, `[`, `]`, `<`, `~` always; `_` at a word boundary;
+ * `&` before an entity-like character; `#`, `>`, `-`, `+`, `=` and `1.`/`1)` at the start of a
+ * line; `|` in a table cell).
  *
  * Known limits: emphasis whose inside edge is punctuation while its outside neighbour is a letter
  * (`x<b>(y)</b>`, `<b>Note:</b>Text`) does not meet CommonMark's flanking rules and renders with
- * literal markers; text inside a `<table>` but outside its cells and caption is dropped; once a
+ * literal markers; text inside a `<table>` but outside its cells and caption is dropped; a
+ * `rowspan` cell whose Markdown exceeds 1 KiB leaves the rows below empty in its column; once a
  * construct exceeds `maxBufferBytes`, where it degrades depends on the chunking.
  *
  * @since 0.1.0
@@ -253,7 +262,6 @@ const SKIPPED = new Set([
   "script",
   "style",
   "noscript",
-  "iframe",
   "template",
   "head",
   "title",
@@ -281,12 +289,9 @@ const BLOCKS = new Set([
   "aside",
   "address",
   "figure",
-  "figcaption",
   "details",
   "summary",
   "dl",
-  "dt",
-  "dd",
   "form",
   "fieldset",
   "legend",
@@ -323,7 +328,7 @@ interface InlineFrame {
 }
 
 /** The closing text of a written inline frame: emphasis closes with the marker it opened with. */
-const closerOf = (inline: InlineFrame): string => inline.marker === "a" ? inline.close : inline.opener.text
+const closerOf = (inline: InlineFrame): string => inline.marker === "_" ? inline.opener.text : inline.close
 
 interface QuoteContainer {
   readonly kind: "quote"
@@ -345,10 +350,18 @@ interface ListState {
   items: number
 }
 
+/** A cell spanning rows: its text is repeated in the rows below it, `left` more times. */
+interface CarriedCell {
+  left: number
+  readonly text: string
+}
+
 interface TableState {
   headerDone: boolean
   columns: number
   row: { cells: number } | null
+  /** Cells of earlier rows that still cover a column (`rowspan`), by column index. */
+  readonly carried: Array<CarriedCell | undefined>
   /** The inline state around the table, set aside while its rows are written. */
   readonly suspended: {
     readonly inlineStack: Array<InlineFrame>
@@ -393,7 +406,9 @@ type Frame =
   | { readonly tag: string; readonly kind: "none" }
   | { readonly tag: string; readonly kind: "skip" }
   | { readonly tag: string; readonly kind: "block" }
-  | { readonly tag: string; readonly kind: "caption" }
+  | { readonly tag: string; readonly kind: "caption"; readonly inline: InlineFrame }
+  | { readonly tag: string; readonly kind: "figcaption"; readonly inline: InlineFrame }
+  | { readonly tag: string; readonly kind: "term"; readonly inline: InlineFrame }
   | { readonly tag: string; readonly kind: "heading" }
   | { readonly tag: string; readonly kind: "list"; readonly list: ListState }
   | { readonly tag: string; readonly kind: "item"; readonly container: ItemContainer | null }
@@ -403,7 +418,7 @@ type Frame =
   | { readonly tag: string; readonly kind: "inline"; readonly inline: InlineFrame }
   | { readonly tag: string; readonly kind: "table"; readonly table: TableState }
   | { readonly tag: string; readonly kind: "row" }
-  | { readonly tag: string; readonly kind: "cell"; readonly span: number }
+  | { readonly tag: string; readonly kind: "cell"; readonly span: number; readonly rows: number; readonly column: number }
   | { readonly tag: string; readonly kind: "nestedTable" }
 
 const noneFrame = (tag: string): Frame => ({ tag, kind: "none" })
@@ -418,6 +433,25 @@ const languageOf = (className: string | undefined): string => {
   }
   return ""
 }
+
+/** Longest text of a row-spanning cell repeated in the rows below (longer: left empty). */
+const CARRY_MAX = 1024
+
+const spanOf = (value: string | undefined): number => {
+  const n = Number.parseInt(value ?? "1", 10)
+  return Number.isFinite(n) && n > 1 ? Math.min(n, 1000) : 1
+}
+
+const VIDEO_URL = /^https?:\/\/([a-z0-9-]+\.)*(youtube\.com|youtube-nocookie\.com|youtu\.be|vimeo\.com)\//i
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
+
+const oneLine = (s: string): string => s.replace(/\s+/g, " ").trim()
+
+const BASIC_ENTITIES: Record<string, string> = { amp: "&", lt: "<", gt: ">", quot: "\"", apos: "'", nbsp: " " }
+
+/** Decodes the few entities left in an attribute that holds escaped HTML (`data-caption`). */
+const decodeBasic = (s: string): string =>
+  s.indexOf("&") < 0 ? s : s.replace(/&(amp|lt|gt|quot|apos|nbsp|#0*39);/g, (_, name: string) => BASIC_ENTITIES[name] ?? "'")
 
 const URL_ESCAPES: Record<string, string> = {
   " ": "%20",
@@ -474,6 +508,12 @@ class MarkdownEmitter {
   private code: CodeSpan | null = null
   private codeDepth = 0
   private pre: CodeBlock | null = null
+  /** Number of `push` calls so far: tells whether anything was written between two events. */
+  private pushes = 0
+  /** `pushes` when the last `<dt>` closed. */
+  private termEnd = -1
+  /** Text of a cell that spans rows, collected while it is written (bounded by `CARRY_MAX`). */
+  private capture: { parts: Array<string>; length: number } | null = null
 
   constructor(private readonly baseUrl: URL | undefined, private readonly maxBuffer: number) {}
 
@@ -556,6 +596,35 @@ class MarkdownEmitter {
       case "img":
         this.image(attribs)
         return noneFrame(tag)
+      case "iframe":
+        // An embedded player (oEmbed video, map): a link to what it shows; its fallback content
+        // is dropped.
+        this.embed(attribs)
+        this.skipDepth = 1
+        return { tag, kind: "skip" }
+      case "drupal-media":
+        // Not a skipped element: a self-closed `<drupal-media />` is not closed in HTML, and
+        // skipping it would swallow the rest of the document.
+        this.media(attribs)
+        return noneFrame(tag)
+      case "figcaption":
+        this.requestSep(2)
+        return { tag, kind: "figcaption", inline: this.captionInline() }
+      case "dt":
+        this.requestSep(2)
+        return { tag, kind: "term", inline: this.openEmphasisInline("**") }
+      case "dd":
+        this.requestSep(2)
+        // A definition right after its term goes on the next line of the same paragraph.
+        if (this.termEnd === this.pushes && this.pendingSep === 2) {
+          this.pendingSep = 0
+          this.brCount = 1
+        }
+        return { tag, kind: "block" }
+      case "sup":
+      case "sub":
+        // Kept as HTML (GFM renders it): `x^2` or `H2O` would change what the text says.
+        return { tag, kind: "inline", inline: this.pushInline(`<${tag}>`, `</${tag}>`, tag) }
       case "h1":
       case "h2":
       case "h3":
@@ -619,7 +688,7 @@ class MarkdownEmitter {
       case "caption":
         this.requestSep(2)
         this.captionDepth++
-        return { tag, kind: "caption" }
+        return { tag, kind: "caption", inline: this.captionInline() }
       case "tr":
         return this.openRow(tag)
       case "td":
@@ -647,8 +716,18 @@ class MarkdownEmitter {
         this.requestSep(2)
         return
       case "caption":
+        this.closeInline(frame.inline)
         this.captionDepth--
         this.requestSep(2)
+        return
+      case "figcaption":
+        this.closeInline(frame.inline)
+        this.requestSep(2)
+        return
+      case "term":
+        this.closeInline(frame.inline)
+        this.requestSep(2)
+        this.termEnd = this.pushes
         return
       case "heading":
         this.headingDepth--
@@ -699,7 +778,7 @@ class MarkdownEmitter {
       }
       case "cell":
         this.cellDepth--
-        this.endCell(frame.span)
+        this.endCell(frame)
         return
       case "nestedTable":
         this.requestSep(1)
@@ -734,10 +813,18 @@ class MarkdownEmitter {
   }
 
   private openEmphasis(tag: string, marker: string): Frame {
+    return { tag, kind: "inline", inline: this.openEmphasisInline(marker) }
+  }
+
+  private openEmphasisInline(marker: string): InlineFrame {
     const depth = marker === "**" ? this.strongDepth++ : marker === "_" ? this.emDepth++ : this.delDepth++
     // Nested emphasis of the same kind renders the same: mark only the outermost.
-    const inline = depth === 0 ? this.pushInline(marker, marker, marker) : this.pushInline("", "", marker)
-    return { tag, kind: "inline", inline }
+    return depth === 0 ? this.pushInline(marker, marker, marker) : this.pushInline("", "", marker)
+  }
+
+  /** Captions (of tables and figures) are an emphasised paragraph of their own. */
+  private captionInline(): InlineFrame {
+    return this.openEmphasisInline("_")
   }
 
   private pushInline(open: string, close: string, marker: string): InlineFrame {
@@ -788,7 +875,7 @@ class MarkdownEmitter {
       depths: [this.strongDepth, this.emDepth, this.delDepth] as const
     }
     this.strongDepth = this.emDepth = this.delDepth = 0
-    const table: TableState = { headerDone: false, columns: 0, row: null, suspended }
+    const table: TableState = { headerDone: false, columns: 0, row: null, carried: [], suspended }
     this.tables.push(table)
     return { tag, kind: "table", table }
   }
@@ -815,10 +902,8 @@ class MarkdownEmitter {
       table.row = { cells: 0 }
       this.requestSep(1)
     }
-    if (table.row.cells === 0) {
-      this.beginLine()
-      this.push("|")
-    }
+    this.writeCarried(table, table.row, false)
+    this.startCell(table.row)
     this.push(" ")
     this.cellDepth++
     this.lineMarker = null
@@ -826,16 +911,57 @@ class MarkdownEmitter {
     this.pendingSpace = false
     this.cellBreak = false
     this.digitRun = -1
-    const span = Number.parseInt(attribs["colspan"] ?? "1", 10)
-    return { tag, kind: "cell", span: Number.isFinite(span) && span > 1 ? Math.min(span, 1000) : 1 }
+    const span = spanOf(attribs["colspan"])
+    const rows = spanOf(attribs["rowspan"])
+    if (rows > 1) this.capture = { parts: [], length: 0 }
+    return { tag, kind: "cell", span, rows, column: table.row.cells }
   }
 
-  private endCell(span: number): void {
+  /** Writes the `|` that opens a row before its first cell. */
+  private startCell(row: { cells: number }): void {
+    if (row.cells === 0) {
+      this.beginLine()
+      this.push("|")
+    }
+  }
+
+  /**
+   * Writes the cells of earlier rows that span down into this row at the current column (and,
+   * with `toEnd`, at every later column, with empty cells between), so columns stay aligned and
+   * every row carries its own values.
+   */
+  private writeCarried(table: TableState, row: { cells: number }, toEnd: boolean): void {
+    const carried = table.carried
+    while (row.cells < carried.length) {
+      const cell = carried[row.cells]
+      if (cell !== undefined && cell.left > 0) {
+        this.startCell(row)
+        this.push(" " + cell.text + " |")
+        cell.left--
+      } else if (toEnd && carried.some((c, i) => i > row.cells && c !== undefined && c.left > 0)) {
+        this.startCell(row)
+        this.push("  |")
+      } else {
+        return
+      }
+      row.cells++
+    }
+  }
+
+  private endCell(frame: { readonly span: number; readonly rows: number; readonly column: number }): void {
     const table = this.tables[this.tables.length - 1]
+    const capture = this.capture
+    this.capture = null
     if (table === undefined || table.row === null) return
+    if (frame.rows > 1) {
+      const text = capture !== null && capture.length <= CARRY_MAX ? capture.parts.join("").trim() : ""
+      for (let i = 0; i < frame.span; i++) {
+        table.carried[frame.column + i] = { left: frame.rows - 1, text: i === 0 ? text : "" }
+      }
+    }
     this.push(" |")
-    for (let i = 1; i < span; i++) this.push("  |")
-    table.row.cells += span
+    for (let i = 1; i < frame.span; i++) this.push("  |")
+    table.row.cells += frame.span
     this.pendingSpace = false
     this.cellBreak = false
     this.brCount = 0
@@ -844,6 +970,7 @@ class MarkdownEmitter {
   private endRow(table: TableState): void {
     const row = table.row
     if (row === null) return
+    this.writeCarried(table, row, true)
     table.row = null
     if (row.cells === 0) return
     if (!table.headerDone) {
@@ -865,6 +992,12 @@ class MarkdownEmitter {
 
   private push(s: string): void {
     if (s.length === 0) return
+    this.pushes++
+    const capture = this.capture
+    if (capture !== null) {
+      capture.length += s.length
+      if (capture.length <= CARRY_MAX) capture.parts.push(s)
+    }
     this.out.push(s)
     this.lastCode = s.charCodeAt(s.length - 1)
   }
@@ -1178,6 +1311,37 @@ class MarkdownEmitter {
       return
     }
     this.writeAtom(`![${escapedAlt}](${this.url(src)})`)
+  }
+
+  /** An embedded frame: a link to what it shows (the provider's URL for Drupal's oEmbed route). */
+  private embed(attribs: Record<string, string>): void {
+    const src = (attribs["src"] ?? attribs["data-src"] ?? "").trim()
+    if (src === "" || /^(javascript|vbscript|data):/i.test(src)) return
+    let target = src
+    const q = src.indexOf("?")
+    if (q >= 0 && /\/media\/oembed$/.test(src.slice(0, q))) {
+      const url = new URLSearchParams(src.slice(q + 1)).get("url")
+      if (url !== null && /^https?:\/\//i.test(url)) target = url
+    }
+    const kind = VIDEO_URL.test(target) ? "Video" : "Embedded content"
+    const title = oneLine(attribs["title"] ?? "")
+    this.blockLink(title === "" ? kind : `${kind}: ${title}`, target)
+  }
+
+  /** CKEditor 5's `<drupal-media>`: its caption (or alt) and a `urn:uuid:` link to the entity. */
+  private media(attribs: Record<string, string>): void {
+    const caption = oneLine(decodeBasic((attribs["data-caption"] ?? "").slice(0, CARRY_MAX).replace(/<[^>]*>/g, "")))
+    const label = caption !== "" ? caption : oneLine(attribs["alt"] ?? "")
+    const uuid = (attribs["data-entity-uuid"] ?? "").trim()
+    this.blockLink(label === "" ? "Media" : `Media: ${label}`, UUID.test(uuid) ? `urn:uuid:${uuid}` : undefined)
+  }
+
+  /** A link (or, inside a link, its text) as a paragraph of its own. */
+  private blockLink(label: string, href: string | undefined): void {
+    this.requestSep(2)
+    const text = label.replace(this.cellDepth > 0 ? /[\\`*_[\]<|]/g : /[\\`*_[\]<]/g, "\\$&")
+    this.writeAtom(href === undefined || this.linkDepth > 0 ? text : `[${text}](${this.url(href)})`)
+    this.requestSep(2)
   }
 
   private url(raw: string): string {

@@ -10,6 +10,8 @@
 import { type BodyFormat, bodyChunks, type BodySource, capitalize, titleCase } from "./Body.js"
 import { chance, int, makeRng, mixSeed, normal, pick, type Rng, sample } from "./Random.js"
 import {
+  LANGUAGES,
+  type Langcode,
   SUMMARY_TEMPLATES,
   TAGS,
   TITLE_ASPECTS,
@@ -40,6 +42,11 @@ export interface CorpusItem {
   readonly access: ItemAccess
   readonly drupalVersion: DrupalVersion
   readonly difficulty: Difficulty
+  /**
+   * Language of the item (Drupal's `langcode`): mostly `en`; about 15 % are German, French or
+   * Spanish, with title, summary and body in that language.
+   */
+  readonly langcode: Langcode
   /** Tag machine names (1 to 3). */
   readonly tags: ReadonlyArray<string>
   /** Indexes into `TAGS`, same order as `tags`. */
@@ -148,6 +155,21 @@ const makeItem = (id: number, options: CorpusOptions): CorpusItem => {
     kind: () => contentType,
     n: () => String(int(rng, 2, 9))
   }))
+  // A separate stream, so the language leaves every other property of the item as it was.
+  const lang = makeRng(mixSeed(seed, 0x1a9c0de))
+  const langcode = huge ? "en" : weighted(lang, [["en", 0.85], ["de", 0.06], ["fr", 0.05], ["es", 0.04]] as const)
+  const pack = LANGUAGES[langcode]
+  const localTitle = langcode === "en" ? title : fill(pick(lang, pack.titles), {
+    Topic: () => titleCase(topics[0]!),
+    Topic2: () => titleCase(topics[topics.length - 1]!),
+    v: () => drupalVersion
+  })
+  const localSummary = langcode === "en" ? summary : capitalize(fill(pick(lang, pack.summaries), {
+    topic: () => pick(lang, topics),
+    topic2: () => pick(lang, topics),
+    v: () => drupalVersion,
+    n: () => String(int(lang, 2, 9))
+  }))
   const large = huge || chance(rng, options.largeShare)
   const targetChars = huge
     ? (options.hugeItemChars ?? 50 * MB)
@@ -156,12 +178,13 @@ const makeItem = (id: number, options: CorpusOptions): CorpusItem => {
     : Math.round(Math.min(400_000, Math.max(2048, Math.exp(Math.log(12_000) + 0.9 * normal(rng)))))
   return {
     id,
-    title,
-    summary,
+    title: localTitle,
+    summary: localSummary,
     contentType,
     access,
     drupalVersion,
     difficulty,
+    langcode,
     tags: tags.map((t) => t.tag),
     tagIndexes,
     updated: new Date(updatedMs).toISOString(),

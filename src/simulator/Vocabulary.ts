@@ -685,17 +685,28 @@ export const SENTENCES: ReadonlyArray<string> = [
   "{topic} builds on ideas you already know from earlier chapters.",
   "When you are ready, commit your work with a clear message that mentions {t}.",
   "It is worth reading {link} first if the concept of {topic} is new to you.",
-  "Text on this page is {copy} its respective authors and shared for learning purposes."
+  "Text on this page is {copy} its respective authors and shared for learning purposes.",
+  "Press {kbd} to save the form, then reload the page.",
+  "Drupal’s {t} system isn’t magic — it’s a set of conventions you can learn.",
+  "Don't forget to rebuild the caches afterwards… it's the most common mistake.",
+  "This needs PHP 8.1 or later{sup}, and the {t} module must be enabled.",
+  "Pay attention to the {span} value, which is easy to overlook.",
+  "Thanks to the contributors from Zürich, Montréal and São Paulo who tested the {t} examples."
 ]
 
+/** Heading levels of a body. */
+export type HeadingLevel = 2 | 3 | 4 | 5 | 6
+
 /** Heading templates per level: `{topic}`, `{Topic}`, `{t}`, `{T}`, `{n}`. */
-export const HEADINGS: { readonly 2: ReadonlyArray<string>; readonly 3: ReadonlyArray<string>; readonly 4: ReadonlyArray<string> } = {
+export const HEADINGS: { readonly [L in HeadingLevel]: ReadonlyArray<string> } = {
   2: [
     "Overview", "Prerequisites", "Set up {topic}", "Working with {topic}", "Step {n}: {Topic}",
     "Troubleshooting", "How {topic} works", "Putting it all together", "Goal", "Recap"
   ],
   3: ["Add the {t} code", "Verify the {t} result", "Example: {topic}", "Why {T} matters", "A closer look at {t}"],
-  4: ["Note on {t}", "Tip", "Warning", "Details", "What about {T}?"]
+  4: ["Note on {t}", "Tip", "Warning", "Details", "What about {T}?"],
+  5: ["Example {n}", "Edge case: {t}", "Under the hood"],
+  6: ["Footnote {n}", "Aside", "See also"]
 }
 
 /** Short list item templates (same slots as {@link SENTENCES}). */
@@ -752,10 +763,267 @@ export const STYLES: ReadonlyArray<string> = [
   `.tutorial-body pre > code { font-size: 0.9rem; }`
 ]
 
+/** Languages of the corpus: most items are English, some are written in German, French, Spanish. */
+export type Langcode = "en" | "de" | "fr" | "es"
+
+/**
+ * The per-language templates of a body (same slots as {@link SENTENCES}, plus `{kbd}` a keyboard
+ * shortcut, `{sup}` a footnote mark and `{span}` a highlighted term). Topic words and phrases,
+ * code, table headers and module names stay English, as in real translated Drupal docs.
+ */
+export interface LanguagePack {
+  readonly langcode: Langcode
+  readonly sentences: ReadonlyArray<string>
+  readonly headings: { readonly [L in HeadingLevel]: ReadonlyArray<string> }
+  readonly listItems: ReadonlyArray<string>
+  /** Steps of an ordered "do this" list whose items hold a paragraph and often a code block. */
+  readonly steps: ReadonlyArray<string>
+  /** Callout labels: note, tip, warning. */
+  readonly noteLabels: readonly [string, string, string]
+  /** Heading of the closing list of related tutorials. */
+  readonly related: string
+  readonly imageAlts: ReadonlyArray<string>
+  /** Captions of figures (images, media) and tables: `{topic}`, `{Topic}`, `{t}`. */
+  readonly captions: ReadonlyArray<string>
+  /** Block quotes: `[text, attribution]`. */
+  readonly quotes: ReadonlyArray<readonly [string, string]>
+  /** Definitions of a glossary (`<dl>`): `{t}`, `{topic}`. */
+  readonly definitions: ReadonlyArray<string>
+  /** Labels of a table's group row (a cell spanning every column). */
+  readonly groups: ReadonlyArray<string>
+  /** Title templates (same slots as {@link TITLE_TEMPLATES} but `{Verb}`/`{Aspect}`). */
+  readonly titles: ReadonlyArray<string>
+  /** Summary templates: `{topic}`, `{topic2}`, `{v}`, `{n}`. */
+  readonly summaries: ReadonlyArray<string>
+}
+
+/** English. */
+export const EN: LanguagePack = {
+  langcode: "en",
+  sentences: SENTENCES,
+  headings: HEADINGS,
+  listItems: LIST_ITEMS,
+  steps: [
+    "Install the module with Composer:",
+    "Enable it and rebuild the caches:",
+    "Open {strong} in the administration menu.",
+    "Check the {t} settings and save.",
+    "Review the result on the front end."
+  ],
+  noteLabels: ["Note", "Tip", "Warning"],
+  related: "Further your understanding",
+  imageAlts: IMAGE_ALTS,
+  captions: ["{Topic} at a glance", "The {t} settings after saving", "How {topic} fits together"],
+  quotes: [
+    ["There are only two hard things in computer science: cache invalidation and naming things.", "Phil Karlton"],
+    ["Come for the code, stay for the community.", "Drupal community motto"],
+    ["Make it work, make it right, make it fast.", "Kent Beck"]
+  ],
+  definitions: [
+    "The part of {topic} that stores the {t} configuration.",
+    "A plugin that changes how {t} behaves on every request.",
+    "What Drupal calls {topic} in the administration pages."
+  ],
+  groups: ["Basics", "Advanced", "Deprecated"],
+  titles: TITLE_TEMPLATES,
+  summaries: SUMMARY_TEMPLATES
+}
+
+/** German. */
+export const DE: LanguagePack = {
+  langcode: "de",
+  sentences: [
+    "In diesem Teil lernen Sie, wie Sie mit {topic} arbeiten.",
+    "Bevor Sie beginnen, prüfen Sie die {t}-Einstellungen auf Ihrer Kopie der Website.",
+    "Öffnen Sie die Verwaltungsseite und navigieren Sie zum Bereich {strong}.",
+    "Nachdem Sie die Änderungen gespeichert haben, leeren Sie die Caches, damit sie wirksam werden.",
+    "Beachten Sie, wie {em} und {t} hier zusammenspielen.",
+    "Mit {code} können Sie den aktuellen Wert prüfen.",
+    "Weitere Details finden Sie unter {link}.",
+    "Die offizielle Dokumentation unter {ext} erklärt das ausführlich.",
+    "Seit {v} verhält sich {t} etwas anders – prüfen Sie ältere Beispiele.",
+    "Drücken Sie {kbd}, um das Formular zu speichern.",
+    "Für größere Projekte lohnt es sich, {em} anzupassen{sup}.",
+    "Der Wert {span} wird leicht übersehen.",
+    "Wenn etwas schiefgeht, prüfen Sie die letzten Protokollmeldungen… meistens steht dort die Ursache.",
+    "Stellen Sie sich {amp} als zwei Seiten derselben Medaille vor.",
+    "„{Topic}“ gehört zu den nützlichsten Werkzeugen für Site-Builder und Entwickler."
+  ],
+  headings: {
+    2: ["Überblick", "Voraussetzungen", "{topic} einrichten", "Schritt {n}: {Topic}", "Fehlerbehebung", "Zusammenfassung"],
+    3: ["Den {t}-Code hinzufügen", "Das Ergebnis prüfen", "Beispiel: {topic}", "Warum {T} wichtig ist"],
+    4: ["Hinweis zu {t}", "Tipp", "Warnung", "Einzelheiten"],
+    5: ["Beispiel {n}", "Sonderfall: {t}"],
+    6: ["Fußnote {n}", "Siehe auch"]
+  },
+  listItems: [
+    "Die {t}-Optionen prüfen",
+    "{code} zuerst auf einer Testkopie aktivieren",
+    "{link} lesen",
+    "Prüfen, ob {strong} vorhanden ist",
+    "Speichern und die Seite neu laden"
+  ],
+  steps: [
+    "Installieren Sie das Modul mit Composer:",
+    "Aktivieren Sie es und leeren Sie die Caches:",
+    "Öffnen Sie {strong} im Verwaltungsmenü.",
+    "Prüfen Sie das Ergebnis auf der Website."
+  ],
+  noteLabels: ["Hinweis", "Tipp", "Warnung"],
+  related: "Weiterführende Tutorials",
+  imageAlts: ["Bildschirmfoto der Seite {topic}", "Diagramm, das {topic} erklärt"],
+  captions: ["{Topic} auf einen Blick", "Die {t}-Einstellungen nach dem Speichern"],
+  quotes: [["Erst muss es funktionieren, dann muss es schön werden.", "Eine alte Entwicklerweisheit"]],
+  definitions: ["Der Teil von {topic}, der die {t}-Konfiguration speichert.", "Ein Plugin, das das Verhalten von {t} ändert."],
+  groups: ["Grundlagen", "Fortgeschritten"],
+  titles: ["Einführung in {Topic}", "{Topic} in Drupal {v} verstehen", "{Topic} für Fortgeschrittene", "Erste Schritte mit {Topic}"],
+  summaries: [
+    "Lernen Sie {topic} in Drupal {v} kennen, mit Beispielen zu {topic2}.",
+    "Eine praktische Einführung in {topic} für Site-Builder und Entwickler, mit {n} Codebeispielen."
+  ]
+}
+
+/** French. */
+export const FR: LanguagePack = {
+  langcode: "fr",
+  sentences: [
+    "Dans cette partie, vous apprendrez à travailler avec {topic}.",
+    "Avant de commencer, vérifiez les réglages {t} sur votre copie du site.",
+    "Ouvrez la page d’administration et allez dans la section {strong}.",
+    "Après l’enregistrement, videz les caches pour que les changements prennent effet.",
+    "Remarquez comment {em} et {t} fonctionnent ensemble.",
+    "Vous pouvez aussi lancer {code} pour voir la valeur actuelle.",
+    "Pour plus de détails, consultez {link}.",
+    "La documentation officielle sur {ext} l’explique en détail.",
+    "Depuis {v}, le comportement de {t} a légèrement changé — vérifiez les anciens exemples.",
+    "Appuyez sur {kbd} pour enregistrer le formulaire.",
+    "C'est souvent la valeur {span} qu’on oublie.",
+    "Les grands projets ajustent souvent {em}{sup}.",
+    "En cas de problème, consultez le journal des messages récents… la cause y est presque toujours.",
+    "« {Topic} » est l’un des outils les plus utiles aux développeurs."
+  ],
+  headings: {
+    2: ["Vue d’ensemble", "Prérequis", "Configurer {topic}", "Étape {n} : {Topic}", "Dépannage", "Récapitulatif"],
+    3: ["Ajouter le code {t}", "Vérifier le résultat", "Exemple : {topic}", "Pourquoi {T} est important"],
+    4: ["Remarque sur {t}", "Astuce", "Attention", "Détails"],
+    5: ["Exemple {n}", "Cas particulier : {t}"],
+    6: ["Note {n}", "Voir aussi"]
+  },
+  listItems: [
+    "Vérifier les options {t}",
+    "Activer {code} d’abord sur une copie de test",
+    "Lire {link}",
+    "Vérifier que {strong} est présent",
+    "Enregistrer et recharger la page"
+  ],
+  steps: [
+    "Installez le module avec Composer :",
+    "Activez-le et videz les caches :",
+    "Ouvrez {strong} dans le menu d’administration.",
+    "Vérifiez le résultat sur le site."
+  ],
+  noteLabels: ["Remarque", "Astuce", "Attention"],
+  related: "Pour aller plus loin",
+  imageAlts: ["Capture d’écran de la page {topic}", "Schéma qui explique {topic}"],
+  captions: ["{Topic} en un coup d’œil", "Les réglages {t} après l’enregistrement"],
+  quotes: [["La simplicité est la sophistication suprême.", "Léonard de Vinci"]],
+  definitions: ["La partie de {topic} qui stocke la configuration {t}.", "Un plugin qui modifie le comportement de {t}."],
+  groups: ["Les bases", "Avancé"],
+  titles: ["Introduction à {Topic}", "Comprendre {Topic} dans Drupal {v}", "{Topic} pour les développeurs", "Premiers pas avec {Topic}"],
+  summaries: [
+    "Découvrez {topic} dans Drupal {v}, avec des exemples sur {topic2}.",
+    "Un guide pratique de {topic} pour les intégrateurs et les développeurs, avec {n} exemples de code."
+  ]
+}
+
+/** Spanish. */
+export const ES: LanguagePack = {
+  langcode: "es",
+  sentences: [
+    "En esta parte aprenderá a trabajar con {topic}.",
+    "Antes de empezar, compruebe la configuración de {t} en su copia del sitio.",
+    "Abra la página de administración y vaya a la sección {strong}.",
+    "Después de guardar los cambios, vacíe las cachés para que surtan efecto.",
+    "Observe cómo {em} y {t} funcionan juntos.",
+    "También puede ejecutar {code} para ver el valor actual.",
+    "Para más detalles, consulte {link}.",
+    "La documentación oficial en {ext} lo explica en profundidad.",
+    "Desde {v}, el comportamiento de {t} cambió un poco — revise los ejemplos antiguos.",
+    "Pulse {kbd} para guardar el formulario.",
+    "¿Conoce ya el valor {span}? Es fácil pasarlo por alto.",
+    "Los proyectos grandes suelen ajustar {em}{sup}.",
+    "Si algo sale mal, revise los mensajes recientes del registro… casi siempre está ahí la causa.",
+    "¡{Topic} es una de las herramientas más útiles para los desarrolladores!"
+  ],
+  headings: {
+    2: ["Descripción general", "Requisitos previos", "Configurar {topic}", "Paso {n}: {Topic}", "Solución de problemas", "Resumen"],
+    3: ["Añadir el código de {t}", "Comprobar el resultado", "Ejemplo: {topic}", "Por qué importa {T}"],
+    4: ["Nota sobre {t}", "Consejo", "Advertencia", "Detalles"],
+    5: ["Ejemplo {n}", "Caso especial: {t}"],
+    6: ["Nota al pie {n}", "Véase también"]
+  },
+  listItems: [
+    "Revisar las opciones de {t}",
+    "Activar {code} primero en una copia de prueba",
+    "Leer {link}",
+    "Comprobar que {strong} está presente",
+    "Guardar y recargar la página"
+  ],
+  steps: [
+    "Instale el módulo con Composer:",
+    "Actívelo y vacíe las cachés:",
+    "Abra {strong} en el menú de administración.",
+    "Compruebe el resultado en el sitio."
+  ],
+  noteLabels: ["Nota", "Consejo", "Advertencia"],
+  related: "Para saber más",
+  imageAlts: ["Captura de pantalla de la página {topic}", "Diagrama que explica {topic}"],
+  captions: ["{Topic} de un vistazo", "La configuración de {t} después de guardar"],
+  quotes: [["Primero haz que funcione, después hazlo bien.", "Un dicho de programadores"]],
+  definitions: ["La parte de {topic} que guarda la configuración de {t}.", "Un plugin que cambia el comportamiento de {t}."],
+  groups: ["Lo básico", "Avanzado"],
+  titles: ["Introducción a {Topic}", "Entender {Topic} en Drupal {v}", "{Topic} para desarrolladores", "Primeros pasos con {Topic}"],
+  summaries: [
+    "Aprenda {topic} en Drupal {v}, con ejemplos sobre {topic2}.",
+    "Una guía práctica de {topic} para constructores de sitios y desarrolladores, con {n} ejemplos de código."
+  ]
+}
+
+/** The language packs by langcode. */
+export const LANGUAGES: { readonly [L in Langcode]: LanguagePack } = { en: EN, de: DE, fr: FR, es: ES }
+
+/** Keyboard shortcuts of `{kbd}` (each key a `<kbd>`). */
+export const SHORTCUTS: ReadonlyArray<ReadonlyArray<string>> = [
+  ["Ctrl", "S"],
+  ["Ctrl", "Shift", "R"],
+  ["Cmd", "Enter"],
+  ["Esc"]
+]
+
+/**
+ * Remote videos of the video items, as Drupal's oEmbed media shows them: `[provider URL, video
+ * id]`. Ids are fixed words (in {@link COMMON_TOKENS}).
+ */
+export const VIDEOS: ReadonlyArray<string> = [
+  "https://www.youtube.com/watch?v=dQ7rX2pLk9s",
+  "https://www.youtube.com/watch?v=Vw3mN8cTq4e",
+  "https://www.youtube.com/watch?v=Hk5bJ1zRf6u",
+  "https://vimeo.com/76979871",
+  "https://vimeo.com/148751763"
+]
+
+/** Editor comments left in the HTML source. */
+export const COMMENTS: ReadonlyArray<string> = [
+  "TODO: refresh the screenshots for the next Drupal release",
+  "Imported from the old site; check the links",
+  "Do not translate the code below"
+]
+
 /** Words of the fixed parts of bodies (callout labels, footer, paths). */
 export const FIXED_TEXT: ReadonlyArray<string> = [
   "Note:", "Tip:", "Warning:", "Drupalize.Me", "sites default files tutorials png Copyright", "Yes No",
-  "tutorial-callout tutorial-body", "Further your understanding", "Related tutorials", "Drupal"
+  "tutorial-callout tutorial-body", "Further your understanding", "Related tutorials", "Drupal",
+  "Media urn uuid Video Embedded content media oembed url max_width max_height hash inline-images"
 ]
 
 const stripSlots = (template: string): string => template.replace(/\{[A-Za-z0-9]+\}/g, " ")
@@ -767,18 +1035,29 @@ const stripSlots = (template: string): string => template.replace(/\{[A-Za-z0-9]
 export const COMMON_TOKENS: ReadonlySet<string> = new Set(
   [
     ...SENTENCES,
-    ...HEADINGS[2],
-    ...HEADINGS[3],
-    ...HEADINGS[4],
-    ...LIST_ITEMS,
+    ...Object.values(LANGUAGES).flatMap((l) => [
+      ...l.sentences,
+      ...Object.values(l.headings).flat(),
+      ...l.listItems,
+      ...l.steps,
+      ...l.noteLabels,
+      l.related,
+      ...l.imageAlts,
+      ...l.captions,
+      ...l.quotes.flat(),
+      ...l.definitions,
+      ...l.groups
+    ]),
+    ...SHORTCUTS.flat(),
+    ...VIDEOS,
+    ...COMMENTS,
     ...TABLE_HEADERS.flat(),
     ...TABLE_NOTES,
     ...EXTERNAL_LINKS.flat(),
-    ...IMAGE_ALTS,
     ...SCRIPTS,
     ...STYLES,
     ...FIXED_TEXT,
-    "nbsp amp copy"
+    "nbsp amp copy quot lt gt 039 rsquo mdash ndash hellip sup"
   ].flatMap((t) => tokenize(stripSlots(t)))
 )
 

@@ -33,7 +33,7 @@ const codeUnitChunks = (html: string, size: number) => {
 
 describe("HtmlToMarkdown golden files", () => {
   it("has the reviewed fixture set", () => {
-    assert.deepStrictEqual(names, ["article", "code", "entities", "links", "lists", "tables"])
+    assert.deepStrictEqual(names, ["article", "ckeditor5", "code", "entities", "links", "lists", "structure", "tables"])
   })
 
   for (const name of names) {

@@ -1,11 +1,12 @@
 /**
  * Lazily generated large inputs for the memory specs: Drupal-like HTML (headings, paragraphs
- * with entities and inline markup, nested lists, a table, a code block) and the same HTML inside
+ * with entities and inline markup, nested lists, tables, a code block, CKEditor 5 figures and
+ * media, an oEmbed iframe, a glossary) and the same HTML inside
  * a JSON-RPC reply escaped the way Drupal's `JsonResponse` does (`\u003C`, `\u0026`, `\/`, …).
  * Every generator yields fixed-size pieces and never holds more than one piece plus one section.
  */
 
-/** The HTML of section `i` (about 2.3 KB). */
+/** The HTML of section `i` (about 2.8 KB). */
 export const section = (i: number): string =>
   `<h2 id="s${i}">Section ${i}: forms &amp; render arrays</h2>
 <p>Drupal's <strong>Form API</strong> builds <em>render arrays</em>; see <a href="/tutorial/forms/${i}">part ${i}</a>
@@ -25,6 +26,10 @@ function example_${i}(array &amp;$form) {
 }
 </code></pre>
 <blockquote><p>Quote ${i}: <em>emphasis</em> and <a href="../x">relative</a>.</p></blockquote>
+<figure class="table"><table><tr><th rowspan="2">v${i}</th><th>a</th></tr><tr><td>b</td></tr></table><figcaption>Caption ${i}</figcaption></figure>
+<drupal-media data-entity-type="media" data-entity-uuid="00000000-0000-4000-8000-${String(i).padStart(12, "0")}" data-caption="Media ${i}"></drupal-media>
+<iframe src="/media/oembed?url=https%3A//vimeo.com/${i}&amp;max_width=0" title="Video ${i}"></iframe>
+<dl><dt>Term ${i}</dt><dd>Definition with <kbd>Ctrl</kbd> and x<sup>2</sup></dd></dl>
 <script>var ignored = "${i}";</script><!-- comment ${i} -->
 <p>Closing paragraph ${i} with enough filler text to look like prose: Lorem ipsum dolor sit amet,
 consectetur adipiscing elit, sed do eiusmod tempor incididunt ut labore et dolore magna aliqua.
