@@ -71,7 +71,8 @@ describe("Retry", () => {
         new DrupalHttpError({ status: 403, bodyExcerpt: "" }),
         new DrupalHttpError({ status: 404, bodyExcerpt: "" }),
         new DrupalRpcError({ code: -32600, message: "Invalid Request", data: "Access Denied", method: "m", id: 1 }),
-        new DrupalRpcError({ code: -32603, message: "Internal Error", data: "Division by zero", method: "m", id: 1 }),
+        // A -32603 the method raised itself (id null); one with the request's id is transient.
+        new DrupalRpcError({ code: -32603, message: "Internal Error", data: "Division by zero", method: "m", id: null }),
         new CircuitOpenError({ upstream: "drupal", retryAfter: Duration.seconds(1) })
       ]
       for (const error of nonTransient) {

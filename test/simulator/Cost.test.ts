@@ -5,6 +5,7 @@
  */
 import { assert, describe, it } from "@effect/vitest"
 import { Effect } from "effect"
+import { defaultCost, makeWorkerPool } from "../../src/simulator/Workers.js"
 import { call, json, post, start } from "./support.js"
 
 // Bootstrap without spread (p99 ≤ mean gives a fixed draw), so lower bounds are exact.
@@ -98,21 +99,26 @@ describe("Simulator cost model", () => {
       assert.isBelow(batched, singles - 6 * 30)
     }))
 
-  it.scopedLive("the bootstrap is log-normal with the configured mean; the model off costs nothing", () =>
+  it("the bootstrap draws are log-normal with the configured mean and 99th percentile (seeded)", () => {
+    const pool = makeWorkerPool({ ...defaultCost, bootstrapMeanMs: 30, bootstrapP99Ms: 120 }, { onQueued: () => {}, onReleased: () => {} })
+    const draws = Array.from({ length: 20_000 }, () => pool.bootstrapMs()).sort((a, b) => a - b)
+    const mean = draws.reduce((sum, d) => sum + d, 0) / draws.length
+    const p99 = draws[Math.floor(draws.length * 0.99)]!
+    assert.approximately(mean, 30, 3)
+    assert.approximately(p99, 120, 15)
+    assert.isTrue(draws.every((d) => d > 0))
+  })
+
+  it.scopedLive("the model off costs nothing", () =>
     Effect.gen(function*() {
-      const sim = yield* start({ cost: { enabled: true, workers: 64, bootstrapMeanMs: 10, bootstrapP99Ms: 40, itemMs: 0, searchMs: 0 } })
-      yield* sim.reset
-      yield* Effect.forEach(Array.from({ length: 60 }, (_, i) => i), (id) => post(sim, call("user.access_context", undefined, id)), {
-        concurrency: 20
-      })
-      const mean = (yield* sim.stats).worker_ms / 60
-      assert.isAtLeast(mean, 6)
-      assert.isBelow(mean, 40)
       const off = yield* start()
       yield* off.reset
       yield* post(off, call("content.search", { query: "views" }))
       const stats = yield* off.stats
       assert.strictEqual(stats.worker_ms, 0)
       assert.strictEqual(stats.queue_ms, 0)
+      const pool = makeWorkerPool({ ...defaultCost, enabled: false }, { onQueued: () => {}, onReleased: () => {} })
+      assert.strictEqual(pool.bootstrapMs(), 0)
+      assert.strictEqual(pool.itemsMs(["content.search", "content.get_tutorial"]), 0)
     }))
 })
