@@ -261,9 +261,10 @@ const main = async () => {
     }
     const faultEnd = Date.now() - epoch
     await sleep(phaseSeconds * 1000)
+    // The end of the run is when the load stops starting requests, not when the last one drained.
+    const tEnd = Date.now() - epoch
     await load.stop()
     stopProgress()
-    const tEnd = Date.now() - epoch
     await ensureGateway(scenario.name)
     const crashed = crashes.filter((c) => c.scenario === scenario.name).length
 

@@ -157,8 +157,8 @@ const main = async () => {
   gateways[2] = await stack.addGateway("gateway-c", victim.port)
   const kEnd = Date.now() - epoch
   await sleep(phaseSeconds * 1000)
-  await load.stop()
   const kDone = Date.now() - epoch
+  await load.stop()
   const perInstance = (target: number) => ({
     before: summarize(killRecords, indexesIn(killRecords, k0, kStart, (i) => killRecords.target[i] === target), (kStart - k0) / 1000),
     during: summarize(killRecords, indexesIn(killRecords, kStart, kEnd, (i) => killRecords.target[i] === target), (kEnd - kStart) / 1000),
