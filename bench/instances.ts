@@ -74,7 +74,7 @@ const main = async () => {
   const loadRecords = new Records()
   let load = startLoad(loadRecords)
   await sleep(phaseSeconds * 1000)
-  const invalidations: Array<{ round: number; via: string; on: string; id: number; answer_ms: number; propagation_ms: Array<number | null> }> = []
+  const invalidations: Array<{ round: number; via: string; on: string; id: number; answer_ms: number; propagation_ms: Array<number | null>; from_send_ms: Array<number | null> }> = []
   for (let round = 0; round < rounds; round++) {
     const id = probeIds[round]!
     const path = `/content/${id}`
@@ -88,6 +88,17 @@ const main = async () => {
     const on = round % 3
     const via = round % 2 === 0 ? "admin" : "webhook"
     const t0 = performance.now()
+    // Every instance is polled from the moment the invalidation is sent.
+    let answered: number | undefined
+    const polls = [0, 1, 2].map(async (i) => {
+      const until = t0 + 10_000
+      while (performance.now() < until) {
+        const r = await get(i, path)
+        if (r.cache !== "HIT-MEMORY") return r.sent
+        await sleep(2)
+      }
+      return null
+    })
     let answer: Response
     if (via === "admin") {
       answer = await fetch(`${gateways[on]!.url}/admin/invalidate`, {
@@ -107,17 +118,14 @@ const main = async () => {
     await answer.arrayBuffer()
     const t1 = performance.now()
     if (answer.status >= 300) throw new Error(`${via} invalidation answered ${answer.status}`)
-    const propagation = await Promise.all([0, 1, 2].map(async (i) => {
-      const until = t1 + 5_000
-      while (performance.now() < until) {
-        const r = await get(i, path)
-        if (r.cache !== "HIT-MEMORY") return Math.max(0, Math.round((r.sent - t1) * 10) / 10)
-        await sleep(2)
-      }
-      return null
-    }))
-    invalidations.push({ round, via, on: gateways[on]!.name, id, answer_ms: Math.round((t1 - t0) * 10) / 10, propagation_ms: propagation })
-    console.error(`[bench] invalidation ${round + 1}/${rounds} via ${via} on ${gateways[on]!.name}: answered in ${Math.round(t1 - t0)} ms; memory copies gone after ${propagation.join(" / ")} ms`)
+    answered = t1
+    const seen = await Promise.all(polls)
+    const r1 = (x: number) => Math.round(x * 10) / 10
+    // After the answer (the documented bound): 0 when the copy was already gone when it came.
+    const propagation = seen.map((x) => (x === null ? null : r1(Math.max(0, x - answered!))))
+    const fromSend = seen.map((x) => (x === null ? null : r1(x - t0)))
+    invalidations.push({ round, via, on: gateways[on]!.name, id, answer_ms: r1(t1 - t0), propagation_ms: propagation, from_send_ms: fromSend })
+    console.error(`[bench] invalidation ${round + 1}/${rounds} via ${via} on ${gateways[on]!.name}: answered in ${Math.round(t1 - t0)} ms; memory copies gone ${fromSend.join(" / ")} ms after the send, ${propagation.join(" / ")} ms after the answer`)
   }
   await load.stop()
   const loadDuringInvalidation = summarize(loadRecords, indexesIn(loadRecords, 0, Date.now() - epoch), (Date.now() - epoch) / 1000)
@@ -157,8 +165,8 @@ const main = async () => {
   gateways[2] = await stack.addGateway("gateway-c", victim.port)
   const kEnd = Date.now() - epoch
   await sleep(phaseSeconds * 1000)
-  await load.stop()
   const kDone = Date.now() - epoch
+  await load.stop()
   const perInstance = (target: number) => ({
     before: summarize(killRecords, indexesIn(killRecords, k0, kStart, (i) => killRecords.target[i] === target), (kStart - k0) / 1000),
     during: summarize(killRecords, indexesIn(killRecords, kStart, kEnd, (i) => killRecords.target[i] === target), (kEnd - kStart) / 1000),
@@ -188,7 +196,7 @@ const main = async () => {
     p50_ms: percentile(measured, 50),
     p99_ms: percentile(measured, 99),
     max_ms: measured.length ? Math.max(...measured) : null,
-    not_seen_within_5s: allProp.filter((x) => x === null).length
+    not_seen_within_10s: allProp.filter((x) => x === null).length
   }
   const record = {
     ...env,
@@ -213,9 +221,9 @@ const main = async () => {
     "",
     "## Invalidation under load",
     "",
-    `${rounds} rounds, alternately \`POST /admin/invalidate\` and the signed webhook, on each instance in turn, while the load ran (${loadDuringInvalidation.rps} req/s, p99 ${loadDuringInvalidation.p99_ms} ms). Time from the invalidation's answer to the first poll (every ~2 ms) that no longer gets the old memory copy: p50 ${invalidationSummary.p50_ms} ms, p99 ${invalidationSummary.p99_ms} ms, max ${invalidationSummary.max_ms} ms over ${allProp.length} instance-rounds (bound ${BOUND_MS} ms; ${invalidationSummary.not_seen_within_5s} not seen within 5 s).`,
+    `${rounds} rounds, alternately \`POST /admin/invalidate\` and the signed webhook, on each instance in turn, while the load ran (${loadDuringInvalidation.rps} req/s, p99 ${loadDuringInvalidation.p99_ms} ms). Every instance is polled (every ~2 ms, from the moment the invalidation is sent) until it no longer answers from the old memory copy; the time from the invalidation's answer to that poll (0 when the copy was gone before the answer came) is the propagation measured against the bound: p50 ${invalidationSummary.p50_ms} ms, p99 ${invalidationSummary.p99_ms} ms, max ${invalidationSummary.max_ms} ms over ${allProp.length} instance-rounds (bound ${BOUND_MS} ms; ${invalidationSummary.not_seen_within_10s} not seen within 10 s).`,
     "",
-    table(["round", "via", "on", "answer ms", "gone on a / b / c (ms)"], invalidations.map((r) => [r.round + 1, r.via, r.on, r.answer_ms, r.propagation_ms.join(" / ")])),
+    table(["round", "via", "on", "answer ms", "gone on a / b / c, ms after the send", "ms after the answer"], invalidations.map((r) => [r.round + 1, r.via, r.on, r.answer_ms, r.from_send_ms.join(" / "), r.propagation_ms.join(" / ")])),
     "",
     "## A cold key on all three at once",
     "",

@@ -102,7 +102,7 @@ export const runLoad = (options: LoadOptions) => {
         if (status === 200) violation = options.check(req, body)
       } catch {
         status = controller.signal.aborted && abandoned ? -1 : 0
-        if (status === 0 && !controller.signal.aborted) await new Promise((r) => setTimeout(r, 5)) // refused: do not spin
+        if (status === 0 && !controller.signal.aborted) await new Promise((r) => setTimeout(r, 50)) // refused: do not spin
       } finally {
         clearTimeout(timer)
       }

@@ -77,7 +77,7 @@ export const timeline = (r: Records, from: number, to: number, filter?: (i: numb
 /**
  * Recovery time: ms from `faultEnd` to the start of the first one-second bucket from which every
  * later bucket has p99 ≤ max(2 × baseline p99, baseline p99 + 50 ms) and an error rate ≤ baseline
- * + 1 %. null when the run ended before that.
+ * + 2 %. null when the run ended before that.
  */
 export const recoveryMs = (
   buckets: ReadonlyArray<{ t: number; requests: number; p99_ms: number | null; error_rate: number }>,
@@ -85,7 +85,7 @@ export const recoveryMs = (
   baseline: Window
 ): number | null => {
   const p99Bound = Math.max(2 * (baseline.p99_ms ?? 0), (baseline.p99_ms ?? 0) + 50)
-  const errBound = baseline.error_rate + 0.01
+  const errBound = baseline.error_rate + 0.02
   const ok = (b: (typeof buckets)[number]) => b.requests > 0 && (b.p99_ms ?? 0) <= p99Bound && b.error_rate <= errBound
   const after = buckets.filter((b) => b.t >= faultEnd)
   for (let i = 0; i < after.length; i++) {
