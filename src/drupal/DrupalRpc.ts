@@ -57,6 +57,10 @@ export interface DrupalRpcOptions {
   /** Base URL of the site (the API is at `<url>/jsonrpc`). */
   readonly url: URL
   readonly maxConnections: number
+  /** Connections of the pool that `stream` uses, apart from `maxConnections`. Default: a quarter of it. */
+  readonly streamMaxConnections?: number
+  /** A streamed body that delivers nothing for this long is cut (e.g. its reader stalled). Default: `callTimeout`. */
+  readonly streamIdleTimeout?: Duration.DurationInput
   readonly connectTimeout: Duration.DurationInput
   readonly headersTimeout: Duration.DurationInput
   /** Bound on one upstream request, headers and body. */
@@ -198,21 +202,30 @@ export const make = (options: DrupalRpcOptions): Effect.Effect<DrupalRpc, never,
     const readMethods = new Set(options.readMethods)
     const callTimeout = Duration.decode(options.callTimeout)
 
-    const pool = yield* Effect.acquireRelease(
-      Effect.sync(() =>
-        new Pool(options.url.origin, {
-          connections: options.maxConnections,
-          keepAliveTimeout: Duration.toMillis(options.keepAliveTimeout),
-          connect: { timeout: Duration.toMillis(options.connectTimeout) },
-          headersTimeout: Duration.toMillis(options.headersTimeout),
-          bodyTimeout: Duration.toMillis(options.callTimeout)
-        })
-      ),
-      (pool) =>
-        Effect.zipRight(
-          settleWithin(Duration.seconds(2), () => pool.close()),
-          settleWithin(Duration.seconds(1), () => pool.destroy())
-        )
+    const makePool = (connections: number, bodyTimeout: Duration.DurationInput) =>
+      Effect.acquireRelease(
+        Effect.sync(() =>
+          new Pool(options.url.origin, {
+            connections,
+            keepAliveTimeout: Duration.toMillis(options.keepAliveTimeout),
+            connect: { timeout: Duration.toMillis(options.connectTimeout) },
+            headersTimeout: Duration.toMillis(options.headersTimeout),
+            bodyTimeout: Duration.toMillis(bodyTimeout)
+          })
+        ),
+        (pool) =>
+          Effect.zipRight(
+            settleWithin(Duration.seconds(2), () => pool.close()),
+            settleWithin(Duration.seconds(1), () => pool.destroy())
+          )
+      )
+    const pool = yield* makePool(options.maxConnections, options.callTimeout)
+    // Streams get connections of their own: a client that reads a large body slowly (or not at
+    // all) holds its upstream connection for as long as it stalls, and must never hold one that
+    // JSON calls need. A body that stalls for `streamIdleTimeout` is cut and its connection freed.
+    const streamPool = yield* makePool(
+      options.streamMaxConnections ?? Math.max(1, Math.floor(options.maxConnections / 4)),
+      options.streamIdleTimeout ?? options.callTimeout
     )
 
     const policy = BatchPolicy.make({
@@ -486,7 +499,7 @@ export const make = (options: DrupalRpcOptions): Effect.Effect<DrupalRpc, never,
       const open = breaker.withBreaker(
         Effect.tryPromise({
           try: (signal) =>
-            pool.request({
+            streamPool.request({
               method: asGet ? "GET" : "POST",
               path: asGet ? url : apiPath,
               signal,

@@ -1,0 +1,59 @@
+/**
+ * Clients that ask for a large Markdown document and never read it must not starve anyone
+ * else: streamed bodies use a connection pool of their own, and a body that stalls is cut after
+ * `DRUPAL_STREAM_IDLE_TIMEOUT_MS`, which frees its upstream connection.
+ */
+import { assert, describe, it } from "@effect/vitest"
+import { Effect } from "effect"
+import * as net from "node:net"
+import { startGateway } from "./fixtures.js"
+
+const MB = 1024 * 1024
+const HUGE_ID = 7
+
+/** Sends a request on a raw socket and never reads the answer. */
+const stuckReader = (base: string, path: string) =>
+  Effect.acquireRelease(
+    Effect.async<net.Socket>((resume) => {
+      const url = new URL(base)
+      const socket = net.connect(Number(url.port), url.hostname, () => {
+        socket.write(`GET ${path} HTTP/1.1\r\nHost: ${url.host}\r\nAuthorization: Bearer demo-admin-token\r\n\r\n`)
+        socket.pause()
+        resume(Effect.succeed(socket))
+      })
+      socket.on("error", () => {})
+    }),
+    (socket) => Effect.sync(() => socket.destroy())
+  )
+
+describe("slow and stuck readers", () => {
+  it.scopedLive("four stuck Markdown readers do not take the connections JSON calls need; their streams are cut and freed", () =>
+    Effect.gen(function*() {
+      const { base, request } = yield* startGateway(
+        {
+          DRUPAL_MAX_CONNECTIONS: "4",
+          DRUPAL_STREAM_MAX_CONNECTIONS: "2",
+          DRUPAL_STREAM_IDLE_TIMEOUT_MS: "1500",
+          DRUPAL_HEADERS_TIMEOUT_MS: "60000"
+        },
+        { hugeItemId: HUGE_ID, hugeItemBytes: 12 * MB }
+      )
+      for (let i = 0; i < 4; i++) yield* stuckReader(base, `/content/${HUGE_ID}/markdown`)
+      // Let the streams start and fill every buffer between the gateway and its stuck readers.
+      yield* Effect.sleep("2 seconds")
+
+      // Cold JSON calls of other callers still go through, each on the JSON pool.
+      const auth = { headers: { authorization: "Bearer demo-admin-token" } }
+      const answers = yield* Effect.promise(() => Promise.all(Array.from({ length: 20 }, (_, i) => request(`/content/${20 + i}`, auth))))
+      assert.deepStrictEqual(answers.map((a) => a.status), Array.from({ length: 20 }, () => 200))
+      assert.deepStrictEqual(answers.map((a) => a.body.id), Array.from({ length: 20 }, (_, i) => 20 + i))
+
+      // The stuck streams are cut after their idle timeout, so streams for other callers get
+      // upstream connections again: a whole Markdown document comes through.
+      const markdown = yield* Effect.promise(() => request(`/content/21/markdown`, auth))
+      assert.strictEqual(markdown.status, 200)
+      assert.isTrue(markdown.text.startsWith("---\ntitle: "))
+      const health = yield* Effect.promise(() => request("/health"))
+      assert.strictEqual(health.status, 200)
+    }), { timeout: 120_000 })
+})
