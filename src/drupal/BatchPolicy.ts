@@ -12,12 +12,16 @@
  * - `adaptive` (the default): while fewer than `inFlightThreshold` calls are in flight upstream,
  *   the upstream is assumed to have idle workers and a call goes out on its own at once
  *   (no window, no wait for a neighbour's items). Beyond that, calls are coalesced, and each
- *   coalesced group is cut into batches whose expected time stays within `latencyFactor` × the
- *   time of a single call: the cap is learned from the replies (moving averages of a single
- *   call's time and of a batch's time per item), so it follows the site's real bootstrap and
- *   item costs instead of a guess. A batch of `n` costs about `bootstrap + n·item`; the cap is
- *   the `n` where that reaches the budget, so a saturated upstream gets fewer, bounded batches
- *   that spread over its workers rather than one long batch that holds one worker.
+ *   coalesced group is cut by two budgets:
+ *   - latency: a batch's expected time stays within `latencyFactor` × the time of a single call.
+ *     The cap is learned from the replies (moving averages of a single call's time and of a
+ *     batch's time per item), so it follows the site's real bootstrap and item costs instead of
+ *     a guess. A batch of `n` costs about `bootstrap + n·item`; the cap is the `n` where that
+ *     reaches the budget.
+ *   - concurrency: a group is never cut into more than `inFlightThreshold` batches. Under a
+ *     burst, many small batches would only wait for workers in Drupal's queue (measured with
+ *     `bench/batching.ts`: the latency cap alone sent ~47 requests per burst of 400, and its p99
+ *     was above `always`'s); beyond that count the batches grow instead.
  *
  * Concurrency: one instance per client; its methods are synchronous, cheap, never throw, and
  * are called from any fiber (JavaScript runs them one at a time).
@@ -49,8 +53,8 @@ export interface BatchPolicy {
   readonly admit: () => boolean
   /** An admitted call has its answer (any outcome). */
   readonly leave: () => void
-  /** Largest batch to send now. */
-  readonly cap: () => number
+  /** Largest batch to send now, for a coalesced group of `groupSize` calls. */
+  readonly cap: (groupSize?: number) => number
   /** An upstream request carrying `size` calls finished after `ms`. */
   readonly observe: (size: number, ms: number, ok: boolean) => void
   /** Calls in flight upstream. */
@@ -95,7 +99,12 @@ export const make = (options: BatchPolicyOptions): BatchPolicy => {
     leave: () => {
       inFlight = Math.max(0, inFlight - 1)
     },
-    cap: () => (options.mode === "adaptive" ? adaptiveCap() : options.mode === "always" ? options.batchMaxSize : 1),
+    cap: (groupSize = 0) =>
+      options.mode === "adaptive"
+        ? Math.min(options.batchMaxSize, Math.max(adaptiveCap(), Math.ceil(groupSize / options.inFlightThreshold)))
+        : options.mode === "always"
+        ? options.batchMaxSize
+        : 1,
     observe: (size, ms, ok) => {
       // Failures say nothing about the cost of a call (a refused connection answers at once).
       if (!ok || !Number.isFinite(ms) || ms < 0) return

@@ -448,9 +448,11 @@ export const make = (options: DrupalRpcOptions): Effect.Effect<DrupalRpc, never,
           group.uniques.set(key, { id: nextId++, method: request.method, params: request.params, requests: [request] })
         }
       }
-      const cap = policy.cap()
       const parts = [...groups.values()].flatMap((group) =>
-        BatchPolicy.split([...group.uniques.values()], cap).map((part) => ({ part, credentials: group.credentials }))
+        BatchPolicy.split([...group.uniques.values()], policy.cap(group.uniques.size)).map((part) => ({
+          part,
+          credentials: group.credentials
+        }))
       )
       return Effect.forEach(
         parts,

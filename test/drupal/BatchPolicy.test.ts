@@ -52,6 +52,9 @@ describe("BatchPolicy", () => {
       policy.observe(n, 30 + 5 * n, true)
     }
     assert.strictEqual(policy.cap(), 8)
+    // A large group is spread over at most `inFlightThreshold` (4) batches: 100 calls, 25 each.
+    assert.strictEqual(policy.cap(100), 25)
+    assert.strictEqual(policy.cap(20), 8)
     // Failures teach nothing: a refused connection answers at once.
     for (let i = 0; i < 50; i++) {
       policy.observe(1, 0.1, false)
