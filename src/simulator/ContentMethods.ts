@@ -45,7 +45,8 @@ const summaryOf = (site: Site, item: CorpusItem) => ({
     drupal_version: item.drupalVersion,
     difficulty: item.difficulty,
     tags: item.tags,
-    updated: item.updated
+    updated: item.updated,
+    langcode: item.langcode
   }
 })
 

@@ -47,7 +47,8 @@ describe("Simulator content visibility", () => {
         drupal_version: item.drupalVersion,
         difficulty: item.difficulty,
         tags: item.tags,
-        updated: item.updated
+        updated: item.updated,
+        langcode: item.langcode
       })
       assert.strictEqual(html.format, "html")
       assert.match(html.content, /<h2>/)
