@@ -42,6 +42,9 @@ import {
   DrupalRpcError,
   DrupalTimeoutError,
   DrupalTransportError,
+  isDrupalError,
+  isTransient,
+  isTransientUnknown,
   type JsonRpcErrorObject
 } from "./DrupalError.js"
 import { canonicalJson, getUrl, isErrorItem, isReplyItem, requestItem, type RpcReplyItem } from "./JsonRpc.js"
@@ -197,7 +200,12 @@ export const make = (options: DrupalRpcOptions): Effect.Effect<DrupalRpc, never,
         )
     )
 
-    const breaker = yield* CircuitBreaker.make({ ...options.breaker, name: "drupal" })
+    // Only transient errors count against the upstream: a 404 or an access denied proves it alive.
+    const breaker = yield* CircuitBreaker.make({
+      isFailure: (error) => !isDrupalError(error) || isTransient(error),
+      ...options.breaker,
+      name: "drupal"
+    })
 
     /** One bounded HTTP exchange; the whole body is read, up to `maxReplyBytes`. */
     const exchange = (
@@ -400,6 +408,7 @@ export const make = (options: DrupalRpcOptions): Effect.Effect<DrupalRpc, never,
       const dedupKey = isRead ? `${credentials.fingerprint}\u0000${method}\u0000${canonicalJson(params ?? null)}` : undefined
       const once = Effect.request(new RpcCall({ method, params, credentials, dedupKey }), loader)
       const retried = Retry.retry<DrupalError>({
+        isRetryable: isTransientUnknown,
         ...options.retry,
         onRetry: () => Effect.sync(() => hooks.onRetry?.(method))
       })(once)
@@ -472,7 +481,7 @@ export const make = (options: DrupalRpcOptions): Effect.Effect<DrupalRpc, never,
             ? Effect.fail(new DrupalDecodeError({ reason: "invalid_json", detail: "discovery reply is not JSON", method: "discovery" }))
             : Effect.succeed(parsed)
         }
-      ).pipe(Retry.retry<DrupalError>(options.retry))
+      ).pipe(Retry.retry<DrupalError>({ isRetryable: isTransientUnknown, ...options.retry }))
 
     return DrupalRpc.of({
       call,

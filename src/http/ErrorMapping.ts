@@ -7,7 +7,8 @@ import type { LoadTimeout } from "../cache/TieredCache.js"
 import type { InvalidSearch } from "../content/SearchQuery.js"
 import type { InvalidArguments } from "../discovery/ArgumentValidator.js"
 import type { UnknownMethod } from "../discovery/Discovery.js"
-import { type DrupalError, toClientError } from "../drupal/DrupalError.js"
+import type { DrupalError } from "../drupal/DrupalError.js"
+import { toClientError } from "./ClientError.js"
 import { type ApiError, apiError, fromClientError } from "./ApiError.js"
 
 /** Every failure a content or method handler can meet. */
