@@ -57,11 +57,9 @@
  */
 import * as Migrator from "@effect/sql/Migrator"
 import { SqlClient } from "@effect/sql"
-import { Clock, Context, Duration, Effect, Layer, Option, Schedule, type Scope } from "effect"
+import { Clock, Duration, Effect, Option, Schedule, type Scope } from "effect"
 import { TimeoutException } from "effect/Cause"
-import * as Config from "effect/Config"
-import type { ConfigError } from "effect/ConfigError"
-import type { CircuitOpenError } from "../drupal/DrupalError.js"
+import type { CircuitOpenError } from "../resilience/CircuitBreaker.js"
 import * as CircuitBreaker from "../resilience/CircuitBreaker.js"
 import * as CacheTier from "./CacheTier.js"
 import { type TierBreakerOptions, type TierOp, TierError } from "./CacheTier.js"
@@ -122,9 +120,6 @@ export interface PostgresCacheTier extends CacheTier.CacheTier {
    */
   readonly sweep: (batchSize?: number) => Effect.Effect<SweepResult, TierError>
 }
-
-/** Tag of the PostgreSQL tier. */
-export class PostgresTier extends Context.Tag("accelerator/cache/PostgresTier")<PostgresTier, PostgresCacheTier>() {}
 
 const IDENTIFIER = /^[a-z_][a-z0-9_]*$/
 
@@ -483,13 +478,3 @@ export const make = (
       sweep
     })
   })
-
-/** The PostgreSQL tier as a layer over explicit options; needs a `SqlClient` (PostgreSQL dialect). */
-export const layer = (options: PostgresTierOptions = {}): Layer.Layer<PostgresTier, never, SqlClient.SqlClient> =>
-  Layer.scoped(PostgresTier, make(options))
-
-/** The PostgreSQL tier with its options from configuration (see `CacheConfig.PostgresTierConfig`). */
-export const layerConfig = (
-  config: Config.Config.Wrap<PostgresTierOptions>
-): Layer.Layer<PostgresTier, ConfigError, SqlClient.SqlClient> =>
-  Layer.scoped(PostgresTier, Effect.flatMap(Config.unwrap(config), make))

@@ -37,12 +37,10 @@
  *
  * @since 0.1.0
  */
-import { Clock, Context, Duration, Effect, Layer, Option } from "effect"
+import { Clock, Duration, Effect, Option } from "effect"
 import type { Redis as IORedis } from "ioredis"
 import { TimeoutException } from "effect/Cause"
-import * as Config from "effect/Config"
-import type { ConfigError } from "effect/ConfigError"
-import type { CircuitOpenError } from "../drupal/DrupalError.js"
+import type { CircuitOpenError } from "../resilience/CircuitBreaker.js"
 import { Redis, type RedisError } from "../redis/Redis.js"
 import * as CircuitBreaker from "../resilience/CircuitBreaker.js"
 import * as CacheTier from "./CacheTier.js"
@@ -79,9 +77,6 @@ export interface RedisCacheTier extends CacheTier.CacheTier {
   readonly name: "redis"
   readonly prefix: string
 }
-
-/** Tag of the Redis tier. */
-export class RedisTier extends Context.Tag("accelerator/cache/RedisTier")<RedisTier, RedisCacheTier>() {}
 
 /** Redis key of the entry under cache key `key`. */
 export const entryKey = (prefix: string, key: string): string => `${prefix}e:${key}`
@@ -309,12 +304,3 @@ export const make = (options: RedisTierOptions = {}): Effect.Effect<RedisCacheTi
       clear
     })
   })
-
-/** The Redis tier as a layer over explicit options; needs the {@link Redis} adapter. */
-export const layer = (options: RedisTierOptions = {}): Layer.Layer<RedisTier, never, Redis> =>
-  Layer.effect(RedisTier, make(options))
-
-/** The Redis tier with its options from configuration (see `CacheConfig.RedisTierConfig`). */
-export const layerConfig = (
-  config: Config.Config.Wrap<RedisTierOptions>
-): Layer.Layer<RedisTier, ConfigError, Redis> => Layer.effect(RedisTier, Effect.flatMap(Config.unwrap(config), make))

@@ -11,14 +11,16 @@
  *
  * @since 0.1.0
  */
-import { Either } from "effect"
+import { Effect, Either, Layer } from "effect"
 import type * as Http from "node:http"
-import type { AccessScope } from "../access/AccessScope.js"
+import { AccessScope } from "../access/AccessScope.js"
 import type { MemoryCacheTier } from "../cache/MemoryTier.js"
+import { TieredCacheService } from "../cache/TieredCache.js"
 import { contentCacheKey, discoveryCacheKey, markdownCacheKey, responseOf, searchCacheKey } from "../content/CacheKeys.js"
 import { normalizeSearch } from "../content/SearchQuery.js"
 import { fromAuthorizationHeader, MAX_AUTHORIZATION_LENGTH } from "../drupal/Credentials.js"
-import type { FastPath } from "./GatewayServer.js"
+import { type FastPath, HitPath } from "../listener/Listener.js"
+import * as Metrics from "../telemetry/Metrics.js"
 
 /** What the hit path needs. */
 export interface HitPathOptions {
@@ -92,3 +94,13 @@ export const make = (options: HitPathOptions): FastPath => (req: Http.IncomingMe
     return false
   }
 }
+
+/** The hit path over the cache's memory tier and the caller partitions, counting its hits as memory hits. */
+export const layer: Layer.Layer<HitPath, never, TieredCacheService | AccessScope> = Layer.effect(
+  HitPath,
+  Effect.gen(function*() {
+    const cache = yield* TieredCacheService
+    const access = yield* AccessScope
+    return make({ memory: cache.memory, access, onHit: () => Metrics.recordCacheLookup("memory", "hit") })
+  })
+)
