@@ -1,15 +1,17 @@
 /**
  * The method model of the jsonrpc module as the simulator needs it: method and parameter
  * definitions (what `@JsonRpcMethod` / `@JsonRpcParameterDefinition` annotations declare), the
- * JSON-RPC error objects with the module's Title Case messages, and the live registry of
- * methods of one simulator instance.
+ * JSON-RPC error objects with the module's Title Case messages, the live registry of methods of
+ * one simulator instance, and the `Site` its methods run against (here, beside the registry it
+ * holds, so that the two types need no import circle; `Site.ts` builds it).
  *
  * @since 0.1.0
  */
 import { Schema } from "effect"
 import type { JsonSchema } from "./JsonSchema.js"
-import type { Site } from "./Site.js"
-import type { SiteUser } from "./Users.js"
+import type { Corpus } from "./Corpus.js"
+import type { SearchIndex } from "./Search.js"
+import type { RoleTable, SiteUser } from "./Users.js"
 
 /** Class name of the module's pagination parameter factory (`{limit, offset}`). */
 export const PAGINATION_FACTORY = "\\Drupal\\jsonrpc\\ParameterFactory\\PaginationParameterFactory"
@@ -154,3 +156,44 @@ export const fromSpec = (spec: MethodSpec): MethodDefinition => ({
   params: spec.params,
   result: spec.result
 })
+
+/**
+ * Switches for behaviour of the real site that is uncertain (*assumed* in the API notes).
+ * Each default follows the API notes.
+ */
+export interface Switches {
+  /** Malformed JSON: a generic HTML 500 page (jsonrpc 2.x) or a -32700 error object (3.x). */
+  readonly malformedJson: "html500" | "jsonrpc"
+  /** Whether the site has the `user.access_context` method plugin (else: -32601). */
+  readonly accessContext: boolean
+  /** A missing tutorial id: parse-stage -32602 for the whole request, or a per-item -32602 at HTTP 200. */
+  readonly missingItem: "parse" | "execute"
+  /**
+   * Id of a parse-stage error object: `item` = always the failing item's id (API notes);
+   * `module` = as the jsonrpc 2.x source does: `null` for envelope, schema and entity failures,
+   * the item's id for unknown methods and missing required params.
+   */
+  readonly parseErrorId: "item" | "module"
+  /**
+   * A `params` member sent to a method that declares no params: `ignore` it (API notes), or
+   * `reject` it with -32602 "The <method> method does not accept parameters." (jsonrpc 2.x source,
+   * even for `"params": {}`).
+   */
+  readonly paramsOnParamless: "ignore" | "reject"
+}
+
+/** The site: read-mostly, used from the event loop only. */
+export interface Site {
+  readonly corpus: Corpus
+  readonly index: SearchIndex
+  readonly roles: RoleTable
+  readonly registry: MethodRegistry
+  readonly switches: Switches
+  readonly streamThresholdChars: number
+  readonly streamChunkChars: number
+  readonly state: {
+    /** Base of tutorial URLs, without trailing slash. */
+    siteUrl: string
+    maintenanceMode: boolean
+  }
+}

@@ -6,7 +6,6 @@
  */
 import { Config, ConfigError, Either } from "effect"
 import type { FaultConfig, LatencyConfig } from "./Faults.js"
-import type { SimulatorOptions } from "./Simulator.js"
 
 const int = (name: string, defaultValue: number, min: number, max: number): Config.Config<number> =>
   Config.integer(name).pipe(
@@ -96,8 +95,8 @@ export const SwitchesFromConfig = Config.all({
   )
 })
 
-/** All simulator options from `SIM_*` keys. */
-export const SimulatorConfig: Config.Config<SimulatorOptions> = Config.all({
+/** All simulator options from `SIM_*` keys (a `SimulatorOptions`; typed where `Simulator.ts` uses it). */
+export const SimulatorConfig = Config.all({
   port: int("SIM_PORT", 8090, 0, 65535),
   host: Config.string("SIM_HOST").pipe(Config.withDefault("127.0.0.1")),
   siteUrl: Config.option(Config.url("SIM_SITE_URL")),
@@ -113,7 +112,7 @@ export const SimulatorConfig: Config.Config<SimulatorOptions> = Config.all({
   shutdownTimeoutMs: millis("SIM_SHUTDOWN_TIMEOUT_MS", 2_000),
   switches: SwitchesFromConfig,
   faults: FaultsFromConfig
-}).pipe(Config.map(({ hugeItemId, siteUrl, ...rest }): SimulatorOptions => ({
+}).pipe(Config.map(({ hugeItemId, siteUrl, ...rest }) => ({
   ...rest,
   hugeItemId: hugeItemId === 0 ? undefined : hugeItemId,
   siteUrl: siteUrl._tag === "Some" ? siteUrl.value.origin + siteUrl.value.pathname.replace(/\/+$/, "") : undefined
