@@ -59,7 +59,6 @@ import * as Migrator from "@effect/sql/Migrator"
 import { SqlClient } from "@effect/sql"
 import { Clock, Duration, Effect, Option, Schedule, type Scope } from "effect"
 import { TimeoutException } from "effect/Cause"
-import type { CircuitOpenError } from "../resilience/CircuitBreaker.js"
 import * as CircuitBreaker from "../resilience/CircuitBreaker.js"
 import * as CacheTier from "./CacheTier.js"
 import { type TierBreakerOptions, type TierOp, TierError } from "./CacheTier.js"
@@ -263,34 +262,21 @@ export const make = (
       : yield* CircuitBreaker.make({ ...options.breaker, name: "postgres" })
     const t = sql(names.qualified)
 
-    const tierError = (op: TierOp) => (cause: unknown) =>
-      cause instanceof TierError ? cause : new TierError({ tier: "postgres", op, cause })
+    const tierError = (op: TierOp) => CacheTier.tierError("postgres", op)
 
     /** Set once the schema is known to be in place; reset when a statement finds the table missing. */
     let migrated = false
 
+    const guardedOp = CacheTier.guarded("postgres", breaker, { abandon: true })
     /** Types failures, bounds the operation (abandoning a slow statement), runs it through the breaker. */
-    const guard = <A, E>(
-      op: TierOp,
-      bound: Duration.Duration,
-      self: Effect.Effect<A, E>
-    ): Effect.Effect<A, TierError> => {
-      const bounded = self.pipe(
+    const guard = <A, E>(op: TierOp, bound: Duration.Duration, self: Effect.Effect<A, E>): Effect.Effect<A, TierError> =>
+      guardedOp(
+        op,
+        bound,
         // The table is gone (dropped by hand, or its creation lost in a crash with
         // synchronous_commit off): migrate again before the next operation.
-        Effect.tapError((error) => Effect.sync(() => isUndefinedTable(error) && (migrated = false))),
-        Effect.mapError(tierError(op)),
-        Effect.disconnect,
-        Effect.timeoutFail({
-          duration: bound,
-          onTimeout: () => tierError(op)(new TimeoutException(`postgres ${op} exceeded ${Duration.format(bound)}`))
-        })
+        Effect.tapError(self, (error) => Effect.sync(() => isUndefinedTable(error) && (migrated = false)))
       )
-      if (breaker === undefined) return bounded
-      return breaker.withBreaker(bounded).pipe(
-        Effect.catchTag("CircuitOpenError", (cause: CircuitOpenError) => Effect.fail(tierError(op)(cause)))
-      )
-    }
 
     const migrationLock = yield* Effect.makeSemaphore(1)
     const migrateOnce = Effect.gen(function*() {

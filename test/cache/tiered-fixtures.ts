@@ -176,14 +176,12 @@ export const isolation = (options: { readonly redisUrl?: string; readonly databa
     if (options.redisUrl !== undefined) {
       const redis = yield* redisAdapter(options.redisUrl, "tiered-spec-cleanup")
       yield* Effect.addFinalizer(() =>
-        redis.use("cleanup", async (c) => {
-          let cursor = "0"
-          do {
-            const [next, keys] = await c.scan(cursor, "MATCH", `${RedisTier.escapeGlob(prefix)}*`, "COUNT", 1000)
-            cursor = next
-            if (keys.length > 0) await c.unlink(...keys)
-          } while (cursor !== "0")
-        }).pipe(Effect.ignore)
+        RedisAdapter.scanEach(
+          redis,
+          "scan",
+          (c, cursor) => c.scan(cursor, "MATCH", `${RedisTier.escapeGlob(prefix)}*`, "COUNT", 1000),
+          (keys) => redis.use("unlink", (c) => c.unlink(...keys))
+        ).pipe(Effect.ignore)
       )
     }
     if (options.databaseUrl !== undefined) {
