@@ -193,14 +193,15 @@ export class CachedContent extends Effect.Service<CachedContent>()("accelerator/
           policies.discovery
         ))
 
+    // Every public operation is a span (`CachedContent.<op>`), the parent of the cache's and the client's.
     return {
-      search,
-      item,
-      refreshSearch,
-      refreshItem,
-      markdown,
-      methods: (credentials: Credentials) => discoveryView("methods", credentials),
-      tools: (credentials: Credentials) => discoveryView("tools", credentials)
+      search: Effect.fn("CachedContent.search")(search),
+      item: Effect.fn("CachedContent.item")(item),
+      refreshSearch: Effect.fn("CachedContent.refreshSearch")(refreshSearch),
+      refreshItem: Effect.fn("CachedContent.refreshItem")(refreshItem),
+      markdown: Effect.fn("CachedContent.markdown")(markdown),
+      methods: Effect.fn("CachedContent.methods")((credentials: Credentials) => discoveryView("methods", credentials)),
+      tools: Effect.fn("CachedContent.tools")((credentials: Credentials) => discoveryView("tools", credentials))
     }
   })
 }) {}
