@@ -15,6 +15,7 @@ import { MethodsHandlers } from "../src/http/MethodsHandlers.js"
 import { withRequestContext } from "../src/http/RequestContext.js"
 import { SystemHandlers } from "../src/http/SystemHandlers.js"
 import { ListenerState } from "../src/listener/Listener.js"
+import { routes } from "../src/listener/Routes.js"
 import * as HttpTelemetry from "../src/telemetry/HttpTelemetry.js"
 import * as ResourceMonitor from "../src/telemetry/ResourceMonitor.js"
 import * as SloMonitor from "../src/telemetry/SloMonitor.js"
@@ -53,7 +54,7 @@ export const FastPathLive = HttpTelemetry.layer.pipe(
 )
 
 /** The Effect app: the API with every group's handlers, and its OpenAPI document at `/openapi.json`. */
-export const AppLive = HttpApiBuilder.middlewareOpenApi({ path: "/openapi.json" }).pipe(
+export const AppLive = HttpApiBuilder.middlewareOpenApi({ path: routes.openapi.path }).pipe(
   Layer.provideMerge(
     HttpApiBuilder.api(GatewayApi).pipe(Layer.provide([SystemHandlers, ContentHandlers, MethodsHandlers, AdminHandlers]))
   ),
