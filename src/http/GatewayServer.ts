@@ -120,8 +120,7 @@ export const make = (
       // Stop accepting first; `close` resolves only when every socket has gone, so it is not awaited.
       server.close()
       server.closeIdleConnections()
-      // Polled, not awaited with a timeout: this runs in a finalizer, often of an interrupted
-      // fiber, where an interruptible wait would be cut short at once.
+      // Polled (the listener counts responses in flight), bounded by the shutdown timeout.
       const finished = yield* waitUntil(() => inFlight === 0, options.shutdownTimeout)
       if (finished) {
         yield* Effect.logInfo("shutdown: all requests in flight finished")
