@@ -4,7 +4,7 @@
  */
 import { HttpApiBuilder, HttpServer } from "@effect/platform"
 import { Effect, Layer, Option } from "effect"
-import { TieredCacheService } from "../src/cache/TieredCache.js"
+import { TieredCache } from "../src/cache/TieredCache.js"
 import { TracingConfig } from "../src/Config.js"
 import { AdminHandlers } from "../src/http/AdminHandlers.js"
 import { GatewayApi } from "../src/http/Api.js"
@@ -38,7 +38,7 @@ export const ServeLive = Layer.unwrapEffect(
 
 /** Samples process, pool and memory-tier gauges; built where the listener's state is in context. */
 export const ResourceMonitorLive = Layer.unwrapEffect(
-  Effect.map(TieredCacheService, (cache) => ResourceMonitor.layerFromContext({ memoryCache: () => cache.memory.stats() }))
+  Effect.map(TieredCache, (cache) => ResourceMonitor.layerFromContext({ memoryCache: () => cache.memory.stats() }))
 )
 
 /** The SLO monitor and the status page over it. */

@@ -4,7 +4,7 @@
  */
 import { Effect, Layer } from "effect"
 import * as AccessScope from "../src/access/AccessScope.js"
-import { TieredCacheService } from "../src/cache/TieredCache.js"
+import { TieredCache } from "../src/cache/TieredCache.js"
 import { DISCOVERY_TAG } from "../src/content/CacheKeys.js"
 import { CachedContent } from "../src/content/CachedContent.js"
 import { Content } from "../src/content/Content.js"
@@ -19,7 +19,7 @@ import { DrupalRpcLive, UpstreamLive } from "./Upstream.js"
 
 /** Method discovery with its background refresh; a change invalidates cached method and tool lists. */
 export const DiscoveryLive = Layer.unwrapEffect(
-  Effect.map(TieredCacheService, (cache) =>
+  Effect.map(TieredCache, (cache) =>
     Discovery.layerConfig({
       onChange: () => cache.invalidateTags([DISCOVERY_TAG]),
       onMethods: (ids) => void Metrics.registerUpstreamMethods(ids)

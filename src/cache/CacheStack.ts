@@ -105,9 +105,9 @@ export interface CacheStackTelemetry {
 export const layerConfig = (
   telemetry: CacheStackTelemetry = {},
   reconnectNamespaces: ReadonlyArray<string> = []
-): Layer.Layer<TieredCache.TieredCacheService, ConfigError.ConfigError | RedisError> =>
+): Layer.Layer<TieredCache.TieredCache, ConfigError.ConfigError | RedisError> =>
   Layer.scoped(
-    TieredCache.TieredCacheService,
+    TieredCache.TieredCache,
     Effect.gen(function*() {
       const runtime = yield* CacheRuntimeConfig
       const pg = yield* PostgresConfig

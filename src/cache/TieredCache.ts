@@ -228,8 +228,17 @@ export interface TieredCache {
   readonly memory: MemoryCacheTier
 }
 
-/** Tag of the cache. */
-export class TieredCacheService extends Context.Tag("accelerator/TieredCache")<TieredCacheService, TieredCache>() {}
+/** Tag of the cache (tag name = interface name). */
+export const TieredCache = Context.GenericTag<TieredCache>("accelerator/TieredCache")
+
+/**
+ * The former name of the tag, kept only while `access/AccessScope.ts` (another branch) still
+ * imports it: the same tag, no second service. Use {@link TieredCache}.
+ * @deprecated
+ */
+export const TieredCacheService = TieredCache
+/** @deprecated The former name of {@link TieredCache}. */
+export type TieredCacheService = TieredCache
 
 /** One key read from the remote tiers named in `tiers` (comma-separated), batched with others. */
 class RemoteRead extends Request.Class<Option.Option<CacheHit>, never, {
@@ -640,8 +649,8 @@ export const make = (options: TieredCacheOptions): Effect.Effect<TieredCache, ne
   })
 
 /** The cache as a layer over explicit options. */
-export const layer = (options: TieredCacheOptions): Layer.Layer<TieredCacheService> =>
-  Layer.scoped(TieredCacheService, make(options))
+export const layer = (options: TieredCacheOptions): Layer.Layer<TieredCache> =>
+  Layer.scoped(TieredCache, make(options))
 
 /**
  * The cache seen as one {@link CacheTier} (named after its top tier, `memory`), so the tier

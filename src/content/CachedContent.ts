@@ -11,7 +11,7 @@
  */
 import { Clock, Duration, Effect, Option, Stream } from "effect"
 import { AccessScope } from "../access/AccessScope.js"
-import { type CachePolicy, type CacheStatus, type LoadTimeout, TieredCacheService } from "../cache/TieredCache.js"
+import { type CachePolicy, type CacheStatus, type LoadTimeout, TieredCache } from "../cache/TieredCache.js"
 import { CachePolicyConfig } from "../Config.js"
 import { Discovery } from "../discovery/Discovery.js"
 import type { Credentials } from "../drupal/Credentials.js"
@@ -58,7 +58,7 @@ const isNotFound = (error: DrupalError): boolean =>
 export class CachedContent extends Effect.Service<CachedContent>()("accelerator/CachedContent", {
   effect: Effect.gen(function*() {
     const content = yield* Content
-    const cache = yield* TieredCacheService
+    const cache = yield* TieredCache
     const access = yield* AccessScope
     const discovery = yield* Discovery
     const config = yield* CachePolicyConfig

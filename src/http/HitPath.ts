@@ -16,7 +16,7 @@ import { Effect, Either, Layer } from "effect"
 import type * as Http from "node:http"
 import { AccessScope } from "../access/AccessScope.js"
 import type { MemoryCacheTier } from "../cache/MemoryTier.js"
-import { TieredCacheService } from "../cache/TieredCache.js"
+import { TieredCache } from "../cache/TieredCache.js"
 import { contentCacheKey, discoveryCacheKey, markdownCacheKey, responseOf, searchCacheKey } from "../content/CacheKeys.js"
 import { normalizeSearch } from "../content/SearchQuery.js"
 import { fromAuthorizationHeader, MAX_AUTHORIZATION_LENGTH } from "../drupal/Credentials.js"
@@ -93,10 +93,10 @@ export const make = (options: HitPathOptions): FastPath => (req: Http.IncomingMe
 }
 
 /** The hit path over the cache's memory tier and the caller partitions, counting its hits as memory hits. */
-export const layer: Layer.Layer<HitPath, never, TieredCacheService | AccessScope> = Layer.effect(
+export const layer: Layer.Layer<HitPath, never, TieredCache | AccessScope> = Layer.effect(
   HitPath,
   Effect.gen(function*() {
-    const cache = yield* TieredCacheService
+    const cache = yield* TieredCache
     const access = yield* AccessScope
     return make({ memory: cache.memory, access, onHit: () => Metrics.recordCacheLookup("memory", "hit") })
   })
