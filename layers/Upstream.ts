@@ -1,11 +1,14 @@
 /**
- * Where Drupal is: `DRUPAL_URL` when set; otherwise the built-in simulator is started in-process
- * (on `SIM_PORT`) and used as the upstream, so the gateway runs with nothing else installed.
+ * Client: the pooled, batching Drupal JSON-RPC client, and where Drupal is: `DRUPAL_URL` when
+ * set; otherwise the built-in simulator is started in-process (on `SIM_PORT`) and used as the
+ * upstream, so the gateway runs with nothing else installed.
  */
 import { Effect, Layer, Option } from "effect"
 import { DrupalUrl } from "../src/Config.js"
 import { DrupalEndpoint } from "../src/drupal/DrupalEndpoint.js"
+import * as DrupalRpc from "../src/drupal/DrupalRpc.js"
 import * as Simulator from "../src/simulator/Simulator.js"
+import * as Metrics from "../src/telemetry/Metrics.js"
 
 const embedded = Layer.effect(
   DrupalEndpoint,
@@ -27,4 +30,9 @@ export const UpstreamLive = Layer.unwrapEffect(
         Layer.provideMerge(DrupalEndpoint.layer(url))
       )
   }))
+)
+
+/** The pooled, batching JSON-RPC client of the upstream, its calls and breaker wired to the metrics. */
+export const DrupalRpcLive = DrupalRpc.layerConfig(Metrics.drupalRpcHooks(), Metrics.breakerStateHook()).pipe(
+  Layer.provide(UpstreamLive)
 )

@@ -1,12 +1,17 @@
 /**
- * Every configuration key of the gateway, with its default, in one place. The README's
- * configuration table lists the same keys; keep the two in step. Keys of the built-in
- * simulator live in `simulator/SimulatorConfig.ts`.
+ * The gateway's configuration keys with their defaults, except those of the cache tiers
+ * (`cache/CacheConfig.ts`), of telemetry (`telemetry/TelemetryConfig.ts`) and of the built-in
+ * simulator (`simulator/SimulatorConfig.ts`), each module beside the code it configures. Where a
+ * module has defaults of its own (the circuit breaker, the retry policy), the keys here read
+ * them from it rather than copy them. The README's configuration table lists every key; keep
+ * them in step.
  *
  * @since 0.1.0
  */
-import { Config, Option, Redacted } from "effect"
+import { Config, Duration, Option, Redacted } from "effect"
 import { millis, positiveInt, ratio } from "./ConfigKeys.js"
+import * as CircuitBreaker from "./resilience/CircuitBreaker.js"
+import * as Retry from "./resilience/Retry.js"
 
 /** Where the gateway listens and how it treats connections. */
 export const ServerConfig = Config.all({
@@ -89,18 +94,18 @@ export const DrupalClientConfig = Config.all({
   }),
   dedupMaxKeys: positiveInt("DRUPAL_DEDUP_MAX_KEYS", 10_000),
   retry: Config.all({
-    maxAttempts: positiveInt("DRUPAL_RETRY_MAX_ATTEMPTS", 4),
-    base: millis("DRUPAL_RETRY_BASE_MS", 50),
-    cap: millis("DRUPAL_RETRY_CAP_MS", 1_000),
-    maxElapsed: millis("DRUPAL_RETRY_MAX_ELAPSED_MS", 5_000)
+    maxAttempts: positiveInt("DRUPAL_RETRY_MAX_ATTEMPTS", Retry.defaults.maxAttempts),
+    base: millis("DRUPAL_RETRY_BASE_MS", Duration.toMillis(Retry.defaults.base)),
+    cap: millis("DRUPAL_RETRY_CAP_MS", Duration.toMillis(Retry.defaults.cap)),
+    maxElapsed: millis("DRUPAL_RETRY_MAX_ELAPSED_MS", Duration.toMillis(Retry.defaults.maxElapsed))
   }),
   breaker: Config.all({
-    consecutiveFailures: positiveInt("DRUPAL_BREAKER_CONSECUTIVE_FAILURES", 5),
-    failureRatio: ratio("DRUPAL_BREAKER_FAILURE_RATIO", 0.5),
-    minimumCalls: positiveInt("DRUPAL_BREAKER_MINIMUM_CALLS", 20),
-    window: millis("DRUPAL_BREAKER_WINDOW_MS", 10_000),
-    cooldown: millis("DRUPAL_BREAKER_COOLDOWN_MS", 5_000),
-    halfOpenMaxCalls: positiveInt("DRUPAL_BREAKER_HALF_OPEN_CALLS", 1)
+    consecutiveFailures: positiveInt("DRUPAL_BREAKER_CONSECUTIVE_FAILURES", CircuitBreaker.defaults.consecutiveFailures),
+    failureRatio: ratio("DRUPAL_BREAKER_FAILURE_RATIO", CircuitBreaker.defaults.failureRatio),
+    minimumCalls: positiveInt("DRUPAL_BREAKER_MINIMUM_CALLS", CircuitBreaker.defaults.minimumCalls),
+    window: millis("DRUPAL_BREAKER_WINDOW_MS", Duration.toMillis(CircuitBreaker.defaults.window)),
+    cooldown: millis("DRUPAL_BREAKER_COOLDOWN_MS", Duration.toMillis(CircuitBreaker.defaults.cooldown)),
+    halfOpenMaxCalls: positiveInt("DRUPAL_BREAKER_HALF_OPEN_CALLS", CircuitBreaker.defaults.halfOpenMaxCalls)
   })
 })
 export type DrupalClientConfig = Config.Config.Success<typeof DrupalClientConfig>

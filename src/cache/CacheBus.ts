@@ -22,7 +22,7 @@
  *
  * @since 0.1.0
  */
-import { Deferred, Duration, Effect, Runtime, type Scope } from "effect"
+import { Deferred, Duration, Effect, FiberSet, type Scope } from "effect"
 import * as net from "node:net"
 import Pg from "pg"
 import { settleWithin } from "../concurrency/Release.js"
@@ -133,8 +133,8 @@ export const redisBus = (
   options: RedisBusOptions = {}
 ): Effect.Effect<CacheBus, RedisError, Scope.Scope> =>
   Effect.gen(function*() {
-    const runtime = yield* Effect.runtime<never>()
-    const run = Runtime.runFork(runtime)
+    // Message handlers run as fibers of a set owned by the bus's scope: closing it interrupts them.
+    const run = yield* FiberSet.makeRuntime<never>()
     const subscriber = yield* redis.duplicate("bus")
     // `live`: our subscription is known to be in place. `starting`: the bus is being built, the
     // cache has nothing in memory yet, so the first subscription needs no drop.
@@ -241,8 +241,8 @@ export const postgresBus = (
 ): Effect.Effect<CacheBus, never, Scope.Scope> =>
   Effect.gen(function*() {
     if (!/^[a-z_][a-z0-9_]{0,62}$/.test(channel)) return yield* Effect.dieMessage(`invalid NOTIFY channel ${channel}`)
-    const runtime = yield* Effect.runtime<never>()
-    const run = Runtime.runFork(runtime)
+    // Message handlers run as fibers of a set owned by the bus's scope: closing it interrupts them.
+    const run = yield* FiberSet.makeRuntime<never>()
     const timeout = Duration.toMillis(options.timeout ?? Duration.seconds(2))
     const maxBackoff = Duration.toMillis(options.maxBackoff ?? Duration.seconds(2))
     const heartbeat = Duration.toMillis(options.heartbeat ?? defaultHeartbeat)

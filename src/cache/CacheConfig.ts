@@ -24,6 +24,7 @@
  */
 import { Config, Duration } from "effect"
 import { millis, nonNegativeInt, positiveInt } from "../ConfigKeys.js"
+import * as CircuitBreaker from "../resilience/CircuitBreaker.js"
 import type { TierBreakerOptions } from "./CacheTier.js"
 import * as Envelope from "./Envelope.js"
 import type { MemoryTierOptions } from "./MemoryTier.js"
@@ -50,12 +51,15 @@ export const CompressAbove: Config.Config<number> = nonNegativeInt(
 
 /** `CACHE_BREAKER_COOLDOWN_MS`: the remote tiers' breaker settings. */
 export const TierBreaker: Config.Config<TierBreakerOptions> = Config.map(
-  millis("CACHE_BREAKER_COOLDOWN_MS", 5_000),
+  millis("CACHE_BREAKER_COOLDOWN_MS", Duration.toMillis(CircuitBreaker.defaults.cooldown)),
   (cooldown) => ({ cooldown })
 )
 
-/** `CACHE_MAINTENANCE_TIMEOUT_MS`. */
-export const MaintenanceTimeout: Config.Config<Duration.Duration> = millis("CACHE_MAINTENANCE_TIMEOUT_MS", 30_000)
+/** `CACHE_MAINTENANCE_TIMEOUT_MS` (the Redis and PostgreSQL tiers share the default). */
+export const MaintenanceTimeout: Config.Config<Duration.Duration> = millis(
+  "CACHE_MAINTENANCE_TIMEOUT_MS",
+  Duration.toMillis(RedisTier.defaults.maintenanceTimeout)
+)
 
 /** Options of the memory tier. */
 export const MemoryTierConfig: Config.Config<MemoryTierOptions> = Config.all({

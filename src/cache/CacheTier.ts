@@ -29,8 +29,8 @@
  *
  * @since 0.1.0
  */
-import { Cause, Data, Effect, Option } from "effect"
-import type { CircuitBreakerOptions } from "../resilience/CircuitBreaker.js"
+import { Cause, Data, Duration, Effect, Option } from "effect"
+import type { CircuitBreaker, CircuitBreakerOptions } from "../resilience/CircuitBreaker.js"
 import type * as Envelope from "./Envelope.js"
 
 /** The tiers that exist. Used as a metric / log label: keep the set fixed. */
@@ -54,6 +54,30 @@ export class TierError extends Data.TaggedError("TierError")<{
       : String(this.cause)
     return `cache tier ${this.tier} ${this.op} failed: ${detail}`
   }
+}
+
+/** Wraps any failure of `tier`'s operation `op` in a {@link TierError} (a `TierError` is kept as is). */
+export const tierError = (tier: TierName, op: TierOp) => (cause: unknown): TierError =>
+  cause instanceof TierError ? cause : new TierError({ tier, op, cause })
+
+/**
+ * The guard every remote tier puts around each operation: its failures become a
+ * {@link TierError} naming the tier and the operation; the whole operation is bounded by `bound`
+ * (a `TimeoutException` cause; with `abandon`, a slow operation is left to finish in the
+ * background instead of being waited for while it is interrupted); and it runs through the
+ * tier's circuit breaker when it has one (an open circuit is a `TierError` too).
+ */
+export const guarded = (tier: TierName, breaker: CircuitBreaker | undefined, options: { readonly abandon?: boolean } = {}) =>
+<A, E>(op: TierOp, bound: Duration.Duration, self: Effect.Effect<A, E>): Effect.Effect<A, TierError> => {
+  const wrap = tierError(tier, op)
+  const typed = Effect.mapError(self, wrap)
+  const bounded = (options.abandon === true ? Effect.disconnect(typed) : typed).pipe(
+    Effect.timeoutFail({
+      duration: bound,
+      onTimeout: () => wrap(new Cause.TimeoutException(`${tier} ${op} exceeded ${Duration.format(bound)}`))
+    })
+  )
+  return breaker === undefined ? bounded : Effect.catchTag(breaker.withBreaker(bounded), "CircuitOpenError", (cause) => Effect.fail(wrap(cause)))
 }
 
 /**

@@ -57,11 +57,8 @@
  */
 import * as Migrator from "@effect/sql/Migrator"
 import { SqlClient } from "@effect/sql"
-import { Clock, Context, Duration, Effect, Layer, Option, Schedule, type Scope } from "effect"
+import { Clock, Duration, Effect, Option, Schedule, type Scope } from "effect"
 import { TimeoutException } from "effect/Cause"
-import * as Config from "effect/Config"
-import type { ConfigError } from "effect/ConfigError"
-import type { CircuitOpenError } from "../drupal/DrupalError.js"
 import * as CircuitBreaker from "../resilience/CircuitBreaker.js"
 import * as CacheTier from "./CacheTier.js"
 import { type TierBreakerOptions, type TierOp, TierError } from "./CacheTier.js"
@@ -122,9 +119,6 @@ export interface PostgresCacheTier extends CacheTier.CacheTier {
    */
   readonly sweep: (batchSize?: number) => Effect.Effect<SweepResult, TierError>
 }
-
-/** Tag of the PostgreSQL tier. */
-export class PostgresTier extends Context.Tag("accelerator/cache/PostgresTier")<PostgresTier, PostgresCacheTier>() {}
 
 const IDENTIFIER = /^[a-z_][a-z0-9_]*$/
 
@@ -268,34 +262,21 @@ export const make = (
       : yield* CircuitBreaker.make({ ...options.breaker, name: "postgres" })
     const t = sql(names.qualified)
 
-    const tierError = (op: TierOp) => (cause: unknown) =>
-      cause instanceof TierError ? cause : new TierError({ tier: "postgres", op, cause })
+    const tierError = (op: TierOp) => CacheTier.tierError("postgres", op)
 
     /** Set once the schema is known to be in place; reset when a statement finds the table missing. */
     let migrated = false
 
+    const guardedOp = CacheTier.guarded("postgres", breaker, { abandon: true })
     /** Types failures, bounds the operation (abandoning a slow statement), runs it through the breaker. */
-    const guard = <A, E>(
-      op: TierOp,
-      bound: Duration.Duration,
-      self: Effect.Effect<A, E>
-    ): Effect.Effect<A, TierError> => {
-      const bounded = self.pipe(
+    const guard = <A, E>(op: TierOp, bound: Duration.Duration, self: Effect.Effect<A, E>): Effect.Effect<A, TierError> =>
+      guardedOp(
+        op,
+        bound,
         // The table is gone (dropped by hand, or its creation lost in a crash with
         // synchronous_commit off): migrate again before the next operation.
-        Effect.tapError((error) => Effect.sync(() => isUndefinedTable(error) && (migrated = false))),
-        Effect.mapError(tierError(op)),
-        Effect.disconnect,
-        Effect.timeoutFail({
-          duration: bound,
-          onTimeout: () => tierError(op)(new TimeoutException(`postgres ${op} exceeded ${Duration.format(bound)}`))
-        })
+        Effect.tapError(self, (error) => Effect.sync(() => isUndefinedTable(error) && (migrated = false)))
       )
-      if (breaker === undefined) return bounded
-      return breaker.withBreaker(bounded).pipe(
-        Effect.catchTag("CircuitOpenError", (cause: CircuitOpenError) => Effect.fail(tierError(op)(cause)))
-      )
-    }
 
     const migrationLock = yield* Effect.makeSemaphore(1)
     const migrateOnce = Effect.gen(function*() {
@@ -483,13 +464,3 @@ export const make = (
       sweep
     })
   })
-
-/** The PostgreSQL tier as a layer over explicit options; needs a `SqlClient` (PostgreSQL dialect). */
-export const layer = (options: PostgresTierOptions = {}): Layer.Layer<PostgresTier, never, SqlClient.SqlClient> =>
-  Layer.scoped(PostgresTier, make(options))
-
-/** The PostgreSQL tier with its options from configuration (see `CacheConfig.PostgresTierConfig`). */
-export const layerConfig = (
-  config: Config.Config.Wrap<PostgresTierOptions>
-): Layer.Layer<PostgresTier, ConfigError, SqlClient.SqlClient> =>
-  Layer.scoped(PostgresTier, Effect.flatMap(Config.unwrap(config), make))

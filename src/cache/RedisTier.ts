@@ -37,16 +37,12 @@
  *
  * @since 0.1.0
  */
-import { Clock, Context, Duration, Effect, Layer, Option } from "effect"
+import { Clock, Duration, Effect, Option } from "effect"
 import type { Redis as IORedis } from "ioredis"
-import { TimeoutException } from "effect/Cause"
-import * as Config from "effect/Config"
-import type { ConfigError } from "effect/ConfigError"
-import type { CircuitOpenError } from "../drupal/DrupalError.js"
-import { Redis, type RedisError } from "../redis/Redis.js"
+import { Redis, scanEach } from "../redis/Redis.js"
 import * as CircuitBreaker from "../resilience/CircuitBreaker.js"
 import * as CacheTier from "./CacheTier.js"
-import { type TierBreakerOptions, type TierOp, TierError } from "./CacheTier.js"
+import type { TierBreakerOptions } from "./CacheTier.js"
 import * as Envelope from "./Envelope.js"
 
 /** Default option values. */
@@ -79,9 +75,6 @@ export interface RedisCacheTier extends CacheTier.CacheTier {
   readonly name: "redis"
   readonly prefix: string
 }
-
-/** Tag of the Redis tier. */
-export class RedisTier extends Context.Tag("accelerator/cache/RedisTier")<RedisTier, RedisCacheTier>() {}
 
 /** Redis key of the entry under cache key `key`. */
 export const entryKey = (prefix: string, key: string): string => `${prefix}e:${key}`
@@ -127,27 +120,8 @@ export const make = (options: RedisTierOptions = {}): Effect.Effect<RedisCacheTi
       ? undefined
       : yield* CircuitBreaker.make({ ...options.breaker, name: "redis" })
 
-    const tierError = (op: TierOp) => (cause: unknown) =>
-      cause instanceof TierError ? cause : new TierError({ tier: "redis", op, cause })
-
     /** Types failures, bounds the whole operation, and runs it through the breaker. */
-    const guard = <A>(
-      op: TierOp,
-      bound: Duration.Duration,
-      self: Effect.Effect<A, RedisError | TierError>
-    ): Effect.Effect<A, TierError> => {
-      const bounded = self.pipe(
-        Effect.mapError(tierError(op)),
-        Effect.timeoutFail({
-          duration: bound,
-          onTimeout: () => tierError(op)(new TimeoutException(`redis ${op} exceeded ${Duration.format(bound)}`))
-        })
-      )
-      if (breaker === undefined) return bounded
-      return breaker.withBreaker(bounded).pipe(
-        Effect.catchTag("CircuitOpenError", (cause: CircuitOpenError) => Effect.fail(tierError(op)(cause)))
-      )
-    }
+    const guard = CacheTier.guarded("redis", breaker)
 
     const getMany = Effect.fn("RedisTier.getMany")(function*(keys: ReadonlyArray<string>) {
       if (keys.length === 0) return []
@@ -252,17 +226,10 @@ export const make = (options: RedisTierOptions = {}): Effect.Effect<RedisCacheTi
     const invalidateTags = Effect.fn("RedisTier.invalidateTags")(function*(tags: ReadonlyArray<string>) {
       if (tags.length === 0) return
       const wanted = new Set(tags)
-      const invalidateOne = (tag: string) =>
-        Effect.gen(function*() {
-          const set = tagKey(prefix, tag)
-          let cursor = "0"
-          do {
-            const [next, members] = yield* redis.use(
-              "sscan",
-              (c) => c.sscanBuffer(set, cursor, "COUNT", pageSize)
-            )
-            cursor = next.toString()
-            if (members.length === 0) continue
+      const invalidateOne = (tag: string) => {
+        const set = tagKey(prefix, tag)
+        return scanEach(redis, "sscan", (c, cursor) => c.sscanBuffer(set, cursor, "COUNT", pageSize), (members) =>
+          Effect.gen(function*() {
             const heads = yield* readHeaders(members)
             const doomed = members.filter((_, i) => {
               const head = heads[i]!
@@ -271,11 +238,10 @@ export const make = (options: RedisTierOptions = {}): Effect.Effect<RedisCacheTi
               const header = Envelope.decodeHeader(head)
               return Option.isNone(header) || header.value.tags.some((t) => wanted.has(t))
             })
-            if (doomed.length === 0) continue
-            yield* redis.use("unlink", (c) =>
-              c.multi().unlink(...doomed).srem(set, ...doomed).exec().then(repliesOf))
-          } while (cursor !== "0")
-        })
+            if (doomed.length === 0) return
+            yield* redis.use("unlink", (c) => c.multi().unlink(...doomed).srem(set, ...doomed).exec().then(repliesOf))
+          }))
+      }
       yield* guard("invalidateTags", maintenanceTimeout, Effect.forEach(tags, invalidateOne, { discard: true }))
     })
 
@@ -285,17 +251,12 @@ export const make = (options: RedisTierOptions = {}): Effect.Effect<RedisCacheTi
       yield* guard(
         "clear",
         maintenanceTimeout,
-        Effect.gen(function*() {
-          let cursor = "0"
-          do {
-            const [next, keys] = yield* redis.use(
-              "scan",
-              (c) => c.scanBuffer(cursor, "MATCH", pattern, "COUNT", pageSize)
-            )
-            cursor = next.toString()
-            if (keys.length > 0) yield* redis.use("unlink", (c) => c.unlink(...keys))
-          } while (cursor !== "0")
-        })
+        scanEach(
+          redis,
+          "scan",
+          (c, cursor) => c.scanBuffer(cursor, "MATCH", pattern, "COUNT", pageSize),
+          (keys) => redis.use("unlink", (c) => c.unlink(...keys))
+        )
       )
     })
 
@@ -309,12 +270,3 @@ export const make = (options: RedisTierOptions = {}): Effect.Effect<RedisCacheTi
       clear
     })
   })
-
-/** The Redis tier as a layer over explicit options; needs the {@link Redis} adapter. */
-export const layer = (options: RedisTierOptions = {}): Layer.Layer<RedisTier, never, Redis> =>
-  Layer.effect(RedisTier, make(options))
-
-/** The Redis tier with its options from configuration (see `CacheConfig.RedisTierConfig`). */
-export const layerConfig = (
-  config: Config.Config.Wrap<RedisTierOptions>
-): Layer.Layer<RedisTier, ConfigError, Redis> => Layer.effect(RedisTier, Effect.flatMap(Config.unwrap(config), make))

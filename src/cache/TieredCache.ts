@@ -46,16 +46,13 @@ import {
   Clock,
   Context,
   Data,
-  Deferred,
   Duration,
   Effect,
   Either,
   Exit,
-  FiberId,
   FiberSet,
   Layer,
   Option,
-  Queue,
   Request,
   RequestResolver,
   type Scope
@@ -66,7 +63,10 @@ import * as SingleFlight from "../concurrency/SingleFlight.js"
 import { type CacheItem, type CacheTier, checkNamespace, make as makeTier, namespaceOf, type TierName } from "./CacheTier.js"
 import type { CacheEntry } from "./Envelope.js"
 import type { CacheLease } from "./CacheLease.js"
+import * as InvalidationGuard from "./InvalidationGuard.js"
+import { keyIds, namespaceId, tagIds } from "./InvalidationGuard.js"
 import type { MemoryCacheTier } from "./MemoryTier.js"
+import * as RemoteWriter from "./RemoteWriter.js"
 
 /** How an answer was found; the `X-Cache` header value. */
 export type CacheStatus = "HIT-MEMORY" | "HIT-REDIS" | "HIT-POSTGRES" | "MISS" | "STALE"
@@ -228,21 +228,17 @@ export interface TieredCache {
   readonly memory: MemoryCacheTier
 }
 
-/** Tag of the cache. */
-export class TieredCacheService extends Context.Tag("accelerator/TieredCache")<TieredCacheService, TieredCache>() {}
+/** Tag of the cache (tag name = interface name). */
+export const TieredCache = Context.GenericTag<TieredCache>("accelerator/TieredCache")
 
-interface PendingWrite {
-  readonly item: CacheItem
-  readonly remote: ReadonlyArray<CacheTier>
-  /** Guard epoch when the value was read or loaded. */
-  readonly since: number
-}
-
-/** A shared read or load: its result and the guard epoch it started in. */
-interface Stamped<A> {
-  readonly value: A
-  readonly since: number
-}
+/**
+ * The former name of the tag, kept only while `access/AccessScope.ts` (another branch) still
+ * imports it: the same tag, no second service. Use {@link TieredCache}.
+ * @deprecated
+ */
+export const TieredCacheService = TieredCache
+/** @deprecated The former name of {@link TieredCache}. */
+export type TieredCacheService = TieredCache
 
 /** One key read from the remote tiers named in `tiers` (comma-separated), batched with others. */
 class RemoteRead extends Request.Class<Option.Option<CacheHit>, never, {
@@ -263,71 +259,16 @@ export const make = (options: TieredCacheOptions): Effect.Effect<TieredCache, ne
     const loads = yield* SingleFlight.make({ maxKeys: 100_000 })
     const reads = yield* SingleFlight.make({ maxKeys: 100_000 })
     const background = yield* FiberSet.make()
-    const writes = yield* Queue.bounded<PendingWrite>(Math.max(1, options.writeQueueCapacity))
-
-    // ---- invalidation guard -------------------------------------------------------------------
-    // `epoch` counts finished invalidations. `invalidatedAt` holds, per key (`k:`), tag (`t:`) and
-    // namespace (`n:`), the epoch its last invalidation finished in, oldest first, bounded;
-    // `forgotten` is the newest epoch dropped from it. `running` counts invalidations in progress.
-    let epoch = 0
-    let forgotten = 0
-    const invalidatedAt = new Map<string, number>()
-    const running = new Map<string, number>()
-
-    const begin = (ids: ReadonlyArray<string>) =>
-      Effect.sync(() => {
-        for (const id of ids) running.set(id, (running.get(id) ?? 0) + 1)
-      })
-    const end = (ids: ReadonlyArray<string>) =>
-      Effect.sync(() => {
-        epoch++
-        for (const id of ids) {
-          invalidatedAt.delete(id)
-          invalidatedAt.set(id, epoch)
-          const left = (running.get(id) ?? 1) - 1
-          if (left > 0) running.set(id, left)
-          else running.delete(id)
-        }
-        while (invalidatedAt.size > Math.max(1, options.invalidationMemory)) {
-          const [id, at] = invalidatedAt.entries().next().value!
-          invalidatedAt.delete(id)
-          forgotten = Math.max(forgotten, at)
-        }
-      })
-    /** Runs `effect` as an invalidation of `ids`: values read or loaded before or during it are not stored. */
-    const invalidating = <A, E>(ids: ReadonlyArray<string>, effect: Effect.Effect<A, E>) =>
-      Effect.acquireUseRelease(begin(ids), () => effect, () => end(ids))
-
-    const hitSince = (id: string, since: number) => running.has(id) || (invalidatedAt.get(id) ?? -1) > since
-    /** Whether an invalidation of `key`, its namespace or one of `tags` finished after epoch `since` or is running. */
-    const overtaken = (key: string, tags: ReadonlyArray<string>, since: number): boolean => {
-      if (since < forgotten) return true
-      if (invalidatedAt.size === 0 && running.size === 0) return false
-      if (hitSince(`k:${key}`, since)) return true
-      const namespace = namespaceOf(key)
-      if (namespace !== undefined && hitSince(`n:${namespace}`, since)) return true
-      for (const tag of tags) if (hitSince(`t:${tag}`, since)) return true
-      return false
-    }
-
-    /**
-     * Runs `effect` (which reads the epoch it starts in) through `flight`; a caller that joined
-     * a run an invalidation overtook before the caller joined, runs again: any run in flight by
-     * then started after the caller joined.
-     */
-    const sharedRun = <A, E>(
-      flight: SingleFlight.SingleFlight,
-      key: string,
-      effect: Effect.Effect<Stamped<A>, E>,
-      isOvertaken: (value: A, since: number) => boolean
-    ): Effect.Effect<A, E> =>
-      Effect.suspend(() => {
-        const joinedAt = epoch
-        return Effect.flatMap(flight.run(key, effect), (result) =>
-          result.since < joinedAt && isOvertaken(result.value, result.since)
-            ? Effect.map(flight.run(key, effect), (again) => again.value)
-            : Effect.succeed(result.value))
-      })
+    const guard = InvalidationGuard.make(options.invalidationMemory)
+    const { invalidating, overtaken, sharedRun } = guard
+    const writer = yield* RemoteWriter.make({
+      remotes,
+      capacity: options.writeQueueCapacity,
+      batchSize: options.writeBatchSize,
+      overtaken,
+      onWriteFailed: hooks.onWriteFailed
+    })
+    const { enqueue, flush } = writer
 
     const remotesFor = (policy: CachePolicy) =>
       remotes.filter((tier) => (tier.name === "redis" ? policy.remote?.redis : policy.remote?.postgres) !== false)
@@ -342,114 +283,6 @@ export const make = (options: TieredCacheOptions): Effect.Effect<TieredCache, ne
         }
         return Effect.ignore(memory.setMany(items))
       })
-
-    // ---- writer -------------------------------------------------------------------------------
-    // `enqueued` counts writes accepted into the queue, `done` those the writer finished with
-    // (in queue order: one writer fiber). Flush waiters wait for `done` to reach their target.
-    let enqueued = 0
-    let done = 0
-    const waiters: Array<{ readonly target: number; readonly deferred: Deferred.Deferred<void> }> = []
-    const finished = (n: number) =>
-      Effect.sync(() => {
-        done += n
-        for (let i = waiters.length - 1; i >= 0; i--) {
-          const waiter = waiters[i]!
-          if (waiter.target <= done) {
-            waiters.splice(i, 1)
-            Deferred.unsafeDone(waiter.deferred, Exit.void)
-          }
-        }
-      })
-
-    // While a tier is down every batch fails: at most one warning per tier and second, with the
-    // number of entries since the last one.
-    const failedSinceLog: Record<TierName, number> = { memory: 0, redis: 0, postgres: 0 }
-    const lastFailureLog: Record<TierName, number> = { memory: -Infinity, redis: -Infinity, postgres: -Infinity }
-    const writeFailed = (tier: CacheTier, entries: number, reason: string) =>
-      Effect.flatMap(Clock.currentTimeMillis, (now) => {
-        hooks.onWriteFailed?.(tier.name, entries)
-        failedSinceLog[tier.name] += entries
-        if (now - lastFailureLog[tier.name] < 1_000) return Effect.void
-        const count = failedSinceLog[tier.name]
-        failedSinceLog[tier.name] = 0
-        lastFailureLog[tier.name] = now
-        return Effect.logWarning("cache: remote write failed; the entry stays in the tiers above").pipe(
-          Effect.annotateLogs({ tier: tier.name, entries: count, error: reason })
-        )
-      })
-
-    const writeTo = (tier: CacheTier, batch: ReadonlyArray<PendingWrite>) =>
-      tier.setMany(batch.map((w) => w.item)).pipe(
-        Effect.matchEffect({
-          onFailure: (error) => writeFailed(tier, batch.length, error.message),
-          // An invalidation that ran while this write was on its way may have missed it: undo.
-          onSuccess: () => {
-            const undo = batch.filter((w) => overtaken(w.item.key, w.item.entry.tags, w.since)).map((w) => w.item.key)
-            return undo.length === 0 ? Effect.void : tier.delete(undo).pipe(
-              Effect.catchAll((error) =>
-                Effect.logWarning("cache: could not undo a write overtaken by an invalidation").pipe(
-                  Effect.annotateLogs({ tier: tier.name, entries: undo.length, error: error.message })
-                )
-              )
-            )
-          }
-        })
-      )
-
-    const writeBatch = (batch: ReadonlyArray<PendingWrite>) =>
-      Effect.suspend(() => {
-        const live = batch.filter((w) => !overtaken(w.item.key, w.item.entry.tags, w.since))
-        return Effect.forEach(remotes, (tier) => {
-          const mine = live.filter((w) => w.remote.includes(tier))
-          return mine.length === 0 ? Effect.void : writeTo(tier, mine)
-        }, { concurrency: "unbounded", discard: true }) // one fiber per remote tier: at most two
-      }).pipe(
-        Effect.catchAllCause((cause) => Effect.logError("cache: remote writer defect; batch abandoned", cause)),
-        Effect.ensuring(finished(batch.length))
-      )
-
-    yield* Effect.forkScoped(
-      Effect.forever(Effect.flatMap(Queue.takeBetween(writes, 1, Math.max(1, options.writeBatchSize)), (chunk) => writeBatch([...chunk])))
-    )
-    // Let writes already queued reach the remote tiers at shutdown (bounded by the tiers' timeouts).
-    yield* Effect.addFinalizer(() =>
-      Effect.flatMap(Queue.takeAll(writes), (chunk) => (chunk.length === 0 ? Effect.void : writeBatch([...chunk])))
-    )
-
-    let droppedSinceLog = 0
-    let lastDropLog = -Infinity
-    /** Offers writes without ever waiting: what does not fit is dropped and counted. */
-    const enqueue = (items: ReadonlyArray<CacheItem>, remote: ReadonlyArray<CacheTier>, since: number) =>
-      remote.length === 0 || items.length === 0 ? Effect.void : Effect.suspend(() => {
-        let dropped = 0
-        for (const item of items) {
-          enqueued++
-          if (!writes.unsafeOffer({ item, remote, since })) {
-            enqueued--
-            dropped++
-          }
-        }
-        if (dropped === 0) return Effect.void
-        for (const tier of remote) hooks.onWriteFailed?.(tier.name, dropped)
-        droppedSinceLog += dropped
-        // At most one warning per second under overload, with the count since the last one.
-        return Effect.flatMap(Clock.currentTimeMillis, (now) => {
-          if (now - lastDropLog < 1_000) return Effect.void
-          const count = droppedSinceLog
-          droppedSinceLog = 0
-          lastDropLog = now
-          return Effect.logWarning("cache: remote write queue full; writes dropped").pipe(
-            Effect.annotateLogs({ capacity: options.writeQueueCapacity, dropped: count })
-          )
-        })
-      })
-
-    const flush: Effect.Effect<void> = Effect.suspend(() => {
-      if (done >= enqueued) return Effect.void
-      const deferred = Deferred.unsafeMake<void>(FiberId.none)
-      waiters.push({ target: enqueued, deferred })
-      return Deferred.await(deferred)
-    })
 
     // ---- reads --------------------------------------------------------------------------------
     const usable = (entry: Option.Option<CacheEntry>, now: number): Option.Option<CacheEntry> =>
@@ -516,7 +349,7 @@ export const make = (options: TieredCacheOptions): Effect.Effect<TieredCache, ne
     const readTiers = (keys: ReadonlyArray<string>, remote: ReadonlyArray<CacheTier>) =>
       Effect.gen(function*() {
         if (keys.length === 0) return []
-        const since = epoch
+        const since = guard.epoch()
         const found = yield* readMemory(keys, yield* Clock.currentTimeMillis)
         const missing = keys.flatMap((_, i) => (Option.isNone(found[i]!) ? [i] : []))
         if (missing.length === 0 || remote.length === 0) return found
@@ -556,7 +389,7 @@ export const make = (options: TieredCacheOptions): Effect.Effect<TieredCache, ne
         if (Option.isSome(inMemory!) || remote.length === 0) return inMemory!
         const tiers = remote.map((t) => t.name).join(",")
         const read = Effect.suspend(() => {
-          const since = epoch
+          const since = guard.epoch()
           return Effect.map(Effect.request(new RemoteRead({ key, tiers, since }), remoteReads), (found) => ({ value: found, since }))
         })
         return yield* sharedRun(reads, `${remote.map((t) => t.name).join(",")}|${key}`, read, isOvertakenHit(key))
@@ -616,7 +449,7 @@ export const make = (options: TieredCacheOptions): Effect.Effect<TieredCache, ne
     /** One origin load of `key` (unless memory, or for a refresh a remote tier, now has it fresh). */
     const loadOnce = <E>(key: string, lookup: Effect.Effect<Loaded, E>, policy: CachePolicy, replacing: boolean) =>
       Effect.gen(function*() {
-        const since = epoch
+        const since = guard.epoch()
         const now = yield* Clock.currentTimeMillis
         const current = yield* Effect.orElseSucceed(memory.get(key), () => Option.none<CacheEntry>())
         if (Option.isSome(current) && now < current.value.freshUntil) {
@@ -722,11 +555,11 @@ export const make = (options: TieredCacheOptions): Effect.Effect<TieredCache, ne
           concurrency: "unbounded" // one fiber per requested key; callers bound the batch size
         }))
 
-    const set = (key: string, loaded: Loaded, policy: CachePolicy) => Effect.suspend(() => store(key, loaded, policy, epoch, true))
+    const set = (key: string, loaded: Loaded, policy: CachePolicy) => Effect.suspend(() => store(key, loaded, policy, guard.epoch(), true))
 
     const setEntries = (items: ReadonlyArray<CacheItem>) =>
       Effect.suspend(() => {
-        const since = epoch
+        const since = guard.epoch()
         const kept = items.filter((item) => !overtaken(item.key, item.entry.tags, since))
         return Effect.zipRight(writeMemory(kept), enqueue(kept, remotes, since))
       })
@@ -744,9 +577,6 @@ export const make = (options: TieredCacheOptions): Effect.Effect<TieredCache, ne
 
     const publish = (message: InvalidationMessage) => options.bus === undefined ? Effect.void : options.bus.publish(message)
 
-    const keyIds = (keys: ReadonlyArray<string>) => keys.map((k) => `k:${k}`)
-    const tagIds = (tags: ReadonlyArray<string>) => tags.map((t) => `t:${t}`)
-
     const deleteKeys = (keys: ReadonlyArray<string>) =>
       keys.length === 0 ? Effect.void : Effect.zipRight(
         invalidating(keyIds(keys), everywhere("delete", (tier) => tier.delete(keys))),
@@ -763,7 +593,7 @@ export const make = (options: TieredCacheOptions): Effect.Effect<TieredCache, ne
       Effect.zipRight(
         checkNamespace(namespace),
         Effect.zipRight(
-          invalidating([`n:${namespace}`], everywhere("clear", (tier) => tier.clear(namespace))),
+          invalidating([namespaceId(namespace)], everywhere("clear", (tier) => tier.clear(namespace))),
           publish({ namespace })
         )
       )
@@ -774,7 +604,7 @@ export const make = (options: TieredCacheOptions): Effect.Effect<TieredCache, ne
       const keys = message.keys ?? []
       const tags = message.tags ?? []
       const namespace = message.namespace !== undefined && validNamespace(message.namespace) ? message.namespace : undefined
-      const ids = [...keyIds(keys), ...tagIds(tags), ...(namespace === undefined ? [] : [`n:${namespace}`])]
+      const ids = [...keyIds(keys), ...tagIds(tags), ...(namespace === undefined ? [] : [namespaceId(namespace)])]
       if (ids.length === 0) return Effect.void
       return invalidating(
         ids,
@@ -798,28 +628,29 @@ export const make = (options: TieredCacheOptions): Effect.Effect<TieredCache, ne
         Effect.catchAllCause((cause) => Effect.logWarning("cache: could not drop the memory tier", cause))
       )
 
+    // Every public operation is a span (`TieredCache.<op>`); the hit path never comes here.
     return {
-      getOrSet,
-      getOrSetMany,
-      get: (key) => readOne(key, remotes),
-      getMany: (keys) => readTiers(keys, remotes),
-      set,
-      setEntries,
-      delete: deleteKeys,
-      invalidateTags,
-      clear,
-      applyRemote,
-      dropMemory,
-      pendingWrites: Effect.sync(() => enqueued - done),
-      flush,
+      getOrSet: Effect.fn("TieredCache.getOrSet")(getOrSet),
+      getOrSetMany: Effect.fn("TieredCache.getOrSetMany")(getOrSetMany),
+      get: Effect.fn("TieredCache.get")((key: string) => readOne(key, remotes)),
+      getMany: Effect.fn("TieredCache.getMany")((keys: ReadonlyArray<string>) => readTiers(keys, remotes)),
+      set: Effect.fn("TieredCache.set")(set),
+      setEntries: Effect.fn("TieredCache.setEntries")(setEntries),
+      delete: Effect.fn("TieredCache.delete")(deleteKeys),
+      invalidateTags: Effect.fn("TieredCache.invalidateTags")(invalidateTags),
+      clear: Effect.fn("TieredCache.clear")(clear),
+      applyRemote: Effect.fn("TieredCache.applyRemote")(applyRemote),
+      dropMemory: Effect.fn("TieredCache.dropMemory")(dropMemory),
+      pendingWrites: writer.pending,
+      flush: flush.pipe(Effect.withSpan("TieredCache.flush")),
       recordOriginLoad: (ok) => Effect.sync(() => hooks.onOriginResult?.(ok)),
       memory
     } satisfies TieredCache
   })
 
 /** The cache as a layer over explicit options. */
-export const layer = (options: TieredCacheOptions): Layer.Layer<TieredCacheService> =>
-  Layer.scoped(TieredCacheService, make(options))
+export const layer = (options: TieredCacheOptions): Layer.Layer<TieredCache> =>
+  Layer.scoped(TieredCache, make(options))
 
 /**
  * The cache seen as one {@link CacheTier} (named after its top tier, `memory`), so the tier

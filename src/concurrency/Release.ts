@@ -1,48 +1,38 @@
 /**
- * Time-boxed releases that also work when the releasing fiber has been interrupted.
- *
- * A finalizer runs uninterruptibly, and when it runs because its fiber was interrupted (SIGTERM
- * interrupts the main fiber), an `Effect.interruptible` region inside it is cut short at once:
- * `Effect.timeoutOption` over an interruptible release would abandon the release immediately
- * instead of giving it its time. These helpers bound a release with a plain timer instead, so
- * the release gets up to its bound whether or not the fiber was interrupted.
+ * Time-boxed releases, in the stock form: the release is `Effect.interruptible` and bounded by
+ * `Effect.timeoutOption`. That holds in a finalizer of an interrupted fiber too (SIGTERM
+ * interrupts the main fiber): an interruptible wait there is not cut short, it gets its time up
+ * to the bound (`test/concurrency/Release.test.ts` proves it).
  *
  * @since 0.1.0
  */
-import { Duration, Effect } from "effect"
+import { Duration, Effect, Option } from "effect"
 
 /**
  * Runs `run` and waits for it to settle at most `within`; a rejection or a timeout is swallowed
- * (a release must not fail). Returns whether it settled in time.
+ * (a release must not fail). Returns whether it settled in time. The promise is not cancelled
+ * when the bound passes: it is left to settle in the background.
  */
 export const settleWithin = (
   within: Duration.DurationInput,
   run: () => Promise<unknown>
 ): Effect.Effect<boolean> =>
-  Effect.promise(() => {
-    let timer: NodeJS.Timeout | undefined
-    const timeout = new Promise<boolean>((resolve) => {
-      timer = setTimeout(() => resolve(false), Duration.toMillis(within))
-    })
-    const done = Promise.resolve()
-      .then(run)
-      .then(() => true, () => true)
-    return Promise.race([done, timeout]).finally(() => clearTimeout(timer))
-  })
+  Effect.tryPromise(run).pipe(
+    Effect.ignore,
+    Effect.interruptible,
+    Effect.timeoutOption(within),
+    Effect.map(Option.isSome)
+  )
 
 /**
  * Waits until `done()` holds, checking every `every`, for at most `within`; returns whether it
- * held. Needs no interruption, so it also works inside a finalizer of an interrupted fiber.
+ * held. Time comes from the fiber's `Clock`.
  */
 export const waitUntil = (
   done: () => boolean,
   within: Duration.DurationInput,
   every: Duration.DurationInput = Duration.millis(10)
-): Effect.Effect<boolean> =>
-  Effect.suspend(() => {
-    const deadline = Date.now() + Duration.toMillis(within)
-    const loop: Effect.Effect<boolean> = Effect.suspend(() =>
-      done() ? Effect.succeed(true) : Date.now() >= deadline ? Effect.succeed(false) : Effect.zipRight(Effect.sleep(every), loop)
-    )
-    return loop
-  })
+): Effect.Effect<boolean> => {
+  const poll: Effect.Effect<void> = Effect.suspend(() => (done() ? Effect.void : Effect.zipRight(Effect.sleep(every), poll)))
+  return poll.pipe(Effect.interruptible, Effect.timeoutOption(within), Effect.map(Option.isSome))
+}

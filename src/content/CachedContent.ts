@@ -11,7 +11,7 @@
  */
 import { Clock, Duration, Effect, Option, Stream } from "effect"
 import { AccessScope } from "../access/AccessScope.js"
-import { type CachePolicy, type CacheStatus, type LoadTimeout, TieredCacheService } from "../cache/TieredCache.js"
+import { type CachePolicy, type CacheStatus, type LoadTimeout, TieredCache } from "../cache/TieredCache.js"
 import { CachePolicyConfig } from "../Config.js"
 import { Discovery } from "../discovery/Discovery.js"
 import type { Credentials } from "../drupal/Credentials.js"
@@ -62,7 +62,7 @@ const isNotFound = (error: DrupalError): boolean =>
 export class CachedContent extends Effect.Service<CachedContent>()("accelerator/CachedContent", {
   effect: Effect.gen(function*() {
     const content = yield* Content
-    const cache = yield* TieredCacheService
+    const cache = yield* TieredCache
     const access = yield* AccessScope
     const discovery = yield* Discovery
     const config = yield* CachePolicyConfig
@@ -197,14 +197,15 @@ export class CachedContent extends Effect.Service<CachedContent>()("accelerator/
           policies.discovery
         ))
 
+    // Every public operation is a span (`CachedContent.<op>`), the parent of the cache's and the client's.
     return {
-      search,
-      item,
-      refreshSearch,
-      refreshItem,
-      markdown,
-      methods: (credentials: Credentials) => discoveryView("methods", credentials),
-      tools: (credentials: Credentials) => discoveryView("tools", credentials)
+      search: Effect.fn("CachedContent.search")(search),
+      item: Effect.fn("CachedContent.item")(item),
+      refreshSearch: Effect.fn("CachedContent.refreshSearch")(refreshSearch),
+      refreshItem: Effect.fn("CachedContent.refreshItem")(refreshItem),
+      markdown: Effect.fn("CachedContent.markdown")(markdown),
+      methods: Effect.fn("CachedContent.methods")((credentials: Credentials) => discoveryView("methods", credentials)),
+      tools: Effect.fn("CachedContent.tools")((credentials: Credentials) => discoveryView("tools", credentials))
     }
   })
 }) {}

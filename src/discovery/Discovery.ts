@@ -178,7 +178,13 @@ export const make = (options: DiscoveryOptions) =>
       Effect.repeat(refreshAll, Schedule.spaced(options.refreshInterval)).pipe(Effect.delay(options.refreshInterval))
     )
 
-    return Discovery.of({ methodSet, ensureMethod, validate, refreshAll })
+    // Every public operation is a span (`Discovery.<op>`).
+    return Discovery.of({
+      methodSet: Effect.fn("Discovery.methodSet")(methodSet),
+      ensureMethod: Effect.fn("Discovery.ensureMethod")(ensureMethod),
+      validate: Effect.fn("Discovery.validate")(validate),
+      refreshAll: refreshAll.pipe(Effect.withSpan("Discovery.refreshAll"))
+    })
   })
 
 /** The service over explicit options. */

@@ -48,6 +48,9 @@ import {
   DrupalRpcError,
   DrupalTimeoutError,
   DrupalTransportError,
+  isDrupalError,
+  isTransient,
+  isTransientUnknown,
   type JsonRpcErrorObject
 } from "./DrupalError.js"
 import { canonicalJson, getUrl, isErrorItem, isReplyItem, requestItem, type RpcReplyItem } from "./JsonRpc.js"
@@ -235,7 +238,12 @@ export const make = (options: DrupalRpcOptions): Effect.Effect<DrupalRpc, never,
       latencyFactor: options.batch?.latencyFactor ?? 2
     })
 
-    const breaker = yield* CircuitBreaker.make({ ...options.breaker, name: "drupal" })
+    // Only transient errors count against the upstream: a 404 or an access denied proves it alive.
+    const breaker = yield* CircuitBreaker.make({
+      isFailure: (error) => !isDrupalError(error) || isTransient(error),
+      ...options.breaker,
+      name: "drupal"
+    })
 
     /** One bounded HTTP exchange; the whole body is read, up to `maxReplyBytes`. */
     const exchange = (
@@ -488,6 +496,7 @@ export const make = (options: DrupalRpcOptions): Effect.Effect<DrupalRpc, never,
         Effect.ensuring(Effect.request(request, policy.admit() ? loader : resolver), Effect.sync(policy.leave))
       )
       const retried = Retry.retry<DrupalError>({
+        isRetryable: isTransientUnknown,
         ...options.retry,
         onRetry: () => Effect.sync(() => hooks.onRetry?.(method))
       })(once)
@@ -562,7 +571,7 @@ export const make = (options: DrupalRpcOptions): Effect.Effect<DrupalRpc, never,
             ? Effect.fail(new DrupalDecodeError({ reason: "invalid_json", detail: "discovery reply is not JSON", method: "discovery" }))
             : Effect.succeed(parsed)
         }
-      ).pipe(Retry.retry<DrupalError>(options.retry), Effect.withSpan("DrupalRpc.discovery"))
+      ).pipe(Retry.retry<DrupalError>({ isRetryable: isTransientUnknown, ...options.retry }), Effect.withSpan("DrupalRpc.discovery"))
 
     return DrupalRpc.of({
       call,

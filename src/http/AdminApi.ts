@@ -25,6 +25,7 @@ import { HttpApi, HttpApiEndpoint, HttpApiGroup, HttpApiSchema, OpenApi } from "
 import { Schema } from "effect"
 import { NAMESPACES } from "../content/CacheKeys.js"
 import { MAX_EVENT_IDS, WebhookEvent } from "../invalidation/Webhook.js"
+import { routes } from "../listener/Routes.js"
 import { ErrorBody, withGatewayErrors } from "./ApiError.js"
 
 /** Most keys, and most tags, one admin call may name. */
@@ -101,7 +102,7 @@ export const WebhookResult = Schema.Struct({
 /** Cache invalidation: by an operator, and by Drupal's signed content webhook. */
 export class AdminApi extends HttpApiGroup.make("admin")
   .add(
-    HttpApiEndpoint.post("invalidate", "/admin/invalidate")
+    HttpApiEndpoint.post("invalidate", routes.invalidate.path)
       .setPayload(InvalidateRequest)
       .addSuccess(InvalidateResult)
       .annotate(
@@ -110,7 +111,7 @@ export class AdminApi extends HttpApiGroup.make("admin")
       )
   )
   .add(
-    HttpApiEndpoint.post("drupalWebhook", "/webhooks/drupal")
+    HttpApiEndpoint.post("drupalWebhook", routes.drupalWebhook.path)
       .setPayload(WebhookEvent)
       .addSuccess(WebhookResult, { status: 202 })
       .annotate(

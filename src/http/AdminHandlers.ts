@@ -12,7 +12,7 @@ import { HttpApiBuilder, HttpApp, HttpServerRequest, HttpServerResponse } from "
 import { MaxBodySize } from "@effect/platform/HttpIncomingMessage"
 import { Chunk, Clock, Duration, Effect, Either, Option, Redacted, Schema, Stream } from "effect"
 import { createHash, timingSafeEqual } from "node:crypto"
-import { TieredCacheService } from "../cache/TieredCache.js"
+import { TieredCache } from "../cache/TieredCache.js"
 import { AdminToken, InvalidationConfig } from "../Config.js"
 import { MAX_AUTHORIZATION_LENGTH } from "../drupal/Credentials.js"
 import {
@@ -102,14 +102,14 @@ const notFound = apiError(404, "not_found", "No such route")
 /**
  * The `admin` group's handlers, built against {@link AdminOnlyApi} (same API id as `GatewayApi`).
  *
- * Requires `TieredCacheService` and reads `ADMIN_TOKEN`, `WEBHOOK_SECRET` and
+ * Requires `TieredCache` and reads `ADMIN_TOKEN`, `WEBHOOK_SECRET` and
  * `WEBHOOK_TOLERANCE_MS` from the `ConfigProvider` when built (fails with a `ConfigError` on a bad
  * value). Holds the webhook's {@link makeReplayGuard replay guard} (10,000 signatures) for the
  * layer's lifetime.
  */
 export const AdminHandlers = HttpApiBuilder.group(AdminOnlyApi, "admin", (handlers) =>
   Effect.gen(function*() {
-    const cache = yield* TieredCacheService
+    const cache = yield* TieredCache
     const adminToken = configured(yield* AdminToken)
     const { webhookSecret: rawSecret, webhookTolerance } = yield* InvalidationConfig
     const webhookSecret = configured(rawSecret)

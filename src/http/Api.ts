@@ -11,6 +11,7 @@ import { HttpApi, HttpApiEndpoint, HttpApiGroup, HttpApiSchema, OpenApi } from "
 import { Schema } from "effect"
 import { ContentItem, SearchResult } from "../content/ContentModel.js"
 import { HealthReport } from "../health/Health.js"
+import { routes } from "../listener/Routes.js"
 import { AdminApi } from "./AdminApi.js"
 import { withGatewayErrors } from "./ApiError.js"
 
@@ -23,13 +24,13 @@ export class NotReady extends Schema.Class<NotReady>("NotReady")(
 /** Liveness and readiness. */
 export class SystemApi extends HttpApiGroup.make("system")
   .add(
-    HttpApiEndpoint.get("health", "/health")
+    HttpApiEndpoint.get("health", routes.health.path)
       .addSuccess(HealthReport)
       .addError(NotReady)
       .annotate(OpenApi.Summary, "Readiness of the gateway and each configured dependency")
   )
   .add(
-    HttpApiEndpoint.get("live", "/health/live")
+    HttpApiEndpoint.get("live", routes.healthLive.path)
       .addSuccess(Schema.Struct({ status: Schema.Literal("ok") }))
       .annotate(OpenApi.Summary, "Liveness: the process is up")
   )
@@ -40,7 +41,7 @@ const Id = Schema.Struct({ id: Schema.String })
 /** Search and retrieval of content. */
 export class ContentApi extends HttpApiGroup.make("content")
   .add(
-    HttpApiEndpoint.get("search", "/search")
+    HttpApiEndpoint.get("search", routes.search.path)
       .setUrlParams(Schema.Struct({
         q: Schema.optional(Schema.String),
         drupal_version: Schema.optional(Schema.String),
@@ -55,7 +56,7 @@ export class ContentApi extends HttpApiGroup.make("content")
       .annotate(OpenApi.Summary, "Search content as the caller (tags: comma-separated or repeated)")
   )
   .add(
-    HttpApiEndpoint.get("get", "/content/:id")
+    HttpApiEndpoint.get("get", routes.content.path)
       .setPath(Id)
       .setUrlParams(Schema.Struct({
         include_content: Schema.optional(Schema.String),
@@ -65,7 +66,7 @@ export class ContentApi extends HttpApiGroup.make("content")
       .annotate(OpenApi.Summary, "One content item as the caller")
   )
   .add(
-    HttpApiEndpoint.get("markdown", "/content/:id/markdown")
+    HttpApiEndpoint.get("markdown", routes.markdown.path)
       .setPath(Id)
       .addSuccess(HttpApiSchema.Text({ contentType: "text/markdown" }))
       .annotate(OpenApi.Summary, "One item as RAG-ready Markdown with YAML front matter, streamed")
@@ -87,12 +88,12 @@ const MethodView = Schema.Struct({
 /** The site's methods and their MCP tool definitions, and validated pass-through calls. */
 export class MethodsApi extends HttpApiGroup.make("methods")
   .add(
-    HttpApiEndpoint.get("methods", "/methods")
+    HttpApiEndpoint.get("methods", routes.methods.path)
       .addSuccess(Schema.Struct({ fingerprint: Schema.String, methods: Schema.Array(MethodView) }))
       .annotate(OpenApi.Summary, "The JSON-RPC methods the caller may execute, with the set's fingerprint")
   )
   .add(
-    HttpApiEndpoint.get("tools", "/tools")
+    HttpApiEndpoint.get("tools", routes.tools.path)
       .addSuccess(Schema.Struct({
         fingerprint: Schema.String,
         tools: Schema.Array(Schema.Struct({
@@ -104,7 +105,7 @@ export class MethodsApi extends HttpApiGroup.make("methods")
       .annotate(OpenApi.Summary, "MCP tool definitions translated from the caller's methods")
   )
   .add(
-    HttpApiEndpoint.post("rpc", "/rpc/:method")
+    HttpApiEndpoint.post("rpc", routes.rpc.path)
       .setPath(Schema.Struct({ method: Schema.String }))
       .setPayload(Schema.Record({ key: Schema.String, value: Schema.Unknown }))
       .addSuccess(Schema.Struct({ result: Schema.Unknown }))

@@ -11,7 +11,7 @@
  */
 import { type HttpApi, type HttpApiGroup, HttpApiSchema } from "@effect/platform"
 import { Schema } from "effect"
-import type { ClientError } from "../drupal/DrupalError.js"
+import type { ClientError } from "./ClientError.js"
 
 /** The body of every error. */
 export const ErrorBody = Schema.Struct({

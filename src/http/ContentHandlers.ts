@@ -5,12 +5,13 @@
  * @since 0.1.0
  */
 import { HttpApiBuilder, HttpServerRequest, HttpServerResponse } from "@effect/platform"
-import { Effect, Either, Stream } from "effect"
+import { Effect, Stream } from "effect"
 import { CachedContent, type Served } from "../content/CachedContent.js"
 import { normalizeSearch } from "../content/SearchQuery.js"
 import { type Credentials, fromAuthorizationHeader, MAX_AUTHORIZATION_LENGTH } from "../drupal/Credentials.js"
 import { GatewayApi } from "./Api.js"
-import { BadInput, toApiError } from "./ErrorMapping.js"
+import { toApiError } from "./ErrorMapping.js"
+import { BadInput, parseContentOptions, parseId } from "./RequestParams.js"
 
 /** The caller's credentials from the request's `Authorization` header. */
 export const requestCredentials: Effect.Effect<Credentials, BadInput, HttpServerRequest.HttpServerRequest> = Effect.flatMap(
@@ -22,24 +23,6 @@ export const requestCredentials: Effect.Effect<Credentials, BadInput, HttpServer
       : Effect.succeed(fromAuthorizationHeader(header))
   }
 )
-
-/** A content id from the path: a positive whole number. */
-export const parseId = (raw: string): Either.Either<number, BadInput> =>
-  /^[1-9]\d{0,15}$/.test(raw) && Number.isSafeInteger(Number(raw))
-    ? Either.right(Number(raw))
-    : Either.left(new BadInput("id", "id must be a positive whole number"))
-
-const parseBoolean = (field: string, raw: string | undefined, fallback: boolean): Either.Either<boolean, BadInput> => {
-  if (raw === undefined || raw === "") return Either.right(fallback)
-  if (raw === "true" || raw === "1") return Either.right(true)
-  if (raw === "false" || raw === "0") return Either.right(false)
-  return Either.left(new BadInput(field, `${field} must be true or false`))
-}
-
-const parseFormat = (raw: string | undefined): Either.Either<"html" | "markdown", BadInput> =>
-  raw === undefined || raw === "" || raw === "html" || raw === "markdown"
-    ? Either.right(raw === "markdown" ? "markdown" : "html")
-    : Either.left(new BadInput("format", "format must be html or markdown"))
 
 /** The `Server-Timing` value of an answer: the tier that answered, the total, and the upstream time when there was a load. */
 export const serverTiming = (served: Pick<Served, "cache" | "millis" | "upstreamMillis">): string =>
@@ -69,9 +52,8 @@ export const ContentHandlers = HttpApiBuilder.group(GatewayApi, "content", (hand
         Effect.gen(function*() {
           const credentials = yield* requestCredentials
           const id = yield* parseId(path.id)
-          const includeContent = yield* parseBoolean("include_content", urlParams.include_content, true)
-          const format = yield* parseFormat(urlParams.format)
-          return respond(yield* content.item(id, credentials, { includeContent, format }))
+          const options = yield* parseContentOptions(urlParams)
+          return respond(yield* content.item(id, credentials, options))
         }).pipe(Effect.mapError(toApiError)))
       .handleRaw("markdown", ({ path }) =>
         Effect.gen(function*() {

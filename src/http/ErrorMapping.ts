@@ -7,17 +7,13 @@ import type { LoadTimeout } from "../cache/TieredCache.js"
 import type { InvalidSearch } from "../content/SearchQuery.js"
 import type { InvalidArguments } from "../discovery/ArgumentValidator.js"
 import type { UnknownMethod } from "../discovery/Discovery.js"
-import { type DrupalError, toClientError } from "../drupal/DrupalError.js"
+import type { DrupalError } from "../drupal/DrupalError.js"
+import { toClientError } from "./ClientError.js"
 import { type ApiError, apiError, fromClientError } from "./ApiError.js"
+import type { BadInput } from "./RequestParams.js"
 
 /** Every failure a content or method handler can meet. */
 export type HandlerFailure = DrupalError | InvalidArguments | UnknownMethod | InvalidSearch | BadInput | LoadTimeout
-
-/** A request value the handler refused (a path or query parameter). */
-export class BadInput {
-  readonly _tag = "BadInput"
-  constructor(readonly field: string, readonly message: string) {}
-}
 
 /**
  * | failure | status | code |

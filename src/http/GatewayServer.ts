@@ -3,8 +3,9 @@
  * `HttpServer` service, so `HttpApiBuilder.serve()` runs on it unchanged, while keeping two
  * things the stock `NodeHttpServer` does not give us:
  *
- * - a synchronous **fast path** consulted before the Effect app (a memory-tier hit can be
- *   answered in microseconds without a fiber; misses fall through to the full app);
+ * - a synchronous **fast path** consulted before the Effect app (`listener/Listener.ts`: telemetry,
+ *   then a memory-tier hit answered in microseconds without a fiber; misses fall through to the
+ *   full app);
  * - **graceful shutdown**: when the serving scope closes, the listener stops accepting, idle
  *   keep-alive sockets are closed, responses in flight get `Connection: close` and may finish
  *   for up to `shutdownTimeout`, and only then are the remaining sockets cut.
@@ -20,17 +21,8 @@ import * as Http from "node:http"
 import type { AddressInfo } from "node:net"
 import { ServerConfig } from "../Config.js"
 import { settleWithin, waitUntil } from "../concurrency/Release.js"
+import { FastPath, ListenerState } from "../listener/Listener.js"
 import { acceptRequestId } from "./RequestContext.js"
-
-/**
- * A synchronous handler tried before the Effect app. It returns `true` when it has answered
- * the request (it must then have ended the response), `false` to hand the request on.
- * It must not throw and must not block: it runs on the event loop for every request.
- */
-export type FastPath = (req: Http.IncomingMessage, res: Http.ServerResponse) => boolean
-
-/** Optional fast path, provided by the cache layer when it is present. */
-export class GatewayFastPath extends Context.Tag("accelerator/GatewayFastPath")<GatewayFastPath, FastPath>() {}
 
 /** The listener could not start (port in use, permission denied, …). */
 export class ServerStartError extends Data.TaggedError("ServerStartError")<{
@@ -55,19 +47,6 @@ export interface GatewayServerOptions {
   readonly fastPath?: FastPath | undefined
 }
 
-/** Live view of the listener, for health and metrics. */
-export interface GatewayServerState {
-  readonly inFlight: () => number
-  readonly draining: () => boolean
-  readonly port: number
-}
-
-/** State of the running listener. */
-export class GatewayServerInfo extends Context.Tag("accelerator/GatewayServerInfo")<
-  GatewayServerInfo,
-  GatewayServerState
->() {}
-
 /**
  * Starts the listener in the current scope and returns Effect's `HttpServer` for it plus the
  * live state. The app is attached by `HttpServer.serve`; its scope's release drains in-flight
@@ -76,7 +55,7 @@ export class GatewayServerInfo extends Context.Tag("accelerator/GatewayServerInf
 export const make = (
   options: GatewayServerOptions
 ): Effect.Effect<
-  { readonly server: HttpServer.HttpServer; readonly state: GatewayServerState },
+  { readonly server: HttpServer.HttpServer; readonly state: ListenerState },
   ServerStartError,
   Scope.Scope
 > =>
@@ -141,8 +120,7 @@ export const make = (
       // Stop accepting first; `close` resolves only when every socket has gone, so it is not awaited.
       server.close()
       server.closeIdleConnections()
-      // Polled, not awaited with a timeout: this runs in a finalizer, often of an interrupted
-      // fiber, where an interruptible wait would be cut short at once.
+      // Polled (the listener counts responses in flight), bounded by the shutdown timeout.
       const finished = yield* waitUntil(() => inFlight === 0, options.shutdownTimeout)
       if (finished) {
         yield* Effect.logInfo("shutdown: all requests in flight finished")
@@ -182,13 +160,13 @@ export const make = (
 export const layer = (options: GatewayServerOptions) =>
   Layer.scopedContext(
     Effect.map(make(options), ({ server, state }) =>
-      Context.make(HttpServer.HttpServer, server).pipe(Context.add(GatewayServerInfo, state))
+      Context.make(HttpServer.HttpServer, server).pipe(Context.add(ListenerState, state))
     )
   ).pipe(Layer.provideMerge(NodeHttpServer.layerContext))
 
 /**
- * The listener configured from `ServerConfig`, using the `GatewayFastPath` from the context when
- * one is provided.
+ * The listener configured from `ServerConfig`, handed its {@link FastPath} (telemetry, then
+ * memory hits) explicitly: without one in the context the layer does not compile.
  */
 export const layerConfig = (
   overrides: Partial<GatewayServerOptions> = {}
@@ -196,7 +174,7 @@ export const layerConfig = (
   Layer.unwrapEffect(
     Effect.gen(function*() {
       const config = yield* ServerConfig
-      const fastPath = yield* Effect.serviceOption(GatewayFastPath)
-      return layer({ ...config, fastPath: Option.getOrUndefined(fastPath), ...overrides })
+      const fastPath = yield* FastPath
+      return layer({ ...config, fastPath, ...overrides })
     })
   )

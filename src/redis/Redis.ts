@@ -1,6 +1,8 @@
 /**
  * The Redis adapter: one pooled-by-pipelining ioredis command connection, built the way
- * `@effect/sql-pg`'s `PgClient` is (tag, scoped `make`, `layer`, `layerConfig`).
+ * `@effect/sql-pg`'s `PgClient` is (tag, scoped `make`, `layer`); `configured` reads
+ * `RedisConfig` and is `None` without `REDIS_URL`, so the wiring can leave Redis out. Also the
+ * one SCAN loop of the code base ({@link scanEach}).
  *
  * Fail-fast by design: no offline queue and one retry per request, so a dead Redis turns into
  * an immediate, typed failure the cache can fall through on, never a stalled request. The
@@ -109,6 +111,27 @@ export const make = (options: RedisOptions) =>
       duplicate: (suffix) => acquire(options, `${name}-${suffix}`),
       status: () => client.status
     })
+  })
+
+/**
+ * The one SCAN loop (for `SCAN`, `SSCAN`, `HSCAN`, …): runs `page` from cursor `"0"` and hands
+ * each page's items to `each` before asking for the next, until the server answers cursor `"0"`.
+ * Never `KEYS`: memory and latency stay bounded by the page size (`COUNT`) whatever the keyspace.
+ * Each page is one command through {@link Redis.use} (bounded by the command timeout).
+ */
+export const scanEach = <A, E, R>(
+  redis: Redis,
+  op: string,
+  page: (client: IORedis, cursor: string) => Promise<readonly [cursor: string | Buffer, items: ReadonlyArray<A>]>,
+  each: (items: ReadonlyArray<A>) => Effect.Effect<void, E, R>
+): Effect.Effect<void, RedisError | E, R> =>
+  Effect.gen(function*() {
+    let cursor = "0"
+    do {
+      const [next, items] = yield* redis.use(op, (c) => page(c, cursor))
+      cursor = next.toString()
+      if (items.length > 0) yield* each(items)
+    } while (cursor !== "0")
   })
 
 /** The adapter as a layer over explicit options. */

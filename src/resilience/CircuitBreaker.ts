@@ -21,12 +21,27 @@
  * 1 trial call probes a recovering upstream without a stampede.
  *
  * No `Effect.Service` here on purpose: a breaker belongs to the adapter that owns the
- * dependency (one per upstream, one per tier), which calls {@link make} in its own `make`.
+ * dependency (one per upstream, one per tier), which calls {@link make} in its own `make` and
+ * says which of its failures count (`isFailure`). This module knows no particular dependency.
  *
  * @since 0.1.0
  */
-import { Cause, Chunk, Clock, Duration, Effect, Exit, Ref } from "effect"
-import { CircuitOpenError, isDrupalError, isTransient } from "../drupal/DrupalError.js"
+import { Cause, Chunk, Clock, Data, Duration, Effect, Exit, Ref } from "effect"
+
+/**
+ * A circuit breaker refused the call without running it. Generic on purpose: the same error is
+ * raised by the breaker in front of the Drupal upstream and by the ones in front of cache tiers;
+ * `upstream` names which. `retryAfter` is the breaker's estimate of when it will admit a trial
+ * call again (never negative). Not transient: retrying it would defeat the fail-fast.
+ */
+export class CircuitOpenError extends Data.TaggedError("CircuitOpenError")<{
+  readonly upstream: string
+  readonly retryAfter: Duration.Duration
+}> {
+  override get message(): string {
+    return `Circuit for ${this.upstream} is open; retry after ${Duration.format(this.retryAfter)}`
+  }
+}
 
 /** The breaker's state, for a gauge (`closed` = 0, `half_open` = 1, `open` = 2 is a good encoding). */
 export type State = "closed" | "open" | "half_open"
@@ -57,9 +72,10 @@ export interface CircuitBreakerOptions {
   /** Trial calls allowed to run at the same time in `half_open` (integer >= 1). */
   readonly halfOpenMaxCalls?: number
   /**
-   * Which typed failures count against the dependency. Default: a Drupal error counts when it
-   * {@link isTransient} (a 404 or an access denied proves the upstream is alive); any other
-   * typed failure counts. A failure that does not count is recorded as a success.
+   * Which typed failures count against the dependency. Default: every typed failure counts.
+   * The owner of the dependency passes its own rule (the Drupal client counts only transient
+   * errors: a 404 or an access denied proves the upstream is alive). A failure that does not
+   * count is recorded as a success.
    */
   readonly isFailure?: (error: unknown) => boolean
   /**
@@ -127,7 +143,7 @@ const BUCKETS = 10
 
 const emptyBuckets: ReadonlyArray<Bucket> = Array.from({ length: BUCKETS }, () => ({ start: -1, calls: 0, failures: 0 }))
 
-const defaultIsFailure = (error: unknown): boolean => (isDrupalError(error) ? isTransient(error) : true)
+const defaultIsFailure = (_error: unknown): boolean => true
 
 const positiveInteger = (name: string, value: number): number => {
   if (!Number.isInteger(value) || value < 1) throw new RangeError(`CircuitBreaker ${name} must be an integer >= 1, got ${value}`)

@@ -1,6 +1,7 @@
 /**
  * The retry policy for upstream calls: exponential backoff with **full jitter**, a bound on
- * attempts and a bound on elapsed time, retrying only errors that are transient.
+ * attempts and a bound on elapsed time, retrying only the failures the caller calls retryable
+ * (`isRetryable`; the Drupal client passes its transient-error rule).
  *
  * Defaults ({@link defaults}) and why: the Drupal plan's client retried 3 times from 1 s, which
  * suits a batch importer, not a gateway whose upstream target is < 200 ms p95 and whose callers
@@ -18,7 +19,6 @@
  * @since 0.1.0
  */
 import { Duration, Effect, Random, Schedule, ScheduleDecision, ScheduleInterval } from "effect"
-import { isTransientUnknown } from "../drupal/DrupalError.js"
 
 /** What the per-retry hook is told, once for each retry that is about to be made. */
 export interface RetryInfo<E> {
@@ -43,7 +43,11 @@ export interface RetryOptions<E = unknown> {
    * after it is not made (the policy gives up instead of sleeping into the deadline).
    */
   readonly maxElapsed?: Duration.DurationInput
-  /** Which failures are retried. Default: {@link isTransientUnknown} (transient Drupal errors only). */
+  /**
+   * Which failures are retried. Default: none ({@link retryableByDefault}): only the caller
+   * knows which of its failures are transient and whether its call is idempotent. The Drupal
+   * client passes its transient-error rule.
+   */
   readonly isRetryable?: (error: E) => boolean
   /**
    * Run once per retry, before its delay (wire a retry counter here). Must not fail; it runs on
@@ -51,6 +55,12 @@ export interface RetryOptions<E = unknown> {
    */
   readonly onRetry?: (info: RetryInfo<E>) => Effect.Effect<void>
 }
+
+/**
+ * The default `isRetryable`: nothing is retried unless the caller says so. (Whatever the caller's
+ * rule, a `CircuitOpenError` should stay unretried: retrying it would defeat the fail-fast.)
+ */
+export const retryableByDefault = (_error: unknown): boolean => false
 
 /** The default policy values; see the module documentation for why. */
 export const defaults = {
@@ -89,7 +99,7 @@ export const policy = <E = unknown>(options: RetryOptions<E> = {}): Schedule.Sch
   const capMs = Duration.toMillis(options.cap ?? defaults.cap)
   const maxAttempts = options.maxAttempts ?? defaults.maxAttempts
   const maxElapsedMs = Duration.toMillis(options.maxElapsed ?? defaults.maxElapsed)
-  const isRetryable = options.isRetryable ?? isTransientUnknown
+  const isRetryable = options.isRetryable ?? retryableByDefault
   const onRetry = options.onRetry
   if (!Number.isInteger(maxAttempts) || maxAttempts < 1) {
     throw new RangeError(`Retry maxAttempts must be an integer >= 1, got ${maxAttempts}`)

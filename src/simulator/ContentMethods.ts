@@ -18,11 +18,11 @@ import {
   ok,
   PAGINATION_FACTORY,
   RpcErrors,
-  type Upcast
+  type Upcast,
+  type Site
 } from "./Methods.js"
 import { LazyString } from "./ReplyWriter.js"
 import type { SearchSort } from "./Search.js"
-import type { Site } from "./Site.js"
 import type { SiteUser } from "./Users.js"
 
 /** Page size of `content.search` when `page.limit` is absent. */

@@ -15,9 +15,9 @@ import {
   ok,
   PAGINATION_FACTORY,
   RpcErrors,
-  type Upcast
+  type Upcast,
+  type Site
 } from "./Methods.js"
-import type { Site } from "./Site.js"
 import { PERMISSION_IDS, PERMISSIONS, type RoleDefinition } from "./Users.js"
 
 const slice = <A>(entries: ReadonlyArray<readonly [string, A]>, page: unknown): Record<string, A> => {

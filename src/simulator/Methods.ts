@@ -1,15 +1,17 @@
 /**
  * The method model of the jsonrpc module as the simulator needs it: method and parameter
  * definitions (what `@JsonRpcMethod` / `@JsonRpcParameterDefinition` annotations declare), the
- * JSON-RPC error objects with the module's Title Case messages, and the live registry of
- * methods of one simulator instance.
+ * JSON-RPC error objects with the module's Title Case messages, the live registry of methods of
+ * one simulator instance, and the `Site` its methods run against (here, beside the registry it
+ * holds, so that the two types need no import circle; `Site.ts` builds it).
  *
  * @since 0.1.0
  */
 import { Schema } from "effect"
 import type { JsonSchema } from "./JsonSchema.js"
-import type { Site } from "./Site.js"
-import type { SiteUser } from "./Users.js"
+import type { Corpus } from "./Corpus.js"
+import type { SearchIndex } from "./Search.js"
+import type { RoleTable, SiteUser } from "./Users.js"
 
 /** Class name of the module's pagination parameter factory (`{limit, offset}`). */
 export const PAGINATION_FACTORY = "\\Drupal\\jsonrpc\\ParameterFactory\\PaginationParameterFactory"
@@ -167,3 +169,45 @@ export const fromSpec = (spec: MethodSpec): MethodDefinition => ({
   params: spec.params,
   result: spec.result
 })
+
+/** The jsonrpc 2.x releases whose wire behaviour differs, as far as the simulator models it. */
+export const MODULE_VERSIONS = ["2.0.0", "2.0.1", "2.0.2", "2.0.3", "2.0.4", "2.0.5"] as const
+/** A jsonrpc module release. */
+export type ModuleVersion = typeof MODULE_VERSIONS[number]
+
+/**
+ * What a real site can differ in. Each default follows the jsonrpc module's 2.x source and the
+ * site's documented methods (`drupal-jsonrpc.md`).
+ */
+export interface Switches {
+  /**
+   * The module release. Envelope failures and malformed JSON: 2.0.0–2.0.4 let the schema's
+   * `TypeError` escape (Drupal's HTML 500 page); 2.0.5 catches it (HTTP 400, -32603, id null).
+   */
+  readonly moduleVersion: ModuleVersion
+  /** Whether the site has the `user.access_context` method plugin (else: -32601). */
+  readonly accessContext: boolean
+  /**
+   * A tutorial id that does not exist. `item` (default): `content.get_tutorial` takes a plain
+   * integer id (no entity parameter factory, so nothing is loaded at parse stage) and the method
+   * itself answers -32602 per item, id null, HTTP 200. `parse`: a site whose `id` parameter is
+   * upcast to an entity at parse stage: -32602 with id null fails the whole request, HTTP 400.
+   */
+  readonly missingItem: "parse" | "item"
+}
+
+/** The site: read-mostly, used from the event loop only. */
+export interface Site {
+  readonly corpus: Corpus
+  readonly index: SearchIndex
+  readonly roles: RoleTable
+  readonly registry: MethodRegistry
+  readonly switches: Switches
+  readonly streamThresholdChars: number
+  readonly streamChunkChars: number
+  readonly state: {
+    /** Base of tutorial URLs, without trailing slash. */
+    siteUrl: string
+    maintenanceMode: boolean
+  }
+}

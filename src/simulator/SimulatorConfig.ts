@@ -6,8 +6,7 @@
  */
 import { Config, ConfigError, Either } from "effect"
 import type { FaultConfig, LatencyConfig } from "./Faults.js"
-import type { SimulatorOptions } from "./Simulator.js"
-import { MODULE_VERSIONS } from "./Site.js"
+import { MODULE_VERSIONS } from "./Methods.js"
 import { type CostConfig, defaultCost } from "./Workers.js"
 
 const int = (name: string, defaultValue: number, min: number, max: number): Config.Config<number> =>
@@ -106,8 +105,8 @@ export const CostFromConfig: Config.Config<CostConfig> = Config.all({
   seed: int("SIM_COST_SEED", defaultCost.seed, -2_147_483_648, 2_147_483_647)
 })
 
-/** All simulator options from `SIM_*` keys. */
-export const SimulatorConfig: Config.Config<SimulatorOptions> = Config.all({
+/** All simulator options from `SIM_*` keys (a `SimulatorOptions`; typed where `Simulator.ts` uses it). */
+export const SimulatorConfig = Config.all({
   port: int("SIM_PORT", 8090, 0, 65535),
   host: Config.string("SIM_HOST").pipe(Config.withDefault("127.0.0.1")),
   siteUrl: Config.option(Config.url("SIM_SITE_URL")),
@@ -124,7 +123,7 @@ export const SimulatorConfig: Config.Config<SimulatorOptions> = Config.all({
   switches: SwitchesFromConfig,
   faults: FaultsFromConfig,
   cost: CostFromConfig
-}).pipe(Config.map(({ hugeItemId, siteUrl, ...rest }): SimulatorOptions => ({
+}).pipe(Config.map(({ hugeItemId, siteUrl, ...rest }) => ({
   ...rest,
   hugeItemId: hugeItemId === 0 ? undefined : hugeItemId,
   siteUrl: siteUrl._tag === "Some" ? siteUrl.value.origin + siteUrl.value.pathname.replace(/\/+$/, "") : undefined

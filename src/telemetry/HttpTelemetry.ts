@@ -1,9 +1,9 @@
 /**
- * The telemetry side of the raw listener, as one `FastPath` (the synchronous hook
- * `GatewayServer` calls first for every request): it times every response (the fast path's
- * and the Effect app's alike) into `accelerator_http_request_duration_seconds` and the SLO
+ * The telemetry side of the raw listener, as one `FastPath` (the synchronous hook the listener
+ * calls first for every request; see `listener/Listener.ts`): it times every response (the fast
+ * path's and the Effect app's alike) into `accelerator_http_request_duration_seconds` and the SLO
  * monitor, answers `GET /metrics`, `/status` and `/status.json` itself, and hands every other
- * request to the `inner` fast path (the cache's), then to the Effect app.
+ * request to the `inner` fast path (the memory-hit path), then to the Effect app.
  *
  * The three endpoints carry no secrets (counts, ratios, pool sizes) but are answered without
  * authentication; put them behind the network boundary, or pass `endpoints: false` and route
@@ -11,8 +11,8 @@
  *
  * @since 0.1.0
  */
-import { Effect, Layer, Option } from "effect"
-import { type FastPath, GatewayFastPath } from "../http/GatewayServer.js"
+import { Effect, Layer } from "effect"
+import { FastPath, HitPath } from "../listener/Listener.js"
 import * as Metrics from "./Metrics.js"
 import * as Prometheus from "./Prometheus.js"
 import { type SloMonitor, SloMonitorService } from "./SloMonitor.js"
@@ -54,15 +54,16 @@ export const fastPath = (options: HttpTelemetryOptions = {}): FastPath => {
 }
 
 /**
- * `GatewayFastPath` made of {@link fastPath}, with the `SloMonitorService` and
- * `StatusPageService` of the context when present, in front of `inner` (the cache's fast path).
+ * The listener's {@link FastPath}: {@link fastPath} over the `SloMonitorService` and the
+ * `StatusPageService`, in front of the {@link HitPath} (memory hits). All three are required:
+ * the telemetry and the hit path are handed to the listener explicitly.
  */
-export const layerFastPath = (inner?: FastPath): Layer.Layer<GatewayFastPath> =>
-  Layer.effect(
-    GatewayFastPath,
-    Effect.gen(function*() {
-      const slo = yield* Effect.serviceOption(SloMonitorService)
-      const statusPage = yield* Effect.serviceOption(StatusPageService)
-      return fastPath({ inner, slo: Option.getOrUndefined(slo), statusPage: Option.getOrUndefined(statusPage) })
-    })
-  )
+export const layer: Layer.Layer<FastPath, never, HitPath | SloMonitorService | StatusPageService> = Layer.effect(
+  FastPath,
+  Effect.gen(function*() {
+    const slo = yield* SloMonitorService
+    const statusPage = yield* StatusPageService
+    const inner = yield* HitPath
+    return fastPath({ inner, slo, statusPage })
+  })
+)

@@ -22,27 +22,17 @@
 import { Effect, Metric, MetricBoundaries, MetricLabel } from "effect"
 import type * as Http from "node:http"
 import type { DrupalRpcHooks, PoolStats } from "../drupal/DrupalRpc.js"
+import { type RouteLabel, routeLabels, routeOf as routeOfUrl } from "../listener/Routes.js"
 import type { State as BreakerState, StateChange } from "../resilience/CircuitBreaker.js"
 
 // ---------------------------------------------------------------------------------------------
 // Label sets
 // ---------------------------------------------------------------------------------------------
 
-/** Routes of the gateway, as `route` label values; anything else is `other`. */
-export const routes = [
-  "health",
-  "health_live",
-  "search",
-  "content",
-  "methods",
-  "tools",
-  "rpc",
-  "metrics",
-  "status",
-  "other"
-] as const
+/** Routes of the gateway, as `route` label values (from the route table); anything else is `other`. */
+export const routes = routeLabels
 /** A `route` label value. */
-export type Route = typeof routes[number]
+export type Route = RouteLabel
 
 /** `status_class` label values; a status outside 100..599 is `other`. */
 export const statusClasses = ["1xx", "2xx", "3xx", "4xx", "5xx", "other"] as const
@@ -129,37 +119,55 @@ export const gcPauseBuckets: ReadonlyArray<number> = [0.0005, 0.001, 0.0025, 0.0
 // Metrics
 // ---------------------------------------------------------------------------------------------
 
+/** Names of the metrics the status page reads back from the registry: one place for each name. */
+export const metricNames = {
+  httpRequestDuration: "accelerator_http_request_duration_seconds",
+  httpRequestsInFlight: "accelerator_http_requests_in_flight",
+  cacheLookups: "accelerator_cache_lookups_total",
+  cacheOriginLoads: "accelerator_cache_origin_loads_total",
+  cacheMemoryBytes: "accelerator_cache_memory_bytes",
+  cacheMemoryEntries: "accelerator_cache_memory_entries",
+  cacheEvictions: "accelerator_cache_evictions_total",
+  upstreamConnections: "accelerator_upstream_connections",
+  pgPoolConnections: "accelerator_pg_pool_connections",
+  redisConnected: "accelerator_redis_connected",
+  circuitState: "accelerator_circuit_state",
+  eventLoopDelayP99: "accelerator_process_event_loop_delay_p99_seconds",
+  heapUsedBytes: "accelerator_process_heap_used_bytes",
+  residentMemoryBytes: "accelerator_process_resident_memory_bytes"
+} as const
+
 /** Time from a request's arrival to the end of its response; labels `route`, `status_class`. */
 export const httpRequestDuration = Metric.histogram(
-  "accelerator_http_request_duration_seconds",
+  metricNames.httpRequestDuration,
   MetricBoundaries.fromIterable(httpDurationBuckets),
   "Time from receiving an HTTP request to finishing its response, by route and status class."
 )
 /** Requests being served right now (sampled from the listener). */
-export const httpRequestsInFlight = Metric.gauge("accelerator_http_requests_in_flight", {
+export const httpRequestsInFlight = Metric.gauge(metricNames.httpRequestsInFlight, {
   description: "HTTP requests received whose response has not finished yet."
 })
 
 /** Lookups per tier and outcome; labels `tier`, `outcome`. */
-export const cacheLookups = Metric.counter("accelerator_cache_lookups_total", {
+export const cacheLookups = Metric.counter(metricNames.cacheLookups, {
   description: "Cache lookups by tier and outcome (hit, miss, stale, error).",
   incremental: true
 })
 /** Values loaded from the origin after missing every tier; label `result`. */
-export const cacheOriginLoads = Metric.counter("accelerator_cache_origin_loads_total", {
+export const cacheOriginLoads = Metric.counter(metricNames.cacheOriginLoads, {
   description: "Values loaded from the Drupal origin after a miss in every cache tier, by result.",
   incremental: true
 })
 /** Counted size of the memory tier. */
-export const cacheMemoryBytes = Metric.gauge("accelerator_cache_memory_bytes", {
+export const cacheMemoryBytes = Metric.gauge(metricNames.cacheMemoryBytes, {
   description: "Counted size of the entries held by the in-process memory tier, in bytes."
 })
 /** Entries in the memory tier. */
-export const cacheMemoryEntries = Metric.gauge("accelerator_cache_memory_entries", {
+export const cacheMemoryEntries = Metric.gauge(metricNames.cacheMemoryEntries, {
   description: "Entries held by the in-process memory tier."
 })
 /** Entries evicted from the memory tier to respect its bounds. */
-export const cacheEvictions = Metric.counter("accelerator_cache_evictions_total", {
+export const cacheEvictions = Metric.counter(metricNames.cacheEvictions, {
   description: "Entries evicted from the memory tier to respect its byte or entry bound.",
   incremental: true
 })
@@ -192,20 +200,20 @@ export const upstreamRetries = Metric.counter("accelerator_upstream_retries_tota
   incremental: true
 })
 /** Breaker state per circuit: 0 closed, 1 half-open, 2 open; label `circuit`. */
-export const circuitState = Metric.gauge("accelerator_circuit_state", {
+export const circuitState = Metric.gauge(metricNames.circuitState, {
   description: "Circuit breaker state by circuit: 0 closed, 1 half-open, 2 open."
 })
 
 /** Upstream connection pool; label `state` = open|busy|pending. */
-export const upstreamConnections = Metric.gauge("accelerator_upstream_connections", {
+export const upstreamConnections = Metric.gauge(metricNames.upstreamConnections, {
   description: "Drupal upstream connection pool: open connections, busy connections, and requests pending for one."
 })
 /** PostgreSQL pool; label `state` = total|idle|waiting. */
-export const pgPoolConnections = Metric.gauge("accelerator_pg_pool_connections", {
+export const pgPoolConnections = Metric.gauge(metricNames.pgPoolConnections, {
   description: "PostgreSQL pool: total and idle clients, and queries waiting for a client."
 })
 /** 1 when the Redis client is ready, else 0. */
-export const redisConnected = Metric.gauge("accelerator_redis_connected", {
+export const redisConnected = Metric.gauge(metricNames.redisConnected, {
   description: "1 when the Redis client is connected and ready, 0 otherwise."
 })
 
@@ -214,15 +222,15 @@ export const eventLoopDelayP50 = Metric.gauge("accelerator_process_event_loop_de
   description: "Median event loop delay over the last sampling interval, in seconds."
 })
 /** Event loop delay, 99th percentile over the last sampling interval. */
-export const eventLoopDelayP99 = Metric.gauge("accelerator_process_event_loop_delay_p99_seconds", {
+export const eventLoopDelayP99 = Metric.gauge(metricNames.eventLoopDelayP99, {
   description: "99th percentile of the event loop delay over the last sampling interval, in seconds."
 })
 /** V8 heap in use. */
-export const heapUsedBytes = Metric.gauge("accelerator_process_heap_used_bytes", {
+export const heapUsedBytes = Metric.gauge(metricNames.heapUsedBytes, {
   description: "V8 heap in use, in bytes."
 })
 /** Resident set size of the process. */
-export const residentMemoryBytes = Metric.gauge("accelerator_process_resident_memory_bytes", {
+export const residentMemoryBytes = Metric.gauge(metricNames.residentMemoryBytes, {
   description: "Resident set size of the process, in bytes."
 })
 /** Duration of garbage collection pauses; label `kind`. */
@@ -394,36 +402,8 @@ export const routeLabel = (route: string): Route => (routeSet.has(route) ? route
 export const statusClassOf = (status: number): StatusClass =>
   status >= 100 && status < 600 ? statusClassByHundred[Math.floor(status / 100) - 1]! : "other"
 
-/**
- * The route of a request target (`req.url`), from its path only: the query string (search
- * terms, ids) is never looked at beyond finding where it starts. O(length of the path), no regex,
- * no allocation beyond one `slice`.
- */
-export const routeOf = (url: string | undefined): Route => {
-  if (url === undefined) return "other"
-  const q = url.indexOf("?")
-  const path = q === -1 ? url : url.slice(0, q)
-  switch (path) {
-    case "/health":
-      return "health"
-    case "/health/live":
-      return "health_live"
-    case "/search":
-      return "search"
-    case "/methods":
-      return "methods"
-    case "/tools":
-      return "tools"
-    case "/metrics":
-      return "metrics"
-    case "/status":
-    case "/status.json":
-      return "status"
-  }
-  if (path.startsWith("/content/") && path.length > 9) return "content"
-  if (path.startsWith("/rpc/") && path.length > 5) return "rpc"
-  return "other"
-}
+/** The route of a request target (`req.url`): see `listener/Routes.ts`. */
+export const routeOf: (url: string | undefined) => Route = routeOfUrl
 
 /**
  * Records one finished HTTP request: `route` (a {@link Route}; any other string counts as

@@ -5,10 +5,12 @@
  * requests in flight). GC pauses are recorded as they happen from a `PerformanceObserver` on
  * `gc` entries.
  *
- * Readers are plain synchronous functions so this module depends on no adapter: the lead passes
- * e.g. `() => drupalRpc.pool()`, `postgresPoolInfo`, `() => redis.status()`,
- * `() => memoryTier.stats()`, `gatewayServerInfo.inFlight`. A reader that throws is skipped for
- * that sample (the others still run). Cost per sample: a handful of gauge sets; nothing runs on
+ * Readers are plain synchronous functions: {@link make} and {@link layerConfig} depend on no
+ * adapter (pass e.g. `() => drupalRpc.pool()`, `postgresPoolInfo`, `() => redis.status()`,
+ * `() => memoryTier.stats()`, `listenerState.inFlight`); {@link layerFromContext} finds them in
+ * the context (the Drupal client, the PostgreSQL pool, the Redis adapter, the listener's state),
+ * so it depends on those adapters' tags. A reader that throws is skipped for that sample (the
+ * others still run). Cost per sample: a handful of gauge sets; nothing runs on
  * the request path.
  *
  * @since 0.1.0
@@ -16,7 +18,7 @@
 import { type ConfigError, Duration, Effect, Layer, Option, Schedule, type Scope } from "effect"
 import { constants, monitorEventLoopDelay, PerformanceObserver } from "node:perf_hooks"
 import { DrupalRpc, type PoolStats } from "../drupal/DrupalRpc.js"
-import { GatewayServerInfo } from "../http/GatewayServer.js"
+import { ListenerState } from "../listener/Listener.js"
 import { PostgresPoolInfo } from "../postgres/Postgres.js"
 import { Redis } from "../redis/Redis.js"
 import * as Metrics from "./Metrics.js"
@@ -24,7 +26,7 @@ import { ResourceMonitorConfig } from "./TelemetryConfig.js"
 
 /** Sources of the pool gauges; each one absent leaves its gauge unset (and out of `/metrics`). */
 export interface ResourceReaders {
-  /** Requests in flight on the listener (`GatewayServerInfo.inFlight`). */
+  /** Requests in flight on the listener (`ListenerState.inFlight`). */
   readonly inFlight?: (() => number) | undefined
   /** Upstream undici pool counters (`DrupalRpc.pool`). */
   readonly upstreamPool?: (() => PoolStats) | undefined
@@ -153,7 +155,7 @@ export const layerConfig = (readers: ResourceReaders = {}): Layer.Layer<never, C
 /**
  * The monitor with `METRICS_SAMPLE_INTERVAL_MS` from config, reading every source it finds in
  * the context: `DrupalRpc` (upstream pool), `PostgresPoolInfo`, `Redis` (status) and
- * `GatewayServerInfo` (in flight), each optional. `extra` readers (e.g. `memoryCache`) are used
+ * `ListenerState` (in flight), each optional. `extra` readers (e.g. `memoryCache`) are used
  * as given and win over the ones found.
  */
 export const layerFromContext = (extra: ResourceReaders = {}): Layer.Layer<never, ConfigError.ConfigError> =>
@@ -163,7 +165,7 @@ export const layerFromContext = (extra: ResourceReaders = {}): Layer.Layer<never
       const rpc = yield* Effect.serviceOption(DrupalRpc)
       const postgres = yield* Effect.serviceOption(PostgresPoolInfo)
       const redis = yield* Effect.serviceOption(Redis)
-      const server = yield* Effect.serviceOption(GatewayServerInfo)
+      const server = yield* Effect.serviceOption(ListenerState)
       yield* make({
         interval: config.interval,
         upstreamPool: extra.upstreamPool ?? Option.getOrUndefined(Option.map(rpc, (r) => r.pool)),

@@ -150,7 +150,7 @@ export const readView = (pairs: ReadonlyArray<MetricPair.MetricPair.Untyped>): M
     const gauge = MetricState.isGaugeState(state) ? num(state.value) : undefined
     const counter = MetricState.isCounterState(state) ? num(state.count) : undefined
     switch (pair.metricKey.name) {
-      case "accelerator_http_request_duration_seconds": {
+      case Metrics.metricNames.httpRequestDuration: {
         if (!MetricState.isHistogramState(state)) break
         view.requests += state.count
         if (tagOf(pair, "status_class") === "5xx") view.errors += state.count
@@ -159,46 +159,46 @@ export const readView = (pairs: ReadonlyArray<MetricPair.MetricPair.Untyped>): M
         })
         break
       }
-      case "accelerator_cache_lookups_total": {
+      case Metrics.metricNames.cacheLookups: {
         const row = lookups.get(tagOf(pair, "tier") ?? "")
         const outcome = tagOf(pair, "outcome") as Metrics.LookupOutcome | undefined
         if (row !== undefined && counter !== undefined && outcome !== undefined && outcome in row) row[outcome] += counter
         break
       }
-      case "accelerator_cache_origin_loads_total":
+      case Metrics.metricNames.cacheOriginLoads:
         view.originLoads += counter ?? 0
         break
-      case "accelerator_cache_evictions_total":
+      case Metrics.metricNames.cacheEvictions:
         view.evictions += counter ?? 0
         break
-      case "accelerator_http_requests_in_flight":
+      case Metrics.metricNames.httpRequestsInFlight:
         view.inFlight = gauge ?? 0
         break
-      case "accelerator_cache_memory_bytes":
+      case Metrics.metricNames.cacheMemoryBytes:
         view.memoryBytes = gauge ?? null
         break
-      case "accelerator_cache_memory_entries":
+      case Metrics.metricNames.cacheMemoryEntries:
         view.memoryEntries = gauge ?? null
         break
-      case "accelerator_upstream_connections":
+      case Metrics.metricNames.upstreamConnections:
         if (gauge !== undefined) view.upstream.set(tagOf(pair, "state") ?? "", gauge)
         break
-      case "accelerator_pg_pool_connections":
+      case Metrics.metricNames.pgPoolConnections:
         if (gauge !== undefined) view.postgres.set(tagOf(pair, "state") ?? "", gauge)
         break
-      case "accelerator_redis_connected":
+      case Metrics.metricNames.redisConnected:
         view.redisConnected = gauge === undefined ? null : gauge === 1
         break
-      case "accelerator_circuit_state":
+      case Metrics.metricNames.circuitState:
         if (gauge !== undefined) view.circuits.set(tagOf(pair, "circuit") ?? "other", gauge)
         break
-      case "accelerator_process_event_loop_delay_p99_seconds":
+      case Metrics.metricNames.eventLoopDelayP99:
         view.eventLoopP99 = gauge ?? null
         break
-      case "accelerator_process_heap_used_bytes":
+      case Metrics.metricNames.heapUsedBytes:
         view.heapUsed = gauge ?? null
         break
-      case "accelerator_process_resident_memory_bytes":
+      case Metrics.metricNames.residentMemoryBytes:
         view.rss = gauge ?? null
         break
     }

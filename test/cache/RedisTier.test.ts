@@ -25,14 +25,14 @@ const untilReady = Effect.flatMap(Redis, (redis) =>
 /** Every key under `prefix`, scanned (the spec's own view, independent of the tier). */
 const keysUnder = (pattern: string) =>
   Effect.flatMap(Redis, (redis) =>
-    redis.use("scan", async (c) => {
+    Effect.gen(function*() {
       const found: Array<string> = []
-      let cursor = "0"
-      do {
-        const [next, keys] = await c.scan(cursor, "MATCH", pattern, "COUNT", 1000)
-        cursor = next
-        found.push(...keys)
-      } while (cursor !== "0")
+      yield* RedisAdapter.scanEach(
+        redis,
+        "scan",
+        (c, cursor) => c.scan(cursor, "MATCH", pattern, "COUNT", 1000),
+        (keys) => Effect.sync(() => found.push(...keys))
+      )
       return found
     }))
 

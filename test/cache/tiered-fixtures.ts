@@ -10,7 +10,7 @@ import { SqlClient } from "@effect/sql"
 import { assert } from "@effect/vitest"
 import { Context, Deferred, Duration, Effect, FiberId, Layer, Option, Redacted, Schedule, type Scope } from "effect"
 import type { CacheItem, TierName } from "../../src/cache/CacheTier.js"
-import { postgresBus, redisBus } from "../../src/cache/CacheBus.js"
+import * as CacheStack from "../../src/cache/CacheStack.js"
 import type { CacheEntry } from "../../src/cache/Envelope.js"
 import * as MemoryTier from "../../src/cache/MemoryTier.js"
 import * as PostgresTier from "../../src/cache/PostgresTier.js"
@@ -176,14 +176,12 @@ export const isolation = (options: { readonly redisUrl?: string; readonly databa
     if (options.redisUrl !== undefined) {
       const redis = yield* redisAdapter(options.redisUrl, "tiered-spec-cleanup")
       yield* Effect.addFinalizer(() =>
-        redis.use("cleanup", async (c) => {
-          let cursor = "0"
-          do {
-            const [next, keys] = await c.scan(cursor, "MATCH", `${RedisTier.escapeGlob(prefix)}*`, "COUNT", 1000)
-            cursor = next
-            if (keys.length > 0) await c.unlink(...keys)
-          } while (cursor !== "0")
-        }).pipe(Effect.ignore)
+        RedisAdapter.scanEach(
+          redis,
+          "scan",
+          (c, cursor) => c.scan(cursor, "MATCH", `${RedisTier.escapeGlob(prefix)}*`, "COUNT", 1000),
+          (keys) => redis.use("unlink", (c) => c.unlink(...keys))
+        ).pipe(Effect.ignore)
       )
     }
     if (options.databaseUrl !== undefined) {
@@ -230,14 +228,18 @@ export const instance = (options: InstanceOptions): Effect.Effect<Instance, neve
         SqlClient.SqlClient,
         yield* sqlClient(options.databaseUrl)
       )
-    // The bus needs the cache and the cache the bus: publish through a late-bound reference,
-    // as the gateway's layer does.
-    let publish: TieredCache.CacheBus["publish"] = () => Effect.void
-    const cache = yield* TieredCache.make({
+    const heartbeat = options.busHeartbeat === undefined ? {} : { heartbeat: options.busHeartbeat }
+    // Built as the gateway builds it (`CacheStack`), over this instance's own tiers and bus.
+    const cache = yield* CacheStack.make({
       memory,
       redis,
       postgres,
-      bus: { publish: (message) => Effect.suspend(() => publish(message)) },
+      bus: options.bus?.kind === "redis"
+        ? { kind: "redis", redis: yield* adapterFor(options.bus.url), channel: options.bus.channel, options: heartbeat }
+        : options.bus?.kind === "postgres"
+        ? { kind: "postgres", url: options.bus.url, channel: options.bus.channel, options: { maxBackoff: "500 millis", ...heartbeat } }
+        : undefined,
+      instanceId: id,
       writeQueueCapacity: options.writeQueueCapacity ?? 1_000,
       writeBatchSize: options.writeBatchSize ?? 100,
       invalidationMemory: options.invalidationMemory ?? 10_000,
@@ -257,16 +259,7 @@ export const instance = (options: InstanceOptions): Effect.Effect<Instance, neve
           }
         }
       }
-    })
-    const handlers = { onMessage: cache.applyRemote, onReconnect: cache.dropMemory([]) }
-    if (options.bus?.kind === "redis") {
-      const adapter = yield* adapterFor(options.bus.url)
-      const heartbeat = options.busHeartbeat === undefined ? {} : { heartbeat: options.busHeartbeat }
-      publish = (yield* Effect.orDie(redisBus(adapter, options.bus.channel, id, handlers, heartbeat))).publish
-    } else if (options.bus?.kind === "postgres") {
-      const heartbeat = options.busHeartbeat === undefined ? {} : { heartbeat: options.busHeartbeat }
-      publish = (yield* postgresBus(options.bus.url, options.bus.channel, id, handlers, { maxBackoff: "500 millis", ...heartbeat })).publish
-    }
+    }).pipe(Effect.orDie)
     const firstAdapter = adapters.values().next()
     return {
       id,

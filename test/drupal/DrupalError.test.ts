@@ -15,9 +15,9 @@ import {
   isDrupalError,
   isTransient,
   isTransientUnknown,
-  toClientError,
   transportReason
 } from "../../src/drupal/DrupalError.js"
+import { toClientError } from "../../src/http/ClientError.js"
 
 const rpc = (code: number, data: unknown, message = "Error", id: string | number | null = 1) =>
   new DrupalRpcError({ code, message, data, method: "content.search", id })

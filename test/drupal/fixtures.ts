@@ -7,6 +7,8 @@ import * as Discovery from "../../src/discovery/Discovery.js"
 import * as ArgumentValidator from "../../src/discovery/ArgumentValidator.js"
 import { DrupalEndpoint } from "../../src/drupal/DrupalEndpoint.js"
 import * as DrupalRpc from "../../src/drupal/DrupalRpc.js"
+import * as CircuitBreaker from "../../src/resilience/CircuitBreaker.js"
+import * as Retry from "../../src/resilience/Retry.js"
 import * as Simulator from "../../src/simulator/Simulator.js"
 
 /** Client options for specs: production defaults, with the knobs specs turn. */
@@ -23,8 +25,8 @@ export const clientOptions = (url: string, overrides: Partial<DrupalRpc.DrupalRp
   batchWindow: Duration.millis(5),
   batchMaxSize: 50,
   dedupMaxKeys: 10_000,
-  retry: { maxAttempts: 4, base: Duration.millis(5), cap: Duration.millis(50), maxElapsed: Duration.seconds(5) },
-  breaker: { consecutiveFailures: 5, failureRatio: 0.5, minimumCalls: 20, window: Duration.seconds(10), cooldown: Duration.seconds(30) },
+  retry: { ...Retry.defaults, base: Duration.millis(5), cap: Duration.millis(50) },
+  breaker: { ...CircuitBreaker.defaults, cooldown: Duration.seconds(30) },
   ...overrides
 })
 

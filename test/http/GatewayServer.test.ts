@@ -3,6 +3,7 @@ import { assert, describe, it } from "@effect/vitest"
 import { Context, Deferred, Effect, Exit, Fiber, Layer, Scope } from "effect"
 import * as Http from "node:http"
 import * as GatewayServer from "../../src/http/GatewayServer.js"
+import * as Listener from "../../src/listener/Listener.js"
 
 const options: GatewayServer.GatewayServerOptions = {
   port: 0,
@@ -34,7 +35,7 @@ const start = (app: HttpRouter.HttpRouter<never, never>, extra: Partial<GatewayS
       HttpServer.serve(app).pipe(Layer.provideMerge(GatewayServer.layer({ ...options, ...extra }))),
       scope
     )
-    return { scope, port: Context.get(context, GatewayServer.GatewayServerInfo).port, info: Context.get(context, GatewayServer.GatewayServerInfo) }
+    return { scope, port: Context.get(context, Listener.ListenerState).port, info: Context.get(context, Listener.ListenerState) }
   })
 
 describe("GatewayServer", () => {
@@ -95,7 +96,7 @@ describe("GatewayServer", () => {
       const app = HttpRouter.empty.pipe(
         HttpRouter.get("/x", Effect.sync(() => appCalls++).pipe(Effect.as(HttpServerResponse.text("app"))))
       )
-      const fastPath: GatewayServer.FastPath = (req, res) => {
+      const fastPath: Listener.FastPath = (req, res) => {
         if (req.url !== "/fast") return false
         res.end("fast")
         return true

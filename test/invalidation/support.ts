@@ -48,7 +48,7 @@ export const serveAdmin = (config: Record<string, string>) =>
     const context = yield* Layer.build(
       HttpApiBuilder.serve().pipe(
         Layer.provide(HttpApiBuilder.api(AdminOnlyApi).pipe(Layer.provide(AdminHandlers))),
-        Layer.provide(Layer.succeed(TieredCache.TieredCacheService, cache)),
+        Layer.provide(Layer.succeed(TieredCache.TieredCache, cache)),
         Layer.provideMerge(NodeHttpServer.layer(createServer, { port: 0, host: "127.0.0.1" })),
         Layer.provide(Layer.setConfigProvider(ConfigProvider.fromMap(new Map(Object.entries(config))))),
         Layer.provide(Logger.replace(Logger.defaultLogger, capture))

@@ -1,6 +1,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Deferred, Duration, Effect, Exit, Fiber, Ref, TestClock } from "effect"
-import { CircuitOpenError, DrupalHttpError, DrupalTransportError } from "../../src/drupal/DrupalError.js"
+import { DrupalHttpError, DrupalTransportError, isDrupalError, isTransient } from "../../src/drupal/DrupalError.js"
+import { CircuitOpenError } from "../../src/resilience/CircuitBreaker.js"
 import * as CircuitBreaker from "../../src/resilience/CircuitBreaker.js"
 
 const refused = new DrupalTransportError({ reason: "connection_refused", cause: null })
@@ -13,6 +14,8 @@ const setup = (options: Partial<CircuitBreaker.CircuitBreakerOptions> = {}) =>
     const changes = yield* Ref.make<ReadonlyArray<string>>([])
     const breaker = yield* CircuitBreaker.make({
       name: "drupal",
+      // The Drupal client's rule, as it passes it to its breaker.
+      isFailure: (error) => !isDrupalError(error) || isTransient(error),
       consecutiveFailures: 3,
       cooldown: "5 seconds",
       ...options,

@@ -6,7 +6,8 @@ import {
   DrupalHttpError,
   DrupalRpcError,
   DrupalTimeoutError,
-  DrupalTransportError
+  DrupalTransportError,
+  isTransientUnknown
 } from "../../src/drupal/DrupalError.js"
 import * as Retry from "../../src/resilience/Retry.js"
 
@@ -42,7 +43,9 @@ const run = (
       return failure === undefined ? yield* Effect.succeed(`ok after ${n}`) : yield* Effect.fail(failure)
     })
     const fiber = yield* upstream.pipe(
+      // The Drupal client's rule, as it passes it to the policy.
       Retry.retry<DrupalError>({
+        isRetryable: isTransientUnknown,
         ...options,
         onRetry: (info) => Ref.update(retries, (xs) => [...xs, info])
       }),

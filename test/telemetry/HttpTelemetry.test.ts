@@ -2,6 +2,7 @@ import { HttpRouter, HttpServer, HttpServerResponse } from "@effect/platform"
 import { assert, describe, it } from "@effect/vitest"
 import { Context, Effect, Layer, Logger, LogLevel } from "effect"
 import * as GatewayServer from "../../src/http/GatewayServer.js"
+import * as Listener from "../../src/listener/Listener.js"
 import * as HttpTelemetry from "../../src/telemetry/HttpTelemetry.js"
 import * as Prometheus from "../../src/telemetry/Prometheus.js"
 import * as SloMonitor from "../../src/telemetry/SloMonitor.js"
@@ -27,7 +28,7 @@ const get = (port: number, path: string) =>
     }))
   )
 
-describe("HttpTelemetry.layerFastPath on the gateway listener", () => {
+describe("HttpTelemetry.layer on the gateway listener", () => {
   it.live("times fast-path and app responses alike, and serves /metrics and /status", () =>
     Effect.gen(function*() {
       const services = yield* Layer.build(
@@ -47,7 +48,7 @@ describe("HttpTelemetry.layerFastPath on the gateway listener", () => {
         )
       )
       const slo = Context.get(services, SloMonitor.SloMonitorService)
-      const inner: GatewayServer.FastPath = (req, res) => {
+      const inner: Listener.FastPath = (req, res) => {
         if (req.url !== "/content/cached") return false
         res.writeHead(200, { "content-type": "application/json" })
         res.end("{}")
@@ -57,13 +58,13 @@ describe("HttpTelemetry.layerFastPath on the gateway listener", () => {
         HttpRouter.get("/search", HttpServerResponse.text("results")),
         HttpRouter.get("/content/:id", HttpServerResponse.text("missing", { status: 404 }))
       )
-      const fastPath = yield* Layer.build(HttpTelemetry.layerFastPath(inner).pipe(Layer.provide(Layer.succeedContext(services))))
+      const fastPath = yield* Layer.build(HttpTelemetry.layer.pipe(Layer.provide(Layer.succeed(Listener.HitPath, inner)), Layer.provide(Layer.succeedContext(services))))
       const context = yield* Layer.build(
         HttpServer.serve(app).pipe(
-          Layer.provideMerge(GatewayServer.layer({ ...options, fastPath: Context.get(fastPath, GatewayServer.GatewayFastPath) }))
+          Layer.provideMerge(GatewayServer.layer({ ...options, fastPath: Context.get(fastPath, Listener.FastPath) }))
         )
       )
-      const port = Context.get(context, GatewayServer.GatewayServerInfo).port
+      const port = Context.get(context, Listener.ListenerState).port
 
       assert.strictEqual((yield* get(port, "/search?q=private-words")).body, "results")
       assert.strictEqual((yield* get(port, "/content/cached")).body, "{}")

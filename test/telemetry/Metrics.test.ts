@@ -2,7 +2,7 @@ import { assert, describe, it } from "@effect/vitest"
 import { Deferred, Effect, Fiber, Layer, TestClock } from "effect"
 import * as Http from "node:http"
 import type { AddressInfo } from "node:net"
-import * as GatewayServer from "../../src/http/GatewayServer.js"
+import * as Listener from "../../src/listener/Listener.js"
 import { PostgresPoolInfo } from "../../src/postgres/Postgres.js"
 import * as CircuitBreaker from "../../src/resilience/CircuitBreaker.js"
 import * as Metrics from "../../src/telemetry/Metrics.js"
@@ -157,7 +157,7 @@ describe("ResourceMonitor", () => {
   it.scoped("layerFromContext reads the pools it finds in the context", () =>
     Effect.gen(function*() {
       const context = Layer.mergeAll(
-        Layer.succeed(GatewayServer.GatewayServerInfo, { inFlight: () => 11, draining: () => false, port: 0 }),
+        Layer.succeed(Listener.ListenerState, { inFlight: () => 11, draining: () => false, port: 0 }),
         Layer.succeed(PostgresPoolInfo, { total: () => 9, idle: () => 8, waiting: () => 2 })
       )
       yield* Layer.build(

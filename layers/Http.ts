@@ -1,0 +1,63 @@
+/**
+ * HTTP: the raw listener, the fast path it calls first for every request (telemetry, then
+ * memory hits), and the Effect app it hands every other request to.
+ */
+import { HttpApiBuilder, HttpServer } from "@effect/platform"
+import { Effect, Layer, Option } from "effect"
+import { TieredCache } from "../src/cache/TieredCache.js"
+import { TracingConfig } from "../src/Config.js"
+import { AdminHandlers } from "../src/http/AdminHandlers.js"
+import { GatewayApi } from "../src/http/Api.js"
+import { ContentHandlers } from "../src/http/ContentHandlers.js"
+import * as GatewayServer from "../src/http/GatewayServer.js"
+import * as HitPath from "../src/http/HitPath.js"
+import { MethodsHandlers } from "../src/http/MethodsHandlers.js"
+import { withRequestContext } from "../src/http/RequestContext.js"
+import { SystemHandlers } from "../src/http/SystemHandlers.js"
+import { ListenerState } from "../src/listener/Listener.js"
+import { routes } from "../src/listener/Routes.js"
+import * as HttpTelemetry from "../src/telemetry/HttpTelemetry.js"
+import * as ResourceMonitor from "../src/telemetry/ResourceMonitor.js"
+import * as SloMonitor from "../src/telemetry/SloMonitor.js"
+import * as StatusPage from "../src/telemetry/StatusPage.js"
+
+/** The listener (`GatewayServer`) on `PORT`, handed the fast path; it announces where it listens. */
+export const ListenerLive = Layer.effectDiscard(
+  Effect.flatMap(ListenerState, (state) => Effect.logInfo(`gateway listening on port ${state.port}`))
+).pipe(Layer.provideMerge(GatewayServer.layerConfig()))
+
+/** The Effect app served on the listener: each request gets its log context and trace sampling. */
+export const ServeLive = Layer.unwrapEffect(
+  Effect.gen(function*() {
+    const app = yield* HttpApiBuilder.httpApp
+    const tracing = yield* TracingConfig
+    const ratio = Option.isSome(tracing.endpoint) ? tracing.sampleRatio : 0
+    return HttpServer.serve(withRequestContext(ratio)(app))
+  })
+)
+
+/** Samples process, pool and memory-tier gauges; built where the listener's state is in context. */
+export const ResourceMonitorLive = Layer.unwrapEffect(
+  Effect.map(TieredCache, (cache) => ResourceMonitor.layerFromContext({ memoryCache: () => cache.memory.stats() }))
+)
+
+/** The SLO monitor and the status page over it. */
+export const MonitorsLive = StatusPage.layerConfig.pipe(Layer.provideMerge(SloMonitor.layerConfig()))
+
+/**
+ * The fast path: telemetry first (timing every response, `/metrics`, `/status`), then the
+ * memory-hit path (fresh memory hits of callers whose partition is known).
+ */
+export const FastPathLive = HttpTelemetry.layer.pipe(
+  Layer.provide(HitPath.layer),
+  Layer.provide(MonitorsLive)
+)
+
+/** The Effect app: the API with every group's handlers, and its OpenAPI document at `/openapi.json`. */
+export const AppLive = HttpApiBuilder.middlewareOpenApi({ path: routes.openapi.path }).pipe(
+  Layer.provideMerge(
+    HttpApiBuilder.api(GatewayApi).pipe(Layer.provide([SystemHandlers, ContentHandlers, MethodsHandlers, AdminHandlers]))
+  ),
+  Layer.provideMerge(HttpApiBuilder.Router.Live),
+  Layer.provideMerge(HttpApiBuilder.Middleware.layer)
+)
