@@ -9,7 +9,7 @@ import { NAMESPACES } from "../src/content/CacheKeys.js"
 import * as Metrics from "../src/telemetry/Metrics.js"
 import { InfrastructureLive } from "./Infrastructure.js"
 
-/** The tiered cache (`TieredCacheService`). After a bus outage every content namespace is dropped from memory. */
+/** The tiered cache (`TieredCache`). After a bus outage every content namespace is dropped from memory. */
 export const CacheLive = CacheStack.layerConfig(
   {
     hooks: {
