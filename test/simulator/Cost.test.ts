@@ -23,7 +23,8 @@ const fixed = (overrides: Record<string, number> = {}) => ({
 describe("Simulator cost model", () => {
   it.scopedLive("one worker: two concurrent requests run one after the other; the second waits in the queue", () =>
     Effect.gen(function*() {
-      const sim = yield* start({ cost: fixed({ workers: 1, bootstrapMeanMs: 40, bootstrapP99Ms: 40 }) })
+      // A bootstrap long enough that the two requests overlap even on a loaded machine.
+      const sim = yield* start({ cost: fixed({ workers: 1, bootstrapMeanMs: 300, bootstrapP99Ms: 300 }) })
       yield* sim.reset
       const [a, b] = yield* Effect.all([
         post(sim, call("user.access_context", undefined, 1)),
@@ -32,10 +33,10 @@ describe("Simulator cost model", () => {
       assert.strictEqual(a.status, 200)
       assert.strictEqual(b.status, 200)
       const stats = yield* sim.stats
-      // Each request held the only worker for its 40 ms bootstrap + one 5 ms item; the later one
-      // waited for the earlier one's whole turn.
-      assert.isAtLeast(stats.worker_ms, 2 * 45 - 2)
-      assert.isAtLeast(stats.queue_ms, 45 - 2)
+      // Each request held the only worker for its 300 ms bootstrap + one 5 ms item; the later one
+      // waited for the rest of the earlier one's turn.
+      assert.isAtLeast(stats.worker_ms, 2 * 305 - 2)
+      assert.isAtLeast(stats.queue_ms, 150)
       assert.strictEqual(stats.queue_rejections, 0)
       assert.strictEqual(stats.workers_busy, 0)
       assert.strictEqual(stats.queue_length, 0)
