@@ -16,7 +16,7 @@
  */
 import { Clock, Context, Duration, Effect, Layer, Option, Schema } from "effect"
 import { AccessConfig } from "../Config.js"
-import { type CachePolicy, TieredCacheService } from "../cache/TieredCache.js"
+import { type CachePolicy, type LoadTimeout, TieredCache } from "../cache/TieredCache.js"
 import type { Credentials } from "../drupal/Credentials.js"
 import { type DrupalError, JsonRpcCode } from "../drupal/DrupalError.js"
 import { DrupalRpc } from "../drupal/DrupalRpc.js"
@@ -64,8 +64,11 @@ const decodeAccessContext = Schema.decodeUnknown(AccessContext)
 
 /** The service. */
 export interface AccessScope {
-  /** The caller's partition (cached; one upstream call per token per TTL at most). */
-  readonly partition: (credentials: Credentials) => Effect.Effect<Partition, DrupalError>
+  /**
+   * The caller's partition (cached; one upstream call per token per TTL at most). Fails with the
+   * upstream's error, or `LoadTimeout` when the lookup outlasts its hard timeout.
+   */
+  readonly partition: (credentials: Credentials) => Effect.Effect<Partition, DrupalError | LoadTimeout>
   /** The partition if known right now, without any I/O (for the synchronous hit path). */
   readonly partitionSync: (credentials: Credentials) => Partition | undefined
 }
@@ -88,7 +91,7 @@ const isMethodMissing = (error: DrupalError): boolean =>
 export const make = (options: AccessScopeOptions) =>
   Effect.gen(function*() {
     const rpc = yield* DrupalRpc
-    const cache = yield* TieredCacheService
+    const cache = yield* TieredCache
     const ttlMs = Duration.toMillis(options.ttl)
     const policy: CachePolicy = {
       fresh: options.ttl,
@@ -125,15 +128,14 @@ export const make = (options: AccessScopeOptions) =>
         }))
       )
 
-    const partition = (credentials: Credentials): Effect.Effect<Partition, DrupalError> => {
+    const partition = (credentials: Credentials): Effect.Effect<Partition, DrupalError | LoadTimeout> => {
       if (Option.isNone(credentials.authorization)) return Effect.succeed(anonymousPartition)
       return Effect.gen(function*() {
         const now = yield* Clock.currentTimeMillis
         const cached = known.get(credentials.fingerprint)
         if (cached !== undefined && cached.until > now) return cached.partition
-        const hit = yield* cache.getOrSet(`scope:${credentials.fingerprint}`, lookup(credentials), policy).pipe(
-          Effect.catchTag("LoadTimeout", () => Effect.die("access context lookup timed out"))
-        )
+        // A lookup that outlasts the hard timeout fails with `LoadTimeout`: 504 upstream_timeout.
+        const hit = yield* cache.getOrSet(`scope:${credentials.fingerprint}`, lookup(credentials), policy)
         const found = JSON.parse(new TextDecoder().decode(hit.entry.value)) as Partition
         remember(credentials.fingerprint, found, now)
         return found

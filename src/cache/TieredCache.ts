@@ -231,14 +231,6 @@ export interface TieredCache {
 /** Tag of the cache (tag name = interface name). */
 export const TieredCache = Context.GenericTag<TieredCache>("accelerator/TieredCache")
 
-/**
- * The former name of the tag, kept only while `access/AccessScope.ts` (another branch) still
- * imports it: the same tag, no second service. Use {@link TieredCache}.
- * @deprecated
- */
-export const TieredCacheService = TieredCache
-/** @deprecated The former name of {@link TieredCache}. */
-export type TieredCacheService = TieredCache
 
 /** One key read from the remote tiers named in `tiers` (comma-separated), batched with others. */
 class RemoteRead extends Request.Class<Option.Option<CacheHit>, never, {

@@ -132,17 +132,17 @@ export class CachedContent extends Effect.Service<CachedContent>()("accelerator/
         serve(contentCacheKey(partition.id, id, options.includeContent, options.format), loadItem(id, credentials, options), policies.content))
 
     /** Loads from the origin and stores, whatever is cached (warming ahead of expiry). */
-    const refreshSearch = (query: SearchQuery, credentials: Credentials): Effect.Effect<void, DrupalError> =>
+    const refreshSearch = (query: SearchQuery, credentials: Credentials): Effect.Effect<void, DrupalError | LoadTimeout> =>
       Effect.flatMap(access.partition(credentials), (partition) =>
         Effect.flatMap(loadSearch(query, credentials), (loaded) => cache.set(searchCacheKey(partition.id, query), loaded, policies.search)))
 
     /** Loads an item from the origin and stores it, whatever is cached. */
-    const refreshItem = (id: number, credentials: Credentials, options: GetOptions): Effect.Effect<void, DrupalError> =>
+    const refreshItem = (id: number, credentials: Credentials, options: GetOptions): Effect.Effect<void, DrupalError | LoadTimeout> =>
       Effect.flatMap(access.partition(credentials), (partition) =>
         Effect.flatMap(loadItem(id, credentials, options), (loaded) =>
           cache.set(contentCacheKey(partition.id, id, options.includeContent, options.format), loaded, policies.content)))
 
-    const markdown = (id: number, credentials: Credentials): Effect.Effect<MarkdownAnswer, DrupalError> =>
+    const markdown = (id: number, credentials: Credentials): Effect.Effect<MarkdownAnswer, DrupalError | LoadTimeout> =>
       Effect.gen(function*() {
         const partition = yield* access.partition(credentials)
         const key = markdownCacheKey(partition.id, id)

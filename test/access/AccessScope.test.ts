@@ -4,13 +4,14 @@
  * client.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Effect } from "effect"
+import { Effect, Either, Fiber, TestClock } from "effect"
 import * as AccessScope from "../../src/access/AccessScope.js"
 import * as MemoryTier from "../../src/cache/MemoryTier.js"
 import * as TieredCache from "../../src/cache/TieredCache.js"
 import { anonymous, bearer, type Credentials, fromAuthorizationHeader } from "../../src/drupal/Credentials.js"
 import { type DrupalError, DrupalRpcError } from "../../src/drupal/DrupalError.js"
 import { DrupalRpc } from "../../src/drupal/DrupalRpc.js"
+import { toApiError } from "../../src/http/ErrorMapping.js"
 import { ClientTest } from "../drupal/fixtures.js"
 
 const HASH_A = "a".repeat(24) + "0123456789abcdef0123456789abcdef"
@@ -65,7 +66,7 @@ const scopeOver = (rpc: DrupalRpc) =>
     const cache = yield* TieredCache.make({ memory, writeQueueCapacity: 100, writeBatchSize: 10, invalidationMemory: 100 })
     return yield* AccessScope.make({ ttl: "1 minute", maxTokens: 100 }).pipe(
       Effect.provideService(DrupalRpc, rpc),
-      Effect.provideService(TieredCache.TieredCacheService, cache)
+      Effect.provideService(TieredCache.TieredCache, cache)
     )
   })
 
@@ -95,6 +96,20 @@ describe("AccessScope against Drupal replies", () => {
       assert.strictEqual(new Set([a, c, d]).size, 3)
       assert.deepStrictEqual(partitions.map((p) => p.level), ["free", "free", "free", "subscriber"])
       assert.strictEqual(calls(), 4)
+    }))
+
+  it.scoped("a lookup that outlasts the hard timeout fails with LoadTimeout (answered 504 upstream_timeout), not a defect", () =>
+    Effect.gen(function*() {
+      const hanging: DrupalRpc = { ...fakeDrupal(new Map()).rpc, call: () => Effect.never }
+      const scope = yield* scopeOver(hanging)
+      const fiber = yield* Effect.fork(Effect.either(scope.partition(ann)))
+      yield* TestClock.adjust("16 seconds")
+      const result = yield* Fiber.join(fiber)
+      assert.isTrue(Either.isLeft(result))
+      if (Either.isLeft(result)) {
+        assert.strictEqual(result.left._tag, "LoadTimeout")
+        assert.deepStrictEqual(toApiError(result.left).code, "upstream_timeout")
+      }
     }))
 
   // Live clock: the synchronous path compares with the wall clock.
