@@ -61,12 +61,8 @@ export const MaintenanceTimeout: Config.Config<Duration.Duration> = millis(
   Duration.toMillis(RedisTier.defaults.maintenanceTimeout)
 )
 
-/** Options of the memory tier. */
-export const MemoryTierConfig: Config.Config<MemoryTierOptions> = Config.all({
-  maxBytes: positiveInt("CACHE_MEMORY_MAX_BYTES", MemoryTier.defaults.maxBytes),
-  maxEntries: positiveInt("CACHE_MEMORY_MAX_ENTRIES", MemoryTier.defaults.maxEntries),
-  maxValueBytes: nonNegativeInt("CACHE_MEMORY_MAX_VALUE_BYTES", MemoryTier.defaults.maxValueBytes)
-})
+/** Options of the memory tier (its keys live with the tier). */
+export const MemoryTierConfig: Config.Config<MemoryTierOptions> = MemoryTier.MemoryTierConfig
 
 /** Options of the Redis tier. */
 export const RedisTierConfig: Config.Config<RedisTierOptions> = Config.all({

@@ -33,6 +33,7 @@ import { Clock, Context, Effect, Layer, Option } from "effect"
 import type { ConfigError } from "effect/ConfigError"
 import * as Config from "effect/Config"
 import { LRUCache } from "lru-cache"
+import { nonNegativeInt, positiveInt } from "../ConfigKeys.js"
 import * as CacheTier from "./CacheTier.js"
 import type { CacheEntry } from "./Envelope.js"
 
@@ -228,7 +229,18 @@ export const make = (options: MemoryTierOptions = {}): Effect.Effect<MemoryCache
 /** The memory tier as a layer over explicit options. */
 export const layer = (options: MemoryTierOptions = {}): Layer.Layer<MemoryTier> => Layer.effect(MemoryTier, make(options))
 
-/** The memory tier with its options read from configuration (see `CacheConfig.MemoryTierConfig`). */
+/** The memory tier's keys (`CACHE_MEMORY_*`), with {@link defaults} as their defaults. */
+export const MemoryTierConfig: Config.Config<MemoryTierOptions> = Config.all({
+  maxBytes: positiveInt("CACHE_MEMORY_MAX_BYTES", defaults.maxBytes),
+  maxEntries: positiveInt("CACHE_MEMORY_MAX_ENTRIES", defaults.maxEntries),
+  maxValueBytes: nonNegativeInt("CACHE_MEMORY_MAX_VALUE_BYTES", defaults.maxValueBytes)
+})
+
+/**
+ * The memory tier from its configuration keys ({@link MemoryTierConfig}), with `overrides` on
+ * top: the one meaning of `layerConfig` in this project.
+ */
 export const layerConfig = (
-  config: Config.Config.Wrap<MemoryTierOptions>
-): Layer.Layer<MemoryTier, ConfigError> => Layer.effect(MemoryTier, Effect.flatMap(Config.unwrap(config), make))
+  overrides: Partial<MemoryTierOptions> = {}
+): Layer.Layer<MemoryTier, ConfigError> =>
+  Layer.effect(MemoryTier, Effect.flatMap(MemoryTierConfig, (config) => make({ ...config, ...overrides })))

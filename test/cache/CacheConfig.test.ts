@@ -44,8 +44,21 @@ describe("CacheConfig", () => {
     Effect.gen(function*() {
       const tier = yield* MemoryTier.MemoryTier
       assert.strictEqual(tier.name, "memory")
+      // CACHE_MEMORY_MAX_ENTRIES=5 holds: a sixth entry evicts the first.
+      for (let i = 0; i < 6; i++) {
+        const now = Date.now()
+        yield* tier.set(`t:${i}`, {
+          value: new Uint8Array([i]),
+          contentType: "application/json",
+          createdAt: now,
+          freshUntil: now + 60_000,
+          staleUntil: now + 60_000,
+          tags: []
+        })
+      }
+      assert.strictEqual(tier.stats().entries, 5)
     }).pipe(
-      Effect.provide(MemoryTier.layerConfig(CacheConfig.MemoryTierConfig).pipe(
+      Effect.provide(MemoryTier.layerConfig().pipe(
         Layer.provide(Layer.setConfigProvider(ConfigProvider.fromMap(new Map([["CACHE_MEMORY_MAX_ENTRIES", "5"]]))))
       ))
     ))
