@@ -5,7 +5,7 @@
  */
 import { Effect, Layer, Option } from "effect"
 import { DrupalUrl } from "../src/Config.js"
-import { DrupalEndpoint } from "../src/drupal/DrupalEndpoint.js"
+import { DrupalEndpoint, layer as drupalEndpointLayer } from "../src/drupal/DrupalEndpoint.js"
 import * as DrupalRpc from "../src/drupal/DrupalRpc.js"
 import * as Simulator from "../src/simulator/Simulator.js"
 import * as Metrics from "../src/telemetry/Metrics.js"
@@ -27,7 +27,7 @@ export const UpstreamLive = Layer.unwrapEffect(
     onNone: () => embedded,
     onSome: (url) =>
       Layer.effectDiscard(Effect.logInfo(`upstream Drupal at ${url.origin}`)).pipe(
-        Layer.provideMerge(DrupalEndpoint.layer(url))
+        Layer.provideMerge(drupalEndpointLayer(url))
       )
   }))
 )

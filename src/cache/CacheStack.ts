@@ -42,7 +42,7 @@ export interface LeaseOptions {
 
 /** Options of {@link make}. */
 export interface CacheStackOptions {
-  readonly memory: MemoryTier.MemoryCacheTier
+  readonly memory: MemoryTier.MemoryTier
   readonly redis?: RedisTier.RedisCacheTier | undefined
   readonly postgres?: PostgresTier.PostgresCacheTier | undefined
   /** The bus to other instances; none: invalidations stay on this instance (and the shared tiers). */

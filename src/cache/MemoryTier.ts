@@ -66,7 +66,7 @@ export interface MemoryTierOptions {
   readonly onEvict?: (key: string, bytes: number) => void
 }
 
-/** Counters of {@link MemoryCacheTier.stats}. */
+/** Counters of {@link MemoryTier.stats}. */
 export interface MemoryTierStats {
   /** Counted size of all entries, <= `maxBytes`. */
   readonly bytes: number
@@ -80,7 +80,7 @@ export interface MemoryTierStats {
 }
 
 /** The memory tier: a {@link CacheTier.CacheTier} plus counters. */
-export interface MemoryCacheTier extends CacheTier.CacheTier {
+export interface MemoryTier extends CacheTier.CacheTier {
   readonly name: "memory"
   /** Current counters; cheap (no iteration). */
   readonly stats: () => MemoryTierStats
@@ -92,7 +92,7 @@ export interface MemoryCacheTier extends CacheTier.CacheTier {
 }
 
 /** Tag of the memory tier. */
-export class MemoryTier extends Context.Tag("accelerator/cache/MemoryTier")<MemoryTier, MemoryCacheTier>() {}
+export const MemoryTier = Context.GenericTag<MemoryTier>("accelerator/MemoryTier")
 
 interface Slot {
   readonly entry: CacheEntry
@@ -116,7 +116,7 @@ const positiveInteger = (name: string, value: number): number => {
  * Builds a memory tier. Dies with a `RangeError` on out-of-range options (found at startup).
  * It owns nothing to release, so it needs no scope.
  */
-export const make = (options: MemoryTierOptions = {}): Effect.Effect<MemoryCacheTier> =>
+export const make = (options: MemoryTierOptions = {}): Effect.Effect<MemoryTier> =>
   Effect.sync(() => {
     const maxBytes = positiveInteger("maxBytes", options.maxBytes ?? defaults.maxBytes)
     const maxEntries = positiveInteger("maxEntries", options.maxEntries ?? defaults.maxEntries)

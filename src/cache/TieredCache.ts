@@ -65,7 +65,7 @@ import type { CacheEntry } from "./Envelope.js"
 import type { CacheLease } from "./CacheLease.js"
 import * as InvalidationGuard from "./InvalidationGuard.js"
 import { keyIds, namespaceId, tagIds } from "./InvalidationGuard.js"
-import type { MemoryCacheTier } from "./MemoryTier.js"
+import type { MemoryTier } from "./MemoryTier.js"
 import * as RemoteWriter from "./RemoteWriter.js"
 
 /** How an answer was found; the `X-Cache` header value. */
@@ -154,7 +154,7 @@ export interface TieredCacheHooks {
 
 /** Options of {@link make}. */
 export interface TieredCacheOptions {
-  readonly memory: MemoryCacheTier
+  readonly memory: MemoryTier
   readonly redis?: CacheTier | undefined
   readonly postgres?: CacheTier | undefined
   readonly bus?: CacheBus | undefined
@@ -225,7 +225,7 @@ export interface TieredCache {
    */
   readonly recordOriginLoad: (ok: boolean) => Effect.Effect<void>
   /** The memory tier (e.g. for a synchronous hit path). */
-  readonly memory: MemoryCacheTier
+  readonly memory: MemoryTier
 }
 
 /** Tag of the cache (tag name = interface name). */

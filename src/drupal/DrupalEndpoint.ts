@@ -7,18 +7,18 @@
 import { Context, Layer } from "effect"
 
 /** The upstream's base URL (the API is at `url + "/jsonrpc"`) and where it came from. */
-export interface DrupalEndpointInfo {
+export interface DrupalEndpoint {
   readonly url: URL
   /** `true` when the upstream is the in-process simulator. */
   readonly embedded: boolean
 }
 
 /** Tag of the upstream location. */
-export class DrupalEndpoint extends Context.Tag("accelerator/DrupalEndpoint")<DrupalEndpoint, DrupalEndpointInfo>() {
-  /** A fixed endpoint. */
-  static readonly layer = (url: string | URL, embedded = false): Layer.Layer<DrupalEndpoint> =>
-    Layer.succeed(DrupalEndpoint, { url: new URL(url), embedded })
-}
+export const DrupalEndpoint = Context.GenericTag<DrupalEndpoint>("accelerator/DrupalEndpoint")
+
+/** A fixed endpoint. */
+export const layer = (url: string | URL, embedded = false): Layer.Layer<DrupalEndpoint> =>
+  Layer.succeed(DrupalEndpoint, { url: new URL(url), embedded })
 
 /** `base + path` without doubling or losing the slash between them. */
 export const endpointUrl = (base: URL, path: string): string =>

@@ -15,7 +15,7 @@
 import { Effect, Either, Layer } from "effect"
 import type * as Http from "node:http"
 import { AccessScope } from "../access/AccessScope.js"
-import type { MemoryCacheTier } from "../cache/MemoryTier.js"
+import type { MemoryTier } from "../cache/MemoryTier.js"
 import { TieredCache } from "../cache/TieredCache.js"
 import { contentCacheKey, discoveryCacheKey, markdownCacheKey, responseOf, searchCacheKey } from "../content/CacheKeys.js"
 import { normalizeSearch } from "../content/SearchQuery.js"
@@ -27,7 +27,7 @@ import { parseContentOptions, parseId, searchInputOf } from "./RequestParams.js"
 
 /** What the hit path needs. */
 export interface HitPathOptions {
-  readonly memory: MemoryCacheTier
+  readonly memory: MemoryTier
   readonly access: AccessScope
   /** Told of each hit it answers (for the lookup metric). */
   readonly onHit?: () => void

@@ -31,7 +31,7 @@ export interface PostgresPool {
 }
 
 /** Tag of the pool counters. */
-export class PostgresPoolInfo extends Context.Tag("accelerator/PostgresPoolInfo")<PostgresPoolInfo, PostgresPool>() {}
+export const PostgresPool = Context.GenericTag<PostgresPool>("accelerator/PostgresPool")
 
 const acquirePool = (options: PostgresOptions) =>
   Effect.acquireRelease(
@@ -54,14 +54,14 @@ const acquirePool = (options: PostgresOptions) =>
 /** `PgClient` / `SqlClient` plus pool counters, without a connection check at start. */
 export const layer = (
   options: PostgresOptions
-): Layer.Layer<PgClient.PgClient | SqlClient.SqlClient | PostgresPoolInfo> =>
+): Layer.Layer<PgClient.PgClient | SqlClient.SqlClient | PostgresPool> =>
   Layer.scopedContext(
     Effect.gen(function*() {
       const pool = yield* acquirePool(options)
       const client = yield* PgClient.fromPool({ acquire: Effect.succeed(pool), applicationName: "drupal-accelerator" })
       return Context.make(PgClient.PgClient, client).pipe(
         Context.add(SqlClient.SqlClient, client),
-        Context.add(PostgresPoolInfo, {
+        Context.add(PostgresPool, {
           total: () => pool.totalCount,
           idle: () => pool.idleCount,
           waiting: () => pool.waitingCount

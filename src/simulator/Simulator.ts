@@ -79,7 +79,7 @@ export interface SimulatorOptions {
 }
 
 /** The running simulator. */
-export interface SimulatorService {
+export interface Simulator {
   /** Base URL, `http://127.0.0.1:<port>`; the API is at `url + "/jsonrpc"`. */
   readonly url: string
   readonly port: number
@@ -100,7 +100,7 @@ export interface SimulatorService {
 }
 
 /** Tag of the simulator. */
-export class Simulator extends Context.Tag("accelerator/Simulator")<Simulator, SimulatorService>() {}
+export const Simulator = Context.GenericTag<Simulator>("accelerator/Simulator")
 
 const urlHost = (host: string): string =>
   host === "0.0.0.0" || host === "" ? "127.0.0.1" : host === "::" ? "[::1]" : host.includes(":") ? `[${host}]` : host
@@ -109,7 +109,7 @@ const urlHost = (host: string): string =>
  * Starts a simulator in the current scope. Building the corpus and index is synchronous
  * (about 0.3 s for 10,000 items); fails with `SimulatorError` when the port cannot be bound.
  */
-export const make = (options: SimulatorOptions): Effect.Effect<SimulatorService, SimulatorError, Scope.Scope> =>
+export const make = (options: SimulatorOptions): Effect.Effect<Simulator, SimulatorError, Scope.Scope> =>
   Effect.gen(function*() {
     const host = options.host ?? "127.0.0.1"
     const shutdownMs = options.shutdownTimeoutMs ?? 2_000

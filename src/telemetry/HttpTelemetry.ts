@@ -15,8 +15,8 @@ import { Effect, Layer } from "effect"
 import { FastPath, HitPath } from "../listener/Listener.js"
 import * as Metrics from "./Metrics.js"
 import * as Prometheus from "./Prometheus.js"
-import { type SloMonitor, SloMonitorService } from "./SloMonitor.js"
-import { type StatusPage, StatusPageService } from "./StatusPage.js"
+import { SloMonitor } from "./SloMonitor.js"
+import { StatusPage } from "./StatusPage.js"
 
 /** Options of {@link fastPath}. */
 export interface HttpTelemetryOptions {
@@ -54,15 +54,15 @@ export const fastPath = (options: HttpTelemetryOptions = {}): FastPath => {
 }
 
 /**
- * The listener's {@link FastPath}: {@link fastPath} over the `SloMonitorService` and the
- * `StatusPageService`, in front of the {@link HitPath} (memory hits). All three are required:
+ * The listener's {@link FastPath}: {@link fastPath} over the `SloMonitor` and the
+ * `StatusPage`, in front of the {@link HitPath} (memory hits). All three are required:
  * the telemetry and the hit path are handed to the listener explicitly.
  */
-export const layer: Layer.Layer<FastPath, never, HitPath | SloMonitorService | StatusPageService> = Layer.effect(
+export const layer: Layer.Layer<FastPath, never, HitPath | SloMonitor | StatusPage> = Layer.effect(
   FastPath,
   Effect.gen(function*() {
-    const slo = yield* SloMonitorService
-    const statusPage = yield* StatusPageService
+    const slo = yield* SloMonitor
+    const statusPage = yield* StatusPage
     const inner = yield* HitPath
     return fastPath({ inner, slo, statusPage })
   })

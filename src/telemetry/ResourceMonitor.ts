@@ -19,7 +19,7 @@ import { type ConfigError, Duration, Effect, Layer, Option, Schedule, type Scope
 import { constants, monitorEventLoopDelay, PerformanceObserver } from "node:perf_hooks"
 import { DrupalRpc, type PoolStats } from "../drupal/DrupalRpc.js"
 import { ListenerState } from "../listener/Listener.js"
-import { PostgresPoolInfo } from "../postgres/Postgres.js"
+import { PostgresPool } from "../postgres/Postgres.js"
 import { Redis } from "../redis/Redis.js"
 import * as Metrics from "./Metrics.js"
 import { ResourceMonitorConfig } from "./TelemetryConfig.js"
@@ -30,7 +30,7 @@ export interface ResourceReaders {
   readonly inFlight?: (() => number) | undefined
   /** Upstream undici pool counters (`DrupalRpc.pool`). */
   readonly upstreamPool?: (() => PoolStats) | undefined
-  /** PostgreSQL pool counters (the `PostgresPoolInfo` service fits as is). */
+  /** PostgreSQL pool counters (the `PostgresPool` service fits as is). */
   readonly postgresPool?: {
     readonly total: () => number
     readonly idle: () => number
@@ -38,7 +38,7 @@ export interface ResourceReaders {
   } | undefined
   /** ioredis status string (`Redis.status`); `"ready"` counts as connected. */
   readonly redisStatus?: (() => string) | undefined
-  /** Memory tier size (`MemoryCacheTier.stats` fits as is). */
+  /** Memory tier size (`MemoryTier.stats` fits as is). */
   readonly memoryCache?: (() => { readonly bytes: number; readonly entries: number }) | undefined
 }
 
@@ -154,7 +154,7 @@ export const layerConfig = (readers: ResourceReaders = {}): Layer.Layer<never, C
 
 /**
  * The monitor with `METRICS_SAMPLE_INTERVAL_MS` from config, reading every source it finds in
- * the context: `DrupalRpc` (upstream pool), `PostgresPoolInfo`, `Redis` (status) and
+ * the context: `DrupalRpc` (upstream pool), `PostgresPool`, `Redis` (status) and
  * `ListenerState` (in flight), each optional. `extra` readers (e.g. `memoryCache`) are used
  * as given and win over the ones found.
  */
@@ -163,7 +163,7 @@ export const layerFromContext = (extra: ResourceReaders = {}): Layer.Layer<never
     Effect.gen(function*() {
       const config = yield* ResourceMonitorConfig
       const rpc = yield* Effect.serviceOption(DrupalRpc)
-      const postgres = yield* Effect.serviceOption(PostgresPoolInfo)
+      const postgres = yield* Effect.serviceOption(PostgresPool)
       const redis = yield* Effect.serviceOption(Redis)
       const server = yield* Effect.serviceOption(ListenerState)
       yield* make({

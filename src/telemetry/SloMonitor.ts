@@ -147,7 +147,8 @@ export interface SloMonitor {
 }
 
 /** Tag of the monitor. */
-export class SloMonitorService extends Context.Tag("accelerator/SloMonitor")<SloMonitorService, SloMonitor>() {}
+/** Tag of the SLO monitor (tag name = interface name). */
+export const SloMonitor = Context.GenericTag<SloMonitor>("accelerator/SloMonitor")
 
 interface Judged {
   readonly objective: Metrics.SloObjective
@@ -450,13 +451,13 @@ const makeDelivery = (webhook: CheckedWebhook) =>
   })
 
 /** The monitor as a layer over explicit options. */
-export const layer = (options: SloMonitorOptions): Layer.Layer<SloMonitorService> =>
-  Layer.scoped(SloMonitorService, make(options))
+export const layer = (options: SloMonitorOptions): Layer.Layer<SloMonitor> =>
+  Layer.scoped(SloMonitor, make(options))
 
 /** The monitor configured from `SloConfig` and `AlertWebhookConfig`, with `overrides` on top. */
 export const layerConfig = (overrides: Partial<SloMonitorOptions> = {}) =>
   Layer.scoped(
-    SloMonitorService,
+    SloMonitor,
     Effect.gen(function*() {
       const slo = yield* SloConfig
       const hook = yield* AlertWebhookConfig

@@ -28,7 +28,7 @@ import {
 import type * as Http from "node:http"
 import type { State as BreakerState } from "../resilience/CircuitBreaker.js"
 import * as Metrics from "./Metrics.js"
-import { type SloMonitor, SloMonitorService, type SloStatus } from "./SloMonitor.js"
+import { SloMonitor, type SloStatus } from "./SloMonitor.js"
 import { StatusPageConfig } from "./TelemetryConfig.js"
 
 /** Lookups of one tier since start. */
@@ -272,7 +272,8 @@ export interface StatusPage {
 }
 
 /** Tag of the status page. */
-export class StatusPageService extends Context.Tag("accelerator/StatusPage")<StatusPageService, StatusPage>() {}
+/** Tag of the status page (tag name = interface name). */
+export const StatusPage = Context.GenericTag<StatusPage>("accelerator/StatusPage")
 
 const circuitStateName = (value: number): BreakerState => (value >= 2 ? "open" : value >= 1 ? "half_open" : "closed")
 
@@ -429,18 +430,18 @@ export const make = (options: StatusPageOptions): Effect.Effect<StatusPage, neve
   })
 
 /** The status page as a layer over explicit options. */
-export const layer = (options: StatusPageOptions): Layer.Layer<StatusPageService> =>
-  Layer.scoped(StatusPageService, make(options))
+export const layer = (options: StatusPageOptions): Layer.Layer<StatusPage> =>
+  Layer.scoped(StatusPage, make(options))
 
 /**
- * The status page from `StatusPageConfig`, showing the `SloMonitorService` of the context when
+ * The status page from `StatusPageConfig`, showing the `SloMonitor` of the context when
  * there is one.
  */
-export const layerConfig: Layer.Layer<StatusPageService, ConfigError.ConfigError> = Layer.scoped(
-  StatusPageService,
+export const layerConfig: Layer.Layer<StatusPage, ConfigError.ConfigError> = Layer.scoped(
+  StatusPage,
   Effect.gen(function*() {
     const config = yield* StatusPageConfig
-    const slo = yield* Effect.serviceOption(SloMonitorService)
+    const slo = yield* Effect.serviceOption(SloMonitor)
     return yield* make({ ...config, slo: Option.getOrUndefined(slo) })
   })
 )

@@ -117,7 +117,7 @@ export interface Stats {
 export interface Instance {
   readonly id: string
   readonly cache: TieredCache.TieredCache
-  readonly memory: MemoryTier.MemoryCacheTier
+  readonly memory: MemoryTier.MemoryTier
   readonly redis: RedisTier.RedisCacheTier | undefined
   readonly postgres: PostgresTier.PostgresCacheTier | undefined
   /** The Redis adapter of the tier (or of the bus), when there is one. */

@@ -98,7 +98,7 @@ describe("gateway HTTP API (full composition against the simulator)", () => {
     Effect.gen(function*() {
       // HTTP requests from 50 sockets arrive spread over several milliseconds; a 25 ms window
       // (instead of the 2 ms default) gathers them into one batch.
-      const { request, sim } = yield* startGateway({ DRUPAL_BATCH_WINDOW_MS: "25" })
+      const { request, sim } = yield* startGateway({ DRUPAL_BATCH: "always", DRUPAL_BATCH_WINDOW_MS: "25" }) // the HTTP path batches; when, is BatchPolicy's spec
       // A realistic search time, so that the requests really are concurrent upstream.
       yield* sim.setFaults({ latency: { kind: "fixed", ms: 300 } })
       yield* sim.reset

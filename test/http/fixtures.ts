@@ -10,7 +10,7 @@ import { findFreePort } from "../support/services.js"
 /** A running gateway and the simulator behind it. */
 export interface GatewayUnderTest {
   readonly base: string
-  readonly sim: Simulator.SimulatorService
+  readonly sim: Simulator.Simulator
   /** GET (or any method) against the gateway; the body parsed as JSON when it is JSON. */
   readonly request: (path: string, init?: RequestInit) => Promise<{ status: number; headers: Headers; body: any; text: string }>
 }

@@ -6,7 +6,7 @@ import { bearer, call, json, post, start } from "./support.js"
 
 type Result = { id: number; title: string; metadata: { drupal_version: string; tags: Array<string>; updated: string } }
 
-const search = (sim: Simulator.SimulatorService, params: Record<string, unknown>, headers: Record<string, string> = {}) =>
+const search = (sim: Simulator.Simulator, params: Record<string, unknown>, headers: Record<string, string> = {}) =>
   Effect.map(post(sim, call("content.search", params), headers), (r) => {
     const body = json(r)
     if (body.error !== undefined) throw new Error(JSON.stringify(body.error))

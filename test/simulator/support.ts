@@ -47,7 +47,7 @@ export const tryFetch = (url: string, init: RequestInit = {}) =>
 export const fetchReply = (url: string, init: RequestInit = {}) => Effect.orDie(tryFetch(url, init))
 
 /** `POST <sim>/jsonrpc` with a JSON value (or raw text) as body. */
-export const post = (sim: Simulator.SimulatorService, body: unknown, headers: Record<string, string> = {}) =>
+export const post = (sim: Simulator.Simulator, body: unknown, headers: Record<string, string> = {}) =>
   fetchReply(`${sim.url}/jsonrpc`, {
     method: "POST",
     headers: { "Content-Type": "application/json", ...headers },
@@ -55,11 +55,11 @@ export const post = (sim: Simulator.SimulatorService, body: unknown, headers: Re
   })
 
 /** `GET <sim><path>`. */
-export const get = (sim: Simulator.SimulatorService, path: string, headers: Record<string, string> = {}) =>
+export const get = (sim: Simulator.Simulator, path: string, headers: Record<string, string> = {}) =>
   fetchReply(`${sim.url}${path}`, { headers })
 
 /** `GET <sim>/jsonrpc?query=<url-encoded JSON>`. */
-export const getRpc = (sim: Simulator.SimulatorService, body: unknown, headers: Record<string, string> = {}) =>
+export const getRpc = (sim: Simulator.Simulator, body: unknown, headers: Record<string, string> = {}) =>
   get(sim, `/jsonrpc?query=${encodeURIComponent(JSON.stringify(body))}`, headers)
 
 /** A request item. */

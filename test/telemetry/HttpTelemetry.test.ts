@@ -47,7 +47,7 @@ describe("HttpTelemetry.layer on the gateway listener", () => {
           )
         )
       )
-      const slo = Context.get(services, SloMonitor.SloMonitorService)
+      const slo = Context.get(services, SloMonitor.SloMonitor)
       const inner: Listener.FastPath = (req, res) => {
         if (req.url !== "/content/cached") return false
         res.writeHead(200, { "content-type": "application/json" })

@@ -3,7 +3,7 @@ import { Deferred, Effect, Fiber, Layer, TestClock } from "effect"
 import * as Http from "node:http"
 import type { AddressInfo } from "node:net"
 import * as Listener from "../../src/listener/Listener.js"
-import { PostgresPoolInfo } from "../../src/postgres/Postgres.js"
+import { PostgresPool } from "../../src/postgres/Postgres.js"
 import * as CircuitBreaker from "../../src/resilience/CircuitBreaker.js"
 import * as Metrics from "../../src/telemetry/Metrics.js"
 import * as Prometheus from "../../src/telemetry/Prometheus.js"
@@ -158,7 +158,7 @@ describe("ResourceMonitor", () => {
     Effect.gen(function*() {
       const context = Layer.mergeAll(
         Layer.succeed(Listener.ListenerState, { inFlight: () => 11, draining: () => false, port: 0 }),
-        Layer.succeed(PostgresPoolInfo, { total: () => 9, idle: () => 8, waiting: () => 2 })
+        Layer.succeed(PostgresPool, { total: () => 9, idle: () => 8, waiting: () => 2 })
       )
       yield* Layer.build(
         ResourceMonitor.layerFromContext({ memoryCache: () => ({ bytes: 2048, entries: 3 }) }).pipe(Layer.provide(context))

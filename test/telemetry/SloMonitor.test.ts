@@ -250,7 +250,7 @@ describe("SloMonitor", () => {
         ])
       )
       const context = yield* Layer.build(SloMonitor.layerConfig()).pipe(Effect.withConfigProvider(provider))
-      const slo = Context.get(context, SloMonitor.SloMonitorService)
+      const slo = Context.get(context, SloMonitor.SloMonitor)
       const status = slo.status()
       assert.strictEqual(status.windowSeconds, 60)
       assert.strictEqual(status.minRequests, 10)
