@@ -22,7 +22,8 @@ import { Duration, Effect, Exit, Scope } from "effect"
 import { bearer } from "../src/drupal/Credentials.js"
 import type { BatchMode } from "../src/drupal/BatchPolicy.js"
 import * as DrupalRpc from "../src/drupal/DrupalRpc.js"
-import { findFreePort, shutdown, startSimulator } from "./harness/processes.js"
+import { clientOptions as specClientOptions } from "../test/drupal/fixtures.js"
+import { findFreePort, runMain, shutdown, startSimulator } from "./harness/processes.js"
 import { argNumber, environment, table, writeResult } from "./harness/report.js"
 import { percentile } from "./harness/stats.js"
 
@@ -43,23 +44,18 @@ interface SimStats {
 
 const stats = async (url: string): Promise<SimStats> => (await (await fetch(`${url}/__sim/stats`)).json()) as SimStats
 
-const clientOptions = (url: string, mode: BatchMode): DrupalRpc.DrupalRpcOptions => ({
-  url: new URL(url),
-  maxConnections: 64,
-  connectTimeout: Duration.seconds(2),
-  headersTimeout: Duration.seconds(30),
-  callTimeout: Duration.seconds(30),
-  keepAliveTimeout: Duration.seconds(30),
-  maxReplyBytes: 32 * 1024 * 1024,
-  maxGetUrlLength: 2000,
-  readMethods: ["content.search", "content.get_tutorial", "user.access_context"],
-  batchWindow: Duration.millis(2),
-  batchMaxSize: 50,
-  batch: { mode, inFlightThreshold: 8, latencyFactor: 2 },
-  dedupMaxKeys: 10_000,
-  retry: { maxAttempts: 1, base: Duration.millis(50), cap: Duration.millis(50), maxElapsed: Duration.seconds(1) },
-  breaker: { consecutiveFailures: 1_000_000, failureRatio: 1, minimumCalls: 1_000_000, window: Duration.seconds(10), cooldown: Duration.seconds(1) }
-})
+// The specs' client options (production defaults), with every policy given the same batching
+// knobs, no retries (a failed call is counted, not hidden) and a breaker that never opens.
+const clientOptions = (url: string, mode: BatchMode): DrupalRpc.DrupalRpcOptions =>
+  specClientOptions(url, {
+    maxConnections: 64,
+    headersTimeout: Duration.seconds(30),
+    callTimeout: Duration.seconds(30),
+    batchWindow: Duration.millis(2),
+    batch: { mode, inFlightThreshold: 8, latencyFactor: 2 },
+    retry: { maxAttempts: 1, base: Duration.millis(50), cap: Duration.millis(50), maxElapsed: Duration.seconds(1) },
+    breaker: { consecutiveFailures: 1_000_000, failureRatio: 1, minimumCalls: 1_000_000, window: Duration.seconds(10), cooldown: Duration.seconds(1) }
+  })
 
 interface Measure {
   readonly requests: number
@@ -171,8 +167,7 @@ const main = async () => {
   process.stdout.write(`\n${md}`)
 }
 
-main().catch(async (error) => {
-  console.error(error)
-  await shutdown()
-  process.exit(1)
+runMain(async () => {
+  await main()
+  return 0
 })

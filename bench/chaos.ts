@@ -14,7 +14,7 @@
  */
 import * as http from "node:http"
 import { Records, runLoad, type LoadRequest } from "./harness/load.js"
-import { type Gateway, shutdown, sleep } from "./harness/processes.js"
+import { type Gateway, runMain, sleep } from "./harness/processes.js"
 import { argNumber, argString, barChart, environment, table, writeResult } from "./harness/report.js"
 import { startStack } from "./harness/stack.js"
 import { indexesIn, recoveryMs, summarize, timeline, type Window } from "./harness/stats.js"
@@ -408,13 +408,4 @@ const main = async () => {
   return failures.length === 0 ? 0 : 1
 }
 
-main()
-  .then(async (code) => {
-    await shutdown()
-    process.exit(code)
-  })
-  .catch(async (error) => {
-    console.error(error)
-    await shutdown()
-    process.exit(2)
-  })
+runMain(main)

@@ -22,7 +22,7 @@
 import { Pool } from "undici"
 import { sign } from "../src/invalidation/Webhook.js"
 import { Records, runLoad, type LoadRequest } from "./harness/load.js"
-import { type Gateway, shutdown, sleep } from "./harness/processes.js"
+import { type Gateway, runMain, sleep } from "./harness/processes.js"
 import { argNumber, argString, barChart, environment, table, writeResult } from "./harness/report.js"
 import { ADMIN_TOKEN, startStack, WEBHOOK_SECRET } from "./harness/stack.js"
 import { indexesIn, percentile, summarize, type Window } from "./harness/stats.js"
@@ -254,13 +254,4 @@ const main = async () => {
   return failures.length === 0 ? 0 : 1
 }
 
-main()
-  .then(async (code) => {
-    await shutdown()
-    process.exit(code)
-  })
-  .catch(async (error) => {
-    console.error(error)
-    await shutdown()
-    process.exit(2)
-  })
+runMain(main)

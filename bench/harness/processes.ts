@@ -183,3 +183,17 @@ export const startGateway = async (options: GatewayOptions) => {
   return { proc, url, port: options.port, name: options.name }
 }
 export type Gateway = Awaited<ReturnType<typeof startGateway>>
+
+/** Runs a bench program's `main` (its exit code), stops every child, and exits (2 on a throw). */
+export const runMain = (main: () => Promise<number>): void => {
+  main()
+    .then(async (code) => {
+      await shutdown()
+      process.exit(code)
+    })
+    .catch(async (error) => {
+      console.error(error)
+      await shutdown()
+      process.exit(2)
+    })
+}

@@ -134,13 +134,18 @@ export const make = (options: AccessScopeOptions) =>
         const now = yield* Clock.currentTimeMillis
         const cached = known.get(credentials.fingerprint)
         if (cached !== undefined && cached.until > now) return cached.partition
-        // A lookup that outlasts the hard timeout fails with `LoadTimeout`: 504 upstream_timeout.
-        const hit = yield* cache.getOrSet(`scope:${credentials.fingerprint}`, lookup(credentials), policy)
-        const found = JSON.parse(new TextDecoder().decode(hit.entry.value)) as Partition
-        remember(credentials.fingerprint, found, now)
-        return found
+        return yield* resolvePartition(credentials, now)
       })
     }
+
+    /** The partition from the cache or Drupal (not known in memory): the span shows the lookup. */
+    const resolvePartition = Effect.fn("AccessScope.partition")(function*(credentials: Credentials, now: number) {
+      // A lookup that outlasts the hard timeout fails with `LoadTimeout`: 504 upstream_timeout.
+      const hit = yield* cache.getOrSet(`scope:${credentials.fingerprint}`, lookup(credentials), policy)
+      const found = JSON.parse(new TextDecoder().decode(hit.entry.value)) as Partition
+      remember(credentials.fingerprint, found, now)
+      return found
+    })
 
     const partitionSync = (credentials: Credentials): Partition | undefined => {
       if (Option.isNone(credentials.authorization)) return anonymousPartition
