@@ -87,11 +87,12 @@ export const make = (
       res.writeHead(503, { "content-type": "application/json", "connection": "close" })
       res.end(JSON.stringify({ error: { code: "shutting_down", message: "The gateway is shutting down" } }))
     })
-    // Errors on individual client sockets (resets, parse errors) are answered by node itself;
-    // listening errors are handled below. Without a listener an `error` would crash the process.
-    server.on("clientError", (_err, socket) => {
-      if (socket.writable) socket.end("HTTP/1.1 400 Bad Request\r\nconnection: close\r\n\r\n")
-      else socket.destroy()
+    // Requests node refuses before any handler sees them (unparsable, headers or URL over
+    // node's header size bound, header timeouts) get the gateway's JSON error body like every
+    // other answer; resets are just closed. Without a listener an `error` would crash the process.
+    server.on("clientError", (err: NodeJS.ErrnoException, socket) => {
+      if (!socket.writable) return socket.destroy()
+      socket.end(clientErrorReply(err.code))
     })
 
     yield* Effect.acquireRelease(
@@ -178,3 +179,18 @@ export const layerConfig = (
       return layer({ ...config, fastPath, ...overrides })
     })
   )
+
+/** What node's own refusals are answered with: the gateway's error body, then the connection closes. */
+const CLIENT_ERRORS: Readonly<Record<string, readonly [status: number, reason: string, code: string, message: string]>> = {
+  HPE_HEADER_OVERFLOW: [431, "Request Header Fields Too Large", "headers_too_large", "The request line and headers are larger than allowed"],
+  ERR_HTTP_REQUEST_TIMEOUT: [408, "Request Timeout", "request_timeout", "The request was not received in time"],
+  ERR_HTTP_HEADERS_TIMEOUT: [408, "Request Timeout", "request_timeout", "The request headers were not received in time"]
+}
+
+/** The raw HTTP/1.1 answer to a request node refused with `code` (400 `bad_request` by default). */
+export const clientErrorReply = (code: string | undefined): string => {
+  const [status, reason, errorCode, message] = CLIENT_ERRORS[code ?? ""] ??
+    [400, "Bad Request", "bad_request", "The request could not be parsed as HTTP"]
+  const body = JSON.stringify({ error: { code: errorCode, message } })
+  return `HTTP/1.1 ${status} ${reason}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\ncache-control: no-store\r\nconnection: close\r\n\r\n${body}`
+}
