@@ -3,6 +3,7 @@
  * memory hits), and the Effect app it hands every other request to.
  */
 import { HttpApiBuilder, HttpServer } from "@effect/platform"
+import * as PlatformErrors from "../src/http/PlatformErrors.js"
 import { Effect, Layer, Option } from "effect"
 import { TieredCache } from "../src/cache/TieredCache.js"
 import { TracingConfig } from "../src/Config.js"
@@ -58,6 +59,7 @@ export const AppLive = HttpApiBuilder.middlewareOpenApi({ path: routes.openapi.p
   Layer.provideMerge(
     HttpApiBuilder.api(GatewayApi).pipe(Layer.provide([SystemHandlers, ContentHandlers, MethodsHandlers, AdminHandlers]))
   ),
+  Layer.provideMerge(PlatformErrors.layer),
   Layer.provideMerge(HttpApiBuilder.Router.Live),
   Layer.provideMerge(HttpApiBuilder.Middleware.layer)
 )

@@ -23,7 +23,7 @@ import { fromAuthorizationHeader, MAX_AUTHORIZATION_LENGTH } from "../drupal/Cre
 import { type FastPath, HitPath } from "../listener/Listener.js"
 import { matchRoute } from "../listener/Routes.js"
 import * as Metrics from "../telemetry/Metrics.js"
-import { parseContentOptions, parseId, searchInputOf } from "./RequestParams.js"
+import { parseContentOptions, parseId, repeatsSingleParam, searchInputOf } from "./RequestParams.js"
 
 /** What the hit path needs. */
 export interface HitPathOptions {
@@ -35,6 +35,7 @@ export interface HitPathOptions {
 
 /** The cache key a GET request would be answered from, or `undefined` when the hit path cannot tell. */
 const keyOf = (url: URL, partition: string): string | undefined => {
+  if (repeatsSingleParam(url.searchParams)) return undefined
   const route = matchRoute(url.pathname)
   switch (route?.name) {
     case "search": {

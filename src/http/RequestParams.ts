@@ -41,6 +41,24 @@ export const parseContentOptions = (
   Either.flatMap(parseBoolean("include_content", params.include_content, true), (includeContent) =>
     Either.map(parseFormat(params.format), (format) => ({ includeContent, format })))
 
+/** Query parameters that may be given more than once (lists); every other one at most once. */
+export const LIST_PARAMS: ReadonlySet<string> = new Set(["tags"])
+
+/**
+ * Whether a query string repeats a parameter that is not a list: the one rule for repeated
+ * parameters. The app answers such a request 400 `bad_request` (its schema takes one value);
+ * the hit path never serves it, so the two cannot disagree.
+ */
+export const repeatsSingleParam = (params: URLSearchParams): boolean => {
+  const seen = new Set<string>()
+  for (const key of params.keys()) {
+    if (LIST_PARAMS.has(key)) continue
+    if (seen.has(key)) return true
+    seen.add(key)
+  }
+  return false
+}
+
 /** The search question's fields from a query string, as the `search` route declares them (`tags` may repeat). */
 export const searchInputOf = (params: URLSearchParams): SearchInput => {
   const tags = params.getAll("tags")

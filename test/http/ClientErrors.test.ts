@@ -47,3 +47,24 @@ describe("requests node refuses itself", () => {
       assert.strictEqual(bigUrl.body.error.code, "headers_too_large")
     }))
 })
+
+describe("bad input the platform rejects", () => {
+  it.scopedLive("a repeated query parameter and a malformed JSON body get a JSON 400 without schema internals", () =>
+    Effect.gen(function*() {
+      const { request } = yield* startGateway()
+      // Cached first, so the memory-hit path sees the repeated form too: it must not serve it.
+      const first = yield* Effect.promise(() => request("/search?q=a"))
+      assert.strictEqual(first.status, 200)
+      const repeated = yield* Effect.promise(() => request("/search?q=a&q=b"))
+      assert.strictEqual(repeated.status, 400)
+      assert.strictEqual(repeated.body?.error?.code, "bad_request", repeated.text)
+      assert.notInclude(repeated.text, "Expected")
+      assert.notInclude(repeated.text, "HttpApiDecodeError")
+
+      const malformed = yield* Effect.promise(() =>
+        request("/rpc/content.search", { method: "POST", headers: { "content-type": "application/json" }, body: "{not json" })
+      )
+      assert.strictEqual(malformed.status, 400)
+      assert.strictEqual(malformed.body?.error?.code, "bad_request", `${malformed.status} [${malformed.text}]`)
+    }))
+})
