@@ -1,0 +1,244 @@
+/**
+ * The load path of the tiered cache: what happens once the read path has answered (an entry
+ * or nothing): origin loads, single-flight, the cross-instance lease, stale serving and
+ * refresh, and storing a loaded value.
+ *
+ * Single-flight: after a miss the origin `lookup` runs once per key per process; a caller that
+ * joins a load an invalidation overtook before it joined runs its own (see
+ * `InvalidationGuard.ts`). Before calling the origin, a load looks at memory again, so a caller
+ * that missed just before another caller's load stored its value does not call the origin a
+ * second time. With a lease (Redis), one instance loads a cold key and the others wait briefly
+ * (`lease.wait`) for its value in the shared tiers, or for its lease to go. A loaded value goes
+ * to memory at once and to the remote tiers through the writer (never awaited by the reader),
+ * unless an invalidation overtook the load: it is then answered to its caller but not stored.
+ *
+ * Freshness: an entry is fresh until `freshUntil`, then stale until `staleUntil` (`grace`).
+ * A stale entry is answered at once and refreshed in the background, one refresh per key at a
+ * time (stale-while-revalidate); the refresh first looks for a fresh copy in the remote tiers
+ * (another instance may have refreshed it), then asks the origin. With
+ * `staleWhileRevalidate: false` the load is awaited up to `softTimeout`. When the origin fails,
+ * times out (soft timeout) or its circuit is open, a stale entry is answered instead of the
+ * error (fail-safe). Past `staleUntil` an entry is gone. `fresh` is jittered (±`jitter`) so
+ * entries written together do not expire together. A not-found answer (`notFound`) lives
+ * `negative` (no grace); with `negative` 0 it is not cached, and when it answers the refresh of
+ * a stale entry, that entry is removed.
+ *
+ * Failure: a load fails only with `lookup`'s error, or `LoadTimeout` past `hardTimeout`, and
+ * only when no usable entry exists; a failed background refresh is logged and keeps the stale
+ * entry.
+ *
+ * @since 0.1.0
+ */
+import { Clock, Duration, Effect, Exit, FiberSet, Option } from "effect"
+import type * as SingleFlight from "../concurrency/SingleFlight.js"
+import { type CacheItem, type CacheTier, namespaceOf } from "./CacheTier.js"
+import type { CacheEntry } from "./Envelope.js"
+import type { CacheLease } from "./CacheLease.js"
+import type { InvalidationGuard } from "./InvalidationGuard.js"
+import type { MemoryTier } from "./MemoryTier.js"
+import type { RemoteWriter } from "./RemoteWriter.js"
+import type { TieredReads } from "./TieredReads.js"
+import {
+  type CacheHit,
+  type CachePolicy,
+  type CacheStatus,
+  type Loaded,
+  LoadTimeout,
+  remotesFor,
+  type TieredCacheHooks
+} from "./TieredModel.js"
+
+const jittered = (policy: CachePolicy, base: Duration.DurationInput) => {
+  const ms = Duration.toMillis(base)
+  const spread = Math.max(0, Math.min(policy.jitter, 1))
+  return Math.round(ms * (1 - spread + Math.random() * 2 * spread))
+}
+
+/** The entry with its fresh and stale times cut to `now + cap` (unchanged without a cap). */
+const capped = (entry: CacheEntry, cap: Duration.DurationInput | undefined, now: number): CacheEntry => {
+  if (cap === undefined) return entry
+  const until = now + Duration.toMillis(cap)
+  return until >= entry.staleUntil
+    ? entry
+    : { ...entry, freshUntil: Math.min(entry.freshUntil, until), staleUntil: until }
+}
+
+const entryFor = (loaded: Loaded, policy: CachePolicy, now: number): CacheEntry => {
+  const fresh = loaded.notFound === true ? Duration.toMillis(policy.negative) : jittered(policy, policy.fresh)
+  const freshUntil = now + fresh
+  return {
+    value: loaded.value,
+    contentType: loaded.contentType,
+    createdAt: now,
+    freshUntil,
+    staleUntil: loaded.notFound === true ? freshUntil : freshUntil + Duration.toMillis(policy.grace),
+    tags: loaded.tags
+  }
+}
+
+/** Options of {@link make}. */
+export interface TieredLoadsOptions {
+  readonly memory: MemoryTier
+  /** Every remote tier, in order. */
+  readonly remotes: ReadonlyArray<CacheTier>
+  readonly guard: InvalidationGuard
+  readonly writer: Pick<RemoteWriter, "enqueue" | "flush">
+  /** Stores items in the memory tier (and remembers their namespaces). */
+  readonly writeMemory: (items: ReadonlyArray<CacheItem>) => Effect.Effect<void>
+  readonly readRemote: TieredReads["readRemote"]
+  readonly hooks: TieredCacheHooks
+  readonly lease?: CacheLease | undefined
+  /** Shares the origin load of a key among concurrent callers (owned by the cache's scope). */
+  readonly loads: SingleFlight.SingleFlight
+  /** Where background refreshes run (owned by the cache's scope). */
+  readonly background: FiberSet.FiberSet
+}
+
+/** The load path. */
+export interface TieredLoads {
+  /**
+   * Stores a loaded value unless an invalidation overtook the load (guard epoch `since`), and
+   * returns its entry. A value that is not to be kept (negative 0) removes the entry it
+   * replaces (`replacing`), else touches nothing.
+   */
+  readonly store: (key: string, loaded: Loaded, policy: CachePolicy, since: number, replacing: boolean) => Effect.Effect<CacheEntry>
+  /**
+   * The answer for `key` given what the read path `found`: a fresh entry as is, a stale one
+   * served and refreshed per the policy, nothing loaded (single-flight).
+   */
+  readonly resolve: <E>(
+    key: string,
+    found: Option.Option<CacheHit>,
+    lookup: Effect.Effect<Loaded, E>,
+    policy: CachePolicy
+  ) => Effect.Effect<CacheHit, E | LoadTimeout>
+}
+
+/** Creates the load path. */
+export const make = (options: TieredLoadsOptions): TieredLoads => {
+  const { background, guard, hooks, loads, memory, readRemote, remotes, writeMemory } = options
+  const { overtaken, sharedRun } = guard
+  const { enqueue, flush } = options.writer
+
+  /**
+   * Stores a loaded value unless an invalidation overtook the load (`since`). A value that is
+   * not to be kept (negative 0) removes the entry it replaces (`replacing`), else touches nothing.
+   */
+  const store = (key: string, loaded: Loaded, policy: CachePolicy, since: number, replacing: boolean) =>
+    Effect.gen(function*() {
+      const now = yield* Clock.currentTimeMillis
+      const entry = entryFor(loaded, policy, now)
+      if (overtaken(key, loaded.tags, since)) return entry
+      if (entry.staleUntil <= now && !replacing) return entry
+      yield* writeMemory([{ key, entry: capped(entry, policy.tierTtl?.memory, now) }])
+      const remote = remotesFor(remotes, policy)
+      if (policy.tierTtl?.redis === undefined && policy.tierTtl?.postgres === undefined) {
+        yield* enqueue([{ key, entry }], remote, since)
+      } else {
+        for (const tier of remote) {
+          const cap = tier.name === "redis" ? policy.tierTtl?.redis : policy.tierTtl?.postgres
+          yield* enqueue([{ key, entry: capped(entry, cap, now) }], [tier], since)
+        }
+      }
+      return entry
+    })
+
+  /** One origin load of `key` (unless memory, or for a refresh a remote tier, now has it fresh). */
+  const loadOnce = <E>(key: string, lookup: Effect.Effect<Loaded, E>, policy: CachePolicy, replacing: boolean) =>
+    Effect.gen(function*() {
+      const since = guard.epoch()
+      const now = yield* Clock.currentTimeMillis
+      const current = yield* Effect.orElseSucceed(memory.get(key), () => Option.none<CacheEntry>())
+      if (Option.isSome(current) && now < current.value.freshUntil) {
+        return { value: { entry: current.value, status: "HIT-MEMORY" as CacheStatus }, since }
+      }
+      const remote = remotesFor(remotes, policy)
+      if (replacing && remote.length > 0) {
+        const [found] = yield* readRemote([key], remote, since)
+        if (found !== undefined && Option.isSome(found) && now < found.value.entry.freshUntil) return { value: found.value, since }
+      }
+      const lease = options.lease
+      const useLease = lease !== undefined && remote.some((tier) => tier.name === "redis")
+      let leased = useLease ? yield* lease.acquire(key) : false
+      if (useLease && !leased) {
+        // Another instance is loading this key: wait briefly for its value in the shared tiers,
+        // or for its lease to go (its load failed), whichever comes first.
+        const deadline = (yield* Clock.currentTimeMillis) + Duration.toMillis(lease.wait)
+        while ((yield* Clock.currentTimeMillis) < deadline) {
+          yield* Effect.sleep(Duration.millis(20))
+          const [found] = yield* readRemote([key], remote, since)
+          const at = yield* Clock.currentTimeMillis
+          if (found !== undefined && Option.isSome(found) && at < found.value.entry.freshUntil) return { value: found.value, since }
+          if (yield* lease.acquire(key)) {
+            leased = true
+            break
+          }
+        }
+      }
+      hooks.onOriginLoad?.()
+      const hard = Duration.decode(policy.hardTimeout)
+      const loaded = yield* lookup.pipe(
+        Effect.timeoutFail({ duration: hard, onTimeout: () => new LoadTimeout({ key, after: hard }) }),
+        Effect.onExit((exit) =>
+          Exit.isInterrupted(exit) ? Effect.void : Effect.sync(() => hooks.onOriginResult?.(Exit.isSuccess(exit)))
+        ),
+        // A failed load gives the lease back at once, so the others load instead of waiting.
+        Effect.tapErrorCause(() => (leased && lease !== undefined ? lease.release(key) : Effect.void))
+      )
+      const entry = yield* store(key, loaded, policy, since, replacing)
+      if (leased && lease !== undefined) {
+        // The others poll the shared tiers: let this value reach them before the lease goes.
+        yield* flush
+        yield* lease.release(key)
+      }
+      return { value: { entry, status: "MISS" as CacheStatus }, since }
+    })
+
+  /** The shared load of `key` (single-flight; see {@link sharedRun} for joiners it overtook). */
+  const load = <E>(key: string, lookup: Effect.Effect<Loaded, E>, policy: CachePolicy, replacing: boolean) =>
+    sharedRun(loads, key, loadOnce(key, lookup, policy, replacing), (hit: CacheHit, since) => overtaken(key, hit.entry.tags, since))
+
+  // Keys with a background refresh running: one refresh per key, however many stale reads.
+  const refreshing = new Set<string>()
+  const refreshInBackground = <E>(key: string, lookup: Effect.Effect<Loaded, E>, policy: CachePolicy) =>
+    Effect.suspend(() => {
+      if (refreshing.has(key)) return Effect.void
+      refreshing.add(key)
+      return FiberSet.run(
+        background,
+        Effect.catchAllCause(load(key, lookup, policy, true), (cause) =>
+          Effect.logDebug("cache: background refresh failed; the stale entry is kept").pipe(
+            Effect.annotateLogs({ namespace: namespaceOf(key) ?? "", cause: String(cause).slice(0, 200) })
+          ))
+      ).pipe(
+        // An observer, not `ensuring`: it also fires for a fiber interrupted before it ran.
+        Effect.map((fiber) => fiber.addObserver(() => refreshing.delete(key)))
+      )
+    })
+
+  const resolve = <E>(
+    key: string,
+    found: Option.Option<CacheHit>,
+    lookup: Effect.Effect<Loaded, E>,
+    policy: CachePolicy
+  ): Effect.Effect<CacheHit, E | LoadTimeout> =>
+    Effect.gen(function*() {
+      const now = yield* Clock.currentTimeMillis
+      if (Option.isSome(found)) {
+        if (now < found.value.entry.freshUntil) return found.value
+        const stale: CacheHit = { entry: found.value.entry, status: "STALE" }
+        if (policy.staleWhileRevalidate !== false) {
+          // Stale within grace: answer it now, refresh once in the background.
+          yield* refreshInBackground(key, lookup, policy)
+          return stale
+        }
+        // Fail-safe with a soft timeout: wait for the load a little; on failure or when it is
+        // slow, answer the stale entry (the shared load goes on and stores its result).
+        const fresh = yield* load(key, lookup, policy, true).pipe(Effect.timeoutOption(policy.softTimeout), Effect.option)
+        return Option.isSome(fresh) && Option.isSome(fresh.value) ? fresh.value.value : stale
+      }
+      return yield* load(key, lookup, policy, false)
+    })
+
+  return { store, resolve }
+}
