@@ -179,7 +179,9 @@ export const make = (options: TieredCacheOptions): Effect.Effect<TieredCache, ne
       hooks,
       lease: options.lease,
       loads,
-      background
+      background,
+      // Bound late: the invalidation part is built next, and a refusal only comes with a load.
+      forget: (key) => Effect.suspend(() => deleteKeys([key]))
     })
     const { applyRemote, clear, deleteKeys, dropMemory, invalidateTags } = TieredInvalidation.make({
       memory,

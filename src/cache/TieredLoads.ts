@@ -29,7 +29,7 @@
  *
  * @since 0.1.0
  */
-import { Clock, Duration, Effect, Exit, FiberSet, Option } from "effect"
+import { Cause, Clock, Duration, Effect, Exit, FiberSet, Option } from "effect"
 import type * as SingleFlight from "../concurrency/SingleFlight.js"
 import { type CacheItem, type CacheTier, namespaceOf } from "./CacheTier.js"
 import type { CacheEntry } from "./Envelope.js"
@@ -92,6 +92,8 @@ export interface TieredLoadsOptions {
   readonly loads: SingleFlight.SingleFlight
   /** Where background refreshes run (owned by the cache's scope). */
   readonly background: FiberSet.FiberSet
+  /** Deletes `key` on every tier and instance (the origin refused it; see `CachePolicy.isRefusal`). */
+  readonly forget: (key: string) => Effect.Effect<void>
 }
 
 /** The load path. */
@@ -198,6 +200,13 @@ export const make = (options: TieredLoadsOptions): TieredLoads => {
   const load = <E>(key: string, lookup: Effect.Effect<Loaded, E>, policy: CachePolicy, replacing: boolean) =>
     sharedRun(loads, key, loadOnce(key, lookup, policy, replacing), (hit: CacheHit, since) => overtaken(key, hit.entry.tags, since))
 
+  /** Whether `cause` is the origin's definite refusal under `policy`. */
+  const refused = (policy: CachePolicy, cause: Cause.Cause<unknown>): boolean => {
+    if (policy.isRefusal === undefined) return false
+    const failure = Cause.failureOption(cause)
+    return Option.isSome(failure) && policy.isRefusal(failure.value)
+  }
+
   // Keys with a background refresh running: one refresh per key, however many stale reads.
   const refreshing = new Set<string>()
   const refreshInBackground = <E>(key: string, lookup: Effect.Effect<Loaded, E>, policy: CachePolicy) =>
@@ -207,9 +216,16 @@ export const make = (options: TieredLoadsOptions): TieredLoads => {
       return FiberSet.run(
         background,
         Effect.catchAllCause(load(key, lookup, policy, true), (cause) =>
-          Effect.logDebug("cache: background refresh failed; the stale entry is kept").pipe(
-            Effect.annotateLogs({ namespace: namespaceOf(key) ?? "", cause: String(cause).slice(0, 200) })
-          ))
+          refused(policy, cause)
+            ? Effect.zipRight(
+              Effect.logDebug("cache: the origin refused the refresh; the entry is deleted").pipe(
+                Effect.annotateLogs({ namespace: namespaceOf(key) ?? "" })
+              ),
+              options.forget(key)
+            )
+            : Effect.logDebug("cache: background refresh failed; the stale entry is kept").pipe(
+              Effect.annotateLogs({ namespace: namespaceOf(key) ?? "", cause: String(cause).slice(0, 200) })
+            ))
       ).pipe(
         // An observer, not `ensuring`: it also fires for a fiber interrupted before it ran.
         Effect.map((fiber) => fiber.addObserver(() => refreshing.delete(key)))
@@ -234,8 +250,13 @@ export const make = (options: TieredLoadsOptions): TieredLoads => {
         }
         // Fail-safe with a soft timeout: wait for the load a little; on failure or when it is
         // slow, answer the stale entry (the shared load goes on and stores its result).
-        const fresh = yield* load(key, lookup, policy, true).pipe(Effect.timeoutOption(policy.softTimeout), Effect.option)
-        return Option.isSome(fresh) && Option.isSome(fresh.value) ? fresh.value.value : stale
+        const fresh = yield* load(key, lookup, policy, true).pipe(
+          Effect.timeoutOption(policy.softTimeout),
+          // A refusal is answered, and the stale copy goes; other failures fall back to it.
+          Effect.tapErrorCause((cause) => (refused(policy, cause) ? options.forget(key) : Effect.void)),
+          Effect.catchAllCause((cause) => (refused(policy, cause) ? Effect.failCause(cause) : Effect.succeed(Option.none())))
+        )
+        return Option.isSome(fresh) ? fresh.value : stale
       }
       return yield* load(key, lookup, policy, false)
     })

@@ -32,6 +32,13 @@ export interface CachePolicy {
    * answered only when the load fails or takes longer (it then goes on in the background).
    */
   readonly staleWhileRevalidate?: boolean
+  /**
+   * Whether a load's failure is a definite refusal by the origin (this caller may not have this
+   * value: it is gone, forbidden, unknown). A refusal is never hidden behind a stale copy: the
+   * key is deleted on every tier (and on other instances) and the refusal answered. Stale copies
+   * stand in only for other failures (the origin down, slow, erring). Default: none is.
+   */
+  readonly isRefusal?: (error: unknown) => boolean
   /** Remote tiers to use for this namespace (default: all configured). */
   readonly remote?: { readonly redis?: boolean; readonly postgres?: boolean }
   /**

@@ -15,7 +15,7 @@ import { type CachePolicy, type CacheStatus, type LoadTimeout, TieredCache } fro
 import { CachePolicyConfig } from "../Config.js"
 import { Discovery } from "../discovery/Discovery.js"
 import type { Credentials } from "../drupal/Credentials.js"
-import type { DrupalError } from "../drupal/DrupalError.js"
+import { type DrupalError, isRefusal } from "../drupal/DrupalError.js"
 import {
   contentCacheKey,
   DISCOVERY_TAG,
@@ -72,7 +72,10 @@ export class CachedContent extends Effect.Service<CachedContent>()("accelerator/
       jitter: config.jitter,
       negative: config.negative,
       softTimeout: config.softTimeout,
-      hardTimeout: config.hardTimeout
+      hardTimeout: config.hardTimeout,
+      // A refusal (access denied, gone, unknown) deletes the entry and is answered; stale copies
+      // stand in only for transient failures.
+      isRefusal
     })
     const policies = {
       search: policyOf(config.search),

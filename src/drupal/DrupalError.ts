@@ -340,6 +340,26 @@ const retryFlag = (data: unknown): boolean | undefined => {
 }
 
 /**
+ * Whether `error` is Drupal's definite refusal of what was asked, as this caller: HTTP 401, 403
+ * or 404, an access denied (-32600), a method that is gone (-32601), or a content method's own
+ * "not found" (-32602 naming it). The cache never hides one behind a stale copy.
+ */
+export const isRefusal = (error: unknown): boolean => {
+  if (typeof error !== "object" || error === null) return false
+  const e = error as DrupalError
+  const rpc = e._tag === "DrupalRpcError"
+    ? { code: e.code, data: e.data }
+    : e._tag === "DrupalHttpError" && e.rpcError !== undefined
+    ? { code: e.rpcError.code, data: e.rpcError.data }
+    : undefined
+  if (e._tag === "DrupalHttpError" && (e.status === 401 || e.status === 403 || e.status === 404)) return true
+  if (rpc === undefined) return false
+  return rpc.code === JsonRpcCode.InvalidRequest && /access denied/i.test(String(rpc.data)) ||
+    rpc.code === JsonRpcCode.MethodNotFound ||
+    rpc.code === JsonRpcCode.InvalidParams && /not (be )?found/i.test(String(rpc.data))
+}
+
+/**
  * The retry rule of the upstream, decided by the structure of the failure (status, code, id),
  * never by the wording of a message:
  *

@@ -10,6 +10,11 @@ import * as MemoryTier from "../../src/cache/MemoryTier.js"
 import * as TieredCache from "../../src/cache/TieredCache.js"
 import { assertHit, makeOrigin, OriginDown, policy, text } from "./tiered-fixtures.js"
 
+/** A definite refusal by the origin (as Drupal's access denied or not found). */
+class Refused {
+  readonly _tag = "Refused"
+}
+
 /** A cache over a memory tier alone, in the test's scope, counting origin loads. */
 const memoryOnly = Effect.gen(function*() {
   const memory = yield* MemoryTier.make()
@@ -83,6 +88,36 @@ describe("TieredCache stale-while-revalidate", () => {
         const error = Exit.isFailure(exit) ? Cause.failureOption(exit.cause) : Option.none()
         assert.isTrue(Option.isSome(error) && error.value instanceof OriginDown, "with the origin's error")
       }
+    }))
+
+  it.scoped("a refusal is never hidden behind a stale copy: the entry is deleted and the refusal answered", () =>
+    Effect.gen(function*() {
+      const { cache, memory } = yield* memoryOnly
+      const origin = makeOrigin()
+      const refusing = { ...p, isRefusal: (error: unknown) => error instanceof Refused }
+      const refuse = Effect.fail(new Refused())
+      // With stale-while-revalidate: the stale copy answers while the refresh runs; the refresh
+      // is refused, so the entry goes, and the next read gets the refusal.
+      yield* cache.getOrSet("ns:swr", origin.value("v1"), refusing)
+      yield* TestClock.adjust("10 seconds")
+      assertHit(yield* cache.getOrSet("ns:swr", refuse, refusing), "STALE", "v1")
+      yield* settle
+      assert.isTrue(Option.isNone(yield* memory.get("ns:swr")), "the refused entry is deleted")
+      const after = yield* Effect.exit(cache.getOrSet("ns:swr", refuse, refusing))
+      assert.isTrue(Exit.isFailure(after) && Option.getOrUndefined(Cause.failureOption(after.cause)) instanceof Refused)
+
+      // Awaiting the load: the refusal itself is answered, not the stale copy.
+      const awaiting = { ...refusing, staleWhileRevalidate: false }
+      yield* cache.getOrSet("ns:await", origin.value("v1"), awaiting)
+      yield* TestClock.adjust("10 seconds")
+      const refused = yield* Effect.exit(cache.getOrSet("ns:await", refuse, awaiting))
+      assert.isTrue(Exit.isFailure(refused) && Option.getOrUndefined(Cause.failureOption(refused.cause)) instanceof Refused)
+      assert.isTrue(Option.isNone(yield* memory.get("ns:await")), "the refused entry is deleted")
+
+      // Any other failure still falls back to the stale copy (fail-safe).
+      yield* cache.getOrSet("ns:down", origin.value("v1"), awaiting)
+      yield* TestClock.adjust("10 seconds")
+      assertHit(yield* cache.getOrSet("ns:down", origin.failing, awaiting), "STALE", "v1")
     }))
 
   it.scoped("without stale-while-revalidate: a slow origin gives the stale entry after the soft timeout and is stored when done", () =>

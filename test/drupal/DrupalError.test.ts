@@ -13,6 +13,7 @@ import {
   excerpt,
   isBackendFailure,
   isDrupalError,
+  isRefusal,
   isTransient,
   isTransientUnknown,
   transportReason
@@ -239,6 +240,21 @@ describe("DrupalError: the upstream's error table", () => {
     assert.isFalse(isTransient(rpc(-32000, "SQLSTATE[HY000] [2002] Connection refused")))
     assert.isFalse(isTransient(rpc(1, { retryable: true })))
     assert.isFalse(isTransient(rpc(-32602, "The requested entity could not be found.", "Invalid Params", null)))
+  })
+
+  it("refusals (the cache never serves stale over them): 401/403/404, access denied, a gone method, a not-found", () => {
+    for (const status of [401, 403, 404]) assert.isTrue(isRefusal(new DrupalHttpError({ status, bodyExcerpt: "<html>" })))
+    assert.isTrue(isRefusal(rpc(-32600, "Access Denied: The 'access subscriber content' permission is required.", "Invalid Request", null)))
+    assert.isTrue(isRefusal(rpc(-32601, "The method 'x' does not exist/is not available.")))
+    assert.isTrue(isRefusal(rpc(-32602, "The requested entity could not be found.", "Invalid Params", null)))
+    assert.isTrue(isRefusal(parseStage(-32601, "Method Not Found", "The method 'x' does not exist/is not available.")))
+    // Transient and other failures are not refusals: a stale copy may stand in for them.
+    assert.isFalse(isRefusal(new DrupalHttpError({ status: 503, bodyExcerpt: "busy" })))
+    assert.isFalse(isRefusal(new DrupalHttpError({ status: 500, bodyExcerpt: "<html>" })))
+    assert.isFalse(isRefusal(rpc(-32603, "anything at all")))
+    assert.isFalse(isRefusal(rpc(-32602, "Missing required parameter: query")))
+    assert.isFalse(isRefusal(new DrupalTimeoutError({ phase: "call", timeout: Duration.seconds(1), method: "content.search" })))
+    assert.isFalse(isRefusal("not an error"))
   })
 
   it("a -32603 with the request's id is transient unless its structured data says otherwise", () => {
