@@ -94,8 +94,15 @@ export interface TieredCache {
   readonly get: (key: string) => Effect.Effect<Option.Option<CacheHit>>
   /** Usable entries for many keys (one batch per remote tier). */
   readonly getMany: (keys: ReadonlyArray<string>) => Effect.Effect<ReadonlyArray<Option.Option<CacheHit>>>
-  /** Stores a value as if loaded from the origin now. */
-  readonly set: (key: string, loaded: Loaded, policy: CachePolicy) => Effect.Effect<CacheEntry>
+  /**
+   * Stores a value as if loaded from the origin. `since` is the {@link TieredCache.epoch} noted
+   * when its load began (default: now): a value whose load an invalidation of its key, tags or
+   * namespace overtook is not stored, so a slow load that straddles an invalidation never
+   * brings the old value back.
+   */
+  readonly set: (key: string, loaded: Loaded, policy: CachePolicy, since?: number) => Effect.Effect<CacheEntry>
+  /** The invalidation epoch now: note it when a load made outside `getOrSet` begins, pass it to `set`. */
+  readonly epoch: () => number
   /**
    * Stores entries exactly as given (times and tags): memory at once, every remote tier through
    * the writer. An entry already past `staleUntil` removes its key. Await {@link flush} to know
@@ -204,7 +211,8 @@ export const make = (options: TieredCacheOptions): Effect.Effect<TieredCache, ne
           concurrency: "unbounded" // one fiber per requested key; callers bound the batch size
         }))
 
-    const set = (key: string, loaded: Loaded, policy: CachePolicy) => Effect.suspend(() => store(key, loaded, policy, guard.epoch(), true))
+    const set = (key: string, loaded: Loaded, policy: CachePolicy, since?: number) =>
+      Effect.suspend(() => store(key, loaded, policy, since ?? guard.epoch(), true))
 
     const setEntries = (items: ReadonlyArray<CacheItem>) =>
       Effect.suspend(() => {
@@ -220,6 +228,7 @@ export const make = (options: TieredCacheOptions): Effect.Effect<TieredCache, ne
       get: Effect.fn("TieredCache.get")((key: string) => readOne(key, remotes)),
       getMany: Effect.fn("TieredCache.getMany")((keys: ReadonlyArray<string>) => readTiers(keys, remotes)),
       set: Effect.fn("TieredCache.set")(set),
+      epoch: () => guard.epoch(),
       setEntries: Effect.fn("TieredCache.setEntries")(setEntries),
       delete: Effect.fn("TieredCache.delete")(deleteKeys),
       invalidateTags: Effect.fn("TieredCache.invalidateTags")(invalidateTags),

@@ -137,13 +137,20 @@ export class CachedContent extends Effect.Service<CachedContent>()("accelerator/
     /** Loads from the origin and stores, whatever is cached (warming ahead of expiry). */
     const refreshSearch = (query: SearchQuery, credentials: Credentials): Effect.Effect<void, DrupalError | LoadTimeout> =>
       Effect.flatMap(access.partition(credentials), (partition) =>
-        Effect.flatMap(loadSearch(query, credentials), (loaded) => cache.set(searchCacheKey(partition.id, query), loaded, policies.search)))
+        Effect.suspend(() => {
+          const since = cache.epoch()
+          return Effect.flatMap(loadSearch(query, credentials), (loaded) =>
+            cache.set(searchCacheKey(partition.id, query), loaded, policies.search, since))
+        }))
 
     /** Loads an item from the origin and stores it, whatever is cached. */
     const refreshItem = (id: number, credentials: Credentials, options: GetOptions): Effect.Effect<void, DrupalError | LoadTimeout> =>
       Effect.flatMap(access.partition(credentials), (partition) =>
-        Effect.flatMap(loadItem(id, credentials, options), (loaded) =>
-          cache.set(contentCacheKey(partition.id, id, options.includeContent, options.format), loaded, policies.content)))
+        Effect.suspend(() => {
+          const since = cache.epoch()
+          return Effect.flatMap(loadItem(id, credentials, options), (loaded) =>
+            cache.set(contentCacheKey(partition.id, id, options.includeContent, options.format), loaded, policies.content, since))
+        }))
 
     const markdown = (id: number, credentials: Credentials): Effect.Effect<MarkdownAnswer, DrupalError | LoadTimeout> =>
       Effect.gen(function*() {
@@ -157,6 +164,8 @@ export class CachedContent extends Effect.Service<CachedContent>()("accelerator/
             served: { body: cached.value.entry.value, contentType: cached.value.entry.contentType, httpStatus: 200, cache: cached.value.status, millis: 0 }
           } as const
         }
+        // The epoch the load begins in: an invalidation while the document streams wins over it.
+        const since = cache.epoch()
         const stream = yield* content.markdown(id, credentials).pipe(
           Effect.tapError(() => cache.recordOriginLoad(false))
         )
@@ -169,7 +178,7 @@ export class CachedContent extends Effect.Service<CachedContent>()("accelerator/
           held = undefined
           return Effect.zipRight(
             cache.recordOriginLoad(true),
-            cache.set(key, { value, contentType: "text/markdown; charset=utf-8", tags: [itemTag(id)] }, policies.markdown)
+            cache.set(key, { value, contentType: "text/markdown; charset=utf-8", tags: [itemTag(id)] }, policies.markdown, since)
           )
         })
         const tapped = stream.pipe(

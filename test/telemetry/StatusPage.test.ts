@@ -114,7 +114,9 @@ describe("status page", () => {
       })
       // Samples once now and not again during the test, so its gauges stay put while compared.
       yield* ResourceMonitor.make({ interval: "1 minute" })
-      const page = yield* StatusPage.make({ interval: "150 millis", samples: 40, window: "60 seconds", slo })
+      // Samples enough to cover the whole 60 s window at 150 ms: the workload below stays inside
+      // the rate window however long the browser takes to start on a busy machine.
+      const page = yield* StatusPage.make({ interval: "150 millis", samples: 400, window: "60 seconds", slo })
       Metrics.setUpstreamPool({ connected: 12, free: 5, pending: 1, running: 7 })
       Metrics.setPgPool({ total: 6, idle: 4, waiting: 0 })
       Metrics.setRedisConnected(true)
