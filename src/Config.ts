@@ -22,7 +22,9 @@ export const ServerConfig = Config.all({
   keepAliveTimeout: millis("HTTP_KEEP_ALIVE_TIMEOUT_MS", 5_000),
   headersTimeout: millis("HTTP_HEADERS_TIMEOUT_MS", 10_000),
   requestTimeout: millis("HTTP_REQUEST_TIMEOUT_MS", 30_000),
-  maxBodyBytes: positiveInt("HTTP_MAX_BODY_BYTES", 1024 * 1024)
+  maxBodyBytes: positiveInt("HTTP_MAX_BODY_BYTES", 1024 * 1024),
+  /** A response not finished this long after its request arrived is cut (a client that stopped reading). */
+  responseTimeout: millis("HTTP_RESPONSE_TIMEOUT_MS", 300_000)
 })
 export type ServerConfig = Config.Config.Success<typeof ServerConfig>
 

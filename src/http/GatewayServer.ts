@@ -44,6 +44,12 @@ export interface GatewayServerOptions {
   readonly headersTimeout: Duration.DurationInput
   readonly requestTimeout: Duration.DurationInput
   readonly maxBodyBytes: number
+  /**
+   * Longest time from a request's arrival to its response's last byte handed to the client; a
+   * response still unfinished then (a client that stopped reading, or reads too slowly) is cut
+   * and whatever it holds upstream is released. Default: unbounded.
+   */
+  readonly responseTimeout?: Duration.DurationInput | undefined
   readonly fastPath?: FastPath | undefined
 }
 
@@ -68,6 +74,16 @@ export const make = (
     const onResponseClose = () => {
       inFlight--
     }
+    const responseTimeoutMs = options.responseTimeout === undefined ? undefined : Duration.toMillis(options.responseTimeout)
+    /** Cuts `res` if it has not finished within the response bound (timers only for slow ones). */
+    const bound = (res: Http.ServerResponse) => {
+      if (responseTimeoutMs === undefined || res.writableFinished) return
+      const timer = setTimeout(() => {
+        if (!res.writableFinished) res.destroy()
+      }, responseTimeoutMs)
+      timer.unref()
+      res.once("close", () => clearTimeout(timer))
+    }
 
     const server = Http.createServer({
       keepAliveTimeout: Duration.toMillis(options.keepAliveTimeout),
@@ -82,8 +98,12 @@ export const make = (
       req.headers["x-request-id"] = requestId
       res.setHeader("x-request-id", requestId)
       if (draining) res.setHeader("connection", "close")
-      if (fastPath !== undefined && fastPath(req, res)) return
-      if (handler !== undefined) return handler(req, res)
+      // A hit is written at once; only one whose bytes the client has not taken yet is bounded.
+      if (fastPath !== undefined && fastPath(req, res)) return bound(res)
+      if (handler !== undefined) {
+        bound(res)
+        return handler(req, res)
+      }
       res.writeHead(503, { "content-type": "application/json", "connection": "close" })
       res.end(JSON.stringify({ error: { code: "shutting_down", message: "The gateway is shutting down" } }))
     })

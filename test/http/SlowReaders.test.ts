@@ -56,4 +56,27 @@ describe("slow and stuck readers", () => {
       const health = yield* Effect.promise(() => request("/health"))
       assert.strictEqual(health.status, 200)
     }), { timeout: 120_000 })
+
+  it.scopedLive("a response a client does not read is cut after HTTP_RESPONSE_TIMEOUT_MS", () =>
+    Effect.gen(function*() {
+      const { base, request } = yield* startGateway(
+        { HTTP_RESPONSE_TIMEOUT_MS: "1500", DRUPAL_HEADERS_TIMEOUT_MS: "60000" },
+        { hugeItemId: HUGE_ID, hugeItemBytes: 12 * MB }
+      )
+      const socket = yield* stuckReader(base, `/content/${HUGE_ID}/markdown`)
+      // Never read while the bound passes (with a margin for the simulator to measure the 12 MB
+      // reply before its headers), then read what is left.
+      yield* Effect.sleep("6 seconds")
+      const received = yield* Effect.async<string>((resume) => {
+        let text = ""
+        socket.setEncoding("latin1").on("data", (chunk: string) => (text = (text + chunk).slice(-64)))
+        socket.once("close", () => resume(Effect.succeed(text)))
+        socket.resume()
+      }).pipe(Effect.timeout("30 seconds"))
+      // Cut: the connection closed without the chunked body's last chunk (a whole answer ends
+      // with "0\r\n\r\n" and would have kept the connection open for the next request).
+      assert.isFalse(received.endsWith("0\r\n\r\n"), "the response was cut before its end")
+      const health = yield* Effect.promise(() => request("/health"))
+      assert.strictEqual(health.status, 200)
+    }), { timeout: 60_000 })
 })
