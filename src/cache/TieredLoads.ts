@@ -252,9 +252,13 @@ export const make = (options: TieredLoadsOptions): TieredLoads => {
         // slow, answer the stale entry (the shared load goes on and stores its result).
         const fresh = yield* load(key, lookup, policy, true).pipe(
           Effect.timeoutOption(policy.softTimeout),
-          // A refusal is answered, and the stale copy goes; other failures fall back to it.
-          Effect.tapErrorCause((cause) => (refused(policy, cause) ? options.forget(key) : Effect.void)),
-          Effect.catchAllCause((cause) => (refused(policy, cause) ? Effect.failCause(cause) : Effect.succeed(Option.none())))
+          // A refusal is answered, and the stale copy goes; other failures fall back to it
+          // (defects and interruptions propagate, as before).
+          Effect.catchAll((error) =>
+            policy.isRefusal?.(error) === true
+              ? Effect.zipRight(options.forget(key), Effect.fail(error))
+              : Effect.succeed(Option.none<CacheHit>())
+          )
         )
         return Option.isSome(fresh) ? fresh.value : stale
       }
