@@ -15,7 +15,8 @@ import * as HitPath from "../src/http/HitPath.js"
 import { MethodsHandlers } from "../src/http/MethodsHandlers.js"
 import { withRequestContext } from "../src/http/RequestContext.js"
 import { SystemHandlers } from "../src/http/SystemHandlers.js"
-import { ListenerState } from "../src/listener/Listener.js"
+import { ClientLimits, layer as ClientLimitsLive } from "../src/limits/ClientLimits.js"
+import { HitPath as HitPathTag, ListenerState } from "../src/listener/Listener.js"
 import { routes } from "../src/listener/Routes.js"
 import * as HttpTelemetry from "../src/telemetry/HttpTelemetry.js"
 import * as ResourceMonitor from "../src/telemetry/ResourceMonitor.js"
@@ -45,12 +46,19 @@ export const ResourceMonitorLive = Layer.unwrapEffect(
 /** The SLO monitor and the status page over it. */
 export const MonitorsLive = StatusPage.layerConfig.pipe(Layer.provideMerge(SloMonitor.layerConfig()))
 
+/** The memory-hit path behind the per-client bounds: a client over its bounds is answered 429 first. */
+export const GuardedHitPathLive = Layer.effect(
+  HitPathTag,
+  Effect.map(Effect.all([ClientLimits, HitPathTag]), ([limits, hits]) => limits.guard(hits))
+).pipe(Layer.provide(HitPath.layer), Layer.provide(ClientLimitsLive))
+
 /**
  * The fast path: telemetry first (timing every response, `/metrics`, `/status`), then the
- * memory-hit path (fresh memory hits of callers whose partition is known).
+ * per-client bounds (429 beyond them), then the memory-hit path (fresh memory hits of callers
+ * whose partition is known).
  */
 export const FastPathLive = HttpTelemetry.layer.pipe(
-  Layer.provide(HitPath.layer),
+  Layer.provide(GuardedHitPathLive),
   Layer.provide(MonitorsLive)
 )
 

@@ -9,7 +9,7 @@
  * @since 0.1.0
  */
 import { Config, Duration, Option, Redacted } from "effect"
-import { millis, positiveInt, ratio } from "./ConfigKeys.js"
+import { millis, nonNegativeInt, positiveInt, ratio } from "./ConfigKeys.js"
 import * as CircuitBreaker from "./resilience/CircuitBreaker.js"
 import * as Retry from "./resilience/Retry.js"
 
@@ -27,6 +27,29 @@ export const ServerConfig = Config.all({
   responseTimeout: millis("HTTP_RESPONSE_TIMEOUT_MS", 300_000)
 })
 export type ServerConfig = Config.Config.Success<typeof ServerConfig>
+
+/**
+ * Per-client bounds (`limits/ClientLimits.ts`): requests in flight and request rate per client
+ * address (an IPv6 client by its /64). A bound of 0 is no bound; `CLIENT_LIMITS=off` lifts both.
+ */
+export const ClientLimitsConfig = Config.all({
+  enabled: Config.literal("on", "off")("CLIENT_LIMITS").pipe(Config.withDefault("on")),
+  maxConcurrent: nonNegativeInt("CLIENT_MAX_CONCURRENT", 64),
+  ratePerSecond: nonNegativeInt("CLIENT_RATE_PER_SEC", 200),
+  burst: positiveInt("CLIENT_RATE_BURST", 400),
+  maxClients: positiveInt("CLIENT_MAX_TRACKED", 100_000),
+  trustProxyHops: nonNegativeInt("HTTP_TRUST_PROXY_HOPS", 0),
+  /** How often the admitted counts are added to the shared windows in Redis (when configured). */
+  syncInterval: millis("CLIENT_LIMITS_SYNC_MS", 100, 10)
+}).pipe(
+  Config.map((c) => ({
+    ...c,
+    maxConcurrent: c.enabled === "off" ? 0 : c.maxConcurrent,
+    ratePerSecond: c.enabled === "off" ? 0 : c.ratePerSecond,
+    exemptPaths: ["/health", "/health/live"] as ReadonlyArray<string>
+  }))
+)
+export type ClientLimitsConfig = Config.Config.Success<typeof ClientLimitsConfig>
 
 /** Logging. */
 export const LogConfig = Config.all({

@@ -22,7 +22,7 @@ export const startGatewayProcess = (env: Record<string, string> = {}) =>
       const simPort = await findFreePort()
       const child = spawn(process.execPath, ["--import", "tsx", "src/main.ts"], {
         cwd: new URL("../..", import.meta.url).pathname,
-        env: { ...process.env, PORT: String(port), SIM_PORT: String(simPort), SIM_CORPUS_SIZE: "500", LOG_FORMAT: "json", ...env },
+        env: { ...process.env, PORT: String(port), SIM_PORT: String(simPort), SIM_CORPUS_SIZE: "500", LOG_FORMAT: "json", CLIENT_LIMITS: "off", ...env },
         stdio: ["ignore", "pipe", "pipe"]
       })
       const lines: Array<string> = []
