@@ -102,6 +102,8 @@ export const make = (
       if (fastPath !== undefined && fastPath(req, res)) return bound(res)
       if (handler !== undefined) {
         bound(res)
+        const refusal = bodyRefusal(req, options.maxBodyBytes)
+        if (refusal !== undefined) return refuseBody(req, res, refusal)
         return handler(req, res)
       }
       res.writeHead(503, { "content-type": "application/json", "connection": "close" })
@@ -199,6 +201,62 @@ export const layerConfig = (
       return layer({ ...config, fastPath, ...overrides })
     })
   )
+
+/** Request bytes read and discarded at most before a refused body is answered; beyond, the connection is cut. */
+const DRAIN_MAX_BYTES = 64 * 1024 * 1024
+
+/**
+ * Why a request's body is refused before the app reads it, if it is: a body declared larger than
+ * `maxBodyBytes` (413), or one without a declared length (`Transfer-Encoding`, 411), whose size
+ * would only be known by reading it. (The platform's own bound would tear the connection down
+ * mid-request, and the client would see no answer at all.)
+ */
+export const bodyRefusal = (
+  req: Http.IncomingMessage,
+  maxBodyBytes: number
+): readonly [status: number, code: string, message: string] | undefined => {
+  if (req.headers["transfer-encoding"] !== undefined) {
+    return [411, "length_required", "A request body must be sent with a Content-Length"]
+  }
+  const declared = req.headers["content-length"]
+  if (declared !== undefined && Number(declared) > maxBodyBytes) {
+    return [413, "body_too_large", `The request body is larger than ${maxBodyBytes} bytes`]
+  }
+  return undefined
+}
+
+/**
+ * Answers a refused body once the client has finished sending it (read and discarded, so closing
+ * the connection afterwards cannot reset it under the answer), and at once when it exceeds
+ * {@link DRAIN_MAX_BYTES}, closing the connection.
+ */
+const refuseBody = (
+  req: Http.IncomingMessage,
+  res: Http.ServerResponse,
+  [status, code, message]: readonly [number, string, string]
+) => {
+  const body = JSON.stringify({ error: { code, message } })
+  let drained = 0
+  const answer = (close: boolean) => {
+    if (res.headersSent) return
+    res.writeHead(status, {
+      "content-type": "application/json",
+      "content-length": Buffer.byteLength(body),
+      "cache-control": "no-store",
+      ...(close ? { connection: "close" } : {})
+    })
+    res.end(body)
+  }
+  req.on("error", () => {})
+  req.on("data", (chunk: Buffer) => {
+    drained += chunk.length
+    if (drained > DRAIN_MAX_BYTES) {
+      answer(true)
+      req.destroy()
+    }
+  })
+  req.once("end", () => answer(false))
+}
 
 /** What node's own refusals are answered with: the gateway's error body, then the connection closes. */
 const CLIENT_ERRORS: Readonly<Record<string, readonly [status: number, reason: string, code: string, message: string]>> = {

@@ -2,7 +2,8 @@
  * The platform's own request failures, answered like every other error: a request that does not
  * match an endpoint's schema (`HttpApiDecodeError`: a repeated query parameter, a wrong type) or
  * whose body cannot be read or parsed (`RequestError`) becomes a 400 `bad_request` naming the
- * fields at fault, never the schema's inner text. Repeated query parameters: only parameters
+ * fields at fault, never the schema's inner text; a request no route matches (`RouteNotFound`)
+ * becomes a 404 `not_found`. Repeated query parameters: only parameters
  * declared as lists (`tags`) may repeat; any other given twice is a 400 (`RequestParams.
  * repeatsSingleParam`, which also keeps the memory-hit path from serving such a request).
  *
@@ -42,6 +43,13 @@ export const layer = HttpApiBuilder.middleware((app) =>
     if (Cause.isInterruptedOnly(cause)) return Effect.failCause(cause)
     // The body parse failure reaches here as a defect of the payload decoder, hence `squash`.
     const error = Cause.squash(cause)
+    if (tagOf(error) === "RouteNotFound") {
+      return HttpServerResponse.text(errorJson("not_found", "There is no route for this method and path"), {
+        status: 404,
+        contentType: "application/json",
+        headers: { "cache-control": "no-store" }
+      })
+    }
     if (tagOf(error) === "HttpApiDecodeError") return badRequest(decodeMessage(error as DecodeFailure))
     if (tagOf(error) === "RequestError" && (error as { reason?: unknown }).reason === "Decode") {
       return badRequest("The request body could not be read as JSON")

@@ -68,3 +68,36 @@ describe("bad input the platform rejects", () => {
       assert.strictEqual(malformed.body?.error?.code, "bad_request", `${malformed.status} [${malformed.text}]`)
     }))
 })
+
+describe("request bodies refused before the app reads them", () => {
+  it.scopedLive("a body over HTTP_MAX_BODY_BYTES is answered 413 body_too_large, also when the client closes after sending", () =>
+    Effect.gen(function*() {
+      const { base } = yield* startGateway({ HTTP_MAX_BODY_BYTES: "1024" })
+      const body = JSON.stringify({ q: "x".repeat(50_000) })
+      const answer = parse(yield* rawExchange(
+        base,
+        `POST /rpc/content.search HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n${body}`
+      ))
+      assert.strictEqual(answer.status, 413)
+      assert.strictEqual(answer.contentType, "application/json")
+      assert.strictEqual(answer.body.error.code, "body_too_large")
+      // The connection stays usable on keep-alive: the next request on it is answered.
+      const res = yield* Effect.promise(() => fetch(`${base}/rpc/content.search`, { method: "POST", body, headers: { "content-type": "application/json" } }))
+      assert.strictEqual(res.status, 413)
+      assert.strictEqual(((yield* Effect.promise(() => res.json())) as any).error.code, "body_too_large")
+    }))
+
+  it.scopedLive("a body without a Content-Length is answered 411; a path no route matches 404 not_found", () =>
+    Effect.gen(function*() {
+      const { base } = yield* startGateway()
+      const chunked = parse(yield* rawExchange(
+        base,
+        `POST /rpc/content.search HTTP/1.1\r\nHost: x\r\nConnection: close\r\nTransfer-Encoding: chunked\r\n\r\n2\r\n{}\r\n0\r\n\r\n`
+      ))
+      assert.strictEqual(chunked.status, 411)
+      assert.strictEqual(chunked.body.error.code, "length_required")
+      const nowhere = parse(yield* rawExchange(base, `OPTIONS /rpc HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`))
+      assert.strictEqual(nowhere.status, 404)
+      assert.strictEqual(nowhere.body.error.code, "not_found")
+    }))
+})
