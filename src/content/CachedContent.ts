@@ -9,7 +9,7 @@
  *
  * @since 0.1.0
  */
-import { Clock, Duration, Effect, Option, Stream } from "effect"
+import { Clock, Duration, Effect, Either, Option, Stream } from "effect"
 import { AccessScope } from "../access/AccessScope.js"
 import { type CachePolicy, type CacheStatus, type LoadTimeout, TieredCache } from "../cache/TieredCache.js"
 import { CachePolicyConfig } from "../Config.js"
@@ -166,9 +166,24 @@ export class CachedContent extends Effect.Service<CachedContent>()("accelerator/
         }
         // The epoch the load begins in: an invalidation while the document streams wins over it.
         const since = cache.epoch()
-        const stream = yield* content.markdown(id, credentials).pipe(
+        const opened = yield* Effect.either(content.markdown(id, credentials).pipe(
           Effect.tapError(() => cache.recordOriginLoad(false))
-        )
+        ))
+        if (Either.isLeft(opened)) {
+          const error = opened.left
+          // The same rule as the JSON routes: a refusal deletes the copy everywhere and is
+          // answered; a transient failure is answered from a copy still within its grace.
+          if (isRefusal(error)) return yield* Effect.zipRight(cache.delete([key]), Effect.fail(error))
+          if (Option.isSome(cached) && now < cached.value.entry.staleUntil) {
+            const entry = cached.value.entry
+            return {
+              _tag: "Cached",
+              served: { body: entry.value, contentType: entry.contentType, httpStatus: 200, cache: "STALE", millis: 0 }
+            } as const
+          }
+          return yield* Effect.fail(error)
+        }
+        const stream = opened.right
         // Keep a copy while streaming, up to the bound; store it only when the stream ended normally.
         let held: Array<Uint8Array> | undefined = []
         let size = 0

@@ -34,3 +34,30 @@ describe("refusals during a refresh", () => {
       assert.strictEqual(again.status, after.status)
     }))
 })
+
+describe("the Markdown route under upstream failures", () => {
+  it.scopedLive("a transient failure is answered from the stale copy within grace; a refusal deletes it and is answered", () =>
+    Effect.gen(function*() {
+      const { request, sim } = yield* startGateway({ CACHE_MARKDOWN_FRESH_MS: "300", CACHE_MARKDOWN_GRACE_MS: "3600000" })
+      const first = yield* Effect.promise(() => request("/content/5/markdown"))
+      assert.strictEqual(first.status, 200)
+      assert.strictEqual(first.headers.get("x-cache"), "MISS")
+
+      // Every upstream request fails with a 503 once the copy is stale: the copy is answered.
+      yield* Effect.sleep("400 millis")
+      yield* sim.setFaults({ errorRates: { "*": 1 }, errorKind: "http503" })
+      const stale = yield* Effect.promise(() => request("/content/5/markdown"))
+      assert.strictEqual(stale.status, 200, stale.text)
+      assert.strictEqual(stale.headers.get("x-cache"), "STALE")
+      assert.strictEqual(stale.text, first.text)
+
+      // A refusal (the method is gone) deletes the copy: it is not served again.
+      yield* sim.setFaults({ errorRates: {} })
+      yield* sim.removeMethod("content.get_tutorial")
+      const refused = yield* Effect.promise(() => request("/content/5/markdown"))
+      assert.strictEqual(refused.body?.error?.code, "method_not_found", refused.text)
+      yield* sim.setFaults({ errorRates: { "*": 1 }, errorKind: "http503" })
+      const after = yield* Effect.promise(() => request("/content/5/markdown"))
+      assert.notStrictEqual(after.status, 200, "the deleted copy is not served as stale")
+    }))
+})
