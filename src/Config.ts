@@ -187,7 +187,7 @@ export const CacheRuntimeConfig = Config.all({
   /** Cross-instance load lease in Redis: how long a lease lives (0 turns the lease off). */
   leaseTtl: millis("CACHE_LEASE_MS", 5_000),
   /** How long an instance waits for another's load before loading itself. */
-  leaseWait: millis("CACHE_LEASE_WAIT_MS", 1_000),
+  leaseWait: millis("CACHE_LEASE_WAIT_MS", 5_000),
   /** Redis channel / PostgreSQL NOTIFY channel of the invalidation bus. */
   busChannel: Config.string("CACHE_BUS_CHANNEL").pipe(
     Config.validate({ message: "CACHE_BUS_CHANNEL must match [a-z_][a-z0-9_]*", validation: (s) => /^[a-z_][a-z0-9_]{0,62}$/.test(s) }),

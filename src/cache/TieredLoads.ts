@@ -165,9 +165,12 @@ export const make = (options: TieredLoadsOptions): TieredLoads => {
       if (useLease && !leased) {
         // Another instance is loading this key: wait briefly for its value in the shared tiers,
         // or for its lease to go (its load failed), whichever comes first.
+        // Polled every 20 ms at first, backing off to 100 ms: a long load is not worth more reads.
         const deadline = (yield* Clock.currentTimeMillis) + Duration.toMillis(lease.wait)
+        let pause = 20
         while ((yield* Clock.currentTimeMillis) < deadline) {
-          yield* Effect.sleep(Duration.millis(20))
+          yield* Effect.sleep(Duration.millis(pause))
+          pause = Math.min(100, Math.round(pause * 1.5))
           const [found] = yield* readRemote([key], remote, since)
           const at = yield* Clock.currentTimeMillis
           if (found !== undefined && Option.isSome(found) && at < found.value.entry.freshUntil) return { value: found.value, since }
