@@ -225,4 +225,44 @@ describe("every route, under generated requests", () => {
       const alive = yield* Effect.promise(() => exchange(port, requestHead("GET", "/health/live", {}, undefined), undefined))
       assert.strictEqual(alive.status, 200)
     }), 240_000)
+
+  it.scopedLive("with a failing upstream (30 % 503s, 10 % per-item errors, resets), only 502/503/504 and every error JSON", () =>
+    Effect.gen(function*() {
+      const { base, sim } = yield* startGateway(
+        { DRUPAL_RETRY_MAX_ATTEMPTS: "1", CACHE_CONTENT_FRESH_MS: "1", CACHE_SEARCH_FRESH_MS: "1", CACHE_MARKDOWN_FRESH_MS: "1" },
+        { cost: { enabled: false } }
+      )
+      const port = Number(new URL(base).port)
+      const ids = sim.corpus.items.slice(0, 20).map((i) => String(i.id))
+      const seen = new Map<number, number>()
+      // Valid questions here (the first spec covers malformed ones): what fails is the upstream.
+      const word = fc.constantFrom("drupal", "views", "cache", "theme", "migrate", "forms", "entity", "twig")
+      const request = fc.oneof(
+        fc.tuple(word, fc.integer({ min: 1, max: 5 })).map(([q, n]) => ["GET", `/search?q=${q}&limit=${n}`] as const),
+        fc.tuple(fc.constantFrom(...ids), fc.boolean()).map(([id, full]) => ["GET", `/content/${id}?include_content=${full}`] as const),
+        fc.constantFrom(...ids).map((id) => ["GET", `/content/${id}/markdown`] as const)
+      )
+      const caller = fc.record({
+        authorization: fc.option(fc.constantFrom("Bearer demo-free-token", "Bearer demo-subscriber-token"), { nil: undefined }),
+        "accept-encoding": fc.option(fc.constantFrom("gzip", "br"), { nil: undefined })
+      })
+      for (const faults of [{ errorRates: { "*": 0.3 }, errorKind: "http503" as const }, { errorRates: { "*": 0.1 }, errorKind: "rpc" as const, resetRate: 0.2 }]) {
+        yield* sim.setFaults(faults)
+        yield* Effect.promise(() =>
+          fc.assert(
+            fc.asyncProperty(request, caller, async ([method, target], h) => {
+              const answer = await exchange(port, requestHead(method, target, h, undefined), undefined)
+              seen.set(answer.status, (seen.get(answer.status) ?? 0) + 1)
+              const found = violation(answer)
+              if (found !== undefined) throw new Error(`${method} ${target}: ${found}`)
+            }),
+            { seed: SEED, numRuns: RUNS, endOnFailure: true }
+          ).catch((error) => {
+            throw new Error(`${JSON.stringify(faults)}: ${String((error as any).cause?.message ?? (error as Error).message).slice(0, 2000)}`)
+          })
+        )
+      }
+      assert.isTrue([...seen.keys()].some((status) => status >= 502 && status <= 504), `upstream failures reached callers: ${JSON.stringify([...seen])}`)
+      assert.isTrue(seen.has(200), JSON.stringify([...seen]))
+    }), 240_000)
 })
