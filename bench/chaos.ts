@@ -36,7 +36,22 @@ const GATEWAY_ENV = {
   DRUPAL_CALL_TIMEOUT_MS: "5000",
   DRUPAL_HEADERS_TIMEOUT_MS: "4000",
   CACHE_HARD_TIMEOUT_MS: "8000",
-  SHUTDOWN_TIMEOUT_MS: "5000"
+  SHUTDOWN_TIMEOUT_MS: "5000",
+  // Room for the whole working set, so that a copy answered earlier is certainly still in memory
+  // (evictions are counted per scenario; with any, the in-memory stale check stands aside).
+  CACHE_MEMORY_MAX_BYTES: "536870912"
+}
+/** Grace of each route's namespace (the gateway's defaults): a copy this old may still be served stale. */
+const GRACE_MS = { content: 3_600_000, markdown: 3_600_000, search: 600_000 } as const
+
+/** Memory-tier evictions so far, from the gateway's /metrics; NaN when it cannot be read. */
+const memoryEvictions = async (url: string): Promise<number> => {
+  try {
+    const text = await (await fetch(`${url}/metrics`)).text()
+    return text.split("\n").filter((l) => l.startsWith("accelerator_cache_evictions_total")).reduce((n, l) => n + Number(l.split(" ").pop()), 0)
+  } catch {
+    return Number.NaN
+  }
 }
 const NO_FAULTS = { errorRates: {}, hangRate: 0, resetRate: 0, slowStreamRate: 0 }
 
@@ -65,6 +80,11 @@ const main = async () => {
   const crashes: Array<{ scenario: string; code: number | null; signal: string | null; error?: string; log: string }> = []
   /** Last time each (caller, path) was answered 200, across scenarios. */
   const lastOk = new Map<string, number>()
+  /** When the gateway's memory tier last started empty (a new gateway process), on the records' clock. */
+  let memoryStartedAt = 0
+  const gatewayRestarted = () => {
+    memoryStartedAt = Date.now() - programStart
+  }
   const epoch = programStart
 
   let currentScenario = "warm-up"
@@ -79,6 +99,7 @@ const main = async () => {
         console.error(`[bench] CRASH in ${scenario}: ${error}; starting a new gateway`)
         gateway.proc.expected = true
         gateway = await stack.addGateway("gateway", gatewayPort)
+        gatewayRestarted()
       }
     })().finally(() => (restarting = undefined))
   const watchdog = setInterval(() => {
@@ -147,6 +168,7 @@ const main = async () => {
         ctx.note["shutdown_ms"] = Date.now() - t0
         if (exit.code !== 0) crashes.push({ scenario: "sigterm", code: exit.code, signal: exit.signal, error: "exit code after SIGTERM is not 0", log: old.proc.logTail(40) })
         gateway = await stack.addGateway("gateway", gatewayPort)
+        gatewayRestarted()
         ctx.note["down_ms"] = Date.now() - t0
       },
       end: async () => {}
@@ -242,6 +264,7 @@ const main = async () => {
     await ensureGateway(scenario.name)
     console.error(`\n[bench] scenario ${scenario.name}: ${scenario.what}`)
     const records = new Records()
+    const evictionsAtStart = await memoryEvictions(gateway.url)
     const ctx: ScenarioContext = { mutate: undefined, note: {} }
     const stopProgress = progress(scenario.name, records)
     // Bounded, with room for a slow fault step (a gateway start can take a minute on a busy machine).
@@ -281,6 +304,19 @@ const main = async () => {
     let stale = 0
     const fiveXxWhileStale: Array<{ key: string; status: number; t_ms: number; last_ok_ms_before: number }> = []
     let fiveXxWhileStaleCount = 0
+    // A 5xx is a failure when a copy within grace was certainly in the memory tier: answered 200
+    // by this same gateway process (no restart since), small enough for the memory tier, within
+    // its namespace's grace, and no memory entry evicted during the scenario.
+    let fiveXxWhileStaleInMemory = 0
+    const fiveXxWhileStaleInMemoryExamples: Array<{ key: string; status: number; t_ms: number; last_ok_ms_before: number }> = []
+    const evicted = (await memoryEvictions(gateway.url)) - evictionsAtStart
+    const copyInMemory = (key: string, kind: number, okAt: number, at: number) => {
+      if (!(evicted <= 0) || okAt < memoryStartedAt) return false
+      const route = KINDS[kind]!
+      if (at - okAt >= GRACE_MS[route]) return false
+      const id = /\/content\/(\d+)/.exec(key)?.[1]
+      return id === undefined || corpus.items[Number(id) - 1]?.large !== true
+    }
     const fiveXxByKind: Record<string, number> = {}
     for (let i = 0; i < records.length; i++) {
       const v = records.violation[i]
@@ -294,6 +330,12 @@ const main = async () => {
       if (s === 200) lastOk.set(key, records.t[i]!)
       else if (s >= 500) {
         const ok = lastOk.get(key)
+        if (ok !== undefined && ok < records.t[i]! && copyInMemory(key, records.kind[i]!, ok, records.t[i]!)) {
+          fiveXxWhileStaleInMemory++
+          if (fiveXxWhileStaleInMemoryExamples.length < 10) {
+            fiveXxWhileStaleInMemoryExamples.push({ key, status: s, t_ms: records.t[i]! - faultStart, last_ok_ms_before: records.t[i]! - ok })
+          }
+        }
         if (ok !== undefined && ok < records.t[i]!) {
           fiveXxWhileStaleCount++
           const k = `${KINDS[records.kind[i]!]} ${s}`
@@ -325,6 +367,9 @@ const main = async () => {
       crashes: crashed,
       violations,
       violation_examples: violationExamples,
+      five_xx_while_copy_in_memory: fiveXxWhileStaleInMemory,
+      five_xx_while_copy_in_memory_examples: fiveXxWhileStaleInMemoryExamples,
+      memory_evictions: evicted,
       five_xx_with_earlier_200: fiveXxWhileStaleCount,
       five_xx_with_earlier_200_by_route_status: fiveXxByKind,
       five_xx_with_earlier_200_examples: fiveXxWhileStale,
@@ -336,7 +381,7 @@ const main = async () => {
     }
     results.push(result)
     console.error(
-      `[bench] ${scenario.name}: ${all.requests} requests, p99 ${before.p99_ms}/${during.p99_ms}/${after.p99_ms} ms, errors ${before.errors}/${during.errors}/${after.errors}, stale ${stale}, recovery ${result.recovery_ms} ms, crashes ${result.crashes}, violations ${JSON.stringify(violations)}, corrupt ${corrupt}, 5xx after an earlier 200 ${fiveXxWhileStaleCount}`
+      `[bench] ${scenario.name}: ${all.requests} requests, p99 ${before.p99_ms}/${during.p99_ms}/${after.p99_ms} ms, errors ${before.errors}/${during.errors}/${after.errors}, stale ${stale}, recovery ${result.recovery_ms} ms, crashes ${result.crashes}, violations ${JSON.stringify(violations)}, corrupt ${corrupt}, 5xx while a copy was in memory ${fiveXxWhileStaleInMemory}, 5xx after an earlier 200 ${fiveXxWhileStaleCount}`
     )
   }
 
@@ -344,7 +389,10 @@ const main = async () => {
   const failures = [
     ...crashes.map((c) => `crash in ${c.scenario} (code ${c.code}, signal ${c.signal}: ${c.error ?? "see log"})`),
     ...results.flatMap((r) => Object.entries(r["violations"] as Record<string, number>).map(([v, n]) => `${n} ${v} answers in ${r["name"]}`)),
-    ...results.filter((r) => (r["corrupt_entries"] as number) > 0).map((r) => `${r["corrupt_entries"]} corrupt entries after ${r["name"]}`)
+    ...results.filter((r) => (r["corrupt_entries"] as number) > 0).map((r) => `${r["corrupt_entries"]} corrupt entries after ${r["name"]}`),
+    ...results.filter((r) => (r["five_xx_while_copy_in_memory"] as number) > 0).map((r) =>
+      `${r["five_xx_while_copy_in_memory"]} 5xx while a copy within grace was in memory in ${r["name"]}`
+    )
   ]
   const env = environment({ autocannon: "not used (undici closed loop)" })
   const record = {
@@ -367,7 +415,7 @@ const main = async () => {
     `**Verdict: ${record.verdict}**${failures.length === 0 ? "" : ` — ${failures.join("; ")}`}`,
     "",
     table(
-      ["scenario", "requests", "p99 before / during / after (ms)", "errors before / during / after", "stale answers", "recovery (ms)", "crashes", "wrong-level / wrong-item / bad body", "corrupt entries (Redis + PG)", "5xx after an earlier 200"],
+      ["scenario", "requests", "p99 before / during / after (ms)", "errors before / during / after", "stale answers", "recovery (ms)", "crashes", "wrong-level / wrong-item / bad body", "corrupt entries (Redis + PG)", "5xx while a copy was in memory", "5xx after an earlier 200"],
       results.map((r) => {
         const b = r["before"] as Window
         const d = r["during"] as Window
@@ -383,12 +431,13 @@ const main = async () => {
           r["crashes"] as number,
           `${v["wrong_level"] ?? 0} / ${v["wrong_item"] ?? 0} / ${v["bad_body"] ?? 0}`,
           r["corrupt_entries"] as number,
+          `${r["five_xx_while_copy_in_memory"] as number}${(r["memory_evictions"] as number) > 0 ? ` (${r["memory_evictions"]} evictions: not judged)` : ""}`,
           `${r["five_xx_with_earlier_200"] as number}${Object.keys(r["five_xx_with_earlier_200_by_route_status"] as object).length === 0 ? "" : ` (${Object.entries(r["five_xx_with_earlier_200_by_route_status"] as Record<string, number>).map(([k, n]) => `${k}: ${n}`).join(", ")})`}`
         ]
       })
     ),
     "",
-    "Errors are transport failures and 5xx; abandoned requests are counted apart. Recovery: time from the end of the fault to the start of the first bucket (1–5 s, long enough for ~50 requests at the baseline rate) from which every bucket to the end of the run has p99 within max(2× baseline, baseline + 50 ms) and an error rate within baseline + 2 %; — when that never happened before the run ended. \"5xx after an earlier 200\": a 5xx for a (caller, path) answered 200 earlier in the run, i.e. a copy within grace existed somewhere (it may have lived only in a tier that was down): recorded, not failed. The memory tier cannot be scanned from outside; every answer was checked instead.",
+    "Errors are transport failures and 5xx; abandoned requests are counted apart. Recovery: time from the end of the fault to the start of the first bucket (1–5 s, long enough for ~50 requests at the baseline rate) from which every bucket to the end of the run has p99 within max(2× baseline, baseline + 50 ms) and an error rate within baseline + 2 %; — when that never happened before the run ended. \"5xx after an earlier 200\": a 5xx for a (caller, path) answered 200 earlier in the run, i.e. a copy within grace existed somewhere (it may have lived only in a tier that was down, or in the memory of a gateway process since restarted): recorded. \"5xx while a copy was in memory\": of those, the ones where the copy was certainly in the memory tier (answered by the same gateway process, not a large item, within its namespace's grace, no memory eviction in the scenario): a failure. The memory tier cannot be scanned from outside; every answer was checked instead.",
     "",
     ...(crashes.length === 0 ? [] : ["**Crashes** (the gateway exited on its own; a new one was started at once; logs in the JSON):", "", ...crashes.map((c) => `- ${c.scenario}: exit code ${c.code}, signal ${c.signal}: \`${(c.error ?? "").slice(0, 200)}\``), ""]),
     "![p99 per scenario](chaos.svg)",
