@@ -16,6 +16,7 @@ import { MethodsHandlers } from "../src/http/MethodsHandlers.js"
 import { withRequestContext } from "../src/http/RequestContext.js"
 import { SystemHandlers } from "../src/http/SystemHandlers.js"
 import { ListenerState } from "../src/listener/Listener.js"
+import * as McpRoute from "../src/mcp/McpRoute.js"
 import { routes } from "../src/listener/Routes.js"
 import * as HttpTelemetry from "../src/telemetry/HttpTelemetry.js"
 import * as ResourceMonitor from "../src/telemetry/ResourceMonitor.js"
@@ -54,8 +55,12 @@ export const FastPathLive = HttpTelemetry.layer.pipe(
   Layer.provide(MonitorsLive)
 )
 
-/** The Effect app: the API with every group's handlers, and its OpenAPI document at `/openapi.json`. */
+/**
+ * The Effect app: the API with every group's handlers, its OpenAPI document at `/openapi.json`,
+ * and the MCP endpoint (`/mcp`, a raw route beside the API).
+ */
 export const AppLive = HttpApiBuilder.middlewareOpenApi({ path: routes.openapi.path }).pipe(
+  Layer.merge(McpRoute.layer),
   Layer.provideMerge(
     HttpApiBuilder.api(GatewayApi).pipe(Layer.provide([SystemHandlers, ContentHandlers, MethodsHandlers, AdminHandlers]))
   ),
