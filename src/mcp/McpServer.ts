@@ -34,6 +34,7 @@ import {
   envelopeOf,
   ErrorCode,
   errorReply,
+  LEGACY_HEADER_VERSIONS,
   LEGACY_VERSIONS,
   type Message,
   META,
@@ -353,7 +354,7 @@ export class McpServer extends Effect.Service<McpServer>()("accelerator/McpServe
           return Effect.succeed(errorReply(400, id, { code: ErrorCode.Transport, message: "Malformed Mcp-Session-Id" }, JSON_HEADERS))
         }
         const header = exchange.headers["mcp-protocol-version"]
-        if (message.method !== "initialize" && header !== undefined && !(LEGACY_VERSIONS as ReadonlyArray<string>).includes(header)) {
+        if (message.method !== "initialize" && header !== undefined && !LEGACY_HEADER_VERSIONS.includes(header)) {
           return Effect.succeed(errorReply(400, id, {
             code: ErrorCode.Transport,
             message: `Unsupported protocol version: ${header} (supported: ${SUPPORTED_VERSIONS.join(", ")})`

@@ -10,6 +10,12 @@
 export const MODERN_VERSION = "2026-07-28"
 /** Legacy revisions served with the `initialize` handshake, newest first. */
 export const LEGACY_VERSIONS = ["2025-11-25", "2025-06-18"] as const
+/**
+ * Versions a legacy request's `MCP-Protocol-Version` header may name: the served ones, and
+ * 2025-03-26, the version a server is told to assume when the header is absent (clients that
+ * have not negotiated send it); its requests are shaped alike for a tools-only server.
+ */
+export const LEGACY_HEADER_VERSIONS: ReadonlyArray<string> = [...LEGACY_VERSIONS, "2025-03-26"]
 /** Every revision served, newest first. */
 export const SUPPORTED_VERSIONS: ReadonlyArray<string> = [MODERN_VERSION, ...LEGACY_VERSIONS]
 
