@@ -22,6 +22,7 @@ import * as HttpTelemetry from "../src/telemetry/HttpTelemetry.js"
 import * as ResourceMonitor from "../src/telemetry/ResourceMonitor.js"
 import * as SloMonitor from "../src/telemetry/SloMonitor.js"
 import * as StatusPage from "../src/telemetry/StatusPage.js"
+import { UpstreamLive } from "./Upstream.js"
 
 /** The listener (`GatewayServer`) on `PORT`, handed the fast path; it announces where it listens. */
 export const ListenerLive = Layer.effectDiscard(
@@ -60,7 +61,7 @@ export const FastPathLive = HttpTelemetry.layer.pipe(
  * and the MCP endpoint (`/mcp`, a raw route beside the API).
  */
 export const AppLive = HttpApiBuilder.middlewareOpenApi({ path: routes.openapi.path }).pipe(
-  Layer.merge(McpRoute.layer),
+  Layer.merge(McpRoute.layer.pipe(Layer.provide(UpstreamLive))),
   Layer.provideMerge(
     HttpApiBuilder.api(GatewayApi).pipe(Layer.provide([SystemHandlers, ContentHandlers, MethodsHandlers, AdminHandlers]))
   ),

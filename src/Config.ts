@@ -223,6 +223,13 @@ export const McpConfig = Config.all({
   /** Tools per `tools/list` page. */
   pageSize: positiveInt("MCP_PAGE_SIZE", 100),
   /** `ttlMs` hint of `tools/list` and `server/discover` results (2026-07-28). */
-  listTtl: millis("MCP_LIST_TTL_MS", 30_000)
+  listTtl: millis("MCP_LIST_TTL_MS", 30_000),
+  /**
+   * Where the tool list comes from: `discovery` (the caller's `/jsonrpc/methods`, translated) or
+   * `jsonrpc_mcp` (the site's `GET /mcp/tools/list` as the caller, from the contrib module).
+   */
+  toolsSource: Config.literal("discovery", "jsonrpc_mcp")("MCP_TOOLS_SOURCE").pipe(Config.withDefault("discovery")),
+  /** Bound on one `GET /mcp/tools/list` page from the site (`jsonrpc_mcp` source). */
+  sourceTimeout: millis("MCP_TOOLS_SOURCE_TIMEOUT_MS", 10_000)
 })
 export type McpConfig = Config.Config.Success<typeof McpConfig>

@@ -24,7 +24,9 @@ import { CachedContent, type Served } from "../content/CachedContent.js"
 import { normalizeSearch, type SearchInput } from "../content/SearchQuery.js"
 import { McpConfig } from "../Config.js"
 import { Discovery } from "../discovery/Discovery.js"
+import type { DrupalError } from "../drupal/DrupalError.js"
 import { type Credentials, fromAuthorizationHeader, MAX_AUTHORIZATION_LENGTH } from "../drupal/Credentials.js"
+import { DrupalEndpoint } from "../drupal/DrupalEndpoint.js"
 import { DrupalRpc } from "../drupal/DrupalRpc.js"
 import { toApiError, type HandlerFailure } from "../http/ErrorMapping.js"
 import * as Catalog from "./Catalog.js"
@@ -49,6 +51,7 @@ import {
   validSessionId
 } from "./Protocol.js"
 import * as ResultPager from "./ResultPager.js"
+import * as ToolSource from "./ToolSource.js"
 
 /** One HTTP exchange as the route hands it over. */
 export interface Exchange {
@@ -91,6 +94,7 @@ export class McpServer extends Effect.Service<McpServer>()("accelerator/McpServe
     const content = yield* CachedContent
     const rpc = yield* DrupalRpc
     const config = yield* McpConfig
+    const endpoint = yield* DrupalEndpoint
     const listTtlMs = Math.round(Duration.toMillis(config.listTtl))
 
     /** The failure as text for the model, and the HTTP 401 that lets a client sign in. */
@@ -100,11 +104,17 @@ export class McpServer extends Effect.Service<McpServer>()("accelerator/McpServe
       return toolError(`${error.code}: ${error.message}`)
     }
 
+    /** The caller's tools from the configured source. */
+    const toolsOf = (credentials: Credentials): Effect.Effect<ToolSource.SourcedTools, DrupalError> =>
+      config.toolsSource === "jsonrpc_mcp"
+        ? ToolSource.fetchTools(endpoint.url, credentials, config.sourceTimeout)
+        : discovery.methodSet(credentials)
+
     const listTools = (credentials: Credentials, params: Message["params"], modern: boolean) =>
       Effect.gen(function*() {
         const cursor = params["cursor"]
         if (cursor !== undefined && typeof cursor !== "string") return fail(ErrorCode.InvalidParams, "cursor must be a string")
-        const set = yield* discovery.methodSet(credentials)
+        const set = yield* toolsOf(credentials)
         const offset = cursor === undefined ? 0 : Catalog.decodeCursor(cursor, set.fingerprint)
         if (offset === undefined) return fail(ErrorCode.InvalidParams, "Invalid or outdated cursor; list the tools again from the start")
         const listed = Catalog.page(set.tools, set.fingerprint, offset, config.pageSize)
@@ -241,8 +251,8 @@ export class McpServer extends Effect.Service<McpServer>()("accelerator/McpServe
         if (typeof name !== "string") return fail(ErrorCode.InvalidParams, "params.name must be a string")
         const raw = params["arguments"] ?? {}
         if (!isObject(raw)) return fail(ErrorCode.InvalidParams, "params.arguments must be an object")
-        const set = yield* discovery.methodSet(credentials)
-        if (!set.byId.has(name)) return fail(ErrorCode.InvalidParams, `Unknown tool: ${name}`)
+        const set = yield* toolsOf(credentials)
+        if (!set.tools.some((tool) => tool.name === name)) return fail(ErrorCode.InvalidParams, `Unknown tool: ${name}`)
         // The gateway's own arguments are not the method's: they are checked here, not sent upstream.
         const { [Catalog.CURSOR_ARGUMENT]: cursor, ...args } = name === Catalog.GET_TUTORIAL ? raw : { ...raw, cursor: undefined }
         if (name === Catalog.GET_TUTORIAL && cursor !== undefined && (typeof cursor !== "string" || !/^[0-9]{1,12}$/.test(cursor))) {
