@@ -17,11 +17,13 @@ import { withRequestContext } from "../src/http/RequestContext.js"
 import { SystemHandlers } from "../src/http/SystemHandlers.js"
 import { ClientLimits, layer as ClientLimitsLive } from "../src/limits/ClientLimits.js"
 import { HitPath as HitPathTag, ListenerState } from "../src/listener/Listener.js"
+import * as McpRoute from "../src/mcp/McpRoute.js"
 import { routes } from "../src/listener/Routes.js"
 import * as HttpTelemetry from "../src/telemetry/HttpTelemetry.js"
 import * as ResourceMonitor from "../src/telemetry/ResourceMonitor.js"
 import * as SloMonitor from "../src/telemetry/SloMonitor.js"
 import * as StatusPage from "../src/telemetry/StatusPage.js"
+import { UpstreamLive } from "./Upstream.js"
 
 /** The listener (`GatewayServer`) on `PORT`, handed the fast path; it announces where it listens. */
 export const ListenerLive = Layer.effectDiscard(
@@ -62,8 +64,12 @@ export const FastPathLive = HttpTelemetry.layer.pipe(
   Layer.provide(MonitorsLive)
 )
 
-/** The Effect app: the API with every group's handlers, and its OpenAPI document at `/openapi.json`. */
+/**
+ * The Effect app: the API with every group's handlers, its OpenAPI document at `/openapi.json`,
+ * and the MCP endpoint (`/mcp`, a raw route beside the API).
+ */
 export const AppLive = HttpApiBuilder.middlewareOpenApi({ path: routes.openapi.path }).pipe(
+  Layer.merge(McpRoute.layer.pipe(Layer.provide(UpstreamLive))),
   Layer.provideMerge(
     HttpApiBuilder.api(GatewayApi).pipe(Layer.provide([SystemHandlers, ContentHandlers, MethodsHandlers, AdminHandlers]))
   ),

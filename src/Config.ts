@@ -230,3 +230,29 @@ export const TracingConfig = Config.all({
     Config.withDefault(0.1)
   )
 })
+
+/** The MCP endpoint (`/mcp`). */
+export const McpConfig = Config.all({
+  /**
+   * Browser origins allowed to call `/mcp`, besides loopback ones (`localhost`, `127.0.0.1`,
+   * `[::1]`, any port). Requests without `Origin` (non-browser clients) are always allowed.
+   */
+  allowedOrigins: Config.string("MCP_ALLOWED_ORIGINS").pipe(
+    Config.withDefault(""),
+    Config.map((raw) => raw.split(",").map((origin) => origin.trim().toLowerCase()).filter((origin) => origin.length > 0))
+  ),
+  /** A tool result larger than this (serialized) is cut at a Markdown boundary, with a cursor to read on. */
+  maxResultBytes: positiveInt("MCP_MAX_RESULT_BYTES", 256 * 1024),
+  /** Tools per `tools/list` page. */
+  pageSize: positiveInt("MCP_PAGE_SIZE", 100),
+  /** `ttlMs` hint of `tools/list` and `server/discover` results (2026-07-28). */
+  listTtl: millis("MCP_LIST_TTL_MS", 30_000),
+  /**
+   * Where the tool list comes from: `discovery` (the caller's `/jsonrpc/methods`, translated) or
+   * `jsonrpc_mcp` (the site's `GET /mcp/tools/list` as the caller, from the contrib module).
+   */
+  toolsSource: Config.literal("discovery", "jsonrpc_mcp")("MCP_TOOLS_SOURCE").pipe(Config.withDefault("discovery")),
+  /** Bound on one `GET /mcp/tools/list` page from the site (`jsonrpc_mcp` source). */
+  sourceTimeout: millis("MCP_TOOLS_SOURCE_TIMEOUT_MS", 10_000)
+})
+export type McpConfig = Config.Config.Success<typeof McpConfig>

@@ -16,6 +16,7 @@ export const routeLabels = [
   "methods",
   "tools",
   "rpc",
+  "mcp",
   "metrics",
   "status",
   "other"
@@ -33,6 +34,7 @@ export const routes = {
   methods: { path: "/methods", label: "methods" },
   tools: { path: "/tools", label: "tools" },
   rpc: { path: "/rpc/:method", label: "rpc" },
+  mcp: { path: "/mcp", label: "mcp" },
   invalidate: { path: "/admin/invalidate", label: "other" },
   drupalWebhook: { path: "/webhooks/drupal", label: "other" },
   openapi: { path: "/openapi.json", label: "other" },

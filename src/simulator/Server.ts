@@ -5,6 +5,7 @@
  * Routes:
  * - `POST /jsonrpc`, `GET /jsonrpc?query=<url-encoded JSON>`: JSON-RPC (see `Protocol`).
  * - `GET /jsonrpc/methods`, `GET /jsonrpc/methods/{id}`: discovery for the calling user.
+ * - `GET /mcp/tools/list?cursor=`: the `jsonrpc_mcp` module's tool list for the calling user.
  * - `/__sim/…`: control routes (no auth, not counted): `GET stats`, `POST reset`, `GET|POST faults`,
  *   `POST methods`, `DELETE methods/{id}`.
  *
@@ -26,6 +27,7 @@ import type { AddressInfo, Socket } from "node:net"
 import { renderCollection, renderMethod } from "./Discovery.js"
 import { FaultPatch, type FaultInjector } from "./Faults.js"
 import { fromSpec, type MethodDefinition, type MethodRegistry, MethodSpec, type RpcError, RpcErrors } from "./Methods.js"
+import { renderToolsPage } from "./JsonRpcMcp.js"
 import { canExecute, errorReply, execute, parseRequest } from "./Protocol.js"
 import { drupalJson, isPlain, measurePieces, toPieces, writePieces } from "./ReplyWriter.js"
 import { envelopeAsHtml500, type Site } from "./Site.js"
@@ -249,7 +251,9 @@ export const makeRequestHandler = (ctx: ServerContext): RequestHandler => {
       : path.startsWith("/jsonrpc/methods/")
       ? { id: safeDecode(path.slice("/jsonrpc/methods/".length)) }
       : undefined
-    if (!isRpc && discovery === undefined) return sendPage(res, 404, "Page not found", "The requested page could not be found.")
+    // jsonrpc_mcp's tool list (JsonRpcMcp.ts) is served like discovery, with a cursor.
+    const mcpTools = path === "/mcp/tools/list" ? { cursor: url.searchParams.get("cursor") } : undefined
+    if (!isRpc && discovery === undefined && mcpTools === undefined) return sendPage(res, 404, "Page not found", "The requested page could not be found.")
     const allowed = isRpc ? ["GET", "POST"] : ["GET"]
     if (!allowed.includes(req.method ?? "")) {
       return sendPage(res, 405, "Method Not Allowed", "The method is not allowed for this route.", { Allow: allowed.join(", ") })
@@ -297,7 +301,7 @@ export const makeRequestHandler = (ctx: ServerContext): RequestHandler => {
         await sleep(bootstrap)
         if (res.destroyed) return
       }
-      await handleBootstrapped(req, res, text, isRpc, discovery?.id)
+      await handleBootstrapped(req, res, text, isRpc, discovery?.id, mcpTools)
     } finally {
       lease.release()
     }
@@ -309,7 +313,8 @@ export const makeRequestHandler = (ctx: ServerContext): RequestHandler => {
     res: Http.ServerResponse,
     text: string | null,
     isRpc: boolean,
-    discoveryId: string | undefined
+    discoveryId: string | undefined,
+    mcpTools?: { readonly cursor: string | null }
   ) => {
     const auth = authenticate(req.headers.authorization)
     if (auth._tag === "Rejected") {
@@ -328,6 +333,10 @@ export const makeRequestHandler = (ctx: ServerContext): RequestHandler => {
       })
     }
     if (isRpc) return handleRpc(req, res, user, text)
+    if (mcpTools !== undefined) {
+      const allowed = registry.list().filter((m) => canExecute(site, user, m))
+      return sendJson(res, 200, renderToolsPage(allowed, mcpTools.cursor), { "Cache-Control": "must-revalidate, no-cache, private" })
+    }
     return handleDiscovery(res, user, discoveryId)
   }
 

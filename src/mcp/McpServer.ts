@@ -1,0 +1,430 @@
+/**
+ * The MCP server of `/mcp`: one HTTP exchange in, one {@link Reply} out, for the stateless
+ * 2026-07-28 revision and the legacy 2025-11-25 / 2025-06-18 ones, tools only.
+ *
+ * Stateless by construction: nothing is kept between requests. A legacy `initialize` hands out
+ * an `Mcp-Session-Id`, but any instance accepts any well-formed id, so a client needs no session
+ * affinity. Who the caller is comes from each request's `Authorization` header: `tools/list` is
+ * the caller's discovered method set (`Discovery.methodSet`, per access partition; a change found
+ * by discovery shows in the next list), `tools/call` runs as the caller through the gateway's
+ * cached, batched, deduplicated paths (`content.search` and `content.get_tutorial` from the
+ * caller's cache partition, like the content routes; other methods through the client, like
+ * `/rpc/{method}`).
+ *
+ * Results are sized for a model's context: `content.get_tutorial` answers Markdown by default,
+ * in pieces of at most `maxResultBytes` (serialized) cut at a heading or paragraph boundary, each
+ * naming the `cursor` of the next; any other result over the bound is refused with advice
+ * instead of being cut mid-JSON.
+ *
+ * @since 0.1.0
+ */
+import { Duration, Effect, Either, Option } from "effect"
+import { randomUUID } from "node:crypto"
+import { CachedContent, type Served } from "../content/CachedContent.js"
+import { normalizeSearch, type SearchInput } from "../content/SearchQuery.js"
+import { McpConfig } from "../Config.js"
+import { Discovery } from "../discovery/Discovery.js"
+import type { DrupalError } from "../drupal/DrupalError.js"
+import { type Credentials, fromAuthorizationHeader, MAX_AUTHORIZATION_LENGTH } from "../drupal/Credentials.js"
+import { DrupalEndpoint } from "../drupal/DrupalEndpoint.js"
+import { DrupalRpc } from "../drupal/DrupalRpc.js"
+import { toApiError, type HandlerFailure } from "../http/ErrorMapping.js"
+import * as Catalog from "./Catalog.js"
+import {
+  acceptsJson,
+  decodeHeaderValue,
+  envelopeOf,
+  ErrorCode,
+  errorReply,
+  LEGACY_HEADER_VERSIONS,
+  LEGACY_VERSIONS,
+  type Message,
+  META,
+  MODERN_VERSION,
+  originAllowed,
+  parseMessage,
+  type Reply,
+  type RequestId,
+  resultOf,
+  type RpcError,
+  SUPPORTED_VERSIONS,
+  validSessionId
+} from "./Protocol.js"
+import * as ResultPager from "./ResultPager.js"
+import * as ToolSource from "./ToolSource.js"
+
+/** One HTTP exchange as the route hands it over. */
+export interface Exchange {
+  readonly method: string
+  /** Lower-case header names. */
+  readonly headers: { readonly [name: string]: string | undefined }
+  /** The body text (already bounded by the listener's body limit). */
+  readonly body: string
+}
+
+/** Name and version the server announces. */
+export const SERVER_INFO = { name: "drupal-accelerator", version: "0.1.0" } as const
+
+const JSON_HEADERS = { "content-type": "application/json" }
+
+/** A tool-level outcome: the JSON-RPC error of the request, or a result (possibly `isError`). */
+type Outcome = { readonly _tag: "Error"; readonly error: RpcError; readonly status?: number } | {
+  readonly _tag: "Result"
+  readonly result: { readonly [key: string]: unknown }
+}
+
+const ok = (result: { readonly [key: string]: unknown }): Outcome => ({ _tag: "Result", result })
+const fail = (code: number, message: string, status?: number): Outcome => ({
+  _tag: "Error",
+  error: { code, message },
+  ...(status === undefined ? {} : { status })
+})
+
+/** A tool execution failure, as MCP wants it: a result the model can read and act on. */
+const toolError = (message: string): Outcome => ok({ content: [{ type: "text", text: message }], isError: true })
+
+const isObject = (u: unknown): u is { readonly [key: string]: unknown } => typeof u === "object" && u !== null && !Array.isArray(u)
+
+const decoder = new TextDecoder()
+
+/** The MCP server. */
+export class McpServer extends Effect.Service<McpServer>()("accelerator/McpServer", {
+  effect: Effect.gen(function*() {
+    const discovery = yield* Discovery
+    const content = yield* CachedContent
+    const rpc = yield* DrupalRpc
+    const config = yield* McpConfig
+    const endpoint = yield* DrupalEndpoint
+    const listTtlMs = Math.round(Duration.toMillis(config.listTtl))
+
+    /** The failure as text for the model, and the HTTP 401 that lets a client sign in. */
+    const failureOutcome = (failure: HandlerFailure): Outcome => {
+      const error = toApiError(failure)
+      if (error._tag === "Unauthorized") return fail(ErrorCode.Transport, `unauthorized: ${error.message}`, 401)
+      return toolError(`${error.code}: ${error.message}`)
+    }
+
+    /** The caller's tools from the configured source. */
+    const toolsOf = (credentials: Credentials): Effect.Effect<ToolSource.SourcedTools, DrupalError> =>
+      config.toolsSource === "jsonrpc_mcp"
+        ? ToolSource.fetchTools(endpoint.url, credentials, config.sourceTimeout)
+        : discovery.methodSet(credentials)
+
+    const listTools = (credentials: Credentials, params: Message["params"], modern: boolean) =>
+      Effect.gen(function*() {
+        const cursor = params["cursor"]
+        if (cursor !== undefined && typeof cursor !== "string") return fail(ErrorCode.InvalidParams, "cursor must be a string")
+        const set = yield* toolsOf(credentials)
+        const offset = cursor === undefined ? 0 : Catalog.decodeCursor(cursor, set.fingerprint)
+        if (offset === undefined) return fail(ErrorCode.InvalidParams, "Invalid or outdated cursor; list the tools again from the start")
+        const listed = Catalog.page(set.tools, set.fingerprint, offset, config.pageSize)
+        return ok(
+          modern
+            ? { ...listed, ttlMs: listTtlMs, cacheScope: Option.isNone(credentials.authorization) ? "public" : "private" }
+            : listed
+        )
+      }).pipe(Effect.catchAll((failure) => Effect.succeed(failureOutcome(failure))))
+
+    /** A JSON answer of the cache (search page, item) as a structured result, within the bound. */
+    const structured = (served: Served): Outcome => {
+      if (served.httpStatus !== 200) {
+        const body = JSON.parse(decoder.decode(served.body)) as { error?: { code?: string; message?: string } }
+        return toolError(`${body.error?.code ?? "error"}: ${body.error?.message ?? "the call failed"}`)
+      }
+      const text = decoder.decode(served.body)
+      if (served.body.byteLength * 2 + 64 > config.maxResultBytes) {
+        return toolError(
+          `The result is ${served.body.byteLength} bytes, more than this server sends at once (${config.maxResultBytes}); ask for less (e.g. a smaller page.limit).`
+        )
+      }
+      return ok({ content: [{ type: "text", text }], structuredContent: JSON.parse(text) })
+    }
+
+    const search = (credentials: Credentials, args: { readonly [key: string]: unknown }) =>
+      Effect.gen(function*() {
+        const page = isObject(args["page"]) ? args["page"] : {}
+        const input: SearchInput = {
+          q: args["query"] as string,
+          drupal_version: args["drupal_version"] as string | undefined,
+          tags: args["tags"] as ReadonlyArray<string> | undefined,
+          content_type: args["content_type"] as string | undefined,
+          access_level: args["access_level"] as string | undefined,
+          sort: args["sort"] as string | undefined,
+          limit: page["limit"] as number | undefined,
+          offset: page["offset"] as number | undefined
+        }
+        const query = yield* normalizeSearch(input)
+        return structured(yield* content.search(query, credentials))
+      })
+
+    /** Serialized size of a tutorial result: text block plus structured copy. */
+    const sizeOf = (result: unknown): number => Buffer.byteLength(JSON.stringify(result), "utf8")
+
+    const tutorialResult = (
+      item: { readonly [key: string]: unknown },
+      format: "markdown" | "html",
+      piece: ResultPager.Piece
+    ) => {
+      const structuredContent = {
+        ...item,
+        format,
+        content: piece.text,
+        cursor: String(piece.offset),
+        ...(piece.next === undefined ? {} : { next_cursor: String(piece.next) })
+      }
+      const note = piece.next === undefined
+        ? ""
+        : `\n\n[This is part of a longer document. To read on, call ${Catalog.GET_TUTORIAL} with {"id": ${
+          JSON.stringify(item["id"])
+        }, "cursor": "${piece.next}"}.]`
+      return { content: [{ type: "text", text: piece.text + note }], structuredContent }
+    }
+
+    /**
+     * One piece of an item's body within the bound: the budget for the text starts at less than
+     * half the bound (the text travels twice, as text and as structured content) and shrinks
+     * until the serialized result fits.
+     */
+    const tutorialPiece = <E>(
+      item: { readonly [key: string]: unknown },
+      format: "markdown" | "html",
+      read: (budget: number) => Effect.Effect<ResultPager.Piece, E>
+    ) =>
+      Effect.gen(function*() {
+        let budget = Math.max(256, Math.floor(config.maxResultBytes * 0.45) - 2048)
+        for (;;) {
+          const result = tutorialResult(item, format, yield* read(budget))
+          if (sizeOf(result) <= config.maxResultBytes || budget <= 256) return ok(result)
+          budget = Math.floor(budget * 0.8)
+        }
+      })
+
+    const getTutorial = (credentials: Credentials, args: { readonly [key: string]: unknown }) =>
+      Effect.gen(function*() {
+        const id = args["id"] as number
+        const format = args["format"] === "html" ? "html" : "markdown"
+        const includeContent = args["include_content"] !== false
+        const cursor = args[Catalog.CURSOR_ARGUMENT]
+        const offset = typeof cursor === "string" ? Number(cursor) : 0
+        const head = yield* content.item(id, credentials, { includeContent: format === "html" && includeContent, format: "html" })
+        if (head.httpStatus !== 200) return structured(head)
+        const { content: body, ...item } = JSON.parse(decoder.decode(head.body)) as { readonly [key: string]: unknown }
+        if (!includeContent) return structured(head)
+        if (format === "html") {
+          const html = typeof body === "string" ? body : ""
+          return yield* tutorialPiece(item, "html", (budget) => Effect.succeed(ResultPager.fromString(html, offset, budget)))
+        }
+        const answer = yield* content.markdown(id, credentials)
+        if (answer._tag === "Cached") {
+          const markdown = decoder.decode(answer.served.body)
+          return yield* tutorialPiece(item, "markdown", (budget) => Effect.succeed(ResultPager.fromString(markdown, offset, budget)))
+        }
+        // A streamed document (not cached, or too large to cache) is read again for a smaller budget.
+        const first = answer.stream
+        let used = false
+        return yield* tutorialPiece(item, "markdown", (budget) =>
+          Effect.flatMap(
+            used ? content.markdown(id, credentials) : Effect.sync(() => {
+              used = true
+              return { _tag: "Streamed" as const, stream: first }
+            }),
+            (again) =>
+              again._tag === "Cached"
+                ? Effect.succeed(ResultPager.fromString(decoder.decode(again.served.body), offset, budget))
+                : ResultPager.fromStream(again.stream, offset, budget)
+          ))
+      })
+
+    const passThrough = (credentials: Credentials, name: string, args: { readonly [key: string]: unknown }) =>
+      Effect.map(rpc.call(name, args, credentials), (result): Outcome => {
+        const text = JSON.stringify(result) ?? "null"
+        const bytes = Buffer.byteLength(text, "utf8")
+        if (bytes + 64 > config.maxResultBytes) {
+          return toolError(`The result is ${bytes} bytes, more than this server sends at once (${config.maxResultBytes}); ask for less.`)
+        }
+        return ok({ content: [{ type: "text", text }] })
+      })
+
+    const callTool = (credentials: Credentials, params: Message["params"]) =>
+      Effect.gen(function*() {
+        const name = params["name"]
+        if (typeof name !== "string") return fail(ErrorCode.InvalidParams, "params.name must be a string")
+        const raw = params["arguments"] ?? {}
+        if (!isObject(raw)) return fail(ErrorCode.InvalidParams, "params.arguments must be an object")
+        const set = yield* toolsOf(credentials)
+        if (!set.tools.some((tool) => tool.name === name)) return fail(ErrorCode.InvalidParams, `Unknown tool: ${name}`)
+        // The gateway's own arguments are not the method's: they are checked here, not sent upstream.
+        const { [Catalog.CURSOR_ARGUMENT]: cursor, ...args } = name === Catalog.GET_TUTORIAL ? raw : { ...raw, cursor: undefined }
+        if (name === Catalog.GET_TUTORIAL && cursor !== undefined && (typeof cursor !== "string" || !/^[0-9]{1,12}$/.test(cursor))) {
+          return toolError("cursor: must be the next_cursor of a previous piece (digits)")
+        }
+        const callArgs = name === Catalog.GET_TUTORIAL ? args : raw
+        yield* discovery.validate(credentials, name, callArgs)
+        if (name === Catalog.SEARCH) return yield* search(credentials, callArgs)
+        if (name === Catalog.GET_TUTORIAL) return yield* getTutorial(credentials, { ...callArgs, ...(cursor === undefined ? {} : { cursor }) })
+        return yield* passThrough(credentials, name, callArgs)
+      }).pipe(
+        Effect.catchAll((failure): Effect.Effect<Outcome> => {
+          switch (failure._tag) {
+            case "UnknownMethod":
+              return Effect.succeed(fail(ErrorCode.InvalidParams, `Unknown tool: ${failure.method}`))
+            case "InvalidArguments":
+              return Effect.succeed(toolError(`Invalid arguments for ${failure.method}: ${failure.message}`))
+            case "InvalidSearch":
+              return Effect.succeed(toolError(`Invalid arguments: ${failure.message}`))
+            default:
+              return Effect.succeed(failureOutcome(failure))
+          }
+        })
+      )
+
+    /** Runs one request of either era; `modern` adds what 2026-07-28 results carry. */
+    const dispatch = (credentials: Credentials, message: Message, modern: boolean): Effect.Effect<Outcome> => {
+      switch (message.method) {
+        case "ping":
+          return Effect.succeed(ok({}))
+        case "tools/list":
+          return listTools(credentials, message.params, modern)
+        case "tools/call":
+          return callTool(credentials, message.params)
+        case "server/discover":
+          return Effect.succeed(
+            modern
+              ? ok({
+                supportedVersions: SUPPORTED_VERSIONS,
+                capabilities: { tools: { listChanged: false } },
+                ttlMs: listTtlMs,
+                cacheScope: "public",
+                _meta: { [META.serverInfo]: SERVER_INFO }
+              })
+              : fail(ErrorCode.MethodNotFound, "Method not found: server/discover")
+          )
+        default:
+          return Effect.succeed(fail(ErrorCode.MethodNotFound, `Method not found: ${message.method}`))
+      }
+    }
+
+    const answer = (id: RequestId, outcome: Outcome, modern: boolean, headers: Reply["headers"] = {}): Reply =>
+      outcome._tag === "Error"
+        ? errorReply(outcome.status ?? 200, id, outcome.error, { ...JSON_HEADERS, ...headers })
+        : {
+          status: 200,
+          headers: { ...JSON_HEADERS, ...headers },
+          body: resultOf(id, modern ? { resultType: "complete", ...outcome.result } : outcome.result)
+        }
+
+    const modernExchange = (exchange: Exchange, message: Message, credentials: Credentials): Effect.Effect<Reply> =>
+      Effect.suspend(() => {
+        const id = message.id ?? null
+        const envelope = envelopeOf(message)
+        if (envelope === undefined) {
+          return Effect.succeed(errorReply(400, id, {
+            code: ErrorCode.InvalidParams,
+            message: `Missing _meta envelope (${META.protocolVersion}, ${META.clientCapabilities}) for protocol ${MODERN_VERSION}`
+          }, JSON_HEADERS))
+        }
+        const version = envelope[META.protocolVersion] as string
+        if (version !== MODERN_VERSION) {
+          return Effect.succeed(errorReply(400, id, {
+            code: ErrorCode.UnsupportedProtocolVersion,
+            message: `Unsupported protocol version: ${version}`,
+            data: { supported: SUPPORTED_VERSIONS, requested: version }
+          }, JSON_HEADERS))
+        }
+        const header = exchange.headers["mcp-protocol-version"]
+        const mismatch = (message_: string) =>
+          Effect.succeed(errorReply(400, id, { code: ErrorCode.HeaderMismatch, message: message_ }, JSON_HEADERS))
+        if (header !== undefined && header !== version) {
+          return mismatch(`MCP-Protocol-Version header (${header}) does not match the request's _meta (${version})`)
+        }
+        if (message.id === undefined) return Effect.succeed({ status: 202, headers: {} })
+        if (header === undefined) return mismatch("The MCP-Protocol-Version header is required")
+        const methodHeader = exchange.headers["mcp-method"]
+        if (methodHeader === undefined) return mismatch("The Mcp-Method header is required")
+        if (methodHeader !== message.method) return mismatch(`Mcp-Method header (${methodHeader}) does not match the body (${message.method})`)
+        if (message.method === "tools/call") {
+          const nameHeader = exchange.headers["mcp-name"]
+          if (nameHeader === undefined) return mismatch("The Mcp-Name header is required for tools/call")
+          if (decodeHeaderValue(nameHeader) !== message.params["name"]) return mismatch("Mcp-Name header does not match params.name")
+        }
+        if (!isObject(envelope[META.clientCapabilities])) {
+          return Effect.succeed(errorReply(400, id, {
+            code: ErrorCode.InvalidParams,
+            message: `_meta.${META.clientCapabilities} is required`
+          }, JSON_HEADERS))
+        }
+        return Effect.map(dispatch(credentials, message, true), (outcome) => answer(message.id!, outcome, true))
+      })
+
+    const legacyExchange = (exchange: Exchange, message: Message, credentials: Credentials): Effect.Effect<Reply> =>
+      Effect.suspend(() => {
+        const id = message.id ?? null
+        const session = exchange.headers["mcp-session-id"]
+        if (session !== undefined && !validSessionId(session)) {
+          return Effect.succeed(errorReply(400, id, { code: ErrorCode.Transport, message: "Malformed Mcp-Session-Id" }, JSON_HEADERS))
+        }
+        const header = exchange.headers["mcp-protocol-version"]
+        if (message.method !== "initialize" && header !== undefined && !LEGACY_HEADER_VERSIONS.includes(header)) {
+          return Effect.succeed(errorReply(400, id, {
+            code: ErrorCode.Transport,
+            message: `Unsupported protocol version: ${header} (supported: ${SUPPORTED_VERSIONS.join(", ")})`
+          }, JSON_HEADERS))
+        }
+        if (message.id === undefined) return Effect.succeed({ status: 202, headers: {} })
+        if (message.method === "initialize") {
+          const asked = message.params["protocolVersion"]
+          const protocolVersion = typeof asked === "string" && (LEGACY_VERSIONS as ReadonlyArray<string>).includes(asked)
+            ? asked
+            : LEGACY_VERSIONS[0]
+          return Effect.succeed(answer(message.id, ok({
+            protocolVersion,
+            capabilities: { tools: { listChanged: false } },
+            serverInfo: SERVER_INFO,
+            instructions:
+              "Tools are the Drupal site's JSON-RPC methods that your credentials may call. content.search finds tutorials; content.get_tutorial reads one as Markdown, in pieces for long ones (pass next_cursor as cursor)."
+          }), false, { "mcp-session-id": session ?? randomUUID() }))
+        }
+        return Effect.map(dispatch(credentials, message, false), (outcome) => answer(message.id!, outcome, false))
+      })
+
+    const post = (exchange: Exchange): Effect.Effect<Reply> =>
+      Effect.suspend(() => {
+        const contentType = exchange.headers["content-type"]
+        if (contentType === undefined || !/^application\/json\s*(;|$)/i.test(contentType.trim())) {
+          return Effect.succeed(errorReply(415, null, { code: ErrorCode.Transport, message: "Content-Type must be application/json" }, JSON_HEADERS))
+        }
+        if (!acceptsJson(exchange.headers["accept"])) {
+          return Effect.succeed(errorReply(406, null, { code: ErrorCode.Transport, message: "The client must accept application/json" }, JSON_HEADERS))
+        }
+        const authorization = exchange.headers["authorization"]
+        if (authorization !== undefined && authorization.length > MAX_AUTHORIZATION_LENGTH) {
+          return Effect.succeed(errorReply(400, null, { code: ErrorCode.Transport, message: "The Authorization header is too long" }, JSON_HEADERS))
+        }
+        const parsed = Either.try(() => JSON.parse(exchange.body) as unknown)
+        if (Either.isLeft(parsed)) return Effect.succeed(errorReply(400, null, { code: ErrorCode.ParseError, message: "Parse error" }, JSON_HEADERS))
+        const read = parseMessage(parsed.right)
+        if (read._tag === "Response") return Effect.succeed({ status: 202, headers: {} })
+        if (read._tag === "Invalid") {
+          return Effect.succeed(errorReply(400, read.id, { code: ErrorCode.InvalidRequest, message: read.reason }, JSON_HEADERS))
+        }
+        const credentials = fromAuthorizationHeader(authorization)
+        const modern = envelopeOf(read.message) !== undefined || exchange.headers["mcp-protocol-version"] === MODERN_VERSION
+        return modern ? modernExchange(exchange, read.message, credentials) : legacyExchange(exchange, read.message, credentials)
+      })
+
+    const handle = (exchange: Exchange): Effect.Effect<Reply> =>
+      Effect.suspend(() => {
+        if (!originAllowed(exchange.headers["origin"], config.allowedOrigins)) {
+          return Effect.succeed(errorReply(403, null, { code: ErrorCode.Transport, message: "Forbidden origin" }, JSON_HEADERS))
+        }
+        // No server-to-client stream is offered: the endpoint is POST only.
+        if (exchange.method !== "POST") return Effect.succeed({ status: 405, headers: { allow: "POST" } })
+        return post(exchange)
+      })
+
+    return {
+      /** Answers one exchange; never fails (every failure is a reply). */
+      handle: Effect.fn("McpServer.handle")(handle)
+    }
+  })
+}) {}
