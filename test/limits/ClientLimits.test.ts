@@ -146,7 +146,8 @@ describe("client limits: through the gateway", () => {
   it.scopedLive("a client over its concurrency bound gets 429 with Retry-After and a JSON error; others are served", () =>
     Effect.gen(function*() {
       const { request, sim } = yield* startGateway({ CLIENT_LIMITS: "on", CLIENT_MAX_CONCURRENT: "3", CLIENT_RATE_PER_SEC: "0" })
-      yield* sim.setFaults({ latency: { kind: "fixed", ms: 300 } })
+      // Slow enough upstream that all eight are in flight together, even on a busy machine.
+      yield* sim.setFaults({ latency: { kind: "fixed", ms: 2_000 } })
       const ids = sim.corpus.items.filter((i) => i.access === "free").slice(0, 8).map((i) => i.id)
       const answers = yield* Effect.promise(() => Promise.all(ids.map((id) => request(`/content/${id}?include_content=false`))))
       const refused = answers.filter((a) => a.status === 429)
