@@ -11,6 +11,7 @@
  */
 import { Clock, Duration, Effect, Option, Stream } from "effect"
 import { AccessScope } from "../access/AccessScope.js"
+import type { CacheEntry } from "../cache/Envelope.js"
 import { type CachePolicy, type CacheStatus, type LoadTimeout, TieredCache } from "../cache/TieredCache.js"
 import { CachePolicyConfig } from "../Config.js"
 import { Discovery } from "../discovery/Discovery.js"
@@ -40,6 +41,8 @@ export interface Served {
   readonly millis: number
   /** Time the origin load of this answer took, when this request made one. */
   readonly upstreamMillis?: number
+  /** The cached entry answered (its times give `Age` and `Cache-Control`). */
+  readonly entry?: CacheEntry
 }
 
 /** A Markdown answer: cached bytes, or a stream straight from upstream. */
@@ -100,6 +103,7 @@ export class CachedContent extends Effect.Service<CachedContent>()("accelerator/
           contentType: response.contentType,
           httpStatus: response.status,
           cache: hit.status,
+          entry: hit.entry,
           millis: (yield* Clock.currentTimeMillis) - started,
           ...(upstreamMillis === undefined ? {} : { upstreamMillis })
         } satisfies Served
@@ -161,7 +165,7 @@ export class CachedContent extends Effect.Service<CachedContent>()("accelerator/
         if (Option.isSome(cached) && now < cached.value.entry.freshUntil) {
           return {
             _tag: "Cached",
-            served: { body: cached.value.entry.value, contentType: cached.value.entry.contentType, httpStatus: 200, cache: cached.value.status, millis: 0 }
+            served: { body: cached.value.entry.value, contentType: cached.value.entry.contentType, httpStatus: 200, cache: cached.value.status, millis: 0, entry: cached.value.entry }
           } as const
         }
         // The epoch the load begins in: an invalidation while the document streams wins over it.
