@@ -199,4 +199,38 @@ describe("HTTP semantics", () => {
       assert.strictEqual(revalidated.body.byteLength, 0)
       assert.isTrue(fromApp(revalidated))
     }))
+
+  it.scopedLive("a stale anonymous item is revalidated upstream with Drupal's validators: a 304 renews it without a body", () =>
+    Effect.gen(function*() {
+      const { base, sim } = yield* startGateway({ CACHE_CONTENT_FRESH_MS: "1000", CACHE_JITTER: "0" })
+      const free = sim.corpus.items.find((i) => i.access === "free")!
+      const path = `/content/${free.id}`
+      const first = yield* get(base, path)
+      assert.strictEqual(first.headers["x-cache"], "MISS")
+      // Stale: answered at once, refreshed in the background (the first refresh fetches validators).
+      yield* Effect.sleep("1100 millis")
+      assert.strictEqual((yield* get(base, path)).headers["x-cache"], "STALE")
+      yield* Effect.sleep("1100 millis")
+      // Stale again: this refresh is conditional, and the page cache answers 304.
+      const second = yield* get(base, path)
+      assert.strictEqual(second.headers["x-cache"], "STALE")
+      const waitFor304 = Effect.gen(function*() {
+        for (let i = 0; i < 50; i++) {
+          if (((yield* sim.stats).responses["304"] ?? 0) >= 1) return true
+          yield* Effect.sleep("20 millis")
+        }
+        return false
+      })
+      assert.isTrue(yield* waitFor304, "the refresh was answered 304 upstream")
+      // The renewed entry is stored just after the 304 arrives.
+      let renewed = yield* get(base, path)
+      for (let i = 0; i < 25 && renewed.headers["x-cache"] !== "HIT-MEMORY"; i++) {
+        yield* Effect.sleep("20 millis")
+        renewed = yield* get(base, path)
+      }
+      assert.strictEqual(renewed.headers["x-cache"], "HIT-MEMORY")
+      assert.strictEqual(renewed.headers["etag"], first.headers["etag"])
+      assert.deepStrictEqual(renewed.body, first.body)
+      assert.strictEqual((yield* sim.stats).methods["content.get_tutorial"], 3)
+    }))
 })
