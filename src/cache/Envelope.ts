@@ -45,6 +45,12 @@ export interface CacheEntry {
   readonly staleUntil: number
   /** Invalidation tags, e.g. `node:42`. */
   readonly tags: ReadonlyArray<string>
+  /**
+   * The origin's validators of the reply this value was made from (Drupal's page cache gives
+   * them to anonymous GETs), for a conditional refresh. Kept by the memory tier only: not part
+   * of the envelope, so a copy read from Redis or PostgreSQL refreshes unconditionally once.
+   */
+  readonly upstreamValidator?: { readonly etag?: string; readonly lastModified?: string }
 }
 
 /** `true` while `now < freshUntil`. */

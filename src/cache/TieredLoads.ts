@@ -72,7 +72,8 @@ const entryFor = (loaded: Loaded, policy: CachePolicy, now: number): CacheEntry 
     createdAt: now,
     freshUntil,
     staleUntil: loaded.notFound === true ? freshUntil : freshUntil + Duration.toMillis(policy.grace),
-    tags: loaded.tags
+    tags: loaded.tags,
+    ...(loaded.upstreamValidator === undefined ? {} : { upstreamValidator: loaded.upstreamValidator })
   }
 }
 

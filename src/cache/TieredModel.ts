@@ -56,6 +56,8 @@ export interface Loaded {
   readonly tags: ReadonlyArray<string>
   /** A not-found answer: cached for the policy's `negative` time instead of `fresh`. */
   readonly notFound?: boolean
+  /** The origin's validators of this value (see `CacheEntry.upstreamValidator`). */
+  readonly upstreamValidator?: CacheEntry["upstreamValidator"]
 }
 
 /** An answer: the entry and how it was found. */

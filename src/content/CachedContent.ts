@@ -11,6 +11,7 @@
  */
 import { Clock, Duration, Effect, Either, Option, Stream } from "effect"
 import { AccessScope } from "../access/AccessScope.js"
+import type { CacheEntry } from "../cache/Envelope.js"
 import { type CachePolicy, type CacheStatus, type LoadTimeout, TieredCache } from "../cache/TieredCache.js"
 import { CachePolicyConfig } from "../Config.js"
 import { Discovery } from "../discovery/Discovery.js"
@@ -40,6 +41,8 @@ export interface Served {
   readonly millis: number
   /** Time the origin load of this answer took, when this request made one. */
   readonly upstreamMillis?: number
+  /** The cached entry answered (its times give `Age` and `Cache-Control`). */
+  readonly entry?: CacheEntry
 }
 
 /** A Markdown answer: cached bytes, or a stream straight from upstream. */
@@ -100,6 +103,7 @@ export class CachedContent extends Effect.Service<CachedContent>()("accelerator/
           contentType: response.contentType,
           httpStatus: response.status,
           cache: hit.status,
+          entry: hit.entry,
           millis: (yield* Clock.currentTimeMillis) - started,
           ...(upstreamMillis === undefined ? {} : { upstreamMillis })
         } satisfies Served
@@ -112,19 +116,42 @@ export class CachedContent extends Effect.Service<CachedContent>()("accelerator/
         tags: [SEARCH_TAG, ...result.results.map((r) => itemTag(r.id))]
       }))
 
-    const loadItem = (id: number, credentials: Credentials, options: GetOptions) =>
-      content.get(id, credentials, options).pipe(
-        Effect.map((found) => ({ value: json(found), contentType: "application/json", tags: [itemTag(id)] })),
-        // An unknown id is answered 404 and remembered briefly, so a client polling for it
-        // does not reach Drupal on every request.
-        Effect.catchIf(isNotFound, () =>
-          Effect.succeed({
-            value: json({ error: { code: "not_found", message: "No such content item" } }),
-            contentType: NOT_FOUND_CONTENT_TYPE,
-            tags: [itemTag(id)],
-            notFound: true
-          }))
-      )
+    const toLoaded = (id: number, found: unknown) => ({ value: json(found), contentType: "application/json", tags: [itemTag(id)] })
+
+    /**
+     * Loads an item. A reload of a key whose memory copy carries the origin's validators (an
+     * anonymous reply of Drupal's page cache) is conditional, and a 304 renews that copy's bytes
+     * without a body; a reload of a copy without validators is sent on its own to get them. A
+     * first load goes the ordinary way (batched, deduplicated).
+     */
+    const loadItem = (id: number, credentials: Credentials, options: GetOptions, key: string) =>
+      Effect.flatMap(Clock.currentTimeMillis, (now) => {
+        const previous = cache.memory.lookupSync(key, now)
+        const conditional = Option.isNone(credentials.authorization) && previous !== undefined &&
+          previous.contentType === "application/json"
+        const load = conditional
+          ? Effect.map(
+            content.getConditional(id, credentials, options, previous.upstreamValidator),
+            (reply) => {
+              const validator = reply.validator === undefined ? {} : { upstreamValidator: reply.validator }
+              return reply._tag === "NotModified"
+                ? { value: previous.value, contentType: previous.contentType, tags: previous.tags, ...validator }
+                : { ...toLoaded(id, reply.item), ...validator }
+            }
+          )
+          : Effect.map(content.get(id, credentials, options), (found) => toLoaded(id, found))
+        return load.pipe(
+          // An unknown id is answered 404 and remembered briefly, so a client polling for it
+          // does not reach Drupal on every request.
+          Effect.catchIf(isNotFound, () =>
+            Effect.succeed({
+              value: json({ error: { code: "not_found", message: "No such content item" } }),
+              contentType: NOT_FOUND_CONTENT_TYPE,
+              tags: [itemTag(id)],
+              notFound: true
+            }))
+        )
+      })
 
     const search = (query: SearchQuery, credentials: Credentials): Effect.Effect<Served, DrupalError | LoadTimeout> =>
       Effect.flatMap(access.partition(credentials), (partition) =>
@@ -132,7 +159,10 @@ export class CachedContent extends Effect.Service<CachedContent>()("accelerator/
 
     const item = (id: number, credentials: Credentials, options: GetOptions): Effect.Effect<Served, DrupalError | LoadTimeout> =>
       Effect.flatMap(access.partition(credentials), (partition) =>
-        serve(contentCacheKey(partition.id, id, options.includeContent, options.format), loadItem(id, credentials, options), policies.content))
+        Effect.suspend(() => {
+          const key = contentCacheKey(partition.id, id, options.includeContent, options.format)
+          return serve(key, loadItem(id, credentials, options, key), policies.content)
+        }))
 
     /** Loads from the origin and stores, whatever is cached (warming ahead of expiry). */
     const refreshSearch = (query: SearchQuery, credentials: Credentials): Effect.Effect<void, DrupalError | LoadTimeout> =>
@@ -148,8 +178,8 @@ export class CachedContent extends Effect.Service<CachedContent>()("accelerator/
       Effect.flatMap(access.partition(credentials), (partition) =>
         Effect.suspend(() => {
           const since = cache.epoch()
-          return Effect.flatMap(loadItem(id, credentials, options), (loaded) =>
-            cache.set(contentCacheKey(partition.id, id, options.includeContent, options.format), loaded, policies.content, since))
+          const key = contentCacheKey(partition.id, id, options.includeContent, options.format)
+          return Effect.flatMap(loadItem(id, credentials, options, key), (loaded) => cache.set(key, loaded, policies.content, since))
         }))
 
     const markdown = (id: number, credentials: Credentials): Effect.Effect<MarkdownAnswer, DrupalError | LoadTimeout> =>
@@ -161,7 +191,7 @@ export class CachedContent extends Effect.Service<CachedContent>()("accelerator/
         if (Option.isSome(cached) && now < cached.value.entry.freshUntil) {
           return {
             _tag: "Cached",
-            served: { body: cached.value.entry.value, contentType: cached.value.entry.contentType, httpStatus: 200, cache: cached.value.status, millis: 0 }
+            served: { body: cached.value.entry.value, contentType: cached.value.entry.contentType, httpStatus: 200, cache: cached.value.status, millis: 0, entry: cached.value.entry }
           } as const
         }
         // The epoch the load begins in: an invalidation while the document streams wins over it.

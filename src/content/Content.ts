@@ -9,7 +9,7 @@ import { Effect, Option, Stream } from "effect"
 import type { Credentials } from "../drupal/Credentials.js"
 import { DrupalEndpoint } from "../drupal/DrupalEndpoint.js"
 import { DrupalDecodeError, type DrupalError, DrupalRpcError } from "../drupal/DrupalError.js"
-import { DrupalRpc } from "../drupal/DrupalRpc.js"
+import { DrupalRpc, type UpstreamValidator } from "../drupal/DrupalRpc.js"
 import { frontMatter, htmlToMarkdown } from "../markdown/HtmlToMarkdown.js"
 import { type JsonRpcResultError, resultEvents } from "../markdown/JsonRpcResultStream.js"
 import { ContentItem, decodeResult, SearchResult } from "./ContentModel.js"
@@ -44,7 +44,27 @@ export class Content extends Effect.Service<Content>()("accelerator/Content", {
       const params = { id, include_content: options.includeContent, format: options.format }
       return yield* decodeItem(yield* rpc.call("content.get_tutorial", params, credentials))
     })
+    /**
+     * One item revalidated with the validators of an earlier reply: `NotModified` when the origin
+     * says so (a 304, no body), else the item and its reply's validators. Anonymous reads only
+     * carry validators (see `DrupalRpc.callConditional`); a client without it loads plainly.
+     */
+    const getConditional = Effect.fn("Content.getConditional")(function*(
+      id: number,
+      credentials: Credentials,
+      options: GetOptions,
+      validator: UpstreamValidator | undefined
+    ) {
+      const params = { id, include_content: options.includeContent, format: options.format }
+      if (rpc.callConditional === undefined) {
+        return { _tag: "Modified", item: yield* get(id, credentials, options), validator: undefined } as const
+      }
+      const reply = yield* rpc.callConditional("content.get_tutorial", params, credentials, validator)
+      if (reply._tag === "NotModified") return { _tag: "NotModified", validator: reply.validator } as const
+      return { _tag: "Modified", item: yield* decodeItem(reply.result), validator: reply.validator } as const
+    })
     return {
+      getConditional,
       /** Runs a normalised search as the caller. */
       search: Effect.fn("Content.search")(function*(query: SearchQuery, credentials: Credentials) {
         return yield* decodeSearch(yield* rpc.call("content.search", toRpcParams(query), credentials))

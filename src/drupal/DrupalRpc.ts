@@ -102,6 +102,17 @@ export interface DrupalRpcHooks {
   readonly onRetry?: (method: string) => void
 }
 
+/** The validators of an upstream reply (Drupal's page cache: anonymous GETs). */
+export interface UpstreamValidator {
+  readonly etag?: string
+  readonly lastModified?: string
+}
+
+/** What {@link DrupalRpc.callConditional} gives. */
+export type ConditionalResult =
+  | { readonly _tag: "NotModified"; readonly validator: UpstreamValidator | undefined }
+  | { readonly _tag: "Modified"; readonly result: unknown; readonly validator: UpstreamValidator | undefined }
+
 /** Live counters of the connection pool. */
 export interface PoolStats {
   readonly connected: number
@@ -131,6 +142,20 @@ export interface DrupalRpc {
     params: Record<string, unknown> | undefined,
     credentials: Credentials
   ) => Stream.Stream<Uint8Array, DrupalError>
+  /**
+   * A read revalidated with the validator of an earlier reply (`If-None-Match` /
+   * `If-Modified-Since`), sent on its own as a GET, not batched nor deduplicated, retried and
+   * behind the breaker like `call`. Drupal's page cache gives validators to anonymous GETs only:
+   * for a signed-in caller, a write method or a URL too long for GET it is a plain `call`
+   * (`Modified` without a validator). A 304 is `NotModified`: no body crossed the wire.
+   * Optional so that stand-in clients (specs) need not implement it: callers use `call` then.
+   */
+  readonly callConditional?: (
+    method: string,
+    params: Record<string, unknown> | undefined,
+    credentials: Credentials,
+    validator: UpstreamValidator | undefined
+  ) => Effect.Effect<ConditionalResult, DrupalError>
   /** `GET /jsonrpc/methods` (or `/jsonrpc/methods/{id}`) as `credentials`, parsed JSON. */
   readonly discovery: (credentials: Credentials, id?: string) => Effect.Effect<unknown, DrupalError>
   readonly pool: () => PoolStats
@@ -151,6 +176,19 @@ class RpcCall extends Request.Class<unknown, DrupalError, {
 interface RawReply {
   readonly status: number
   readonly body: string
+  readonly validator?: UpstreamValidator | undefined
+}
+
+const headerOf = (value: string | ReadonlyArray<string> | undefined): string | undefined =>
+  typeof value === "string" && value.length > 0 && value.length <= 256 ? value : undefined
+
+/** The reply's validators, when it has any (bounded: longer values are ignored). */
+const validatorOf = (headers: Record<string, string | ReadonlyArray<string> | undefined>): UpstreamValidator | undefined => {
+  const etag = headerOf(headers["etag"])
+  const lastModified = headerOf(headers["last-modified"])
+  return etag === undefined && lastModified === undefined
+    ? undefined
+    : { ...(etag === undefined ? {} : { etag }), ...(lastModified === undefined ? {} : { lastModified }) }
 }
 
 const authHeaders = (credentials: Credentials, extra: Record<string, string>): Record<string, string> =>
@@ -251,7 +289,8 @@ export const make = (options: DrupalRpcOptions): Effect.Effect<DrupalRpc, never,
       path: string,
       body: string | undefined,
       credentials: Credentials,
-      methods: ReadonlyArray<string>
+      methods: ReadonlyArray<string>,
+      conditional?: Record<string, string>
     ): Effect.Effect<RawReply, DrupalError> => {
       const label = methods.length === 1 ? methods[0]! : "batch"
       const run = Effect.tryPromise({
@@ -261,7 +300,7 @@ export const make = (options: DrupalRpcOptions): Effect.Effect<DrupalRpc, never,
             path,
             signal,
             headers: authHeaders(credentials, body === undefined
-              ? { accept: "application/json" }
+              ? { accept: "application/json", ...conditional }
               : { accept: "application/json", "content-type": "application/json" }),
             ...(body === undefined ? {} : { body })
           }).then(guardBody)
@@ -275,7 +314,11 @@ export const make = (options: DrupalRpcOptions): Effect.Effect<DrupalRpc, never,
             }
             chunks.push(chunk as Buffer)
           }
-          return { status: res.statusCode, body: Buffer.concat(chunks).toString("utf8") }
+          return {
+            status: res.statusCode,
+            body: Buffer.concat(chunks).toString("utf8"),
+            validator: conditional === undefined ? undefined : validatorOf(res.headers)
+          }
         },
         catch: (cause): DrupalError =>
           cause instanceof ReplyTooLarge
@@ -555,6 +598,56 @@ export const make = (options: DrupalRpcOptions): Effect.Effect<DrupalRpc, never,
       ), "DrupalRpc.stream", { attributes: { "rpc.method": method } })
     }
 
+    const callConditional = (
+      method: string,
+      rawParams: Record<string, unknown> | undefined,
+      credentials: Credentials,
+      validator: UpstreamValidator | undefined
+    ): Effect.Effect<ConditionalResult, DrupalError> => {
+      const params = rawParams !== undefined && Object.keys(rawParams).length === 0 ? undefined : rawParams
+      const url = getUrl(apiPath, JSON.stringify(requestItem(1, method, params)))
+      if (
+        Option.isSome(credentials.authorization) || !readMethods.has(method) ||
+        url.length + options.url.origin.length > options.maxGetUrlLength
+      ) {
+        return Effect.map(call(method, rawParams, credentials), (result) => ({ _tag: "Modified", result, validator: undefined }))
+      }
+      const conditional: Record<string, string> = {}
+      if (validator?.etag !== undefined) conditional["if-none-match"] = validator.etag
+      if (validator?.lastModified !== undefined) conditional["if-modified-since"] = validator.lastModified
+      const once = Effect.flatMap(
+        exchange("GET", url, undefined, credentials, [method], conditional),
+        (reply): Effect.Effect<ConditionalResult, DrupalError> => {
+          if (reply.status === 304) return Effect.succeed({ _tag: "NotModified", validator: reply.validator ?? validator })
+          const parsed = parseJson(reply.body)
+          const rpc = rpcErrorOf(parsed)
+          if (reply.status !== 200) {
+            return Effect.fail(new DrupalHttpError({
+              status: reply.status,
+              bodyExcerpt: reply.body,
+              method,
+              ...(rpc === undefined ? {} : { rpcError: rpc.error, id: rpc.id })
+            }))
+          }
+          if (rpc !== undefined) {
+            return Effect.fail(new DrupalRpcError({ code: rpc.error.code, message: rpc.error.message, data: rpc.error.data, method, id: rpc.id }))
+          }
+          if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed) || !("result" in parsed)) {
+            return Effect.fail(new DrupalDecodeError({ reason: "unexpected_result", detail: "reply has no result", method }))
+          }
+          return Effect.succeed({ _tag: "Modified", result: (parsed as { result: unknown }).result, validator: reply.validator })
+        }
+      )
+      return once.pipe(
+        Retry.retry<DrupalError>({
+          isRetryable: isTransientUnknown,
+          ...options.retry,
+          onRetry: () => Effect.sync(() => hooks.onRetry?.(method))
+        }),
+        Effect.withSpan("DrupalRpc.callConditional", { attributes: { "rpc.method": method } })
+      )
+    }
+
     const discovery = (credentials: Credentials, id?: string) =>
       Effect.flatMap(
         exchange(
@@ -575,6 +668,7 @@ export const make = (options: DrupalRpcOptions): Effect.Effect<DrupalRpc, never,
 
     return DrupalRpc.of({
       call,
+      callConditional,
       stream,
       discovery,
       pool: () => {

@@ -13,6 +13,7 @@
  * @since 0.1.0
  */
 import { Effect, Either, Layer } from "effect"
+import type { ConfigError } from "effect/ConfigError"
 import type * as Http from "node:http"
 import { AccessScope } from "../access/AccessScope.js"
 import type { MemoryTier } from "../cache/MemoryTier.js"
@@ -23,6 +24,7 @@ import { fromAuthorizationHeader, MAX_AUTHORIZATION_LENGTH } from "../drupal/Cre
 import { type FastPath, HitPath } from "../listener/Listener.js"
 import { matchRoute } from "../listener/Routes.js"
 import * as Metrics from "../telemetry/Metrics.js"
+import * as Representation from "./Representation.js"
 import { parseContentOptions, parseId, repeatsSingleParam, searchInputOf } from "./RequestParams.js"
 
 /** What the hit path needs. */
@@ -31,6 +33,8 @@ export interface HitPathOptions {
   readonly access: AccessScope
   /** Told of each hit it answers (for the lookup metric). */
   readonly onHit?: () => void
+  /** Compression and its threshold; default `Representation.defaults`. */
+  readonly semantics?: Representation.HttpSemanticsOptions
 }
 
 /** The cache key a GET request would be answered from, or `undefined` when the hit path cannot tell. */
@@ -65,40 +69,73 @@ const keyOf = (url: URL, partition: string): string | undefined => {
   }
 }
 
-/** Builds the hit path. It never throws: any surprise falls through to the Effect app. */
-export const make = (options: HitPathOptions): FastPath => (req: Http.IncomingMessage, res: Http.ServerResponse) => {
-  if (req.method !== "GET" || req.url === undefined) return false
-  try {
-    const header = req.headers.authorization
-    if (header !== undefined && header.length > MAX_AUTHORIZATION_LENGTH) return false
-    const partition = options.access.partitionSync(fromAuthorizationHeader(header))
-    if (partition === undefined) return false
-    const key = keyOf(new URL(req.url, "http://gateway"), partition.id)
-    if (key === undefined) return false
-    const now = Date.now()
-    const entry = options.memory.lookupSync(key, now)
-    if (entry === undefined || now >= entry.freshUntil) return false
-    const response = responseOf(entry.contentType)
-    res.writeHead(response.status, {
-      "content-type": response.contentType,
-      "content-length": entry.value.byteLength,
-      "x-cache": "HIT-MEMORY",
-      "server-timing": `cache;desc="HIT-MEMORY"`
-    })
-    res.end(entry.value)
-    options.onHit?.()
-    return true
-  } catch {
-    return false
+/**
+ * Builds the hit path. It never throws: any surprise falls through to the Effect app. It answers
+ * with the headers of `Representation` (ETag, Cache-Control, Vary, Age, and a 304 to a matching
+ * `If-None-Match`), and only in a coding already made: a client asking for one not made yet
+ * falls through to the app, which makes it once for every later hit.
+ */
+export const make = (options: HitPathOptions): FastPath => {
+  const semantics = options.semantics ?? Representation.defaults
+  return (req: Http.IncomingMessage, res: Http.ServerResponse) => {
+    if (req.method !== "GET" || req.url === undefined) return false
+    try {
+      const header = req.headers.authorization
+      if (header !== undefined && header.length > MAX_AUTHORIZATION_LENGTH) return false
+      const credentials = fromAuthorizationHeader(header)
+      const partition = options.access.partitionSync(credentials)
+      if (partition === undefined) return false
+      const key = keyOf(new URL(req.url, "http://gateway"), partition.id)
+      if (key === undefined) return false
+      const now = Date.now()
+      const entry = options.memory.lookupSync(key, now)
+      if (entry === undefined || now >= entry.freshUntil) return false
+      const response = responseOf(entry.contentType)
+      if (response.status !== 200) {
+        res.writeHead(response.status, {
+          "content-type": response.contentType,
+          "content-length": entry.value.byteLength,
+          "cache-control": "no-store",
+          "x-cache": "HIT-MEMORY",
+          "server-timing": `cache;desc="HIT-MEMORY"`
+        })
+        res.end(entry.value)
+        options.onHit?.()
+        return true
+      }
+      const chosen = Representation.encodedSync(
+        entry.value,
+        Representation.codingFor(semantics, req.headers["accept-encoding"], entry.value.byteLength)
+      )
+      if (chosen === undefined) return false
+      const headers = Representation.validatorHeaders(entry.value, chosen.coding, credentials.fingerprint === "anonymous", entry, now)
+      headers["x-cache"] = "HIT-MEMORY"
+      headers["server-timing"] = `cache;desc="HIT-MEMORY"`
+      if (Representation.ifNoneMatchHits(req.headers["if-none-match"], entry.value)) {
+        delete headers["content-encoding"]
+        res.writeHead(304, headers)
+        res.end()
+      } else {
+        headers["content-type"] = response.contentType
+        headers["content-length"] = String(chosen.bytes.byteLength)
+        res.writeHead(200, headers)
+        res.end(chosen.bytes)
+      }
+      options.onHit?.()
+      return true
+    } catch {
+      return false
+    }
   }
 }
 
 /** The hit path over the cache's memory tier and the caller partitions, counting its hits as memory hits. */
-export const layer: Layer.Layer<HitPath, never, TieredCache | AccessScope> = Layer.effect(
+export const layer: Layer.Layer<HitPath, ConfigError, TieredCache | AccessScope> = Layer.effect(
   HitPath,
   Effect.gen(function*() {
     const cache = yield* TieredCache
     const access = yield* AccessScope
-    return make({ memory: cache.memory, access, onHit: () => Metrics.recordCacheLookup("memory", "hit") })
+    const semantics = yield* Representation.HttpSemanticsConfig
+    return make({ memory: cache.memory, access, semantics, onHit: () => Metrics.recordCacheLookup("memory", "hit") })
   })
 )

@@ -12,6 +12,7 @@ import { GatewayApi } from "./Api.js"
 import { CachedContent } from "../content/CachedContent.js"
 import { requestCredentials, respond } from "./ContentHandlers.js"
 import { toApiError } from "./ErrorMapping.js"
+import * as Representation from "./Representation.js"
 
 /** The `methods` group's handlers. */
 export const MethodsHandlers = HttpApiBuilder.group(GatewayApi, "methods", (handlers) =>
@@ -19,13 +20,14 @@ export const MethodsHandlers = HttpApiBuilder.group(GatewayApi, "methods", (hand
     const discovery = yield* Discovery
     const content = yield* CachedContent
     const rpc = yield* DrupalRpc
+    const semantics = yield* Representation.HttpSemanticsConfig
     return handlers
       .handleRaw("methods", () =>
-        Effect.flatMap(requestCredentials, (credentials) => Effect.map(content.methods(credentials), respond)).pipe(
+        Effect.flatMap(requestCredentials, (credentials) => Effect.flatMap(content.methods(credentials), (served) => respond(served, semantics))).pipe(
           Effect.mapError(toApiError)
         ))
       .handleRaw("tools", () =>
-        Effect.flatMap(requestCredentials, (credentials) => Effect.map(content.tools(credentials), respond)).pipe(
+        Effect.flatMap(requestCredentials, (credentials) => Effect.flatMap(content.tools(credentials), (served) => respond(served, semantics))).pipe(
           Effect.mapError(toApiError)
         ))
       .handle("rpc", ({ path, payload }) =>

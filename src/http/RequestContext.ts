@@ -1,14 +1,14 @@
 /**
  * Per-request context of the Effect app: the request id in every log line, per-request trace
- * sampling, and one warning log for every 5xx answer (with the request id, so an operator can
- * find the request the client reports).
+ * sampling, one warning log for every 5xx answer (with the request id, so an operator can
+ * find the request the client reports), and `Cache-Control: no-store` on every error answer.
  *
  * The id itself is set by the listener (`GatewayServer`): the client's `X-Request-Id` when it is
  * a sane token, otherwise a generated one, echoed in the response.
  *
  * @since 0.1.0
  */
-import { type HttpApp, HttpServerRequest } from "@effect/platform"
+import { type HttpApp, HttpServerRequest, HttpServerResponse } from "@effect/platform"
 import { Effect } from "effect"
 
 /** Most characters of a client-supplied request id kept; longer or odd ones are replaced. */
@@ -20,15 +20,22 @@ const SANE_ID = /^[A-Za-z0-9._:-]{1,128}$/
 export const acceptRequestId = (value: string | ReadonlyArray<string> | undefined): string | undefined =>
   typeof value === "string" && SANE_ID.test(value) ? value : undefined
 
+/** An error answer (status >= 400) that says nothing about caching is marked `no-store`: no client or CDN keeps an error. */
+export const noStoreOnError = (response: HttpServerResponse.HttpServerResponse): HttpServerResponse.HttpServerResponse =>
+  response.status >= 400 && response.headers["cache-control"] === undefined
+    ? HttpServerResponse.setHeader(response, "cache-control", "no-store")
+    : response
+
 /**
  * Wraps the app: annotates logs with `request_id`, traces a `sampleRatio` share of requests
- * (0: tracing off, so a request pays no span cost), logs 5xx answers.
+ * (0: tracing off, so a request pays no span cost), logs 5xx answers, marks errors `no-store`.
  */
 export const withRequestContext = (sampleRatio: number) => <E, R>(app: HttpApp.Default<E, R>): HttpApp.Default<E, R> =>
   Effect.flatMap(HttpServerRequest.HttpServerRequest, (request) => {
     const id = request.headers["x-request-id"] ?? "-"
     const traced = sampleRatio > 0 && Math.random() < sampleRatio
     return app.pipe(
+      Effect.map(noStoreOnError),
       Effect.tap((response) =>
         response.status >= 500
           ? Effect.logWarning("request answered with a server error").pipe(

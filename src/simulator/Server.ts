@@ -22,6 +22,7 @@
  * @since 0.1.0
  */
 import { Either, ParseResult, Schema } from "effect"
+import { createHash } from "node:crypto"
 import * as Http from "node:http"
 import type { AddressInfo, Socket } from "node:net"
 import { renderCollection, renderMethod } from "./Discovery.js"
@@ -96,6 +97,41 @@ const sendJsonText = (res: Http.ServerResponse, status: number, body: string, he
   res.end(body)
 }
 
+/** Most reply validators remembered (their first-seen time is the `Last-Modified`); cleared when full. */
+const MAX_PAGE_CACHE_VALIDATORS = 10_000
+
+/**
+ * The validators Drupal's page cache gives anonymous GET replies: an `ETag` (here a hash of the
+ * reply, so it changes exactly when the reply does) and a `Last-Modified` (when this reply was
+ * first produced), and the page cache's conditional check: `If-None-Match` when sent (weak
+ * comparison, `*`), else `If-Modified-Since` at or after `Last-Modified`.
+ */
+const makePageCache = () => {
+  const firstSeen = new Map<string, number>()
+  return {
+    validators: (text: string): { readonly etag: string; readonly lastModified: string; readonly modifiedMs: number } => {
+      const etag = `"${createHash("sha256").update(text).digest("hex").slice(0, 32)}"`
+      let at = firstSeen.get(etag)
+      if (at === undefined) {
+        if (firstSeen.size >= MAX_PAGE_CACHE_VALIDATORS) firstSeen.clear()
+        at = Math.floor(Date.now() / 1000) * 1000
+        firstSeen.set(etag, at)
+      }
+      return { etag, lastModified: new Date(at).toUTCString(), modifiedMs: at }
+    },
+    notModified: (req: Http.IncomingMessage, v: { readonly etag: string; readonly modifiedMs: number }): boolean => {
+      const inm = req.headers["if-none-match"]
+      if (inm !== undefined) {
+        return inm.trim() === "*" || inm.split(",").some((tag) => tag.trim().replace(/^W\//, "") === v.etag)
+      }
+      const ims = req.headers["if-modified-since"]
+      if (ims === undefined) return false
+      const since = Date.parse(ims)
+      return Number.isFinite(since) && since >= v.modifiedMs
+    }
+  }
+}
+
 type BodyRead = { readonly _tag: "Body"; readonly text: string } | { readonly _tag: "TooLarge" } | { readonly _tag: "Aborted" }
 
 const readBody = (req: Http.IncomingMessage, limit: number): Promise<BodyRead> =>
@@ -149,6 +185,7 @@ export const makeRequestHandler = (ctx: ServerContext): RequestHandler => {
   const { faults, limits, registry, site, stats, workers } = ctx
   const hung = new Set<Http.ServerResponse>()
   const c = stats.counters
+  const pageCache = makePageCache()
 
   /**
    * An envelope failure or malformed JSON: 2.0.0–2.0.4 let the schema's `TypeError` escape
@@ -213,10 +250,22 @@ export const makeRequestHandler = (ctx: ServerContext): RequestHandler => {
       res.writeHead(204, { "Cache-Control": "no-cache, private" })
       return res.end()
     }
-    const cacheControl = req.method === "GET" && user.uid === 0 ? "max-age=300, public" : "must-revalidate, no-cache, private"
+    const cacheable = req.method === "GET" && user.uid === 0
+    const cacheControl = cacheable ? "max-age=300, public" : "must-revalidate, no-cache, private"
     const pieces = toPieces(parsed.batch ? replies : replies[0])
     if (isPlain(pieces)) {
       const text = pieces.join("")
+      if (cacheable) {
+        // As Drupal's page cache: validators on anonymous GET replies, 304 to a matching condition.
+        const validators = pageCache.validators(text)
+        const headers = { "Cache-Control": cacheControl, ETag: validators.etag, "Last-Modified": validators.lastModified }
+        if (pageCache.notModified(req, validators)) {
+          res.writeHead(304, headers)
+          return res.end()
+        }
+        c.bytes_sent += text.length
+        return sendJsonText(res, 200, text, headers)
+      }
       c.bytes_sent += text.length
       return sendJsonText(res, 200, text, { "Cache-Control": cacheControl })
     }
