@@ -46,7 +46,7 @@ const main = async () => {
   const gateway = await startGateway({
     name: "gateway",
     port: await findFreePort(),
-    env: { DRUPAL_URL: simulator.url, REDIS_URL: redis.url, DATABASE_URL: postgres.url}
+    env: { DRUPAL_URL: simulator.url, REDIS_URL: redis.url, DATABASE_URL: postgres.url }
   })
   // A free item of typical size, full body.
   const item = buildCorpus(corpusSettings).items.find((i) => i.access === "free" && !i.large)!
