@@ -13,7 +13,7 @@ import { existsSync } from "node:fs"
 import { root } from "./harness/processes.js"
 import { argString } from "./harness/report.js"
 
-const PROGRAMS = ["mix", "hit-path", "miss-path", "peers", "stampede", "streaming", "batching", "instances", "chaos", "mcp", "compression"]
+const PROGRAMS = ["mix", "hit-path", "miss-path", "peers", "stampede", "streaming", "profile", "batching", "instances", "chaos", "mcp", "compression"]
 const only = argString("only", "").split(",").filter((s) => s !== "")
 const skip = argString("skip", "").split(",").filter((s) => s !== "")
 

@@ -6,11 +6,12 @@
  * 2 threads and a Lua request list.
  *
  * Per corpus (default: 1 % of items 1–30 MB; and large items off) and per connection count
- * (100, 256): a fresh gateway over emptied Redis/PostgreSQL, a cold run, a warm-up, a warm run,
- * then the ceiling: the gateway's own answers for every (caller, path) of the list captured and
- * replayed by a raw node:http server under the same wrk and list.
+ * (100, 256): a fresh gateway over emptied Redis/PostgreSQL, a process warm-up on items outside
+ * the list, a cold run, a warm-up, a warm run, then the ceiling: the gateway's own answers for
+ * the (caller, path) pairs of the list captured (within a time budget) and replayed by a raw
+ * node:http server under the same wrk, cycling the list's requests whose answers it holds.
  *
- *   npm run bench:mix -- [--seconds 20] [--warmup 10] [--connections 100,256] [--corpora default,no-large] [--requests 60000]
+ *   npm run bench:mix -- [--seconds 20] [--warmup 10] [--connections 100,256] [--corpora default,no-large] [--requests 60000] [--capture-seconds 60]
  *
  * Writes bench/results/mix.json, mix.md and mix.svg. Exits 1 when a target of the issue is missed
  * (cold p99 ≤ 500 ms with no 5xx, warm p99 ≤ 100 ms and ≥ 40 % of the replay, at 256 connections).
@@ -31,6 +32,7 @@ const warmup = argNumber("warmup", Math.max(2, Math.round(seconds / 2)))
 const connectionCounts = argString("connections", "100,256").split(",").map(Number)
 const corpora = argString("corpora", "default,no-large").split(",")
 const listSize = argNumber("requests", 60_000)
+const captureBudget = argNumber("capture-seconds", 60)
 
 const SIM_LATENCY = { SIM_LATENCY: "lognormal", SIM_LATENCY_MEAN_MS: "80", SIM_LATENCY_P99_MS: "250" }
 const CALLERS = [undefined, "Bearer demo-subscriber-token"] as const
@@ -54,7 +56,7 @@ const main = async () => {
   console.error("[bench] starting redis-server and PostgreSQL")
   const [redis, postgres] = await Promise.all([startRedis(), startPostgres()]) as [RedisServer, PostgresServer]
   const runs: Array<Run> = []
-  const replays: Array<{ corpus: string; answers: number; bytes: number }> = []
+  const replays: Array<{ corpus: string; connections: number; answers: number; distinct: number; bytes: number; requests_covered: number }> = []
 
   for (const corpusName of corpora) {
     const settings = corpusOf(corpusName)
@@ -106,14 +108,17 @@ const main = async () => {
       await measure("warm", seconds, true)
 
       console.error(`[bench] capturing the gateway's answers for the replay`)
-      const captured = await captureAnswers(gateway.url, requests)
+      const captured = await captureAnswers(gateway.url, requests, 64, captureBudget * 1000)
       await gateway.proc.stop()
-      replays.push({ corpus: corpusName, answers: captured.answers, bytes: captured.bytes })
-      console.error(`[bench]   ${captured.answers} distinct answers, ${Math.round(captured.bytes / 2 ** 20)} MB`)
+      // The replay's list: the requests whose answers were captured, in the list's order.
+      const replayRequests = requests.filter(captured.covers)
+      const replayList = writeRequestList(replayRequests)
+      replays.push({ corpus: corpusName, connections, answers: captured.answers, distinct: captured.distinct, bytes: captured.bytes, requests_covered: replayRequests.length })
+      console.error(`[bench]   ${captured.answers} of ${captured.distinct} distinct answers (${Math.round(captured.bytes / 2 ** 20)} MB), covering ${replayRequests.length} of ${requests.length} requests of the list`)
       const replay = await startReplay(captured.file)
-      await runWrk({ url: replay.url, requestList: list, connections, seconds: Math.min(5, warmup) })
+      await runWrk({ url: replay.url, requestList: replayList, connections, seconds: Math.min(5, warmup) })
       const stop = progress(`${corpusName} c=${connections} replay (raw node:http)`, seconds)
-      const wrk = await runWrk({ url: replay.url, requestList: list, connections, seconds }).finally(stop)
+      const wrk = await runWrk({ url: replay.url, requestList: replayList, connections, seconds }).finally(stop)
       console.error(`[bench]   replay: ${wrk.rps} req/s, p99 ${wrk.p99_ms} ms`)
       runs.push({ corpus: corpusName, connections, phase: "replay", wrk, gateway: undefined, five_xx: fiveXx(wrk) })
       await replay.proc.stop()
@@ -160,7 +165,7 @@ const main = async () => {
     "",
     table(["corpus", "conn.", "phase", "req/s", "p50 ms", "p90 ms", "p99 ms", "max ms", "statuses", "upstream HTTP / RPC calls", "hit ratio memory / redis / postgres", "event-loop p99 ms (max of 1 s samples)", "peak RSS MB"], rows),
     "",
-    `Replay sets: ${replays.map((r) => `${r.corpus}: ${fmt(r.answers)} distinct answers, ${fmt(r.bytes / 2 ** 20)} MB`).join("; ")}.`,
+    `Replay sets (answers captured from the warm gateway within ${captureBudget} s, 64 at a time, in order of first appearance; the replay cycles the list's requests whose answers were captured): ${replays.map((r) => `${r.corpus} c${r.connections}: ${fmt(r.answers)} of ${fmt(r.distinct)} distinct answers, ${fmt(r.bytes / 2 ** 20)} MB, ${fmt(r.requests_covered)} of ${fmt(listSize)} requests`).join("; ")}.`,
     "Hit ratio per tier: hits / lookups of that tier during the run (`/status.json`); a lookup reaches Redis only after a memory miss, PostgreSQL only after both.",
     ""
   ].join("\n")

@@ -17,10 +17,11 @@ export interface ReplayKey {
 const keyOf = (k: ReplayKey) => `${k.authorization ?? ""} ${k.path}`
 
 /**
- * Asks the gateway once for every distinct (caller, path) of `requests` (`concurrency` at a time)
- * and writes the answers to a file for {@link startReplay}.
+ * Asks the gateway once for every distinct (caller, path) of `requests` (`concurrency` at a time,
+ * in order of first appearance, until `budgetMs` has passed) and writes the answers to a file for
+ * {@link startReplay}. `covers` tells whether a request's answer was captured.
  */
-export const captureAnswers = async (gatewayUrl: string, requests: ReadonlyArray<ReplayKey>, concurrency = 16) => {
+export const captureAnswers = async (gatewayUrl: string, requests: ReadonlyArray<ReplayKey>, concurrency = 16, budgetMs = Number.POSITIVE_INFINITY) => {
   const distinct = new Map<string, ReplayKey>()
   for (const r of requests) distinct.set(keyOf(r), r)
   const keys = [...distinct.values()]
@@ -28,8 +29,9 @@ export const captureAnswers = async (gatewayUrl: string, requests: ReadonlyArray
   const answers: Array<[string, number, string, Buffer]> = []
   let bytes = 0
   let next = 0
+  const deadline = performance.now() + budgetMs
   await Promise.all(Array.from({ length: concurrency }, async () => {
-    while (next < keys.length) {
+    while (next < keys.length && performance.now() < deadline) {
       const k = keys[next++]!
       const res = await pool.request({
         path: k.path,
@@ -45,7 +47,8 @@ export const captureAnswers = async (gatewayUrl: string, requests: ReadonlyArray
   await pool.destroy()
   const file = path.join(logDir, `replay-${Date.now()}.bin`)
   fs.writeFileSync(file, v8.serialize(answers))
-  return { file, answers: answers.length, bytes }
+  const captured = new Set(answers.map((a) => a[0]))
+  return { file, answers: answers.length, distinct: keys.length, bytes, covers: (r: ReplayKey) => captured.has(keyOf(r)) }
 }
 
 const SERVER = `
