@@ -39,9 +39,21 @@ export const cpuMsOf = (pid: number): number => {
   }
 }
 
-export const getJson = async (url: string): Promise<any> => {
-  const res = await fetch(url, { signal: AbortSignal.timeout(5_000) })
+export const getJson = async (url: string, timeoutMs = 20_000): Promise<any> => {
+  const res = await fetch(url, { signal: AbortSignal.timeout(timeoutMs) })
   return res.json()
+}
+
+/** {@link getJson}, three attempts, then `undefined` (a saturated process may not answer in time). */
+const tryJson = async (url: string): Promise<any> => {
+  for (let attempt = 0; attempt < 3; attempt++) {
+    try {
+      return await getJson(url)
+    } catch {
+      // retry
+    }
+  }
+  return undefined
 }
 
 type Tiers = Record<string, { hit: number; miss: number; stale: number; error: number }>
@@ -69,7 +81,7 @@ const mb = (b: number) => Math.round(b / 2 ** 20)
  * gateway should sample its gauges every second (`METRICS_SAMPLE_INTERVAL_MS=1000`).
  */
 export const startPhase = async (options: { readonly gatewayUrl: string; readonly pid: number; readonly simUrl: string }) => {
-  const [status0, sim0] = await Promise.all([getJson(`${options.gatewayUrl}/status.json`), getJson(`${options.simUrl}/__sim/stats`)])
+  const [status0, sim0] = await Promise.all([tryJson(`${options.gatewayUrl}/status.json`), tryJson(`${options.simUrl}/__sim/stats`)])
   const rss0 = rssOf(options.pid).rss
   const peakReset = resetPeakRss(options.pid)
   let peakPolled = rss0
@@ -82,7 +94,7 @@ export const startPhase = async (options: { readonly gatewayUrl: string; readonl
       await new Promise((r) => setTimeout(r, 1_000))
       peakPolled = Math.max(peakPolled, rssOf(options.pid).rss)
       try {
-        const s = await getJson(`${options.gatewayUrl}/status.json`)
+        const s = await getJson(`${options.gatewayUrl}/status.json`, 5_000)
         const v = s?.process?.eventLoopDelayP99Seconds
         if (typeof v === "number" && s.generatedAt !== lastGenerated) loopSamples.push(v * 1000)
         lastGenerated = s.generatedAt
@@ -95,7 +107,7 @@ export const startPhase = async (options: { readonly gatewayUrl: string; readonl
     end: async (): Promise<PhaseReport> => {
       stopped = true
       await poller
-      const [status1, sim1] = await Promise.all([getJson(`${options.gatewayUrl}/status.json`), getJson(`${options.simUrl}/__sim/stats`)])
+      const [status1, sim1] = await Promise.all([tryJson(`${options.gatewayUrl}/status.json`), tryJson(`${options.simUrl}/__sim/stats`)])
       const t0 = tiersOf(status0)
       const t1 = tiersOf(status1)
       const tiers = Object.fromEntries(Object.entries(t1).map(([name, b]) => {
@@ -105,8 +117,8 @@ export const startPhase = async (options: { readonly gatewayUrl: string; readonl
         return [name, { ...d, hit_ratio: all === 0 ? null : Math.round((d.hit / all) * 1000) / 1000 }]
       }))
       const methods: Record<string, number> = {}
-      for (const [m, n] of Object.entries<number>(sim1.methods ?? {})) {
-        const d = n - (sim0.methods?.[m] ?? 0)
+      for (const [m, n] of Object.entries<number>(sim1?.methods ?? {})) {
+        const d = n - (sim0?.methods?.[m] ?? 0)
         if (d !== 0) methods[m] = d
       }
       const sorted = [...loopSamples].sort((a, b) => a - b)
@@ -124,11 +136,12 @@ export const startPhase = async (options: { readonly gatewayUrl: string; readonl
         peak_rss_mb: mb(peak),
         rss_at_start_mb: mb(rss0),
         cpu_ms: Math.round(cpuMsOf(options.pid) - cpu0),
+        // NaN (written as null) when the simulator did not answer its stats in time.
         upstream: {
-          http_requests: sim1.http_requests - sim0.http_requests,
-          rpc_calls: sim1.rpc_calls - sim0.rpc_calls,
+          http_requests: (sim1?.http_requests ?? Number.NaN) - (sim0?.http_requests ?? Number.NaN),
+          rpc_calls: (sim1?.rpc_calls ?? Number.NaN) - (sim0?.rpc_calls ?? Number.NaN),
           methods,
-          queue_rejections: sim1.queue_rejections - sim0.queue_rejections
+          queue_rejections: (sim1?.queue_rejections ?? Number.NaN) - (sim0?.queue_rejections ?? Number.NaN)
         }
       }
     }
