@@ -101,7 +101,7 @@ const main = async () => {
   const markdown = [
     markdownHeader("profile — where the gateway's CPU goes under the realistic mix", env,
       `\`node --cpu-prof\` on the gateway over a warm-up and a measured run (${seconds} s each) of the realistic mix (corpus ${corpusName}, ${connections} connections, wrk 2 threads; setup as in \`mix\`). Measured run: ${fmt(wrk.rps)} req/s, p50 ${wrk.p50_ms} / p99 ${wrk.p99_ms} ms. The gateway was busy (not idle) in ${summary.busy_share} % of ${fmt(summary.samples)} samples over ${summary.seconds} s. Self time per area and per function, as shares of all samples.`),
-    table(["area", "self %"], summary.areas.map((a) => [a.area, a.self_share])),
+    table(["area (≥ 0.1 %; all in the JSON)", "self %"], summary.areas.filter((a) => a.self_share >= 0.1).map((a) => [a.area, a.self_share])),
     "",
     table(["function (self time)", "self %"], summary.functions.map((f) => [`\`${f.function}\``, f.self_share])),
     "",
