@@ -1,0 +1,149 @@
+/**
+ * What a bench reads from the processes it measures: resident memory and CPU time from /proc
+ * (Linux), the gateway's `/status.json` (tier lookups, event-loop delay) and the simulator's
+ * `/__sim/stats` (upstream calls). A phase is bracketed by `startPhase` / `end()`.
+ */
+import * as fs from "node:fs"
+
+const CLOCK_TICKS = 100
+
+/** Current and peak (since start or the last `resetPeakRss`) resident set of `pid`, bytes. */
+export const rssOf = (pid: number): { rss: number; peak: number } => {
+  try {
+    const status = fs.readFileSync(`/proc/${pid}/status`, "utf8")
+    const kb = (field: string) => Number(new RegExp(`^${field}:\\s+(\\d+) kB`, "m").exec(status)?.[1] ?? 0) * 1024
+    return { rss: kb("VmRSS"), peak: kb("VmHWM") }
+  } catch {
+    return { rss: 0, peak: 0 }
+  }
+}
+
+/** Resets the kernel's peak-RSS mark of `pid` (`clear_refs` 5); false when not permitted. */
+export const resetPeakRss = (pid: number): boolean => {
+  try {
+    fs.writeFileSync(`/proc/${pid}/clear_refs`, "5")
+    return true
+  } catch {
+    return false
+  }
+}
+
+/** User + system CPU time of `pid`, ms. */
+export const cpuMsOf = (pid: number): number => {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, "utf8")
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ")
+    return ((Number(fields[11]) + Number(fields[12])) * 1000) / CLOCK_TICKS
+  } catch {
+    return 0
+  }
+}
+
+export const getJson = async (url: string, timeoutMs = 20_000): Promise<any> => {
+  const res = await fetch(url, { signal: AbortSignal.timeout(timeoutMs) })
+  return res.json()
+}
+
+/** {@link getJson}, three attempts, then `undefined` (a saturated process may not answer in time). */
+const tryJson = async (url: string): Promise<any> => {
+  for (let attempt = 0; attempt < 3; attempt++) {
+    try {
+      return await getJson(url)
+    } catch {
+      // retry
+    }
+  }
+  return undefined
+}
+
+type Tiers = Record<string, { hit: number; miss: number; stale: number; error: number }>
+
+const tiersOf = (status: any): Tiers =>
+  Object.fromEntries((status?.cache?.tiers ?? []).map((t: any) => [t.tier, { hit: t.hit, miss: t.miss, stale: t.stale, error: t.error }]))
+
+export interface PhaseReport {
+  /** Per tier: lookups during the phase and hit / all lookups of that tier. */
+  readonly tiers: Record<string, { hit: number; miss: number; stale: number; error: number; hit_ratio: number | null }>
+  readonly origin_loads: number | null
+  /** Largest and median of the gateway's event-loop delay p99 samples during the phase, ms. */
+  readonly event_loop_p99_ms: { readonly max: number | null; readonly median: number | null; readonly samples: number }
+  readonly peak_rss_mb: number
+  readonly rss_at_start_mb: number
+  readonly cpu_ms: number
+  /** Simulator counters during the phase. */
+  readonly upstream: { readonly http_requests: number; readonly rpc_calls: number; readonly methods: Record<string, number>; readonly queue_rejections: number }
+}
+
+const mb = (b: number) => Math.round(b / 2 ** 20)
+
+/**
+ * Starts watching one phase: gateway at `gatewayUrl` (pid `pid`), simulator at `simUrl`. The
+ * gateway should sample its gauges every second (`METRICS_SAMPLE_INTERVAL_MS=1000`).
+ */
+export const startPhase = async (options: { readonly gatewayUrl: string; readonly pid: number; readonly simUrl: string }) => {
+  const [status0, sim0] = await Promise.all([tryJson(`${options.gatewayUrl}/status.json`), tryJson(`${options.simUrl}/__sim/stats`)])
+  const rss0 = rssOf(options.pid).rss
+  const peakReset = resetPeakRss(options.pid)
+  let peakPolled = rss0
+  const cpu0 = cpuMsOf(options.pid)
+  const loopSamples: Array<number> = []
+  let lastGenerated: unknown
+  let stopped = false
+  const poller = (async () => {
+    while (!stopped) {
+      await new Promise((r) => setTimeout(r, 1_000))
+      peakPolled = Math.max(peakPolled, rssOf(options.pid).rss)
+      try {
+        const s = await getJson(`${options.gatewayUrl}/status.json`, 5_000)
+        const v = s?.process?.eventLoopDelayP99Seconds
+        if (typeof v === "number" && s.generatedAt !== lastGenerated) loopSamples.push(v * 1000)
+        lastGenerated = s.generatedAt
+      } catch {
+        // busy: skip this sample
+      }
+    }
+  })()
+  return {
+    end: async (): Promise<PhaseReport> => {
+      stopped = true
+      await poller
+      const [status1, sim1] = await Promise.all([tryJson(`${options.gatewayUrl}/status.json`), tryJson(`${options.simUrl}/__sim/stats`)])
+      const t0 = tiersOf(status0)
+      const t1 = tiersOf(status1)
+      const tiers = Object.fromEntries(Object.entries(t1).map(([name, b]) => {
+        const a = t0[name] ?? { hit: 0, miss: 0, stale: 0, error: 0 }
+        const d = { hit: b.hit - a.hit, miss: b.miss - a.miss, stale: b.stale - a.stale, error: b.error - a.error }
+        const all = d.hit + d.miss + d.stale + d.error
+        return [name, { ...d, hit_ratio: all === 0 ? null : Math.round((d.hit / all) * 1000) / 1000 }]
+      }))
+      const methods: Record<string, number> = {}
+      for (const [m, n] of Object.entries<number>(sim1?.methods ?? {})) {
+        const d = n - (sim0?.methods?.[m] ?? 0)
+        if (d !== 0) methods[m] = d
+      }
+      const sorted = [...loopSamples].sort((a, b) => a - b)
+      const peak = peakReset ? rssOf(options.pid).peak : Math.max(peakPolled, rssOf(options.pid).rss)
+      const origin0 = status0?.cache?.originLoadsTotal
+      const origin1 = status1?.cache?.originLoadsTotal
+      return {
+        tiers,
+        origin_loads: typeof origin0 === "number" && typeof origin1 === "number" ? origin1 - origin0 : null,
+        event_loop_p99_ms: {
+          max: sorted.length === 0 ? null : Math.round(sorted[sorted.length - 1]! * 10) / 10,
+          median: sorted.length === 0 ? null : Math.round(sorted[Math.floor(sorted.length / 2)]! * 10) / 10,
+          samples: sorted.length
+        },
+        peak_rss_mb: mb(peak),
+        rss_at_start_mb: mb(rss0),
+        cpu_ms: Math.round(cpuMsOf(options.pid) - cpu0),
+        // NaN (written as null) when the simulator did not answer its stats in time.
+        upstream: {
+          http_requests: (sim1?.http_requests ?? Number.NaN) - (sim0?.http_requests ?? Number.NaN),
+          rpc_calls: (sim1?.rpc_calls ?? Number.NaN) - (sim0?.rpc_calls ?? Number.NaN),
+          methods,
+          queue_rejections: (sim1?.queue_rejections ?? Number.NaN) - (sim0?.queue_rejections ?? Number.NaN)
+        }
+      }
+    }
+  }
+}
