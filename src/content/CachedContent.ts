@@ -11,13 +11,15 @@
  */
 import { Clock, Duration, Effect, Option, Stream } from "effect"
 import { AccessScope } from "../access/AccessScope.js"
-import { type CachePolicy, type CacheStatus, type LoadTimeout, TieredCache } from "../cache/TieredCache.js"
+import { type CachePolicy, type CacheStatus, type Loaded, type LoadTimeout, TieredCache } from "../cache/TieredCache.js"
 import { CachePolicyConfig } from "../Config.js"
 import { Discovery } from "../discovery/Discovery.js"
 import type { Credentials } from "../drupal/Credentials.js"
 import { type DrupalError, isRefusal } from "../drupal/DrupalError.js"
+import { toClientError } from "../http/ClientError.js"
 import {
   contentCacheKey,
+  DENIED_CONTENT_TYPE,
   DISCOVERY_TAG,
   discoveryCacheKey,
   itemTag,
@@ -28,6 +30,7 @@ import {
   searchCacheKey
 } from "./CacheKeys.js"
 import { Content, type GetOptions } from "./Content.js"
+import { ContentItem, decodeResult } from "./ContentModel.js"
 import { type SearchQuery } from "./SearchQuery.js"
 
 /** An answer ready to send. */
@@ -58,6 +61,24 @@ const isNotFound = (error: DrupalError): boolean =>
   (error._tag === "DrupalRpcError" && error.method === "content.get_tutorial" && error.code === -32602 &&
     /not (be )?found/i.test(String(error.data)))
 
+// A denial of this caller (HTTP 403, or the method's "Access Denied"): the 403 the client gets.
+const denialOf = (error: DrupalError) => {
+  const client = toClientError(error)
+  return client.status === 403 ? client : undefined
+}
+
+const decodeItem = decodeResult(ContentItem, "content.get_tutorial")
+
+// A small cached JSON value (an item without its body); `undefined` (then refused by the
+// decoder) should it not parse.
+const parseSmall = (bytes: Uint8Array): unknown => {
+  try {
+    return JSON.parse(new TextDecoder().decode(bytes))
+  } catch {
+    return undefined
+  }
+}
+
 /** The content API through the cache. */
 export class CachedContent extends Effect.Service<CachedContent>()("accelerator/CachedContent", {
   effect: Effect.gen(function*() {
@@ -71,6 +92,7 @@ export class CachedContent extends Effect.Service<CachedContent>()("accelerator/
       grace: p.grace,
       jitter: config.jitter,
       negative: config.negative,
+      denied: config.denied,
       softTimeout: config.softTimeout,
       hardTimeout: config.hardTimeout,
       // A refusal (access denied, gone, unknown) deletes the entry and is answered; stale copies
@@ -118,12 +140,23 @@ export class CachedContent extends Effect.Service<CachedContent>()("accelerator/
         // An unknown id is answered 404 and remembered briefly, so a client polling for it
         // does not reach Drupal on every request.
         Effect.catchIf(isNotFound, () =>
-          Effect.succeed({
+          Effect.succeed<Loaded>({
             value: json({ error: { code: "not_found", message: "No such content item" } }),
             contentType: NOT_FOUND_CONTENT_TYPE,
             tags: [itemTag(id)],
             notFound: true
-          }))
+          })),
+        // A denial is answered 403 and remembered briefly in this caller's partition (the key
+        // holds it), so anonymous callers asking for subscriber items are answered from memory.
+        Effect.catchAll((error): Effect.Effect<Loaded, DrupalError> => {
+          const denial = denialOf(error)
+          return denial === undefined ? Effect.fail(error) : Effect.succeed({
+            value: json({ error: { code: denial.code, message: denial.message } }),
+            contentType: DENIED_CONTENT_TYPE,
+            tags: [itemTag(id)],
+            denied: true
+          })
+        })
       )
 
     const search = (query: SearchQuery, credentials: Credentials): Effect.Effect<Served, DrupalError | LoadTimeout> =>
@@ -159,16 +192,30 @@ export class CachedContent extends Effect.Service<CachedContent>()("accelerator/
         const now = yield* Clock.currentTimeMillis
         const cached = yield* cache.get(key)
         if (Option.isSome(cached) && now < cached.value.entry.freshUntil) {
+          const response = responseOf(cached.value.entry.contentType)
           return {
             _tag: "Cached",
-            served: { body: cached.value.entry.value, contentType: cached.value.entry.contentType, httpStatus: 200, cache: cached.value.status, millis: 0 }
+            served: { body: cached.value.entry.value, contentType: response.contentType, httpStatus: response.status, cache: cached.value.status, millis: 0 }
           } as const
         }
         // The epoch the load begins in: an invalidation while the document streams wins over it.
         const since = cache.epoch()
-        const stream = yield* content.markdown(id, credentials).pipe(
-          Effect.tapError(() => cache.recordOriginLoad(false))
+        // The item's metadata through the cache (the entry `/content/{id}?include_content=false`
+        // uses), so a Markdown miss makes no uncached metadata call, and denials and unknown ids
+        // are answered from the cache.
+        const meta = yield* serve(
+          contentCacheKey(partition.id, id, false, "html"),
+          loadItem(id, credentials, { includeContent: false, format: "html" }),
+          policies.content
         )
+        if (meta.httpStatus !== 200) {
+          // Kept under the Markdown key too, so the hit path answers the next ask from memory.
+          const negative = meta.httpStatus === 403 ? { denied: true } : { notFound: true }
+          yield* cache.set(key, { value: meta.body, contentType: meta.httpStatus === 403 ? DENIED_CONTENT_TYPE : NOT_FOUND_CONTENT_TYPE, tags: [itemTag(id)], ...negative }, policies.markdown, since)
+          return { _tag: "Cached", served: meta } as const
+        }
+        const item = yield* decodeItem(parseSmall(meta.body))
+        const stream = content.markdownOf(id, item, credentials)
         // Keep a copy while streaming, up to the bound; store it only when the stream ended normally.
         let held: Array<Uint8Array> | undefined = []
         let size = 0

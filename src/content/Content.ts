@@ -44,6 +44,24 @@ export class Content extends Effect.Service<Content>()("accelerator/Content", {
       const params = { id, include_content: options.includeContent, format: options.format }
       return yield* decodeItem(yield* rpc.call("content.get_tutorial", params, credentials))
     })
+    const markdownOf = (id: number, item: ContentItem, credentials: Credentials): Stream.Stream<string, DrupalError> => {
+      const url = new URL(item.url, endpoint.url).href
+      const head = frontMatter({
+        title: item.title,
+        url,
+        id: item.id,
+        drupal_version: item.metadata?.drupal_version,
+        difficulty: item.metadata?.difficulty,
+        tags: item.metadata?.tags,
+        updated: item.metadata?.updated
+      })
+      const html = rpc.stream("content.get_tutorial", { id, include_content: true, format: "html" }, credentials).pipe(
+        resultEvents(),
+        Stream.mapError(fromResultError),
+        Stream.filterMap((event) => event._tag === "ContentChunk" ? Option.some(event.chunk) : Option.none())
+      )
+      return Stream.concat(Stream.make(head), htmlToMarkdown(html, { baseUrl: url }))
+    }
     return {
       /** Runs a normalised search as the caller. */
       search: Effect.fn("Content.search")(function*(query: SearchQuery, credentials: Credentials) {
@@ -61,23 +79,13 @@ export class Content extends Effect.Service<Content>()("accelerator/Content", {
        */
       markdown: Effect.fn("Content.markdown")(function*(id: number, credentials: Credentials) {
         const item = yield* get(id, credentials, { includeContent: false, format: "html" })
-        const url = new URL(item.url, endpoint.url).href
-        const head = frontMatter({
-          title: item.title,
-          url,
-          id: item.id,
-          drupal_version: item.metadata?.drupal_version,
-          difficulty: item.metadata?.difficulty,
-          tags: item.metadata?.tags,
-          updated: item.metadata?.updated
-        })
-        const html = rpc.stream("content.get_tutorial", { id, include_content: true, format: "html" }, credentials).pipe(
-          resultEvents(),
-          Stream.mapError(fromResultError),
-          Stream.filterMap((event) => event._tag === "ContentChunk" ? Option.some(event.chunk) : Option.none())
-        )
-        return Stream.concat(Stream.make(head), htmlToMarkdown(html, { baseUrl: url }))
-      })
+        return markdownOf(id, item, credentials)
+      }),
+      /**
+       * {@link markdown} for an item whose metadata the caller already has (e.g. from the cache):
+       * no metadata call, only the streamed body.
+       */
+      markdownOf
     }
   })
 }) {}
