@@ -29,6 +29,7 @@ import {
   SEARCH_TAG,
   searchCacheKey
 } from "./CacheKeys.js"
+import * as LargeJson from "../markdown/LargeJson.js"
 import { Content, type GetOptions } from "./Content.js"
 import { ContentItem, decodeResult } from "./ContentModel.js"
 import { type SearchQuery } from "./SearchQuery.js"
@@ -136,7 +137,9 @@ export class CachedContent extends Effect.Service<CachedContent>()("accelerator/
 
     const loadItem = (id: number, credentials: Credentials, options: GetOptions) =>
       content.get(id, credentials, options).pipe(
-        Effect.map((found) => ({ value: json(found), contentType: "application/json", tags: [itemTag(id)] })),
+        // Serialised in bounded steps: an item's body may be tens of MB.
+        Effect.flatMap((found) => LargeJson.stringify(found)),
+        Effect.map((value): Loaded => ({ value, contentType: "application/json", tags: [itemTag(id)] })),
         // An unknown id is answered 404 and remembered briefly, so a client polling for it
         // does not reach Drupal on every request.
         Effect.catchIf(isNotFound, () =>
