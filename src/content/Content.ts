@@ -12,6 +12,7 @@ import { DrupalDecodeError, type DrupalError, DrupalRpcError } from "../drupal/D
 import { DrupalRpc } from "../drupal/DrupalRpc.js"
 import { frontMatter, htmlToMarkdown } from "../markdown/HtmlToMarkdown.js"
 import { type JsonRpcResultError, resultEvents } from "../markdown/JsonRpcResultStream.js"
+import * as LargeJson from "../markdown/LargeJson.js"
 import { ContentItem, decodeResult, SearchResult } from "./ContentModel.js"
 import { type SearchQuery, toRpcParams } from "./SearchQuery.js"
 
@@ -58,7 +59,11 @@ export class Content extends Effect.Service<Content>()("accelerator/Content", {
       const html = rpc.stream("content.get_tutorial", { id, include_content: true, format: "html" }, credentials).pipe(
         resultEvents(),
         Stream.mapError(fromResultError),
-        Stream.filterMap((event) => event._tag === "ContentChunk" ? Option.some(event.chunk) : Option.none())
+        Stream.filterMap((event) => event._tag === "ContentChunk" ? Option.some(event.chunk) : Option.none()),
+        // One upstream chunk converted per step, the event loop served between steps: a 30 MB
+        // body never converts in one go.
+        Stream.rechunk(1),
+        Stream.tap(() => LargeJson.yieldToEventLoop)
       )
       return Stream.concat(Stream.make(head), htmlToMarkdown(html, { baseUrl: url }))
     }

@@ -1,7 +1,7 @@
 /**
  * JSON for large bodies without blocking the event loop. `JSON.parse` and `JSON.stringify` of a
  * 30 MB reply each hold the event loop for hundreds of milliseconds; here the work is cut into
- * steps of bounded size and the fiber yields between steps, so other requests run meanwhile.
+ * steps of bounded size and the fiber yields to the event loop between steps (a macrotask), so other requests run meanwhile.
  *
  * The large part of such bodies is a few huge strings (a tutorial's HTML). {@link parse} scans
  * the bytes a slice at a time (decoding UTF-8 as a stream), lifts every string longer than
@@ -19,6 +19,15 @@
  */
 import { Effect } from "effect"
 import { randomBytes } from "node:crypto"
+
+/**
+ * Lets the event loop run (timers, I/O, other requests) before going on: a macrotask
+ * (`setImmediate`), where `Effect.yieldNow` may resume from the microtask queue first.
+ */
+export const yieldToEventLoop: Effect.Effect<void> = Effect.async<void>((resume) => {
+  const handle = setImmediate(() => resume(Effect.void))
+  return Effect.sync(() => clearImmediate(handle))
+})
 
 /** Default step: 64 KiB of input handled synchronously at most. */
 export const DEFAULT_SLICE_BYTES = 64 * 1024
@@ -74,7 +83,7 @@ const unescapeSlices = (raw: ReadonlyArray<string>, slice: number, onSlice?: (si
     }
     const loop: Effect.Effect<string | undefined> = Effect.suspend(() => {
       try {
-        return step() ? Effect.zipRight(Effect.yieldNow(), loop) : Effect.succeed(out)
+        return step() ? Effect.zipRight(yieldToEventLoop, loop) : Effect.succeed(out)
       } catch {
         return Effect.succeed(undefined)
       }
@@ -209,7 +218,7 @@ export const parse = (chunks: ReadonlyArray<Uint8Array>, options?: LargeJsonOpti
     }
     const scanAll: Effect.Effect<boolean> = Effect.suspend(() => {
       try {
-        if (step()) return Effect.zipRight(Effect.yieldNow(), scanAll)
+        if (step()) return Effect.zipRight(yieldToEventLoop, scanAll)
         scan(decoder.decode())
         return Effect.succeed(true)
       } catch {
@@ -283,7 +292,7 @@ export const stringify = (value: unknown, options?: LargeJsonOptions): Effect.Ef
           options?.onSlice?.(end - start)
           push(encoder.encode(JSON.stringify(text.slice(start, end)).slice(1, -1)))
           start = end
-          yield* Effect.yieldNow()
+          yield* yieldToEventLoop
         }
         pos = digitsEnd
       }
