@@ -153,8 +153,8 @@ export const CachePolicyConfig = Config.all({
   softTimeout: millis("CACHE_SOFT_TIMEOUT_MS", 1_000),
   /** An origin load taking longer fails. */
   hardTimeout: millis("CACHE_HARD_TIMEOUT_MS", 35_000),
-  /** Largest Markdown document kept in the cache; larger ones are streamed every time. */
-  markdownMaxBytes: positiveInt("CACHE_MARKDOWN_MAX_BYTES", 1024 * 1024)
+  /** Largest Markdown document kept in the cache (held gzipped while it streams); larger ones are streamed every time. */
+  markdownMaxBytes: positiveInt("CACHE_MARKDOWN_MAX_BYTES", 32 * 1024 * 1024)
 })
 export type CachePolicyConfig = Config.Config.Success<typeof CachePolicyConfig>
 

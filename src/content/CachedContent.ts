@@ -30,6 +30,7 @@ import {
   searchCacheKey
 } from "./CacheKeys.js"
 import * as LargeJson from "../markdown/LargeJson.js"
+import * as CompressedCopy from "./CompressedCopy.js"
 import { Content, type GetOptions } from "./Content.js"
 import { ContentItem, decodeResult } from "./ContentModel.js"
 import { type SearchQuery } from "./SearchQuery.js"
@@ -219,30 +220,20 @@ export class CachedContent extends Effect.Service<CachedContent>()("accelerator/
         }
         const item = yield* decodeItem(parseSmall(meta.body))
         const stream = content.markdownOf(id, item, credentials)
-        // Keep a copy while streaming, up to the bound; store it only when the stream ended normally.
-        let held: Array<Uint8Array> | undefined = []
-        let size = 0
-        const store = Effect.suspend(() => {
-          if (held === undefined) return cache.recordOriginLoad(true)
-          const value = Buffer.concat(held)
-          held = undefined
-          return Effect.zipRight(
-            cache.recordOriginLoad(true),
-            cache.set(key, { value, contentType: "text/markdown; charset=utf-8", tags: [itemTag(id)] }, policies.markdown, since)
-          )
+        // Keep a copy while streaming (compressed, up to the bound); store it only when the
+        // stream ended normally.
+        const copy = CompressedCopy.make(config.markdownMaxBytes)
+        const store = Effect.gen(function*() {
+          yield* cache.recordOriginLoad(true)
+          const value = yield* copy.finish
+          if (value === undefined) return
+          yield* cache.set(key, { value, contentType: "text/markdown; charset=utf-8", tags: [itemTag(id)] }, policies.markdown, since)
         })
         const tapped = stream.pipe(
-          Stream.tap((text) =>
-            Effect.sync(() => {
-              if (held === undefined) return
-              const bytes = encoder.encode(text)
-              size += bytes.byteLength
-              if (size > config.markdownMaxBytes) held = undefined
-              else held.push(bytes)
-            })
-          ),
+          Stream.tap((text) => copy.add(encoder.encode(text))),
           Stream.tapError(() => cache.recordOriginLoad(false)),
-          Stream.concat(Stream.drain(Stream.fromEffect(store)))
+          Stream.concat(Stream.drain(Stream.fromEffect(store))),
+          Stream.ensuring(copy.discard)
         )
         return { _tag: "Streamed", stream: tapped } as const
       })

@@ -33,4 +33,41 @@ describe("large items through the JSON route", () => {
       assert.strictEqual(again.headers.get("x-cache"), "HIT-REDIS")
       assert.strictEqual(again.text, first.text)
     }))
+
+  it.scopedLive("its Markdown (over 1 MiB) is cached too: held gzipped while it streams, then answered from Redis", () =>
+    Effect.gen(function*() {
+      const { request, sim } = yield* startGateway(
+        { REDIS_URL: inject("redisUrl"), CACHE_REDIS_PREFIX: `largemd${process.pid}_${Date.now().toString(36)}:` },
+        { hugeItemId: 3, hugeItemBytes: 3 * 1024 * 1024 }
+      )
+      const first = yield* Effect.promise(() => request("/content/3/markdown"))
+      assert.strictEqual(first.status, 200)
+      assert.strictEqual(first.headers.get("x-cache"), "MISS")
+      assert.isAbove(first.text.length, 1024 * 1024)
+      let again = yield* Effect.promise(() => request("/content/3/markdown"))
+      for (let i = 0; i < 50 && again.headers.get("x-cache") !== "HIT-REDIS"; i++) {
+        yield* Effect.sleep("100 millis")
+        again = yield* Effect.promise(() => request("/content/3/markdown"))
+      }
+      assert.strictEqual(again.headers.get("x-cache"), "HIT-REDIS")
+      assert.strictEqual(again.text, first.text)
+      yield* sim.reset
+      const third = yield* Effect.promise(() => request("/content/3/markdown"))
+      assert.strictEqual(third.headers.get("x-cache"), "HIT-REDIS")
+      assert.strictEqual(third.text, first.text)
+      assert.strictEqual((yield* sim.stats).methods["content.get_tutorial"] ?? 0, 0, "no upstream call once stored")
+    }), 120_000)
+
+  it.scopedLive("a Markdown document over CACHE_MARKDOWN_MAX_BYTES is streamed every time, never stored", () =>
+    Effect.gen(function*() {
+      const { request, sim } = yield* startGateway(
+        { CACHE_MARKDOWN_MAX_BYTES: String(1024 * 1024) },
+        { hugeItemId: 3, hugeItemBytes: 3 * 1024 * 1024 }
+      )
+      const first = yield* Effect.promise(() => request("/content/3/markdown"))
+      const second = yield* Effect.promise(() => request("/content/3/markdown"))
+      assert.deepStrictEqual([first.headers.get("x-cache"), second.headers.get("x-cache")], ["MISS", "MISS"])
+      assert.strictEqual(second.text, first.text)
+      assert.isAtLeast((yield* sim.stats).streamed_responses, 2)
+    }))
 })
