@@ -3,7 +3,8 @@
  * conversion of tens of MB) can be cached without holding it whole while it streams: the memory
  * held is the compressed size (HTML-derived Markdown compresses ~4–6×), up to a bound on the raw
  * size. Compression runs on libuv's thread pool (`node:zlib` streams); each `add` waits until its
- * bytes are taken by zlib, so at most one chunk is in flight.
+ * bytes are taken by zlib, so at most one chunk is in flight. Documents up to `RAW_BELOW` are
+ * held as they are (most are a few KB: a zlib stream per document would cost more than it saves).
  *
  * @since 0.1.0
  */
@@ -20,35 +21,64 @@ export interface CompressedCopy {
   readonly discard: Effect.Effect<void>
 }
 
+/** Documents up to this size are held uncompressed. */
+export const RAW_BELOW = 256 * 1024
+
 /** Starts a copy that keeps documents up to `maxRawBytes`. */
 export const make = (maxRawBytes: number): CompressedCopy => {
-  let gzip: zlib.Gzip | undefined = zlib.createGzip({ level: 1 })
+  // `held`: the raw chunks while the document is small; then `gzip` takes over.
+  let held: Array<Uint8Array> | undefined = []
+  let gzip: zlib.Gzip | undefined
   let compressed: Array<Buffer> = []
   let raw = 0
   let failed = false
-  gzip.on("data", (chunk: Buffer) => compressed.push(chunk))
-  gzip.on("error", () => {
-    failed = true
-  })
   const drop = () => {
     gzip?.destroy()
     gzip = undefined
+    held = undefined
     compressed = []
+  }
+  const startGzip = (): zlib.Gzip => {
+    const stream = zlib.createGzip({ level: 1 })
+    stream.on("data", (chunk: Buffer) => compressed.push(chunk))
+    stream.on("error", () => {
+      failed = true
+    })
+    gzip = stream
+    return stream
   }
   const add = (bytes: Uint8Array): Effect.Effect<void> =>
     Effect.suspend(() => {
-      if (gzip === undefined) return Effect.void
+      if (held === undefined && gzip === undefined) return Effect.void
       raw += bytes.byteLength
       if (raw > maxRawBytes || failed) {
         drop()
         return Effect.void
       }
+      if (held !== undefined && raw <= RAW_BELOW) {
+        held.push(bytes)
+        return Effect.void
+      }
       const stream = gzip
+      if (stream === undefined) {
+        // Past `RAW_BELOW`: everything held so far goes to zlib first, with these bytes.
+        const started = startGzip()
+        const first = Buffer.concat([...(held ?? []), bytes])
+        held = undefined
+        return Effect.async<void>((resume) => {
+          started.write(first, () => resume(Effect.void))
+        })
+      }
       return Effect.async<void>((resume) => {
         stream.write(bytes, () => resume(Effect.void))
       })
     })
   const finish = Effect.suspend(() => {
+    if (held !== undefined) {
+      const value = Buffer.concat(held)
+      held = undefined
+      return Effect.succeed(value)
+    }
     const stream = gzip
     if (stream === undefined || failed) return Effect.succeed(undefined)
     return Effect.async<Uint8Array | undefined>((resume) => {
