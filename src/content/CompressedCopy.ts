@@ -19,6 +19,8 @@ export interface CompressedCopy {
   readonly finish: Effect.Effect<Uint8Array | undefined>
   /** Frees what it held (the stream failed or was abandoned). Idempotent. */
   readonly discard: Effect.Effect<void>
+  /** Bytes held now: raw below `RAW_BELOW`, compressed beyond (observability, specs). */
+  readonly heldBytes: () => number
 }
 
 /** Documents up to this size are held uncompressed. */
@@ -94,5 +96,7 @@ export const make = (maxRawBytes: number): CompressedCopy => {
       stream.end()
     })
   })
-  return { add, finish, discard: Effect.sync(drop) }
+  const heldBytes = () =>
+    (held ?? []).reduce((n, b) => n + b.byteLength, 0) + compressed.reduce((n, b) => n + b.byteLength, 0)
+  return { add, finish, discard: Effect.sync(drop), heldBytes }
 }
