@@ -170,12 +170,14 @@ export const CachePolicyConfig = Config.all({
   ),
   /** How long a not-found answer is kept. */
   negative: millis("CACHE_NEGATIVE_MS", 10_000),
+  /** How long a denial (403: this caller's partition may not read the item) is kept, per partition. */
+  denied: millis("CACHE_DENIED_MS", 5_000),
   /** After this long an origin load answers a stale entry if there is one (namespaces without stale-while-revalidate). */
   softTimeout: millis("CACHE_SOFT_TIMEOUT_MS", 1_000),
   /** An origin load taking longer fails. */
   hardTimeout: millis("CACHE_HARD_TIMEOUT_MS", 35_000),
-  /** Largest Markdown document kept in the cache; larger ones are streamed every time. */
-  markdownMaxBytes: positiveInt("CACHE_MARKDOWN_MAX_BYTES", 1024 * 1024)
+  /** Largest Markdown document kept in the cache (held gzipped while it streams); larger ones are streamed every time. */
+  markdownMaxBytes: positiveInt("CACHE_MARKDOWN_MAX_BYTES", 32 * 1024 * 1024)
 })
 export type CachePolicyConfig = Config.Config.Success<typeof CachePolicyConfig>
 

@@ -20,8 +20,10 @@
  * times out (soft timeout) or its circuit is open, a stale entry is answered instead of the
  * error (fail-safe). Past `staleUntil` an entry is gone. `fresh` is jittered (±`jitter`) so
  * entries written together do not expire together. A not-found answer (`notFound`) lives
- * `negative` (no grace); with `negative` 0 it is not cached, and when it answers the refresh of
- * a stale entry, that entry is removed.
+ * `negative` (no grace), a denial (`denied`) lives `denied` (no grace); with 0 it is not cached.
+ * When a negative answer is what the refresh of a stale entry brings (a refusal), the entry is
+ * first deleted on every tier and every instance (as for a refused load, `forget`), then the
+ * negative answer is stored in its place.
  *
  * Failure: a load fails only with `lookup`'s error, or `LoadTimeout` past `hardTimeout`, and
  * only when no usable entry exists; a failed background refresh is logged and keeps the stale
@@ -63,15 +65,22 @@ const capped = (entry: CacheEntry, cap: Duration.DurationInput | undefined, now:
     : { ...entry, freshUntil: Math.min(entry.freshUntil, until), staleUntil: until }
 }
 
+/** Whether a loaded value is a negative answer (not-found or denial): short-lived, no grace. */
+const isNegative = (loaded: Loaded): boolean => loaded.notFound === true || loaded.denied === true
+
 const entryFor = (loaded: Loaded, policy: CachePolicy, now: number): CacheEntry => {
-  const fresh = loaded.notFound === true ? Duration.toMillis(policy.negative) : jittered(policy, policy.fresh)
+  const fresh = loaded.notFound === true
+    ? Duration.toMillis(policy.negative)
+    : loaded.denied === true
+    ? Duration.toMillis(policy.denied ?? 0)
+    : jittered(policy, policy.fresh)
   const freshUntil = now + fresh
   return {
     value: loaded.value,
     contentType: loaded.contentType,
     createdAt: now,
     freshUntil,
-    staleUntil: loaded.notFound === true ? freshUntil : freshUntil + Duration.toMillis(policy.grace),
+    staleUntil: isNegative(loaded) ? freshUntil : freshUntil + Duration.toMillis(policy.grace),
     tags: loaded.tags,
     ...(loaded.upstreamValidator === undefined ? {} : { upstreamValidator: loaded.upstreamValidator })
   }
@@ -191,13 +200,21 @@ export const make = (options: TieredLoadsOptions): TieredLoads => {
         // A failed load gives the lease back at once, so the others load instead of waiting.
         Effect.tapErrorCause(() => (leased && lease !== undefined ? lease.release(key) : Effect.void))
       )
-      const entry = yield* store(key, loaded, policy, since, replacing)
+      let storeSince = since
+      if (replacing && isNegative(loaded) && !overtaken(key, loaded.tags, since)) {
+        // A refusal replaces a stale copy: every instance drops its copy first (the refusal
+        // rule), then the negative answer is stored under an epoch after that deletion.
+        yield* options.forget(key)
+        storeSince = guard.epoch()
+      }
+      const entry = yield* store(key, loaded, policy, storeSince, replacing)
       if (leased && lease !== undefined) {
         // The others poll the shared tiers: let this value reach them before the lease goes.
         yield* flush
         yield* lease.release(key)
       }
-      return { value: { entry, status: "MISS" as CacheStatus }, since }
+      // Joiners judge the answer by the epoch it was stored under (after this load's own forget).
+      return { value: { entry, status: "MISS" as CacheStatus }, since: storeSince }
     })
 
   /** The shared load of `key` (single-flight; see {@link sharedRun} for joiners it overtook). */

@@ -22,6 +22,8 @@ export interface CachePolicy {
   readonly jitter: number
   /** Time a not-found answer is kept (0 = not cached). */
   readonly negative: Duration.DurationInput
+  /** Time a denial (`Loaded.denied`) is kept (0 or absent = not cached). Kept per key, so per partition. */
+  readonly denied?: Duration.DurationInput
   /** After this long, an origin load answers a stale entry if there is one and goes on in the background. */
   readonly softTimeout: Duration.DurationInput
   /** An origin load taking longer fails. */
@@ -58,6 +60,8 @@ export interface Loaded {
   readonly notFound?: boolean
   /** The origin's validators of this value (see `CacheEntry.upstreamValidator`). */
   readonly upstreamValidator?: CacheEntry["upstreamValidator"]
+  /** A denial (this caller's partition may not read it): cached for the policy's `denied` time instead of `fresh`. */
+  readonly denied?: boolean
 }
 
 /** An answer: the entry and how it was found. */

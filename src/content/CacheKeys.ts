@@ -37,6 +37,13 @@ export const DISCOVERY_TAG = "discovery"
 /** Content type of a cached not-found answer (served with HTTP 404). */
 export const NOT_FOUND_CONTENT_TYPE = "application/json; negative=404"
 
+/** Content type of a cached denial (served with HTTP 403): kept per partition, as every key is. */
+export const DENIED_CONTENT_TYPE = "application/json; negative=403"
+
 /** The HTTP status and the content type to send for a cached entry's content type. */
 export const responseOf = (contentType: string): { readonly status: number; readonly contentType: string } =>
-  contentType === NOT_FOUND_CONTENT_TYPE ? { status: 404, contentType: "application/json" } : { status: 200, contentType }
+  contentType === NOT_FOUND_CONTENT_TYPE
+    ? { status: 404, contentType: "application/json" }
+    : contentType === DENIED_CONTENT_TYPE
+    ? { status: 403, contentType: "application/json" }
+    : { status: 200, contentType }

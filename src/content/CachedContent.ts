@@ -9,16 +9,18 @@
  *
  * @since 0.1.0
  */
-import { Clock, Duration, Effect, Either, Option, Stream } from "effect"
+import { Clock, Duration, Effect, Option, Stream } from "effect"
 import { AccessScope } from "../access/AccessScope.js"
 import type { CacheEntry } from "../cache/Envelope.js"
-import { type CachePolicy, type CacheStatus, type LoadTimeout, TieredCache } from "../cache/TieredCache.js"
+import { type CachePolicy, type CacheStatus, type Loaded, type LoadTimeout, TieredCache } from "../cache/TieredCache.js"
 import { CachePolicyConfig } from "../Config.js"
 import { Discovery } from "../discovery/Discovery.js"
 import type { Credentials } from "../drupal/Credentials.js"
 import { type DrupalError, isRefusal } from "../drupal/DrupalError.js"
+import { toClientError } from "../http/ClientError.js"
 import {
   contentCacheKey,
+  DENIED_CONTENT_TYPE,
   DISCOVERY_TAG,
   discoveryCacheKey,
   itemTag,
@@ -28,7 +30,10 @@ import {
   SEARCH_TAG,
   searchCacheKey
 } from "./CacheKeys.js"
+import * as LargeJson from "../markdown/LargeJson.js"
+import * as CompressedCopy from "./CompressedCopy.js"
 import { Content, type GetOptions } from "./Content.js"
+import { ContentItem, decodeResult } from "./ContentModel.js"
 import { type SearchQuery } from "./SearchQuery.js"
 
 /** An answer ready to send. */
@@ -61,6 +66,27 @@ const isNotFound = (error: DrupalError): boolean =>
   (error._tag === "DrupalRpcError" && error.method === "content.get_tutorial" && error.code === -32602 &&
     /not (be )?found/i.test(String(error.data)))
 
+// A denial of this caller (HTTP 403, or the method's "Access Denied"): the 403 the client gets.
+const denialOf = (error: DrupalError) => {
+  const client = toClientError(error)
+  return client.status === 403 ? client : undefined
+}
+
+const decodeItem = decodeResult(ContentItem, "content.get_tutorial")
+
+// A small cached JSON value (an item without its body); `undefined` (then refused by the
+// decoder) should it not parse.
+const parseSmall = (bytes: Uint8Array): unknown => {
+  try {
+    return JSON.parse(new TextDecoder().decode(bytes))
+  } catch {
+    return undefined
+  }
+}
+
+/** Stale Markdown documents refreshed in the background at once, at most. */
+const MAX_MARKDOWN_REFRESHES = 32
+
 /** The content API through the cache. */
 export class CachedContent extends Effect.Service<CachedContent>()("accelerator/CachedContent", {
   effect: Effect.gen(function*() {
@@ -74,6 +100,7 @@ export class CachedContent extends Effect.Service<CachedContent>()("accelerator/
       grace: p.grace,
       jitter: config.jitter,
       negative: config.negative,
+      denied: config.denied,
       softTimeout: config.softTimeout,
       hardTimeout: config.hardTimeout,
       // A refusal (access denied, gone, unknown) deletes the entry and is answered; stale copies
@@ -116,7 +143,9 @@ export class CachedContent extends Effect.Service<CachedContent>()("accelerator/
         tags: [SEARCH_TAG, ...result.results.map((r) => itemTag(r.id))]
       }))
 
-    const toLoaded = (id: number, found: unknown) => ({ value: json(found), contentType: "application/json", tags: [itemTag(id)] })
+    const toLoaded = (id: number, found: unknown) =>
+      // Serialised in bounded steps: an item's body may be tens of MB.
+      Effect.map(LargeJson.stringify(found), (value): Loaded => ({ value, contentType: "application/json", tags: [itemTag(id)] }))
 
     /**
      * Loads an item. A reload of a key whose memory copy carries the origin's validators (an
@@ -124,32 +153,43 @@ export class CachedContent extends Effect.Service<CachedContent>()("accelerator/
      * without a body; a reload of a copy without validators is sent on its own to get them. A
      * first load goes the ordinary way (batched, deduplicated).
      */
-    const loadItem = (id: number, credentials: Credentials, options: GetOptions, key: string) =>
+    const loadItem = (id: number, credentials: Credentials, options: GetOptions, key: string): Effect.Effect<Loaded, DrupalError> =>
       Effect.flatMap(Clock.currentTimeMillis, (now) => {
         const previous = cache.memory.lookupSync(key, now)
         const conditional = Option.isNone(credentials.authorization) && previous !== undefined &&
           previous.contentType === "application/json"
-        const load = conditional
-          ? Effect.map(
+        const load: Effect.Effect<Loaded, DrupalError> = conditional
+          ? Effect.flatMap(
             content.getConditional(id, credentials, options, previous.upstreamValidator),
             (reply) => {
               const validator = reply.validator === undefined ? {} : { upstreamValidator: reply.validator }
               return reply._tag === "NotModified"
-                ? { value: previous.value, contentType: previous.contentType, tags: previous.tags, ...validator }
-                : { ...toLoaded(id, reply.item), ...validator }
+                ? Effect.succeed<Loaded>({ value: previous.value, contentType: previous.contentType, tags: previous.tags, ...validator })
+                : Effect.map(toLoaded(id, reply.item), (loaded): Loaded => ({ ...loaded, ...validator }))
             }
           )
-          : Effect.map(content.get(id, credentials, options), (found) => toLoaded(id, found))
+          : Effect.flatMap(content.get(id, credentials, options), (found) => toLoaded(id, found))
         return load.pipe(
           // An unknown id is answered 404 and remembered briefly, so a client polling for it
           // does not reach Drupal on every request.
           Effect.catchIf(isNotFound, () =>
-            Effect.succeed({
+            Effect.succeed<Loaded>({
               value: json({ error: { code: "not_found", message: "No such content item" } }),
               contentType: NOT_FOUND_CONTENT_TYPE,
               tags: [itemTag(id)],
               notFound: true
-            }))
+            })),
+          // A denial is answered 403 and remembered briefly in this caller's partition (the key
+          // holds it), so anonymous callers asking for subscriber items are answered from memory.
+          Effect.catchAll((error): Effect.Effect<Loaded, DrupalError> => {
+            const denial = denialOf(error)
+            return denial === undefined ? Effect.fail(error) : Effect.succeed<Loaded>({
+              value: json({ error: { code: denial.code, message: denial.message } }),
+              contentType: DENIED_CONTENT_TYPE,
+              tags: [itemTag(id)],
+              denied: true
+            })
+          })
         )
       })
 
@@ -182,6 +222,68 @@ export class CachedContent extends Effect.Service<CachedContent>()("accelerator/
           return Effect.flatMap(loadItem(id, credentials, options, key), (loaded) => cache.set(key, loaded, policies.content, since))
         }))
 
+    /**
+     * The document of item `id` from the origin: the item's metadata through the cache (the entry
+     * `/content/{id}?include_content=false` uses), so a Markdown miss makes no uncached metadata
+     * call and denials and unknown ids are answered from the cache (and kept under the Markdown
+     * key too, for the hit path); then the body, streamed and converted. The copy kept while it
+     * streams (compressed, up to the bound) is stored only when the stream ended normally, with
+     * the epoch the load began in: an invalidation while the document streams wins over it.
+     */
+    const openMarkdown = (id: number, credentials: Credentials, partitionId: string, key: string) =>
+      Effect.gen(function*() {
+        const since = cache.epoch()
+        const metaKey = contentCacheKey(partitionId, id, false, "html")
+        const meta = yield* serve(metaKey, loadItem(id, credentials, { includeContent: false, format: "html" }, metaKey), policies.content)
+        if (meta.httpStatus !== 200) {
+          const negative = meta.httpStatus === 403 ? { denied: true } : { notFound: true }
+          yield* cache.set(key, { value: meta.body, contentType: meta.httpStatus === 403 ? DENIED_CONTENT_TYPE : NOT_FOUND_CONTENT_TYPE, tags: [itemTag(id)], ...negative }, policies.markdown, since)
+          return { _tag: "Cached", served: meta } as const
+        }
+        const item = yield* decodeItem(parseSmall(meta.body))
+        const stream = content.markdownOf(id, item, credentials)
+        const copy = CompressedCopy.make(config.markdownMaxBytes)
+        const store = Effect.gen(function*() {
+          yield* cache.recordOriginLoad(true)
+          const value = yield* copy.finish
+          if (value === undefined) return
+          yield* cache.set(key, { value, contentType: "text/markdown; charset=utf-8", tags: [itemTag(id)] }, policies.markdown, since)
+        })
+        const tapped = stream.pipe(
+          Stream.tap((text) => copy.add(encoder.encode(text))),
+          Stream.tapError(() => cache.recordOriginLoad(false)),
+          Stream.concat(Stream.drain(Stream.fromEffect(store))),
+          Stream.ensuring(copy.discard)
+        )
+        return { _tag: "Streamed", stream: tapped } as const
+      })
+
+    /** Markdown keys being refreshed in the background: one refresh per key, at most {@link MAX_MARKDOWN_REFRESHES}. */
+    const refreshing = new Set<string>()
+
+    /**
+     * Refreshes a stale document in the background: streamed to its end and stored (nobody
+     * reads it). A refusal deletes the copy on every tier and instance (the next caller gets the
+     * refusal); a transient failure leaves the copy to stand in until its grace ends.
+     */
+    const refreshMarkdown = (id: number, credentials: Credentials, partitionId: string, key: string) =>
+      Effect.suspend(() => {
+        if (refreshing.has(key) || refreshing.size >= MAX_MARKDOWN_REFRESHES) return Effect.void
+        refreshing.add(key)
+        const run = openMarkdown(id, credentials, partitionId, key).pipe(
+          Effect.flatMap((answer) => (answer._tag === "Streamed" ? Stream.runDrain(answer.stream) : Effect.void)),
+          Effect.catchAll((error) =>
+            isRefusal(error)
+              ? cache.delete([key])
+              : Effect.logDebug("markdown: background refresh failed; the stale copy stands in").pipe(
+                Effect.annotateLogs({ item: id, error: String((error as { _tag?: string })?._tag ?? error) })
+              )
+          ),
+          Effect.ensuring(Effect.sync(() => refreshing.delete(key)))
+        )
+        return Effect.asVoid(Effect.forkDaemon(run))
+      })
+
     const markdown = (id: number, credentials: Credentials): Effect.Effect<MarkdownAnswer, DrupalError | LoadTimeout> =>
       Effect.gen(function*() {
         const partition = yield* access.partition(credentials)
@@ -189,57 +291,23 @@ export class CachedContent extends Effect.Service<CachedContent>()("accelerator/
         const now = yield* Clock.currentTimeMillis
         const cached = yield* cache.get(key)
         if (Option.isSome(cached) && now < cached.value.entry.freshUntil) {
+          const response = responseOf(cached.value.entry.contentType)
           return {
             _tag: "Cached",
-            served: { body: cached.value.entry.value, contentType: cached.value.entry.contentType, httpStatus: 200, cache: cached.value.status, millis: 0, entry: cached.value.entry }
+            served: { body: cached.value.entry.value, contentType: response.contentType, httpStatus: response.status, cache: cached.value.status, millis: 0, entry: cached.value.entry }
           } as const
         }
-        // The epoch the load begins in: an invalidation while the document streams wins over it.
-        const since = cache.epoch()
-        const opened = yield* Effect.either(content.markdown(id, credentials).pipe(
-          Effect.tapError(() => cache.recordOriginLoad(false))
-        ))
-        if (Either.isLeft(opened)) {
-          const error = opened.left
-          // The same rule as the JSON routes: a refusal deletes the copy everywhere and is
-          // answered; a transient failure is answered from a copy still within its grace.
-          if (isRefusal(error)) return yield* Effect.zipRight(cache.delete([key]), Effect.fail(error))
-          if (Option.isSome(cached) && now < cached.value.entry.staleUntil) {
-            const entry = cached.value.entry
-            return {
-              _tag: "Cached",
-              served: { body: entry.value, contentType: entry.contentType, httpStatus: 200, cache: "STALE", millis: 0 }
-            } as const
-          }
-          return yield* Effect.fail(error)
+        // Stale-while-revalidate, as on the JSON routes: a document within its grace is answered
+        // at once and refreshed in the background, so a failing origin never turns it into an error.
+        if (Option.isSome(cached) && now < cached.value.entry.staleUntil && responseOf(cached.value.entry.contentType).status === 200) {
+          yield* refreshMarkdown(id, credentials, partition.id, key)
+          const entry = cached.value.entry
+          return {
+            _tag: "Cached",
+            served: { body: entry.value, contentType: entry.contentType, httpStatus: 200, cache: "STALE", millis: 0, entry }
+          } as const
         }
-        const stream = opened.right
-        // Keep a copy while streaming, up to the bound; store it only when the stream ended normally.
-        let held: Array<Uint8Array> | undefined = []
-        let size = 0
-        const store = Effect.suspend(() => {
-          if (held === undefined) return cache.recordOriginLoad(true)
-          const value = Buffer.concat(held)
-          held = undefined
-          return Effect.zipRight(
-            cache.recordOriginLoad(true),
-            cache.set(key, { value, contentType: "text/markdown; charset=utf-8", tags: [itemTag(id)] }, policies.markdown, since)
-          )
-        })
-        const tapped = stream.pipe(
-          Stream.tap((text) =>
-            Effect.sync(() => {
-              if (held === undefined) return
-              const bytes = encoder.encode(text)
-              size += bytes.byteLength
-              if (size > config.markdownMaxBytes) held = undefined
-              else held.push(bytes)
-            })
-          ),
-          Stream.tapError(() => cache.recordOriginLoad(false)),
-          Stream.concat(Stream.drain(Stream.fromEffect(store)))
-        )
-        return { _tag: "Streamed", stream: tapped } as const
+        return yield* openMarkdown(id, credentials, partition.id, key)
       })
 
     const discoveryView = (view: "methods" | "tools", credentials: Credentials) =>

@@ -12,6 +12,7 @@ import { DrupalDecodeError, type DrupalError, DrupalRpcError } from "../drupal/D
 import { DrupalRpc, type UpstreamValidator } from "../drupal/DrupalRpc.js"
 import { frontMatter, htmlToMarkdown } from "../markdown/HtmlToMarkdown.js"
 import { type JsonRpcResultError, resultEvents } from "../markdown/JsonRpcResultStream.js"
+import * as LargeJson from "../markdown/LargeJson.js"
 import { ContentItem, decodeResult, SearchResult } from "./ContentModel.js"
 import { type SearchQuery, toRpcParams } from "./SearchQuery.js"
 
@@ -63,6 +64,29 @@ export class Content extends Effect.Service<Content>()("accelerator/Content", {
       if (reply._tag === "NotModified") return { _tag: "NotModified", validator: reply.validator } as const
       return { _tag: "Modified", item: yield* decodeItem(reply.result), validator: reply.validator } as const
     })
+
+    const markdownOf = (id: number, item: ContentItem, credentials: Credentials): Stream.Stream<string, DrupalError> => {
+      const url = new URL(item.url, endpoint.url).href
+      const head = frontMatter({
+        title: item.title,
+        url,
+        id: item.id,
+        drupal_version: item.metadata?.drupal_version,
+        difficulty: item.metadata?.difficulty,
+        tags: item.metadata?.tags,
+        updated: item.metadata?.updated
+      })
+      const html = rpc.stream("content.get_tutorial", { id, include_content: true, format: "html" }, credentials).pipe(
+        resultEvents(),
+        Stream.mapError(fromResultError),
+        Stream.filterMap((event) => event._tag === "ContentChunk" ? Option.some(event.chunk) : Option.none()),
+        // One upstream chunk converted per step, the event loop served between steps: a 30 MB
+        // body never converts in one go.
+        Stream.rechunk(1),
+        Stream.tap(() => LargeJson.yieldToEventLoop)
+      )
+      return Stream.concat(Stream.make(head), htmlToMarkdown(html, { baseUrl: url }))
+    }
     return {
       getConditional,
       /** Runs a normalised search as the caller. */
@@ -81,23 +105,13 @@ export class Content extends Effect.Service<Content>()("accelerator/Content", {
        */
       markdown: Effect.fn("Content.markdown")(function*(id: number, credentials: Credentials) {
         const item = yield* get(id, credentials, { includeContent: false, format: "html" })
-        const url = new URL(item.url, endpoint.url).href
-        const head = frontMatter({
-          title: item.title,
-          url,
-          id: item.id,
-          drupal_version: item.metadata?.drupal_version,
-          difficulty: item.metadata?.difficulty,
-          tags: item.metadata?.tags,
-          updated: item.metadata?.updated
-        })
-        const html = rpc.stream("content.get_tutorial", { id, include_content: true, format: "html" }, credentials).pipe(
-          resultEvents(),
-          Stream.mapError(fromResultError),
-          Stream.filterMap((event) => event._tag === "ContentChunk" ? Option.some(event.chunk) : Option.none())
-        )
-        return Stream.concat(Stream.make(head), htmlToMarkdown(html, { baseUrl: url }))
-      })
+        return markdownOf(id, item, credentials)
+      }),
+      /**
+       * {@link markdown} for an item whose metadata the caller already has (e.g. from the cache):
+       * no metadata call, only the streamed body.
+       */
+      markdownOf
     }
   })
 }) {}
