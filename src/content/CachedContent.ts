@@ -252,6 +252,10 @@ export class CachedContent extends Effect.Service<CachedContent>()("accelerator/
         const tapped = stream.pipe(
           Stream.tap((text) => copy.add(encoder.encode(text))),
           Stream.tapError(() => cache.recordOriginLoad(false)),
+          // The body refused (the front matter, from the cached metadata, may be out already):
+          // the copy and the metadata go on every tier and instance, so the next caller's
+          // metadata load meets the refusal before anything is answered.
+          Stream.tapError((error) => (isRefusal(error) ? cache.delete([key, metaKey]) : Effect.void)),
           Stream.concat(Stream.drain(Stream.fromEffect(store))),
           Stream.ensuring(copy.discard)
         )
