@@ -124,8 +124,10 @@ export const DiscoveryConfig = Config.all({
 export const AccessConfig = Config.all({
   /** How long a token's partition is trusted before Drupal is asked again. */
   ttl: millis("ACCESS_SCOPE_TTL_MS", 60_000),
-  /** Most tokens whose partition is held in memory for the hit path. */
-  maxTokens: positiveInt("ACCESS_SCOPE_MAX_TOKENS", 10_000)
+  /** How long a refused lookup (Drupal answered 401/403 or a JSON-RPC error) is remembered per token fingerprint. */
+  failureTtl: millis("AUTH_FAILURE_CACHE_MS", 10_000),
+  /** Key of the token fingerprints (HMAC-SHA-256); required with Redis or PostgreSQL (see `access/AccessScope.ts`). */
+  fingerprintSecret: Config.option(Config.redacted("FINGERPRINT_SECRET"))
 })
 
 const policy = (prefix: string, fresh: number, grace: number) =>

@@ -8,6 +8,8 @@ import { type CorpusSettings, simulatorEnv } from "./workload.js"
 
 export const ADMIN_TOKEN = "bench-admin-token"
 export const WEBHOOK_SECRET = "bench-webhook-secret"
+/** Key of the token fingerprints, shared by every instance of the stack. */
+export const FINGERPRINT_SECRET = "bench-fingerprint-secret-0123456789abcdef"
 
 export interface StackOptions {
   readonly corpus: CorpusSettings
@@ -31,6 +33,7 @@ export const startStack = async (options: StackOptions) => {
     DATABASE_URL: postgres.url,
     ADMIN_TOKEN,
     WEBHOOK_SECRET,
+    FINGERPRINT_SECRET,
     ...options.gatewayEnv
   }
   const gateways: Array<Gateway> = []

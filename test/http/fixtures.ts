@@ -15,6 +15,9 @@ export interface GatewayUnderTest {
   readonly request: (path: string, init?: RequestInit) => Promise<{ status: number; headers: Headers; body: any; text: string }>
 }
 
+/** The deployment secret every gateway of a spec shares (required once Redis or PostgreSQL is configured). */
+export const FINGERPRINT_SECRET = "spec-fingerprint-secret-0123456789abcdef"
+
 /** Starts a simulator and the gateway in the current scope. `config` overrides gateway keys. */
 export const startGateway = (
   config: Record<string, string> = {},
@@ -24,7 +27,7 @@ export const startGateway = (
     const sim = yield* Simulator.make({ port: 0, corpusSize: 300, seed: 7, largeShare: 0, ...simulator })
     const port = yield* Effect.promise(() => findFreePort())
     const provider = ConfigProvider.fromMap(
-      new Map(Object.entries({ PORT: String(port), HOST: "127.0.0.1", DRUPAL_URL: sim.url, ...config }))
+      new Map(Object.entries({ PORT: String(port), HOST: "127.0.0.1", DRUPAL_URL: sim.url, FINGERPRINT_SECRET, ...config }))
     )
     yield* Layer.build(
       GatewayLive.pipe(
