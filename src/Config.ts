@@ -9,6 +9,7 @@
  * @since 0.1.0
  */
 import { Config, Duration, Option, Redacted } from "effect"
+import { createHash } from "node:crypto"
 import { millis, positiveInt, ratio } from "./ConfigKeys.js"
 import * as CircuitBreaker from "./resilience/CircuitBreaker.js"
 import * as Retry from "./resilience/Retry.js"
@@ -37,6 +38,24 @@ export type LogConfig = Config.Config.Success<typeof LogConfig>
 
 /** The Drupal upstream: absent means "start the built-in simulator and use it". */
 export const DrupalUrl: Config.Config<Option.Option<URL>> = Config.option(Config.url("DRUPAL_URL"))
+
+/** `da:<12 hex digits of sha256(site base URL)>:`, or `da:demo:` for the built-in simulator. */
+export const sitePrefix = (drupalUrl: Option.Option<URL>): string =>
+  Option.match(drupalUrl, {
+    onNone: () => "da:demo:",
+    onSome: (url) =>
+      `da:${createHash("sha256").update(`${url.origin}${url.pathname.replace(/\/+$/, "")}`).digest("hex").slice(0, 12)}:`
+  })
+
+/**
+ * Prefix of every Redis key (cache entries, tags, leases, webhook ids): `CACHE_REDIS_PREFIX`, or
+ * by default one derived from the site (`DRUPAL_URL`'s origin and path), so that gateways of two
+ * sites sharing a Redis on the defaults never share entries.
+ */
+export const RedisPrefix: Config.Config<string> = Config.all({
+  explicit: Config.option(Config.string("CACHE_REDIS_PREFIX")),
+  drupal: DrupalUrl
+}).pipe(Config.map(({ drupal, explicit }) => Option.getOrElse(explicit, () => sitePrefix(drupal))))
 
 /** Redis tier and bus; absent means no Redis. The URL may carry a password, so it is redacted. */
 export const RedisConfig = Config.all({
@@ -192,7 +211,7 @@ export const WarmConfig = Config.all({
 
 /** Invalidation entry points. */
 export const InvalidationConfig = Config.all({
-  /** Shared secret of the Drupal webhook (HMAC-SHA256); unset disables the webhook. */
+  /** Standard Webhooks secret of the Drupal webhook (`whsec_<base64>`); unset disables the webhook. */
   webhookSecret: Config.option(Config.redacted("WEBHOOK_SECRET")),
   /** Oldest webhook timestamp accepted, either way, in seconds. */
   webhookTolerance: millis("WEBHOOK_TOLERANCE_MS", 300_000)
