@@ -34,7 +34,14 @@ import {
   fromAuthorizationHeader,
   processKey
 } from "../drupal/Credentials.js"
-import { type DrupalError, DrupalHttpError, DrupalRpcError, isTransient, JsonRpcCode } from "../drupal/DrupalError.js"
+import {
+  type DrupalError,
+  DrupalHttpError,
+  DrupalRpcError,
+  DrupalTimeoutError,
+  isTransient,
+  JsonRpcCode
+} from "../drupal/DrupalError.js"
 import { DrupalRpc } from "../drupal/DrupalRpc.js"
 
 /** A caller's partition. `id` goes into cache keys; `level` into logs. */
@@ -230,6 +237,17 @@ export const make = (options: AccessScopeOptions) =>
 
     return AccessScope.of({ partition, partitionSync, credentials })
   })
+
+/**
+ * The caller's partition id for services keyed by partition (method discovery): a lookup that
+ * outlasts its hard timeout is an upstream timeout like any other.
+ */
+export const partitionIdOf = (scope: AccessScope) => (credentials: Credentials): Effect.Effect<string, DrupalError> =>
+  scope.partition(credentials).pipe(
+    Effect.map((partition) => partition.id),
+    Effect.catchTag("LoadTimeout", (timeout) =>
+      Effect.fail(new DrupalTimeoutError({ phase: "call", timeout: timeout.after, method: METHOD })))
+  )
 
 /** Shortest `FINGERPRINT_SECRET` accepted. */
 export const MIN_SECRET_LENGTH = 32
