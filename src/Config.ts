@@ -8,16 +8,47 @@
  *
  * @since 0.1.0
  */
-import { Config, Duration, Option, Redacted } from "effect"
+import { Config, ConfigError, Duration, Either, Option, Redacted } from "effect"
 import { createHash } from "node:crypto"
 import { millis, positiveInt, ratio } from "./ConfigKeys.js"
 import * as CircuitBreaker from "./resilience/CircuitBreaker.js"
 import * as Retry from "./resilience/Retry.js"
 
+/** The Drupal upstream: absent means "start the built-in simulator and use it" (the demo). */
+export const DrupalUrl: Config.Config<Option.Option<URL>> = Config.option(Config.url("DRUPAL_URL"))
+
+/** Whether `host` is a loopback address (`localhost`, `127.0.0.0/8`, `::1`). */
+export const isLoopback = (host: string): boolean =>
+  host === "localhost" || host === "::1" || host === "[::1]" || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host)
+
+/**
+ * The address the gateway binds: `HOST`, by default `0.0.0.0` with `DRUPAL_URL` and `127.0.0.1`
+ * without it. Without `DRUPAL_URL` the gateway is the demo (the built-in simulator, where
+ * `demo-admin-token` is an administrator), so a non-loopback `HOST` is refused unless
+ * `DEMO_PUBLIC=true` asks for it explicitly.
+ */
+export const ListenHost: Config.Config<string> = Config.all({
+  host: Config.option(Config.string("HOST")),
+  drupal: DrupalUrl,
+  demoPublic: Config.boolean("DEMO_PUBLIC").pipe(Config.withDefault(false))
+}).pipe(
+  Config.mapOrFail(({ demoPublic, drupal, host }) => {
+    if (Option.isSome(drupal)) return Either.right(Option.getOrElse(host, () => "0.0.0.0"))
+    const chosen = Option.getOrElse(host, () => "127.0.0.1")
+    return isLoopback(chosen) || demoPublic
+      ? Either.right(chosen)
+      : Either.left(ConfigError.InvalidData(
+        ["HOST"],
+        `HOST=${chosen} is not a loopback address and DRUPAL_URL is unset: the gateway would expose the demo simulator ` +
+          "(demo-admin-token is an administrator) to the network. Set DRUPAL_URL, or DEMO_PUBLIC=true to expose the demo on purpose."
+      ))
+  })
+)
+
 /** Where the gateway listens and how it treats connections. */
 export const ServerConfig = Config.all({
   port: Config.port("PORT").pipe(Config.withDefault(8080)),
-  host: Config.string("HOST").pipe(Config.withDefault("0.0.0.0")),
+  host: ListenHost,
   /** Upper bound on draining in-flight requests at shutdown before connections are cut. */
   shutdownTimeout: millis("SHUTDOWN_TIMEOUT_MS", 10_000),
   keepAliveTimeout: millis("HTTP_KEEP_ALIVE_TIMEOUT_MS", 5_000),
@@ -35,9 +66,6 @@ export const LogConfig = Config.all({
   format: Config.literal("json", "pretty")("LOG_FORMAT").pipe(Config.withDefault("json"))
 })
 export type LogConfig = Config.Config.Success<typeof LogConfig>
-
-/** The Drupal upstream: absent means "start the built-in simulator and use it". */
-export const DrupalUrl: Config.Config<Option.Option<URL>> = Config.option(Config.url("DRUPAL_URL"))
 
 /** `da:<12 hex digits of sha256(site base URL)>:`, or `da:demo:` for the built-in simulator. */
 export const sitePrefix = (drupalUrl: Option.Option<URL>): string =>
