@@ -7,6 +7,7 @@ import * as AccessScope from "../src/access/AccessScope.js"
 import { TieredCache } from "../src/cache/TieredCache.js"
 import { AccessConfig } from "../src/Config.js"
 import { DISCOVERY_TAG } from "../src/content/CacheKeys.js"
+import { anonymous } from "../src/drupal/Credentials.js"
 import { CachedContent } from "../src/content/CachedContent.js"
 import { Content } from "../src/content/Content.js"
 import { WarmerLive } from "../src/content/Warmer.js"
@@ -33,7 +34,11 @@ export const DiscoveryLive = Layer.unwrapEffect(
     const { ttl } = yield* AccessConfig
     return Discovery.layerConfig({
       onChange: () => cache.invalidateTags([DISCOVERY_TAG]),
-      onMethods: (ids) => void Metrics.registerUpstreamMethods(ids),
+      // Only methods anonymous callers may see become metric labels (/metrics is public); the rest count as `other`.
+      onMethods: (ids, partition) => {
+        if (partition === AccessScope.anonymousPartition.id) Metrics.registerUpstreamMethods(ids)
+      },
+      prefetch: [anonymous],
       partitionOf: AccessScope.partitionIdOf(access),
       credentialTtl: ttl
     })

@@ -67,10 +67,12 @@ export interface DiscoveryOptions {
    * for a caller Drupal refuses (e.g. an unknown token), who then gets no partition.
    */
   readonly partitionOf: (credentials: Credentials) => string | Effect.Effect<string, DrupalError>
+  /** Callers whose method sets are fetched in the background at start (failures are logged, not fatal). */
+  readonly prefetch?: ReadonlyArray<Credentials>
   /** How long after a caller's last call its credentials are kept for refreshes (default: the refresh interval). */
   readonly credentialTtl?: Duration.DurationInput
-  /** Told the method ids of every set fetched (e.g. to register metric labels). */
-  readonly onMethods?: (ids: ReadonlyArray<string>) => void
+  /** Told the method ids of every set fetched, with its partition (e.g. to register metric labels). */
+  readonly onMethods?: (ids: ReadonlyArray<string>, partition: string) => void
   /** Run on every change found by a refresh (e.g. to invalidate cached tool lists). */
   readonly onChange?: (partition: string, change: MethodSetDiff) => Effect.Effect<void>
 }
@@ -122,10 +124,10 @@ export const make = (options: DiscoveryOptions) =>
     const partitions = new Map<string, Known>()
     const singleFlight = yield* SingleFlight.make({ maxKeys: options.maxPartitions })
 
-    const fetch = (credentials: Credentials) =>
+    const fetch = (partition: string, credentials: Credentials) =>
       Effect.flatMap(rpc.discovery(credentials), decodeMethodList).pipe(
         Effect.flatMap((methods) => Effect.map(Clock.currentTimeMillis, (now) => toMethodSet(methods, now))),
-        Effect.tap((set) => Effect.sync(() => options.onMethods?.(set.methods.map((m) => m.id))))
+        Effect.tap((set) => Effect.sync(() => options.onMethods?.(set.methods.map((m) => m.id), partition)))
       )
 
     const store = (partition: string, known: Known) => {
@@ -137,7 +139,7 @@ export const make = (options: DiscoveryOptions) =>
     const load = (partition: string, credentials: Credentials) =>
       singleFlight.run(
         partition,
-        Effect.flatMap(fetch(credentials), (set) =>
+        Effect.flatMap(fetch(partition, credentials), (set) =>
           Effect.map(Clock.currentTimeMillis, (now) => {
             store(partition, { set, credentials, until: now + credentialMs })
             return set
@@ -178,7 +180,7 @@ export const make = (options: DiscoveryOptions) =>
       })
 
     const refreshOne = (partition: string, credentials: Credentials, previous: MethodSet) =>
-      fetch(credentials).pipe(
+      fetch(partition, credentials).pipe(
         Effect.tap((next) =>
           Effect.gen(function*() {
             if (next.fingerprint === previous.fingerprint) return
@@ -229,6 +231,16 @@ export const make = (options: DiscoveryOptions) =>
     yield* Effect.forkScoped(
       Effect.repeat(refreshAll, Schedule.spaced(options.refreshInterval)).pipe(Effect.delay(options.refreshInterval))
     )
+    if (options.prefetch !== undefined && options.prefetch.length > 0) {
+      yield* Effect.forkScoped(
+        Effect.forEach(options.prefetch, (credentials) =>
+          methodSet(credentials).pipe(
+            Effect.catchAll((error) =>
+              Effect.logWarning("discovery: prefetch failed").pipe(Effect.annotateLogs({ error: error.message }))
+            )
+          ), { discard: true })
+      )
+    }
 
     // Every public operation is a span (`Discovery.<op>`).
     return Discovery.of({
