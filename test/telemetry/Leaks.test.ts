@@ -4,9 +4,8 @@
  */
 import { assert, describe, it } from "@effect/vitest"
 import { Effect } from "effect"
-import * as Http from "node:http"
-import type { AddressInfo } from "node:net"
 import { startGateway } from "../http/fixtures.js"
+import { otlpCollector } from "./collector.js"
 
 const ids = (body: { methods: ReadonlyArray<{ id: string }> }) => body.methods.map((m) => m.id)
 
@@ -29,25 +28,9 @@ describe("telemetry leaks", () => {
 
   it.scopedLive("exported spans carry the path, never the query string (where a client may have put a token)", () =>
     Effect.gen(function*() {
-      const received: Array<string> = []
-      const collector = yield* Effect.acquireRelease(
-        Effect.async<Http.Server>((resume) => {
-          const server = Http.createServer((req, res) => {
-            let body = ""
-            req.setEncoding("utf8").on("data", (c) => (body += c)).on("end", () => {
-              received.push(body)
-              res.writeHead(200, { "content-type": "application/json" }).end("{}")
-            })
-          })
-          server.listen(0, "127.0.0.1", () => resume(Effect.succeed(server)))
-        }),
-        (server) => Effect.async<void>((resume) => {
-          server.close(() => resume(Effect.void))
-        })
-      )
-      const port = (collector.address() as AddressInfo).port
+      const { received, url } = yield* otlpCollector
       yield* Effect.scoped(Effect.gen(function*() {
-        const { request } = yield* startGateway({ OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${port}`, OTEL_TRACES_SAMPLER_ARG: "1" })
+        const { request } = yield* startGateway({ OTEL_EXPORTER_OTLP_ENDPOINT: url, OTEL_TRACES_SAMPLER_ARG: "1" })
         const res = yield* Effect.promise(() =>
           request("/search?q=forms&access_token=leaked-query-token", { headers: { authorization: "Bearer demo-free-token" } })
         )
@@ -55,7 +38,7 @@ describe("telemetry leaks", () => {
       }))
       const deadline = Date.now() + 10_000
       while (received.length === 0 && Date.now() < deadline) yield* Effect.sleep("100 millis")
-      const exported = received.join("")
+      const exported = received.map((r) => r.body).join("")
       assert.include(exported, "Content.search", "spans were exported")
       assert.include(exported, "/search")
       for (const secret of ["leaked-query-token", "access_token", "demo-free-token", "url.query", "url.full"]) {
