@@ -20,7 +20,8 @@
  * answered by a surviving instance.
  */
 import { Pool } from "undici"
-import { sign } from "../src/invalidation/Webhook.js"
+import { randomUUID } from "node:crypto"
+import { deliveryHeaders } from "../src/invalidation/Webhook.js"
 import { Records, runLoad, type LoadRequest } from "./harness/load.js"
 import { type Gateway, runMain, sleep } from "./harness/processes.js"
 import { argNumber, argString, barChart, environment, table, writeResult } from "./harness/report.js"
@@ -111,7 +112,7 @@ const main = async () => {
       const ts = Math.floor(Date.now() / 1000)
       answer = await fetch(`${gateways[on]!.url}/webhooks/drupal`, {
         method: "POST",
-        headers: { "content-type": "application/json", "x-drupal-timestamp": String(ts), "x-drupal-signature": sign(WEBHOOK_SECRET, ts, body) },
+        headers: { "content-type": "application/json", ...deliveryHeaders(WEBHOOK_SECRET, `msg_${randomUUID()}`, ts, body) },
         body
       })
     }

@@ -2,7 +2,7 @@
  * HTTP: the raw listener, the fast path it calls first for every request (telemetry, then
  * memory hits), and the Effect app it hands every other request to.
  */
-import { HttpApiBuilder, HttpServer } from "@effect/platform"
+import { HttpApiBuilder, HttpMiddleware, HttpServer } from "@effect/platform"
 import * as PlatformErrors from "../src/http/PlatformErrors.js"
 import { Effect, Layer, Option } from "effect"
 import { TieredCache } from "../src/cache/TieredCache.js"
@@ -30,13 +30,17 @@ export const ListenerLive = Layer.effectDiscard(
   Effect.flatMap(ListenerState, (state) => Effect.logInfo(`gateway listening on port ${state.port}`))
 ).pipe(Layer.provideMerge(GatewayServer.layerConfig()))
 
-/** The Effect app served on the listener: each request gets its log context and trace sampling. */
+/**
+ * The Effect app served on the listener: each request gets its log context and trace sampling.
+ * The platform's own server span is off: it exports the full URL (query strings, and so any token
+ * a client put there); `withRequestContext` opens the sampled requests' server span with the path only.
+ */
 export const ServeLive = Layer.unwrapEffect(
   Effect.gen(function*() {
     const app = yield* HttpApiBuilder.httpApp
     const tracing = yield* TracingConfig
     const ratio = Option.isSome(tracing.endpoint) ? tracing.sampleRatio : 0
-    return HttpServer.serve(withRequestContext(ratio)(app))
+    return HttpServer.serve(withRequestContext(ratio)(app)).pipe(HttpMiddleware.withTracerDisabledWhen(() => true))
   })
 )
 

@@ -5,7 +5,9 @@
 import { Effect, Layer } from "effect"
 import * as AccessScope from "../src/access/AccessScope.js"
 import { TieredCache } from "../src/cache/TieredCache.js"
+import { AccessConfig } from "../src/Config.js"
 import { DISCOVERY_TAG } from "../src/content/CacheKeys.js"
+import { anonymous } from "../src/drupal/Credentials.js"
 import { CachedContent } from "../src/content/CachedContent.js"
 import { Content } from "../src/content/Content.js"
 import { WarmerLive } from "../src/content/Warmer.js"
@@ -17,17 +19,31 @@ import { CacheLive } from "./Cache.js"
 import { InfrastructureLive } from "./Infrastructure.js"
 import { DrupalRpcLive, UpstreamLive } from "./Upstream.js"
 
-/** Method discovery with its background refresh; a change invalidates cached method and tool lists. */
-export const DiscoveryLive = Layer.unwrapEffect(
-  Effect.map(TieredCache, (cache) =>
-    Discovery.layerConfig({
-      onChange: () => cache.invalidateTags([DISCOVERY_TAG]),
-      onMethods: (ids) => void Metrics.registerUpstreamMethods(ids)
-    }))
-).pipe(Layer.provide([DrupalRpcLive, ArgumentValidator.Default, CacheLive]))
-
 /** Caller partitions, cached in the tiered cache. */
 export const AccessScopeLive = AccessScope.layerConfig.pipe(Layer.provide([DrupalRpcLive, CacheLive]))
+
+/**
+ * Method discovery with its background refresh, keyed by access partition (a caller's
+ * credentials are kept no longer than the partition TTL); a change invalidates cached method and
+ * tool lists.
+ */
+export const DiscoveryLive = Layer.unwrapEffect(
+  Effect.gen(function*() {
+    const cache = yield* TieredCache
+    const access = yield* AccessScope.AccessScope
+    const { ttl } = yield* AccessConfig
+    return Discovery.layerConfig({
+      onChange: () => cache.invalidateTags([DISCOVERY_TAG]),
+      // Only methods anonymous callers may see become metric labels (/metrics is public); the rest count as `other`.
+      onMethods: (ids, partition) => {
+        if (partition === AccessScope.anonymousPartition.id) Metrics.registerUpstreamMethods(ids)
+      },
+      prefetch: [anonymous],
+      partitionOf: AccessScope.partitionIdOf(access),
+      credentialTtl: ttl
+    })
+  })
+).pipe(Layer.provide([DrupalRpcLive, ArgumentValidator.Default, CacheLive, AccessScopeLive]))
 
 /** The content API through the cache. */
 export const CachedContentLive = CachedContent.Default.pipe(

@@ -8,15 +8,47 @@
  *
  * @since 0.1.0
  */
-import { Config, Duration, Option, Redacted } from "effect"
+import { Config, ConfigError, Duration, Either, Option, Redacted } from "effect"
+import { createHash } from "node:crypto"
 import { millis, nonNegativeInt, positiveInt, ratio } from "./ConfigKeys.js"
 import * as CircuitBreaker from "./resilience/CircuitBreaker.js"
 import * as Retry from "./resilience/Retry.js"
 
+/** The Drupal upstream: absent means "start the built-in simulator and use it" (the demo). */
+export const DrupalUrl: Config.Config<Option.Option<URL>> = Config.option(Config.url("DRUPAL_URL"))
+
+/** Whether `host` is a loopback address (`localhost`, `127.0.0.0/8`, `::1`). */
+export const isLoopback = (host: string): boolean =>
+  host === "localhost" || host === "::1" || host === "[::1]" || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host)
+
+/**
+ * The address the gateway binds: `HOST`, by default `0.0.0.0` with `DRUPAL_URL` and `127.0.0.1`
+ * without it. Without `DRUPAL_URL` the gateway is the demo (the built-in simulator, where
+ * `demo-admin-token` is an administrator), so a non-loopback `HOST` is refused unless
+ * `DEMO_PUBLIC=true` asks for it explicitly.
+ */
+export const ListenHost: Config.Config<string> = Config.all({
+  host: Config.option(Config.string("HOST")),
+  drupal: DrupalUrl,
+  demoPublic: Config.boolean("DEMO_PUBLIC").pipe(Config.withDefault(false))
+}).pipe(
+  Config.mapOrFail(({ demoPublic, drupal, host }) => {
+    if (Option.isSome(drupal)) return Either.right(Option.getOrElse(host, () => "0.0.0.0"))
+    const chosen = Option.getOrElse(host, () => "127.0.0.1")
+    return isLoopback(chosen) || demoPublic
+      ? Either.right(chosen)
+      : Either.left(ConfigError.InvalidData(
+        ["HOST"],
+        `HOST=${chosen} is not a loopback address and DRUPAL_URL is unset: the gateway would expose the demo simulator ` +
+          "(demo-admin-token is an administrator) to the network. Set DRUPAL_URL, or DEMO_PUBLIC=true to expose the demo on purpose."
+      ))
+  })
+)
+
 /** Where the gateway listens and how it treats connections. */
 export const ServerConfig = Config.all({
   port: Config.port("PORT").pipe(Config.withDefault(8080)),
-  host: Config.string("HOST").pipe(Config.withDefault("0.0.0.0")),
+  host: ListenHost,
   /** Upper bound on draining in-flight requests at shutdown before connections are cut. */
   shutdownTimeout: millis("SHUTDOWN_TIMEOUT_MS", 10_000),
   keepAliveTimeout: millis("HTTP_KEEP_ALIVE_TIMEOUT_MS", 5_000),
@@ -58,8 +90,23 @@ export const LogConfig = Config.all({
 })
 export type LogConfig = Config.Config.Success<typeof LogConfig>
 
-/** The Drupal upstream: absent means "start the built-in simulator and use it". */
-export const DrupalUrl: Config.Config<Option.Option<URL>> = Config.option(Config.url("DRUPAL_URL"))
+/** `da:<12 hex digits of sha256(site base URL)>:`, or `da:demo:` for the built-in simulator. */
+export const sitePrefix = (drupalUrl: Option.Option<URL>): string =>
+  Option.match(drupalUrl, {
+    onNone: () => "da:demo:",
+    onSome: (url) =>
+      `da:${createHash("sha256").update(`${url.origin}${url.pathname.replace(/\/+$/, "")}`).digest("hex").slice(0, 12)}:`
+  })
+
+/**
+ * Prefix of every Redis key (cache entries, tags, leases, webhook ids): `CACHE_REDIS_PREFIX`, or
+ * by default one derived from the site (`DRUPAL_URL`'s origin and path), so that gateways of two
+ * sites sharing a Redis on the defaults never share entries.
+ */
+export const RedisPrefix: Config.Config<string> = Config.all({
+  explicit: Config.option(Config.string("CACHE_REDIS_PREFIX")),
+  drupal: DrupalUrl
+}).pipe(Config.map(({ drupal, explicit }) => Option.getOrElse(explicit, () => sitePrefix(drupal))))
 
 /** Redis tier and bus; absent means no Redis. The URL may carry a password, so it is redacted. */
 export const RedisConfig = Config.all({
@@ -147,8 +194,10 @@ export const DiscoveryConfig = Config.all({
 export const AccessConfig = Config.all({
   /** How long a token's partition is trusted before Drupal is asked again. */
   ttl: millis("ACCESS_SCOPE_TTL_MS", 60_000),
-  /** Most tokens whose partition is held in memory for the hit path. */
-  maxTokens: positiveInt("ACCESS_SCOPE_MAX_TOKENS", 10_000)
+  /** How long a refused lookup (Drupal answered 401/403 or a JSON-RPC error) is remembered per token fingerprint. */
+  failureTtl: millis("AUTH_FAILURE_CACHE_MS", 10_000),
+  /** Key of the token fingerprints (HMAC-SHA-256); required with Redis or PostgreSQL (see `access/AccessScope.ts`). */
+  fingerprintSecret: Config.option(Config.redacted("FINGERPRINT_SECRET"))
 })
 
 const policy = (prefix: string, fresh: number, grace: number) =>
@@ -215,7 +264,7 @@ export const WarmConfig = Config.all({
 
 /** Invalidation entry points. */
 export const InvalidationConfig = Config.all({
-  /** Shared secret of the Drupal webhook (HMAC-SHA256); unset disables the webhook. */
+  /** Standard Webhooks secret of the Drupal webhook (`whsec_<base64>`); unset disables the webhook. */
   webhookSecret: Config.option(Config.redacted("WEBHOOK_SECRET")),
   /** Oldest webhook timestamp accepted, either way, in seconds. */
   webhookTolerance: millis("WEBHOOK_TOLERANCE_MS", 300_000)

@@ -7,7 +7,10 @@ import { findFreePort, type Gateway, startGateway, startSimulator } from "./proc
 import { type CorpusSettings, simulatorEnv } from "./workload.js"
 
 export const ADMIN_TOKEN = "bench-admin-token"
-export const WEBHOOK_SECRET = "bench-webhook-secret"
+/** Standard Webhooks secret (`whsec_` + base64 of 32 bytes). */
+export const WEBHOOK_SECRET = "whsec_" + Buffer.alloc(32, 66).toString("base64")
+/** Key of the token fingerprints, shared by every instance of the stack. */
+export const FINGERPRINT_SECRET = "bench-fingerprint-secret-0123456789abcdef"
 
 export interface StackOptions {
   readonly corpus: CorpusSettings
@@ -31,6 +34,9 @@ export const startStack = async (options: StackOptions) => {
     DATABASE_URL: postgres.url,
     ADMIN_TOKEN,
     WEBHOOK_SECRET,
+    FINGERPRINT_SECRET,
+    // Explicit, so the tier scans (bench/harness/tiers.ts) know it; the default is per site.
+    CACHE_REDIS_PREFIX: "da:",
     ...options.gatewayEnv
   }
   const gateways: Array<Gateway> = []

@@ -10,15 +10,38 @@
  * signed-in callers, which is always safe. Anonymous callers share one partition.
  *
  * The token → partition mapping is itself cached briefly (memory and Redis, never PostgreSQL)
- * under the token's fingerprint, never the token; a synchronous copy serves the hit path.
+ * under the token's fingerprint, never the token. The synchronous hit path reads the memory
+ * tier's copy, so a partition is trusted exactly as long as its entry is fresh (an entry read
+ * from Redis keeps the freshness it was stored with) and clearing the `scope` namespace or
+ * deleting the key takes effect on the hit path at once. A refused lookup (Drupal answered 401 or
+ * 403, or a JSON-RPC error) is cached the same way for `AUTH_FAILURE_CACHE_MS`, so an unknown
+ * token costs one upstream call per that time, not one per request.
+ *
+ * Fingerprints are keyed: HMAC-SHA-256 under `FINGERPRINT_SECRET` ({@link credentials}), which
+ * is required when Redis or PostgreSQL is configured (so that instances agree) and drawn at
+ * random per process otherwise.
  *
  * @since 0.1.0
  */
-import { Clock, Context, Duration, Effect, Layer, Option, Schema } from "effect"
-import { AccessConfig } from "../Config.js"
+import { Clock, Config, ConfigError, Context, Duration, Effect, Either, Layer, Option, Redacted, Schema } from "effect"
+import type { CacheEntry } from "../cache/Envelope.js"
 import { type CachePolicy, type LoadTimeout, TieredCache } from "../cache/TieredCache.js"
-import type { Credentials } from "../drupal/Credentials.js"
-import { type DrupalError, JsonRpcCode } from "../drupal/DrupalError.js"
+import { AccessConfig, PostgresConfig, RedisConfig } from "../Config.js"
+import {
+  type Credentials,
+  type FingerprintKey,
+  fingerprintKey,
+  fromAuthorizationHeader,
+  processKey
+} from "../drupal/Credentials.js"
+import {
+  type DrupalError,
+  DrupalHttpError,
+  DrupalRpcError,
+  DrupalTimeoutError,
+  isTransient,
+  JsonRpcCode
+} from "../drupal/DrupalError.js"
 import { DrupalRpc } from "../drupal/DrupalRpc.js"
 
 /** A caller's partition. `id` goes into cache keys; `level` into logs. */
@@ -65,12 +88,19 @@ const decodeAccessContext = Schema.decodeUnknown(AccessContext)
 /** The service. */
 export interface AccessScope {
   /**
-   * The caller's partition (cached; one upstream call per token per TTL at most). Fails with the
-   * upstream's error, or `LoadTimeout` when the lookup outlasts its hard timeout.
+   * The caller's partition (cached; one upstream call per token per TTL at most, and one per
+   * `failureTtl` for a token Drupal refuses). Fails with the upstream's error (a remembered refusal
+   * fails again with the same status and code), or `LoadTimeout` when the lookup outlasts its hard
+   * timeout.
    */
   readonly partition: (credentials: Credentials) => Effect.Effect<Partition, DrupalError | LoadTimeout>
-  /** The partition if known right now, without any I/O (for the synchronous hit path). */
+  /**
+   * The partition if known and fresh right now in the memory tier, without any I/O (for the
+   * synchronous hit path); `undefined` otherwise (the caller then takes the slow path).
+   */
   readonly partitionSync: (credentials: Credentials) => Partition | undefined
+  /** Credentials from an `Authorization` header value, fingerprinted with the deployment's key. */
+  readonly credentials: (header: string | undefined) => Credentials
 }
 
 /** Tag of the service. */
@@ -79,82 +109,180 @@ export const AccessScope = Context.GenericTag<AccessScope>("accelerator/AccessSc
 /** Options of {@link make}. */
 export interface AccessScopeOptions {
   readonly ttl: Duration.DurationInput
-  /** Most token mappings held for the synchronous path. */
-  readonly maxTokens: number
+  /** How long a refused lookup is remembered (0: not at all). Default 10 seconds. */
+  readonly failureTtl?: Duration.DurationInput
+  /** Key of the token fingerprints. Default: {@link processKey}. */
+  readonly key?: FingerprintKey
 }
+
+/** Content type of a remembered refusal in the `scope` namespace. */
+export const FAILURE_CONTENT_TYPE = "application/vnd.accelerator.scope-failure+json"
+
+/** What is kept of a refusal: status and code, never a body or a message from upstream. */
+const Failure = Schema.Union(
+  Schema.Struct({ kind: Schema.Literal("http"), status: Schema.Int }),
+  Schema.Struct({ kind: Schema.Literal("rpc"), code: Schema.Int })
+)
+type Failure = typeof Failure.Type
+const decodeFailure = Schema.decodeUnknownEither(Schema.parseJson(Failure))
 
 const isMethodMissing = (error: DrupalError): boolean =>
   (error._tag === "DrupalHttpError" && error.rpcError?.code === JsonRpcCode.MethodNotFound) ||
   (error._tag === "DrupalRpcError" && error.code === JsonRpcCode.MethodNotFound)
+
+/** What is remembered of a failed lookup: a definite refusal (401, 403, a JSON-RPC error); never a transient failure. */
+const failureOf = (error: DrupalError): Failure | undefined => {
+  if (isTransient(error)) return undefined
+  if (error._tag === "DrupalHttpError" && error.status >= 400 && error.status < 500) return { kind: "http", status: error.status }
+  if (error._tag === "DrupalRpcError") return { kind: "rpc", code: error.code }
+  return undefined
+}
+
+const METHOD = "user.access_context"
+
+/** The error a remembered refusal fails with: same status or code as the original. */
+const failureError = (failure: Failure): DrupalError =>
+  failure.kind === "http"
+    ? new DrupalHttpError({ status: failure.status, bodyExcerpt: "", method: METHOD })
+    : new DrupalRpcError({ code: failure.code, message: "Refused (remembered)", data: null, method: METHOD, id: null })
+
+const encoder = new TextEncoder()
+const decoder = new TextDecoder()
 
 /** Creates the service. */
 export const make = (options: AccessScopeOptions) =>
   Effect.gen(function*() {
     const rpc = yield* DrupalRpc
     const cache = yield* TieredCache
-    const ttlMs = Duration.toMillis(options.ttl)
+    const key = options.key ?? processKey
     const policy: CachePolicy = {
       fresh: options.ttl,
       grace: Duration.zero,
       jitter: 0,
-      negative: Duration.zero,
+      negative: options.failureTtl ?? Duration.seconds(10),
       softTimeout: Duration.seconds(5),
       hardTimeout: Duration.seconds(15),
       remote: { redis: true, postgres: false }
     }
-    // fingerprint → partition and expiry, insertion order = recency.
-    const known = new Map<string, { readonly partition: Partition; readonly until: number }>()
-    const remember = (fingerprint: string, partition: Partition, now: number) => {
-      known.delete(fingerprint)
-      known.set(fingerprint, { partition, until: now + ttlMs })
-      while (known.size > options.maxTokens) known.delete(known.keys().next().value!)
+    // Parsed entries, by the entry's value: lives exactly as long as the memory tier holds the entry.
+    const parsed = new WeakMap<Uint8Array, Either.Either<Partition, DrupalError>>()
+    const read = (entry: CacheEntry): Either.Either<Partition, DrupalError> => {
+      const known = parsed.get(entry.value)
+      if (known !== undefined) return known
+      const text = decoder.decode(entry.value)
+      const result: Either.Either<Partition, DrupalError> = entry.contentType === FAILURE_CONTENT_TYPE
+        ? Either.left(Either.match(decodeFailure(text), {
+          onLeft: () => new DrupalHttpError({ status: 401, bodyExcerpt: "", method: METHOD }),
+          onRight: failureError
+        }))
+        : Either.right(JSON.parse(text) as Partition)
+      parsed.set(entry.value, result)
+      return result
+    }
+    const keyOf = (credentials: Credentials) => `scope:${credentials.fingerprint}`
+    /** The memory tier's fresh entry for the caller, if any. */
+    const fromMemory = (credentials: Credentials, now: number): Either.Either<Partition, DrupalError> | undefined => {
+      const entry = cache.memory.lookupSync(keyOf(credentials), now)
+      return entry !== undefined && now < entry.freshUntil ? read(entry) : undefined
     }
 
+    const tokenPartition = (credentials: Credentials): Partition => ({ id: `tok:${credentials.fingerprint.slice(2)}`, level: "token" })
     const lookup = (credentials: Credentials) =>
-      rpc.call("user.access_context", undefined, credentials).pipe(
+      rpc.call(METHOD, undefined, credentials).pipe(
         Effect.flatMap((result) => Effect.option(decodeAccessContext(result))),
         Effect.map((context): Partition =>
           Option.match(context, {
             // A reply we cannot read: fall back to the always-safe partition per token.
-            onNone: () => ({ id: `tok:${credentials.fingerprint.slice(2)}`, level: "token" }),
+            onNone: () => tokenPartition(credentials),
             onSome: (c) => partitionOf(c, credentials.fingerprint)
           })
         ),
-        Effect.catchIf(isMethodMissing, () => Effect.succeed<Partition>({ id: `tok:${credentials.fingerprint.slice(2)}`, level: "token" })),
+        Effect.catchIf(isMethodMissing, () => Effect.succeed(tokenPartition(credentials))),
         Effect.map((partition) => ({
-          value: new TextEncoder().encode(JSON.stringify(partition)),
+          value: encoder.encode(JSON.stringify(partition)),
           contentType: "application/json",
           tags: ["scope"]
-        }))
+        })),
+        Effect.catchAll((error) => {
+          const failure = failureOf(error)
+          // A refusal is stored like a not-found answer (kept `failureTtl`), then answered as the error.
+          return failure === undefined
+            ? Effect.fail(error)
+            : Effect.succeed({ value: encoder.encode(JSON.stringify(failure)), contentType: FAILURE_CONTENT_TYPE, tags: ["scope"], notFound: true })
+        })
       )
 
     const partition = (credentials: Credentials): Effect.Effect<Partition, DrupalError | LoadTimeout> => {
       if (Option.isNone(credentials.authorization)) return Effect.succeed(anonymousPartition)
-      return Effect.gen(function*() {
-        const now = yield* Clock.currentTimeMillis
-        const cached = known.get(credentials.fingerprint)
-        if (cached !== undefined && cached.until > now) return cached.partition
-        return yield* resolvePartition(credentials, now)
+      return Effect.flatMap(Clock.currentTimeMillis, (now) => {
+        const known = fromMemory(credentials, now)
+        return known !== undefined ? known : resolvePartition(credentials)
       })
     }
 
-    /** The partition from the cache or Drupal (not known in memory): the span shows the lookup. */
-    const resolvePartition = Effect.fn("AccessScope.partition")(function*(credentials: Credentials, now: number) {
+    /** The partition from the cache or Drupal (not fresh in memory): the span shows the lookup. */
+    const resolvePartition = Effect.fn("AccessScope.partition")(function*(credentials: Credentials) {
       // A lookup that outlasts the hard timeout fails with `LoadTimeout`: 504 upstream_timeout.
-      const hit = yield* cache.getOrSet(`scope:${credentials.fingerprint}`, lookup(credentials), policy)
-      const found = JSON.parse(new TextDecoder().decode(hit.entry.value)) as Partition
-      remember(credentials.fingerprint, found, now)
-      return found
+      const hit = yield* cache.getOrSet(keyOf(credentials), lookup(credentials), policy)
+      return yield* read(hit.entry)
     })
 
     const partitionSync = (credentials: Credentials): Partition | undefined => {
       if (Option.isNone(credentials.authorization)) return anonymousPartition
-      const cached = known.get(credentials.fingerprint)
-      return cached !== undefined && cached.until > Date.now() ? cached.partition : undefined
+      const known = fromMemory(credentials, Date.now())
+      return known !== undefined && Either.isRight(known) ? known.right : undefined
     }
 
-    return AccessScope.of({ partition, partitionSync })
+    const credentials = (header: string | undefined) => fromAuthorizationHeader(header, key)
+
+    return AccessScope.of({ partition, partitionSync, credentials })
   })
 
-/** The service from `AccessConfig`. */
-export const layerConfig = Layer.effect(AccessScope, Effect.flatMap(AccessConfig, make))
+/**
+ * The caller's partition id for services keyed by partition (method discovery): a lookup that
+ * outlasts its hard timeout is an upstream timeout like any other.
+ */
+export const partitionIdOf = (scope: AccessScope) => (credentials: Credentials): Effect.Effect<string, DrupalError> =>
+  scope.partition(credentials).pipe(
+    Effect.map((partition) => partition.id),
+    Effect.catchTag("LoadTimeout", (timeout) =>
+      Effect.fail(new DrupalTimeoutError({ phase: "call", timeout: timeout.after, method: METHOD })))
+  )
+
+/** Shortest `FINGERPRINT_SECRET` accepted. */
+export const MIN_SECRET_LENGTH = 32
+
+/**
+ * The fingerprint key from `FINGERPRINT_SECRET`: required (a configuration error naming the key
+ * otherwise) when Redis or PostgreSQL is configured, so that every instance computes the same
+ * fingerprints; drawn at random per process when neither is.
+ */
+export const fingerprintKeyConfig: Config.Config<FingerprintKey> = Config.all({
+  secret: AccessConfig.pipe(Config.map((c) => c.fingerprintSecret)),
+  redis: RedisConfig.pipe(Config.map((c) => Option.isSome(c.url))),
+  postgres: PostgresConfig.pipe(Config.map((c) => Option.isSome(c.url)))
+}).pipe(
+  Config.mapOrFail(({ postgres, redis, secret }) => {
+    if (Option.isSome(secret)) {
+      const value = Redacted.value(secret.value)
+      return value.length >= MIN_SECRET_LENGTH
+        ? Either.right(fingerprintKey(value))
+        : Either.left(ConfigError.InvalidData(["FINGERPRINT_SECRET"], `FINGERPRINT_SECRET must be at least ${MIN_SECRET_LENGTH} characters`))
+    }
+    return redis || postgres
+      ? Either.left(ConfigError.MissingData(
+        ["FINGERPRINT_SECRET"],
+        "FINGERPRINT_SECRET is required when REDIS_URL or DATABASE_URL is set (every instance must fingerprint tokens with the same key); generate one with `openssl rand -hex 32`"
+      ))
+      : Either.right(processKey)
+  })
+)
+
+/** The service from `AccessConfig` (see {@link fingerprintKeyConfig} for the key). */
+export const layerConfig = Layer.effect(
+  AccessScope,
+  Effect.flatMap(
+    Effect.all([AccessConfig, fingerprintKeyConfig]),
+    ([config, key]) => make({ ttl: config.ttl, failureTtl: config.failureTtl, key })
+  )
+)

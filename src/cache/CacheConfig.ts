@@ -10,7 +10,7 @@
  * | `CACHE_COMPRESS_ABOVE_BYTES` | 16384 (16 KiB) | Redis/PostgreSQL gzip bodies larger than this |
  * | `CACHE_BREAKER_COOLDOWN_MS` | 5000 | how long an open Redis/PostgreSQL tier breaker fails fast |
  * | `CACHE_MAINTENANCE_TIMEOUT_MS` | 30000 | bound on invalidateTags / clear / migration / sweep batch |
- * | `CACHE_REDIS_PREFIX` | `da:` | prefix of every Redis key of the cache |
+ * | `CACHE_REDIS_PREFIX` | per site (`Config.ts` `RedisPrefix`) | prefix of every Redis key of the cache |
  * | `CACHE_REDIS_TIMEOUT_MS` | 500 | bound on one Redis getMany / setMany / delete |
  * | `CACHE_REDIS_PAGE_SIZE` | 500 | SCAN / SSCAN `COUNT` and keys per UNLINK |
  * | `CACHE_PG_SCHEMA` | `public` | schema of the cache table (created if missing) |
@@ -23,6 +23,7 @@
  * @since 0.1.0
  */
 import { Config, Duration } from "effect"
+import { RedisPrefix } from "../Config.js"
 import { millis, nonNegativeInt, positiveInt } from "../ConfigKeys.js"
 import * as CircuitBreaker from "../resilience/CircuitBreaker.js"
 import type { TierBreakerOptions } from "./CacheTier.js"
@@ -66,7 +67,7 @@ export const MemoryTierConfig: Config.Config<MemoryTierOptions> = MemoryTier.Mem
 
 /** Options of the Redis tier. */
 export const RedisTierConfig: Config.Config<RedisTierOptions> = Config.all({
-  prefix: Config.string("CACHE_REDIS_PREFIX").pipe(Config.withDefault(RedisTier.defaults.prefix)),
+  prefix: RedisPrefix,
   compressAbove: CompressAbove,
   timeout: millis("CACHE_REDIS_TIMEOUT_MS", Duration.toMillis(RedisTier.defaults.timeout)),
   maintenanceTimeout: MaintenanceTimeout,

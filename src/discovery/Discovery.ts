@@ -6,9 +6,17 @@
  *
  * Bounded: at most `maxPartitions` partitions are kept (least recently used dropped first).
  *
+ * **Credentials.** A partition is an access partition (callers who see the same things), never a
+ * token, so an unknown token (refused when its partition is looked up) never gets one. To refresh
+ * a partition in the background the service needs a caller's credentials: it keeps those of the
+ * partition's latest caller for `credentialTtl` (the access scope's TTL) after that call and
+ * forgets them afterwards. Only partitions with credentials still held (used within that time)
+ * are refreshed; a partition used again after its credentials were forgotten, whose set is older
+ * than the refresh interval, is fetched again with the new caller's credentials.
+ *
  * @since 0.1.0
  */
-import { Context, Data, Duration, Effect, Layer, Metric, Schedule } from "effect"
+import { Clock, Context, Data, Duration, Effect, Layer, Metric, Schedule } from "effect"
 import { DiscoveryConfig } from "../Config.js"
 import * as SingleFlight from "../concurrency/SingleFlight.js"
 import type { Credentials } from "../drupal/Credentials.js"
@@ -46,7 +54,7 @@ export interface MethodSet {
   /** sha256 of the canonical method set: changes exactly when the set changes. */
   readonly fingerprint: string
   readonly tools: ReadonlyArray<McpTool>
-  /** Epoch ms of the fetch. */
+  /** Epoch ms of the fetch (the fiber's `Clock`). */
   readonly fetchedAt: number
 }
 
@@ -54,10 +62,17 @@ export interface MethodSet {
 export interface DiscoveryOptions {
   readonly refreshInterval: Duration.DurationInput
   readonly maxPartitions: number
-  /** Which partition a caller belongs to (callers of one partition see the same methods). */
-  readonly partitionOf: (credentials: Credentials) => string
-  /** Told the method ids of every set fetched (e.g. to register metric labels). */
-  readonly onMethods?: (ids: ReadonlyArray<string>) => void
+  /**
+   * Which partition a caller belongs to (callers of one partition see the same methods); fails
+   * for a caller Drupal refuses (e.g. an unknown token), who then gets no partition.
+   */
+  readonly partitionOf: (credentials: Credentials) => string | Effect.Effect<string, DrupalError>
+  /** Callers whose method sets are fetched in the background at start (failures are logged, not fatal). */
+  readonly prefetch?: ReadonlyArray<Credentials>
+  /** How long after a caller's last call its credentials are kept for refreshes (default: the refresh interval). */
+  readonly credentialTtl?: Duration.DurationInput
+  /** Told the method ids of every set fetched, with its partition (e.g. to register metric labels). */
+  readonly onMethods?: (ids: ReadonlyArray<string>, partition: string) => void
   /** Run on every change found by a refresh (e.g. to invalidate cached tool lists). */
   readonly onChange?: (partition: string, change: MethodSetDiff) => Effect.Effect<void>
 }
@@ -74,19 +89,22 @@ export interface Discovery {
     method: string,
     args: unknown
   ) => Effect.Effect<MethodInfo, DrupalError | UnknownMethod | InvalidArguments>
-  /** Refreshes every known partition now (what the background loop does on its schedule). */
+  /**
+   * Refreshes now every partition whose latest caller's credentials are still held (what the
+   * background loop does on its schedule), after forgetting the credentials held too long.
+   */
   readonly refreshAll: Effect.Effect<void>
 }
 
 /** Tag of the discovery service. */
 export const Discovery = Context.GenericTag<Discovery>("accelerator/Discovery")
 
-const toMethodSet = (methods: ReadonlyArray<MethodInfo>): MethodSet => ({
+const toMethodSet = (methods: ReadonlyArray<MethodInfo>, fetchedAt: number): MethodSet => ({
   methods,
   byId: new Map(methods.map((m) => [m.id, m])),
   fingerprint: fingerprint(methods),
   tools: toTools(methods),
-  fetchedAt: Date.now()
+  fetchedAt
 })
 
 /** Creates the service; its refresh loop runs in the current scope. */
@@ -94,35 +112,58 @@ export const make = (options: DiscoveryOptions) =>
   Effect.gen(function*() {
     const rpc = yield* DrupalRpc
     const validator = yield* ArgumentValidator
+    const refreshMs = Duration.toMillis(options.refreshInterval)
+    const credentialMs = Duration.toMillis(options.credentialTtl ?? options.refreshInterval)
+    /** A partition's set, and the credentials of its latest caller until `until` (epoch ms). */
+    interface Known {
+      readonly set: MethodSet
+      credentials: Credentials | undefined
+      until: number
+    }
     // Insertion order is recency order: a hit re-inserts, eviction takes the first key.
-    const partitions = new Map<string, { credentials: Credentials; set: MethodSet }>()
+    const partitions = new Map<string, Known>()
     const singleFlight = yield* SingleFlight.make({ maxKeys: options.maxPartitions })
 
-    const fetch = (credentials: Credentials) =>
+    const fetch = (partition: string, credentials: Credentials) =>
       Effect.flatMap(rpc.discovery(credentials), decodeMethodList).pipe(
-        Effect.map(toMethodSet),
-        Effect.tap((set) => Effect.sync(() => options.onMethods?.(set.methods.map((m) => m.id))))
+        Effect.flatMap((methods) => Effect.map(Clock.currentTimeMillis, (now) => toMethodSet(methods, now))),
+        Effect.tap((set) => Effect.sync(() => options.onMethods?.(set.methods.map((m) => m.id), partition)))
       )
 
-    const store = (partition: string, credentials: Credentials, set: MethodSet) => {
+    const store = (partition: string, known: Known) => {
       partitions.delete(partition)
-      partitions.set(partition, { credentials, set })
+      partitions.set(partition, known)
       while (partitions.size > options.maxPartitions) partitions.delete(partitions.keys().next().value!)
     }
 
     const load = (partition: string, credentials: Credentials) =>
       singleFlight.run(
         partition,
-        Effect.tap(fetch(credentials), (set) => Effect.sync(() => store(partition, credentials, set)))
+        Effect.flatMap(fetch(partition, credentials), (set) =>
+          Effect.map(Clock.currentTimeMillis, (now) => {
+            store(partition, { set, credentials, until: now + credentialMs })
+            return set
+          }))
       )
 
+    const partitionOf = (credentials: Credentials): Effect.Effect<string, DrupalError> => {
+      const partition = options.partitionOf(credentials)
+      return typeof partition === "string" ? Effect.succeed(partition) : partition
+    }
+
     const methodSet = (credentials: Credentials) =>
-      Effect.suspend(() => {
-        const partition = options.partitionOf(credentials)
+      Effect.gen(function*() {
+        const partition = yield* partitionOf(credentials)
+        const now = yield* Clock.currentTimeMillis
         const known = partitions.get(partition)
-        if (known === undefined) return load(partition, credentials)
-        store(partition, credentials, known.set)
-        return Effect.succeed(known.set)
+        // Unknown, or not refreshed since its credentials were forgotten: fetch as this caller.
+        if (known === undefined || (known.credentials === undefined && now - known.set.fetchedAt > refreshMs)) {
+          return yield* load(partition, credentials)
+        }
+        known.credentials = credentials
+        known.until = now + credentialMs
+        store(partition, known)
+        return known.set
       })
 
     const ensureMethod = (credentials: Credentials, method: string) =>
@@ -139,7 +180,7 @@ export const make = (options: DiscoveryOptions) =>
       })
 
     const refreshOne = (partition: string, credentials: Credentials, previous: MethodSet) =>
-      fetch(credentials).pipe(
+      fetch(partition, credentials).pipe(
         Effect.tap((next) =>
           Effect.gen(function*() {
             if (next.fingerprint === previous.fingerprint) return
@@ -157,7 +198,13 @@ export const make = (options: DiscoveryOptions) =>
                 })
               )
             }
-            if (partitions.has(partition)) store(partition, credentials, next)
+          })
+        ),
+        Effect.tap((next) =>
+          Effect.sync(() => {
+            const current = partitions.get(partition)
+            // Replaced in place (recency unchanged), keeping the credentials of the latest caller.
+            if (current !== undefined) partitions.set(partition, { ...current, set: next })
           })
         ),
         Effect.catchAll((error) =>
@@ -167,16 +214,33 @@ export const make = (options: DiscoveryOptions) =>
         )
       )
 
-    const refreshAll = Effect.suspend(() =>
-      Effect.forEach([...partitions.entries()], ([partition, { credentials, set }]) => refreshOne(partition, credentials, set), {
+    /** Forgets expired credentials, then refreshes the partitions whose callers' credentials are still held. */
+    const refreshAll = Effect.gen(function*() {
+      const now = yield* Clock.currentTimeMillis
+      const due: Array<readonly [string, Credentials, MethodSet]> = []
+      for (const [partition, known] of partitions) {
+        if (known.credentials !== undefined && known.until <= now) known.credentials = undefined
+        if (known.credentials !== undefined) due.push([partition, known.credentials, known.set])
+      }
+      yield* Effect.forEach(due, ([partition, credentials, set]) => refreshOne(partition, credentials, set), {
         concurrency: 4,
         discard: true
       })
-    )
+    })
 
     yield* Effect.forkScoped(
       Effect.repeat(refreshAll, Schedule.spaced(options.refreshInterval)).pipe(Effect.delay(options.refreshInterval))
     )
+    if (options.prefetch !== undefined && options.prefetch.length > 0) {
+      yield* Effect.forkScoped(
+        Effect.forEach(options.prefetch, (credentials) =>
+          methodSet(credentials).pipe(
+            Effect.catchAll((error) =>
+              Effect.logWarning("discovery: prefetch failed").pipe(Effect.annotateLogs({ error: error.message }))
+            )
+          ), { discard: true })
+      )
+    }
 
     // Every public operation is a span (`Discovery.<op>`).
     return Discovery.of({
@@ -190,7 +254,7 @@ export const make = (options: DiscoveryOptions) =>
 /** The service over explicit options. */
 export const layer = (options: DiscoveryOptions) => Layer.scoped(Discovery, make(options))
 
-/** The service from `DiscoveryConfig`, partitioned by credentials fingerprint. */
+/** The service from `DiscoveryConfig`; without a `partitionOf` override, partitioned by credentials fingerprint. */
 export const layerConfig = (overrides: Partial<DiscoveryOptions> = {}) =>
   Layer.scoped(
     Discovery,

@@ -3,8 +3,10 @@
  *
  * - `POST /admin/invalidate`: an operator drops keys, tags or a whole namespace, with
  *   `Authorization: Bearer $ADMIN_TOKEN`. Answers 404 while `ADMIN_TOKEN` is unset.
- * - `POST /webhooks/drupal`: Drupal reports content changes, signed with `WEBHOOK_SECRET`
- *   (protocol in `invalidation/Webhook.ts`). Answers 404 while `WEBHOOK_SECRET` is unset.
+ * - `POST /webhooks/drupal`: Drupal reports content changes as Standard Webhooks signed with
+ *   `WEBHOOK_SECRET` (protocol in `invalidation/Webhook.ts`). Answers 404 while `WEBHOOK_SECRET`
+ *   is unset; a delivery whose `webhook-id` was already carried out is answered 202
+ *   `{"invalidated": {"tags": 0}, "duplicate": true}` without a second effect.
  *
  * Both bodies are read and validated by the handlers (the webhook's signature covers the raw
  * bytes), so every refusal has the gateway's error body `{error: {code, message}}`; the payload
@@ -13,20 +15,19 @@
  * | status | code | when |
  * | --- | --- | --- |
  * | 400 | `bad_request` | body not JSON or not matching its schema; the message names the field |
- * | 401 | `unauthorized` | admin: missing or wrong bearer token (`WWW-Authenticate: Bearer`); webhook: missing or malformed headers, signature not matching the body (`WWW-Authenticate: HMAC-SHA256`) |
- * | 401 | `stale_signature` | webhook: authentic, but `X-Drupal-Timestamp` is outside ±`WEBHOOK_TOLERANCE_MS` |
+ * | 401 | `unauthorized` | admin: missing or wrong bearer token (`WWW-Authenticate: Bearer`); webhook: missing or malformed headers, no signature matching the body (`WWW-Authenticate: HMAC-SHA256`) |
+ * | 401 | `stale_signature` | webhook: authentic, but `webhook-timestamp` is outside ±`WEBHOOK_TOLERANCE_MS` |
  * | 404 | `not_found` | the route is disabled (its secret is unset) |
- * | 409 | `replayed` | webhook: this signature was already accepted |
  * | 413 | `payload_too_large` | `Content-Length` above the bound (webhook 64 KiB, admin 2 MiB; `HTTP_MAX_BODY_BYTES` when smaller); a body without one is cut off at the bound |
  *
  * @since 0.1.0
  */
-import { HttpApi, HttpApiEndpoint, HttpApiGroup, HttpApiSchema, OpenApi } from "@effect/platform"
+import { HttpApi, HttpApiEndpoint, HttpApiGroup, OpenApi } from "@effect/platform"
 import { Schema } from "effect"
 import { NAMESPACES } from "../content/CacheKeys.js"
 import { MAX_EVENT_IDS, WebhookEvent } from "../invalidation/Webhook.js"
 import { routes } from "../listener/Routes.js"
-import { ErrorBody, withGatewayErrors } from "./ApiError.js"
+import { withGatewayErrors } from "./ApiError.js"
 
 /** Most keys, and most tags, one admin call may name. */
 export const MAX_INVALIDATE_ITEMS = 1000
@@ -39,19 +40,6 @@ export const MAX_INVALIDATE_ITEM_LENGTH = 512
  * room for 1000 keys and 1000 tags of 512 plain characters each.
  */
 export const MAX_ADMIN_BODY_BYTES = 2 * 1024 * 1024
-
-/** 409: the request repeats one already carried out (a replayed webhook delivery). */
-export class Conflict extends Schema.TaggedError<Conflict>()("Conflict", {
-  code: Schema.String,
-  message: Schema.String
-}) {}
-
-/** The wire form of {@link Conflict}: the gateway's usual error body, with HTTP 409. */
-const ConflictWire = Schema.transform(Schema.Struct({ error: ErrorBody }), Schema.typeSchema(Conflict), {
-  strict: true,
-  decode: ({ error }) => new Conflict(error),
-  encode: (e) => ({ error: { code: e.code, message: e.message } })
-}).annotations(HttpApiSchema.annotations({ status: 409 }))
 
 const Item = (what: string) =>
   Schema.String.pipe(
@@ -94,9 +82,10 @@ export const InvalidateResult = Schema.Struct({
   })
 })
 
-/** The answer of `POST /webhooks/drupal`: how many distinct tags the event invalidated. */
+/** The answer of `POST /webhooks/drupal`: how many distinct tags the event invalidated; `duplicate` for a delivery already carried out. */
 export const WebhookResult = Schema.Struct({
-  invalidated: Schema.Struct({ tags: Schema.Int })
+  invalidated: Schema.Struct({ tags: Schema.Int }),
+  duplicate: Schema.optional(Schema.Boolean)
 })
 
 /** Cache invalidation: by an operator, and by Drupal's signed content webhook. */
@@ -116,12 +105,10 @@ export class AdminApi extends HttpApiGroup.make("admin")
       .addSuccess(WebhookResult, { status: 202 })
       .annotate(
         OpenApi.Summary,
-        `Drupal content changes (≤ ${MAX_EVENT_IDS} ids), signed: X-Drupal-Timestamp (unix s) and ` +
-          `X-Drupal-Signature: sha256=<hex HMAC-SHA256 of "<timestamp>.<raw body>">`
+        `Drupal content changes (≤ ${MAX_EVENT_IDS} ids) as Standard Webhooks: webhook-id, webhook-timestamp (unix s) and ` +
+          `webhook-signature: v1,<base64 HMAC-SHA256 of "<id>.<timestamp>.<raw body>"> keyed with the whsec_ secret`
       )
   )
-  // 409 for a replayed delivery; the gateway's common errors are declared on the API.
-  .addError(ConflictWire)
 {}
 
 /**

@@ -10,27 +10,29 @@
  */
 import { HttpApiBuilder, HttpApp, HttpServerRequest, HttpServerResponse } from "@effect/platform"
 import { MaxBodySize } from "@effect/platform/HttpIncomingMessage"
-import { Chunk, Clock, Duration, Effect, Either, Option, Redacted, Schema, Stream } from "effect"
+import { Chunk, Clock, ConfigError, Duration, Effect, Either, Option, Redacted, Schema, Stream } from "effect"
 import { createHash, timingSafeEqual } from "node:crypto"
 import { TieredCache } from "../cache/TieredCache.js"
-import { AdminToken, InvalidationConfig } from "../Config.js"
+import { AdminToken, InvalidationConfig, RedisPrefix } from "../Config.js"
 import { MAX_AUTHORIZATION_LENGTH } from "../drupal/Credentials.js"
 import {
   decodeEvent,
-  makeReplayGuard,
+  ID_HEADER,
   MAX_WEBHOOK_BODY_BYTES,
   parseJson,
-  REPLAY_MEMORY,
+  secretProblem,
   SIGNATURE_HEADER,
   tagsForEvent,
   TIMESTAMP_HEADER,
   toInvalidPayload,
   verifyDelivery
 } from "../invalidation/Webhook.js"
-import { AdminOnlyApi, Conflict, InvalidateRequest, MAX_ADMIN_BODY_BYTES } from "./AdminApi.js"
+import * as WebhookReplays from "../invalidation/WebhookReplays.js"
+import { Redis } from "../redis/Redis.js"
+import { AdminOnlyApi, InvalidateRequest, MAX_ADMIN_BODY_BYTES } from "./AdminApi.js"
 import { type ApiError, apiError } from "./ApiError.js"
 
-type AdminError = ApiError | Conflict
+type AdminError = ApiError
 
 const sha256 = (value: string): Buffer => createHash("sha256").update(value).digest()
 
@@ -102,10 +104,10 @@ const notFound = apiError(404, "not_found", "No such route")
 /**
  * The `admin` group's handlers, built against {@link AdminOnlyApi} (same API id as `GatewayApi`).
  *
- * Requires `TieredCache` and reads `ADMIN_TOKEN`, `WEBHOOK_SECRET` and
- * `WEBHOOK_TOLERANCE_MS` from the `ConfigProvider` when built (fails with a `ConfigError` on a bad
- * value). Holds the webhook's {@link makeReplayGuard replay guard} (10,000 signatures) for the
- * layer's lifetime.
+ * Requires `TieredCache` (and uses `Redis` when in context) and reads `ADMIN_TOKEN`,
+ * `WEBHOOK_SECRET`, `WEBHOOK_TOLERANCE_MS` and the Redis prefix from the `ConfigProvider` when
+ * built (fails with a `ConfigError` on a bad value, e.g. a secret that is not `whsec_…`). Holds
+ * the webhook's replay memory (`invalidation/WebhookReplays.ts`) for the layer's lifetime.
  */
 export const AdminHandlers = HttpApiBuilder.group(AdminOnlyApi, "admin", (handlers) =>
   Effect.gen(function*() {
@@ -113,9 +115,13 @@ export const AdminHandlers = HttpApiBuilder.group(AdminOnlyApi, "admin", (handle
     const adminToken = configured(yield* AdminToken)
     const { webhookSecret: rawSecret, webhookTolerance } = yield* InvalidationConfig
     const webhookSecret = configured(rawSecret)
+    if (Option.isSome(webhookSecret)) {
+      const problem = secretProblem(webhookSecret.value)
+      if (problem !== undefined) return yield* Effect.fail(ConfigError.InvalidData(["WEBHOOK_SECRET"], problem))
+    }
     const toleranceMs = Duration.toMillis(webhookTolerance)
     const adminDigest = Option.map(adminToken, (token) => sha256(Redacted.value(token)))
-    const replays = makeReplayGuard(REPLAY_MEMORY)
+    const replays = WebhookReplays.make({ redis: yield* Effect.serviceOption(Redis), prefix: yield* RedisPrefix })
 
     const invalidate = Effect.fn("Admin.invalidate")(function*(expectedDigest: Buffer) {
       const request = yield* HttpServerRequest.HttpServerRequest
@@ -145,6 +151,7 @@ export const AdminHandlers = HttpApiBuilder.group(AdminOnlyApi, "admin", (handle
       const now = yield* Clock.currentTimeMillis
       const verified = verifyDelivery({
         secret,
+        idHeader: request.headers[ID_HEADER],
         timestampHeader: request.headers[TIMESTAMP_HEADER],
         signatureHeader: request.headers[SIGNATURE_HEADER],
         body,
@@ -157,9 +164,11 @@ export const AdminHandlers = HttpApiBuilder.group(AdminOnlyApi, "admin", (handle
       }
       const event = decodeEvent(body)
       if (Either.isLeft(event)) return yield* Effect.fail(apiError(400, "bad_request", event.left.message))
-      // Recorded only once authentic and well-formed: a refused delivery does not spend its signature.
-      if (!replays.accept(verified.right.signature, verified.right.expiresAt, now)) {
-        return yield* Effect.fail(new Conflict({ code: "replayed", message: "This delivery was already accepted" }))
+      // Recorded only once authentic and well-formed: a refused delivery does not spend its id.
+      if (!(yield* replays.accept(verified.right.id, verified.right.rememberMs))) {
+        // A retry of a delivery already carried out (here or on another instance): success, no second effect.
+        yield* Effect.logInfo("webhook: duplicate delivery").pipe(Effect.annotateLogs({ route: "webhooks/drupal", duplicate: true }))
+        return { invalidated: { tags: 0 }, duplicate: true }
       }
       const tags = tagsForEvent(event.right)
       if (tags.length > 0) yield* cache.invalidateTags(tags)

@@ -8,6 +8,7 @@ import { HttpApiBuilder, HttpServerRequest, HttpServerResponse } from "@effect/p
 import { NodeStream } from "@effect/platform-node"
 import { Clock, Effect, Stream } from "effect"
 import * as zlib from "node:zlib"
+import { AccessScope } from "../access/AccessScope.js"
 import { CachedContent, type Served } from "../content/CachedContent.js"
 import { normalizeSearch } from "../content/SearchQuery.js"
 import type { DrupalError } from "../drupal/DrupalError.js"
@@ -18,15 +19,16 @@ import * as Representation from "./Representation.js"
 import { BadInput, parseContentOptions, parseId } from "./RequestParams.js"
 
 /** The caller's credentials from the request's `Authorization` header. */
-export const requestCredentials: Effect.Effect<Credentials, BadInput, HttpServerRequest.HttpServerRequest> = Effect.flatMap(
-  HttpServerRequest.HttpServerRequest,
-  (request) => {
-    const header = request.headers["authorization"]
-    return header !== undefined && header.length > MAX_AUTHORIZATION_LENGTH
-      ? Effect.fail(new BadInput("authorization", "the Authorization header is too long"))
-      : Effect.succeed(fromAuthorizationHeader(header))
-  }
-)
+export const requestCredentials: Effect.Effect<Credentials, BadInput, HttpServerRequest.HttpServerRequest | AccessScope> =
+  Effect.flatMap(
+    HttpServerRequest.HttpServerRequest,
+    (request) => {
+      const header = request.headers["authorization"]
+      return header !== undefined && header.length > MAX_AUTHORIZATION_LENGTH
+        ? Effect.fail(new BadInput("authorization", "the Authorization header is too long"))
+        : Effect.map(AccessScope, (access) => access.credentials(header))
+    }
+  )
 
 /** The `Server-Timing` value of an answer: the tier that answered, the total, and the upstream time when there was a load. */
 export const serverTiming = (served: Pick<Served, "cache" | "millis" | "upstreamMillis">): string =>

@@ -20,7 +20,7 @@ import type { MemoryTier } from "../cache/MemoryTier.js"
 import { TieredCache } from "../cache/TieredCache.js"
 import { contentCacheKey, discoveryCacheKey, markdownCacheKey, responseOf, searchCacheKey } from "../content/CacheKeys.js"
 import { normalizeSearch } from "../content/SearchQuery.js"
-import { fromAuthorizationHeader, MAX_AUTHORIZATION_LENGTH } from "../drupal/Credentials.js"
+import { MAX_AUTHORIZATION_LENGTH } from "../drupal/Credentials.js"
 import { type FastPath, HitPath } from "../listener/Listener.js"
 import { matchRoute } from "../listener/Routes.js"
 import * as Metrics from "../telemetry/Metrics.js"
@@ -82,7 +82,7 @@ export const make = (options: HitPathOptions): FastPath => {
     try {
       const header = req.headers.authorization
       if (header !== undefined && header.length > MAX_AUTHORIZATION_LENGTH) return false
-      const credentials = fromAuthorizationHeader(header)
+      const credentials = options.access.credentials(header)
       const partition = options.access.partitionSync(credentials)
       if (partition === undefined) return false
       const key = keyOf(new URL(req.url, "http://gateway"), partition.id)

@@ -8,8 +8,8 @@
  *
  * @since 0.1.0
  */
-import { type HttpApp, HttpServerRequest, HttpServerResponse } from "@effect/platform"
-import { Effect } from "effect"
+import { type HttpApp, HttpServerRequest, HttpServerResponse, HttpTraceContext } from "@effect/platform"
+import { Effect, Option } from "effect"
 
 /** Most characters of a client-supplied request id kept; longer or odd ones are replaced. */
 export const MAX_REQUEST_ID_LENGTH = 128
@@ -28,18 +28,28 @@ export const noStoreOnError = (response: HttpServerResponse.HttpServerResponse):
 
 /**
  * Wraps the app: annotates logs with `request_id`, traces a `sampleRatio` share of requests
- * (0: tracing off, so a request pays no span cost), logs 5xx answers, marks errors `no-store`.
+ * (0: tracing off, so a request pays no span cost), logs 5xx answers, marks errors `no-store`. A
+ * traced request's server span carries the method and the path, never the query string (where a
+ * client may have put a token) nor any header.
  */
 export const withRequestContext = (sampleRatio: number) => <E, R>(app: HttpApp.Default<E, R>): HttpApp.Default<E, R> =>
   Effect.flatMap(HttpServerRequest.HttpServerRequest, (request) => {
     const id = request.headers["x-request-id"] ?? "-"
     const traced = sampleRatio > 0 && Math.random() < sampleRatio
+    const path = request.url.split("?")[0]!
     return app.pipe(
       Effect.map(noStoreOnError),
+      Effect.tap((response) => Effect.annotateCurrentSpan("http.response.status_code", response.status)),
+      Effect.withSpan(`http.server ${request.method}`, {
+        kind: "server",
+        captureStackTrace: false,
+        attributes: { "http.request.method": request.method, "url.path": path },
+        ...Option.match(HttpTraceContext.fromHeaders(request.headers), { onNone: () => ({}), onSome: (parent) => ({ parent }) })
+      }),
       Effect.tap((response) =>
         response.status >= 500
           ? Effect.logWarning("request answered with a server error").pipe(
-            Effect.annotateLogs({ status: response.status, method: request.method, path: request.url.split("?")[0] })
+            Effect.annotateLogs({ status: response.status, method: request.method, path })
           )
           : Effect.void
       ),

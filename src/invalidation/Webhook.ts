@@ -1,31 +1,41 @@
 /**
  * The pure parts of the Drupal webhook (`POST /webhooks/drupal`): signing and verifying a
- * delivery, the timestamp window, the replay guard, the event schema and the cache tags an event
- * invalidates. No I/O here; the HTTP handler (`http/AdminHandlers.ts`) reads the body, the clock
- * and the configuration and calls these.
+ * delivery, the timestamp window, the replay memory, the event schema and the cache tags an
+ * event invalidates. No I/O here; the HTTP handler (`http/AdminHandlers.ts`) reads the body, the
+ * clock and the configuration, and keeps delivery ids (in Redis when configured, see
+ * `invalidation/WebhookReplays.ts`).
  *
- * **Protocol.** Drupal sends the JSON body with two headers:
+ * **Protocol: [Standard Webhooks](https://www.standardwebhooks.com/).** Drupal sends the JSON
+ * body with three headers:
  *
- * - `X-Drupal-Timestamp`: the unix time of the delivery, in whole seconds;
- * - `X-Drupal-Signature`: `sha256=<hex HMAC-SHA256 of "<timestamp>.<raw body bytes>" keyed with
- *   WEBHOOK_SECRET>` (see {@link sign}).
+ * - `webhook-id`: the delivery's unique id (1 to 128 of `A-Z a-z 0-9 _ . : -`); a retry of one
+ *   delivery keeps its id;
+ * - `webhook-timestamp`: the unix time of the attempt, in whole seconds;
+ * - `webhook-signature`: `v1,<base64 HMAC-SHA256 of "<id>.<timestamp>.<raw body>">`, keyed with
+ *   the bytes of the secret `whsec_<base64>`; several space-separated signatures may be given
+ *   (key rotation), one matching is enough.
  *
- * A delivery is accepted when its signature matches (compared in constant time), its timestamp is
- * within the tolerance of the gateway's clock either way, and the same signature was not accepted
- * before (see {@link ReplayGuard}). The signature covers the timestamp, so an old delivery cannot
- * be made fresh without the secret.
+ * The signature is computed by the `standardwebhooks` package (`Webhook.sign`) and compared in
+ * constant time here; the timestamp is checked against the gateway's `Clock` with
+ * `WEBHOOK_TOLERANCE_MS` (the package's own `verify` reads `Date.now()` with a fixed window). A
+ * delivery is accepted when a signature matches and its timestamp is within the tolerance either
+ * way; a delivery id accepted before is a duplicate: answered 2xx without a second effect.
  *
  * @since 0.1.0
  */
 import { Either, ParseResult, Redacted, Schema } from "effect"
-import { createHmac, timingSafeEqual } from "node:crypto"
+import { timingSafeEqual } from "node:crypto"
+import { Webhook } from "standardwebhooks"
 import { itemTag, SEARCH_TAG } from "../content/CacheKeys.js"
 
-/** Header carrying the delivery's unix time in seconds (lower case, as Node presents headers). */
-export const TIMESTAMP_HEADER = "x-drupal-timestamp"
+/** Header carrying the delivery's id (lower case, as Node presents headers). */
+export const ID_HEADER = "webhook-id"
 
-/** Header carrying `sha256=<hex>` (lower case, as Node presents headers). */
-export const SIGNATURE_HEADER = "x-drupal-signature"
+/** Header carrying the delivery's unix time in seconds. */
+export const TIMESTAMP_HEADER = "webhook-timestamp"
+
+/** Header carrying `v1,<base64>` signatures, separated by spaces. */
+export const SIGNATURE_HEADER = "webhook-signature"
 
 /** Largest webhook body accepted, in bytes; larger ones are refused before any HMAC is computed. */
 export const MAX_WEBHOOK_BODY_BYTES = 64 * 1024
@@ -33,43 +43,85 @@ export const MAX_WEBHOOK_BODY_BYTES = 64 * 1024
 /** Most content ids one event may carry. */
 export const MAX_EVENT_IDS = 1000
 
-/** Default number of accepted signatures the replay guard remembers. */
+/** Default number of delivery ids the in-memory replay memory keeps. */
 export const REPLAY_MEMORY = 10_000
 
-/** A shared secret, plain or redacted. */
+/** The shape of a delivery id: also safe inside a Redis key. */
+export const DELIVERY_ID = /^[A-Za-z0-9_.:-]{1,128}$/
+
+/** Fewest secret bytes accepted (the Standard Webhooks secret is 24 to 64 random bytes). */
+export const MIN_SECRET_BYTES = 24
+
+/** A shared secret `whsec_<base64>`, plain or redacted. */
 export type Secret = string | Redacted.Redacted<string>
 
 const reveal = (secret: Secret): string => (typeof secret === "string" ? secret : Redacted.value(secret))
 
-/** The raw HMAC-SHA256 of `"<timestamp>.<body>"` keyed with `secret` (32 bytes). */
-const digest = (secret: Secret, timestamp: number | string, body: Uint8Array | string): Buffer =>
-  createHmac("sha256", reveal(secret)).update(`${timestamp}.`).update(body).digest()
+const SECRET = /^whsec_([A-Za-z0-9+/]+={0,2})$/
 
 /**
- * The `X-Drupal-Signature` value for a delivery: `sha256=` followed by the lower-case hex
- * HMAC-SHA256 of `"<timestamp>.<body>"` keyed with `secret`. `body` must be the exact bytes sent
- * (a string is taken as UTF-8). For Drupal-side code and tests.
+ * Why a secret is not a Standard Webhooks secret (`whsec_` and the base64 of at least
+ * {@link MIN_SECRET_BYTES} bytes), or `undefined` when it is one. The message never shows the secret.
  */
-export const sign = (secret: Secret, timestamp: number | string, body: Uint8Array | string): string =>
-  `sha256=${digest(secret, timestamp, body).toString("hex")}`
+export const secretProblem = (secret: Secret): string | undefined => {
+  const match = SECRET.exec(reveal(secret).trim())
+  if (match === null) return "WEBHOOK_SECRET must be whsec_ followed by base64 (e.g. whsec_$(openssl rand -base64 32))"
+  return Buffer.from(match[1]!, "base64").length < MIN_SECRET_BYTES
+    ? `WEBHOOK_SECRET must hold at least ${MIN_SECRET_BYTES} bytes (base64 after whsec_)`
+    : undefined
+}
 
-const SIGNATURE = /^sha256=([0-9a-fA-F]{64})$/
+/** A fresh secret: `whsec_` and the base64 of 32 random bytes (for tests and setup scripts). */
+export const generateSecret = (random: Uint8Array): string => `whsec_${Buffer.from(random).toString("base64")}`
 
 /**
- * Whether `header` is the signature of `body` at `timestamp` under `secret`. The comparison of
- * the two digests is constant-time (`crypto.timingSafeEqual`); only the header's public shape
- * (`sha256=` + 64 hex digits) is checked before it. Never throws.
+ * The `webhook-signature` value for a delivery: `v1,` and the base64 HMAC-SHA256 of
+ * `"<id>.<timestamp>.<body>"` keyed with the secret's bytes, as computed by `standardwebhooks`.
+ * `body` must be the exact bytes sent (a string is taken as UTF-8). For Drupal-side code and tests.
+ */
+export const sign = (secret: Secret, id: string, timestamp: number | string, body: Uint8Array | string): string =>
+  new Webhook(reveal(secret).trim()).sign(id, new Date(Number(timestamp) * 1000), typeof body === "string" ? body : Buffer.from(body))
+
+/** The headers of a signed delivery (lower-case names), for tests and senders. */
+export const deliveryHeaders = (
+  secret: Secret,
+  id: string,
+  timestamp: number,
+  body: Uint8Array | string
+): Record<string, string> => ({
+  [ID_HEADER]: id,
+  [TIMESTAMP_HEADER]: String(timestamp),
+  [SIGNATURE_HEADER]: sign(secret, id, timestamp, body)
+})
+
+/**
+ * Whether one of the `v1,` signatures in `header` is the signature of `body` sent as `id` at
+ * `timestamp` under `secret`. Each comparison is constant-time (`crypto.timingSafeEqual` over
+ * equal-length digests); other versions are skipped, as the standard says. Never throws.
  */
 export const verifySignature = (
   secret: Secret,
+  id: string,
   timestamp: string,
   body: Uint8Array,
   header: string | undefined
 ): boolean => {
-  const match = header === undefined ? null : SIGNATURE.exec(header.trim())
-  if (match === null) return false
-  const presented = Buffer.from(match[1]!, "hex")
-  return timingSafeEqual(presented, digest(secret, timestamp, body))
+  if (header === undefined) return false
+  let expected: Buffer
+  try {
+    // Compared as base64 text, as the package does: a lenient decoder would accept trailing junk.
+    expected = Buffer.from(sign(secret, id, timestamp, body).slice("v1,".length), "latin1")
+  } catch {
+    return false
+  }
+  let matched = false
+  for (const versioned of header.trim().split(" ").slice(0, 8)) {
+    const comma = versioned.indexOf(",")
+    if (comma < 0 || versioned.slice(0, comma) !== "v1") continue
+    const presented = Buffer.from(versioned.slice(comma + 1), "latin1")
+    if (presented.length === expected.length && timingSafeEqual(presented, expected)) matched = true
+  }
+  return matched
 }
 
 /** A timestamp header as unix seconds: 1 to 12 decimal digits, nothing else. */
@@ -87,31 +139,31 @@ export const withinTolerance = (seconds: number, nowMs: number, toleranceMs: num
  *
  * | code | when |
  * | --- | --- |
- * | `unauthorized` | a header is missing or malformed, or the signature does not match the body |
- * | `stale_signature` | the signature matches but the timestamp is outside the tolerance (check clocks) |
- * | `replayed` | the same signature was already accepted within the tolerance window |
+ * | `unauthorized` | a header is missing or malformed, or no signature matches the body |
+ * | `stale_signature` | a signature matches but the timestamp is outside the tolerance (check clocks) |
  */
 export class WebhookRejection {
   readonly _tag = "WebhookRejection"
   constructor(
-    readonly code: "unauthorized" | "stale_signature" | "replayed",
+    readonly code: "unauthorized" | "stale_signature",
     readonly message: string
   ) {}
 }
 
 /** A delivery whose signature and timestamp were verified. */
 export interface VerifiedDelivery {
+  /** The delivery's id: the replay memory's key. */
+  readonly id: string
   /** The delivery's unix time, in seconds. */
   readonly timestamp: number
-  /** The signature's hex digest: the replay guard's key. */
-  readonly signature: string
-  /** When the signature stops being acceptable anyway (epoch ms): timestamp + tolerance. */
-  readonly expiresAt: number
+  /** How long the id must be remembered (ms from now): until its timestamp leaves the window. */
+  readonly rememberMs: number
 }
 
 /** Input of {@link verifyDelivery}. */
 export interface DeliveryInput {
   readonly secret: Secret
+  readonly idHeader: string | undefined
   readonly timestampHeader: string | undefined
   readonly signatureHeader: string | undefined
   /** The raw body bytes, exactly as received. */
@@ -123,71 +175,72 @@ export interface DeliveryInput {
 /**
  * Verifies a delivery's headers against its raw body: the signature first (constant-time), then
  * the timestamp window, so `stale_signature` is only ever said of an authentic delivery and
- * points at clock skew. Replays are not checked here (see {@link ReplayGuard}).
+ * points at clock skew. Duplicates are not checked here (see {@link ReplayMemory}).
  */
 export const verifyDelivery = (input: DeliveryInput): Either.Either<VerifiedDelivery, WebhookRejection> => {
+  const id = input.idHeader?.trim()
+  if (id === undefined || !DELIVERY_ID.test(id)) {
+    return Either.left(new WebhookRejection("unauthorized", "webhook-id must be 1 to 128 of A-Z a-z 0-9 _ . : -"))
+  }
   const timestamp = parseTimestamp(input.timestampHeader)
   if (timestamp === undefined) {
-    return Either.left(new WebhookRejection("unauthorized", "X-Drupal-Timestamp must be unix seconds"))
+    return Either.left(new WebhookRejection("unauthorized", "webhook-timestamp must be unix seconds"))
   }
   if (input.signatureHeader === undefined) {
-    return Either.left(new WebhookRejection("unauthorized", "X-Drupal-Signature is missing"))
+    return Either.left(new WebhookRejection("unauthorized", "webhook-signature is missing"))
   }
-  if (!verifySignature(input.secret, input.timestampHeader!.trim(), input.body, input.signatureHeader)) {
-    return Either.left(new WebhookRejection("unauthorized", "X-Drupal-Signature does not match the body"))
+  if (!verifySignature(input.secret, id, String(timestamp), input.body, input.signatureHeader)) {
+    return Either.left(new WebhookRejection("unauthorized", "webhook-signature does not match the body"))
   }
   if (!withinTolerance(timestamp, input.nowMs, input.toleranceMs)) {
     return Either.left(
-      new WebhookRejection("stale_signature", "X-Drupal-Timestamp is outside the accepted window; check the clocks")
+      new WebhookRejection("stale_signature", "webhook-timestamp is outside the accepted window; check the clocks")
     )
   }
-  return Either.right({
-    timestamp,
-    signature: input.signatureHeader.trim().slice("sha256=".length).toLowerCase(),
-    expiresAt: timestamp * 1000 + input.toleranceMs
-  })
+  return Either.right({ id, timestamp, rememberMs: Math.max(1, timestamp * 1000 + input.toleranceMs - input.nowMs) })
 }
 
 /**
- * The signatures accepted recently, so that a delivery is accepted at most once.
+ * The delivery ids accepted recently, in this process, so that a delivery has its effect at most
+ * once (the Redis-backed memory in `WebhookReplays.ts` makes that hold across instances and falls
+ * back to this one).
  *
- * Bounded: at most `capacity` signatures are kept; each is forgotten when it expires (its
- * timestamp + tolerance, after which the timestamp check refuses it anyway) or, when more than
- * `capacity` deliveries arrive within one window, oldest first. Only verified deliveries are
- * recorded, so an outsider cannot flush the memory. The memory is per process: a replay sent to
- * another instance is not detected there (it only repeats an idempotent invalidation).
+ * Bounded: at most `capacity` ids are kept; each is forgotten when it expires (after which the
+ * timestamp check refuses the delivery anyway) or, when more than `capacity` deliveries arrive
+ * within one window, oldest first. Only verified deliveries are recorded, so an outsider cannot
+ * flush the memory.
  *
  * Synchronous; `accept` checks and records in one step, so two concurrent fibers cannot both
- * accept the same signature.
+ * accept the same id.
  */
-export interface ReplayGuard {
+export interface ReplayMemory {
   /**
-   * `true` (and the signature is recorded until `expiresAt`) when `signature` was not accepted
-   * before or its record has expired at `nowMs`; `false` for a replay.
+   * `true` (and the id is recorded until `expiresAt`) when `id` was not accepted before or its
+   * record has expired at `nowMs`; `false` for a duplicate.
    */
-  readonly accept: (signature: string, expiresAt: number, nowMs: number) => boolean
-  /** Signatures currently remembered. */
+  readonly accept: (id: string, expiresAt: number, nowMs: number) => boolean
+  /** Ids currently remembered. */
   readonly size: () => number
 }
 
-/** A new, empty {@link ReplayGuard} remembering at most `capacity` signatures. */
-export const makeReplayGuard = (capacity: number = REPLAY_MEMORY): ReplayGuard => {
+/** A new, empty {@link ReplayMemory} remembering at most `capacity` ids. */
+export const makeReplayMemory = (capacity: number = REPLAY_MEMORY): ReplayMemory => {
   if (!Number.isSafeInteger(capacity) || capacity < 1) throw new RangeError("capacity must be a whole number >= 1")
   // Insertion order ≈ arrival order, so expired entries are mostly at the front.
   const seen = new Map<string, number>()
   const sweep = (nowMs: number) => {
-    for (const [signature, expiresAt] of seen) {
+    for (const [id, expiresAt] of seen) {
       if (expiresAt > nowMs) break
-      seen.delete(signature)
+      seen.delete(id)
     }
   }
   return {
-    accept: (signature, expiresAt, nowMs) => {
+    accept: (id, expiresAt, nowMs) => {
       sweep(nowMs)
-      const known = seen.get(signature)
+      const known = seen.get(id)
       if (known !== undefined && known > nowMs) return false
-      seen.delete(signature)
-      seen.set(signature, expiresAt)
+      seen.delete(id)
+      seen.set(id, expiresAt)
       while (seen.size > capacity) seen.delete(seen.keys().next().value!)
       return true
     },

@@ -25,7 +25,8 @@ import { normalizeSearch, type SearchInput } from "../content/SearchQuery.js"
 import { McpConfig } from "../Config.js"
 import { Discovery } from "../discovery/Discovery.js"
 import type { DrupalError } from "../drupal/DrupalError.js"
-import { type Credentials, fromAuthorizationHeader, MAX_AUTHORIZATION_LENGTH } from "../drupal/Credentials.js"
+import { AccessScope } from "../access/AccessScope.js"
+import { type Credentials, MAX_AUTHORIZATION_LENGTH } from "../drupal/Credentials.js"
 import { DrupalEndpoint } from "../drupal/DrupalEndpoint.js"
 import { DrupalRpc } from "../drupal/DrupalRpc.js"
 import { toApiError, type HandlerFailure } from "../http/ErrorMapping.js"
@@ -95,6 +96,8 @@ export class McpServer extends Effect.Service<McpServer>()("accelerator/McpServe
     const rpc = yield* DrupalRpc
     const config = yield* McpConfig
     const endpoint = yield* DrupalEndpoint
+    // Callers' fingerprints under the deployment's key, as every other route makes them.
+    const access = yield* AccessScope
     const listTtlMs = Math.round(Duration.toMillis(config.listTtl))
 
     /** The failure as text for the model, and the HTTP 401 that lets a client sign in. */
@@ -407,7 +410,7 @@ export class McpServer extends Effect.Service<McpServer>()("accelerator/McpServe
         if (read._tag === "Invalid") {
           return Effect.succeed(errorReply(400, read.id, { code: ErrorCode.InvalidRequest, message: read.reason }, JSON_HEADERS))
         }
-        const credentials = fromAuthorizationHeader(authorization)
+        const credentials = access.credentials(authorization)
         const modern = envelopeOf(read.message) !== undefined || exchange.headers["mcp-protocol-version"] === MODERN_VERSION
         return modern ? modernExchange(exchange, read.message, credentials) : legacyExchange(exchange, read.message, credentials)
       })

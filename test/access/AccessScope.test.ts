@@ -4,14 +4,24 @@
  * client.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Either, Fiber, TestClock } from "effect"
+import { ConfigProvider, Effect, Either, Fiber, TestClock } from "effect"
+import { createHash } from "node:crypto"
+import { inject } from "vitest"
 import * as AccessScope from "../../src/access/AccessScope.js"
 import * as MemoryTier from "../../src/cache/MemoryTier.js"
 import * as TieredCache from "../../src/cache/TieredCache.js"
-import { anonymous, bearer, type Credentials, fromAuthorizationHeader } from "../../src/drupal/Credentials.js"
-import { type DrupalError, DrupalRpcError } from "../../src/drupal/DrupalError.js"
+import {
+  anonymous,
+  bearer,
+  type Credentials,
+  fingerprintKey,
+  fromAuthorizationHeader,
+  processKey
+} from "../../src/drupal/Credentials.js"
+import { type DrupalError, DrupalHttpError, DrupalRpcError, DrupalTransportError } from "../../src/drupal/DrupalError.js"
 import { DrupalRpc } from "../../src/drupal/DrupalRpc.js"
 import { toApiError } from "../../src/http/ErrorMapping.js"
+import { instance, isolation } from "../cache/tiered-fixtures.js"
 import { ClientTest } from "../drupal/fixtures.js"
 
 const HASH_A = "a".repeat(24) + "0123456789abcdef0123456789abcdef"
@@ -59,12 +69,12 @@ const fakeDrupal = (replies: ReadonlyMap<string, unknown>) => {
   return { rpc, calls: () => calls }
 }
 
-/** An AccessScope over a memory-only tiered cache and the given client. */
-const scopeOver = (rpc: DrupalRpc) =>
+/** An AccessScope over a memory-only tiered cache (or `over`) and the given client. */
+const scopeOver = (rpc: DrupalRpc, options: Partial<AccessScope.AccessScopeOptions> = {}, over?: TieredCache.TieredCache) =>
   Effect.gen(function*() {
     const memory = yield* MemoryTier.make()
-    const cache = yield* TieredCache.make({ memory, writeQueueCapacity: 100, writeBatchSize: 10, invalidationMemory: 100 })
-    return yield* AccessScope.make({ ttl: "1 minute", maxTokens: 100 }).pipe(
+    const cache = over ?? (yield* TieredCache.make({ memory, writeQueueCapacity: 100, writeBatchSize: 10, invalidationMemory: 100 }))
+    return yield* AccessScope.make({ ttl: "1 minute", ...options }).pipe(
       Effect.provideService(DrupalRpc, rpc),
       Effect.provideService(TieredCache.TieredCache, cache)
     )
@@ -79,7 +89,7 @@ const partitionsFor = (entries: ReadonlyArray<readonly [Credentials, unknown]>) 
     return { partitions, calls: drupal.calls, scope }
   })
 
-const [ann, bob, cy, dee] = ["ann-token", "bob-token", "cy-token", "dee-token"].map(bearer) as [Credentials, Credentials, Credentials, Credentials]
+const [ann, bob, cy, dee] = ["ann-token", "bob-token", "cy-token", "dee-token"].map((token) => bearer(token)) as [Credentials, Credentials, Credentials, Credentials]
 
 describe("AccessScope against Drupal replies", () => {
   it.scoped("callers with equal access_level and access_hash share one partition; any difference splits them", () =>
@@ -199,4 +209,171 @@ describe("AccessScope against the simulator", () => {
       assert.strictEqual(g1!.level, "free")
       assert.strictEqual(s2!.id, s!.id, "subscribers are not affected by the member role's grant")
     }).pipe(Effect.provide(ClientTest())))
+})
+
+/** A Drupal that answers every `user.access_context` call with `answer()`, counting the calls. */
+const answering = (answer: () => Effect.Effect<unknown, DrupalError>) => {
+  const base = fakeDrupal(new Map())
+  let calls = 0
+  const rpc: DrupalRpc = {
+    ...base.rpc,
+    call: () =>
+      Effect.suspend(() => {
+        calls++
+        return answer()
+      })
+  }
+  return { rpc, calls: () => calls }
+}
+
+const unauthorized = () => Effect.fail(new DrupalHttpError({ status: 401, bodyExcerpt: "Unauthorized", method: "user.access_context" }))
+
+describe("keyed fingerprints", () => {
+  it("a fingerprint is an HMAC under the deployment key: not the plain hash, equal under one key, different under another", () => {
+    const header = "Bearer demo-admin-token"
+    const plain = createHash("sha256").update(header).digest("hex")
+    const a = fingerprintKey("a".repeat(32))
+    const b = fingerprintKey("b".repeat(32))
+    const underA = fromAuthorizationHeader(header, a).fingerprint
+    assert.strictEqual(underA, fromAuthorizationHeader(header, fingerprintKey("a".repeat(32))).fingerprint)
+    assert.notStrictEqual(underA, fromAuthorizationHeader(header, b).fingerprint)
+    assert.notStrictEqual(underA, fromAuthorizationHeader(header, processKey).fingerprint)
+    assert.match(underA, /^t:[0-9a-f]{32}$/)
+    assert.notInclude(plain, underA.slice(2), "not a prefix of the plain sha256")
+    assert.notInclude(underA, "demo-admin-token")
+  })
+
+  const keyWith = (config: Record<string, string>) =>
+    Effect.either(Effect.withConfigProvider(
+      Effect.flatMap(AccessScope.fingerprintKeyConfig, (key) => Effect.succeed(fromAuthorizationHeader("Bearer x", key).fingerprint)),
+      ConfigProvider.fromMap(new Map(Object.entries(config)))
+    ))
+
+  it.effect("FINGERPRINT_SECRET is required with Redis or PostgreSQL, must be long, and is drawn per process otherwise", () =>
+    Effect.gen(function*() {
+      for (const backing of [{ REDIS_URL: "redis://127.0.0.1:1" }, { DATABASE_URL: "postgres://x@127.0.0.1:1/db" }]) {
+        const missing = yield* keyWith(backing)
+        assert.isTrue(Either.isLeft(missing))
+        if (Either.isLeft(missing)) assert.include(String(missing.left), "FINGERPRINT_SECRET is required")
+      }
+      const short = yield* keyWith({ REDIS_URL: "redis://127.0.0.1:1", FINGERPRINT_SECRET: "short" })
+      assert.isTrue(Either.isLeft(short) && String(short.left).includes("at least 32"))
+      const secret = "s".repeat(40)
+      const [one, two] = [yield* keyWith({ REDIS_URL: "redis://127.0.0.1:1", FINGERPRINT_SECRET: secret }), yield* keyWith({ FINGERPRINT_SECRET: secret })]
+      assert.deepStrictEqual(one, two, "instances with one secret agree")
+      assert.deepStrictEqual(one, Either.right(fromAuthorizationHeader("Bearer x", fingerprintKey(secret)).fingerprint))
+      assert.deepStrictEqual(yield* keyWith({}), Either.right(fromAuthorizationHeader("Bearer x", processKey).fingerprint))
+    }))
+
+  it.scoped("the scope's credentials are fingerprinted with its key", () =>
+    Effect.gen(function*() {
+      const key = fingerprintKey("k".repeat(32))
+      const scope = yield* scopeOver(fakeDrupal(new Map()).rpc, { key })
+      assert.strictEqual(scope.credentials("Bearer t").fingerprint, bearer("t", key).fingerprint)
+      assert.strictEqual(scope.credentials(undefined), anonymous)
+    }))
+})
+
+describe("refused lookups are remembered", () => {
+  it.scoped("20 requests with one unknown token cost one upstream call per AUTH_FAILURE_CACHE_MS; each is answered 401", () =>
+    Effect.gen(function*() {
+      const drupal = answering(unauthorized)
+      const scope = yield* scopeOver(drupal.rpc, { failureTtl: "10 seconds" })
+      const stranger = bearer("unknown-token")
+      for (let i = 0; i < 20; i++) {
+        const result = yield* Effect.either(scope.partition(stranger))
+        assert.isTrue(Either.isLeft(result))
+        assert.isTrue(Either.isLeft(result) && result.left._tag === "DrupalHttpError" && result.left.status === 401)
+      }
+      assert.strictEqual(drupal.calls(), 1)
+      assert.strictEqual(scope.partitionSync(stranger), undefined, "the hit path never serves a refused caller")
+      yield* TestClock.adjust("11 seconds")
+      yield* Effect.either(scope.partition(stranger))
+      assert.strictEqual(drupal.calls(), 2, "asked again once the memory ran out")
+    }))
+
+  it.scoped("concurrent requests with one unknown token share one call", () =>
+    Effect.gen(function*() {
+      const drupal = answering(unauthorized)
+      const scope = yield* scopeOver(drupal.rpc)
+      const results = yield* Effect.forEach(Array.from({ length: 20 }), () => Effect.either(scope.partition(bearer("x"))), { concurrency: "unbounded" })
+      assert.isTrue(results.every(Either.isLeft))
+      assert.strictEqual(drupal.calls(), 1)
+    }))
+
+  it.scoped("a JSON-RPC refusal is remembered with its code; a transient failure is not", () =>
+    Effect.gen(function*() {
+      const denied = answering(() =>
+        Effect.fail(new DrupalRpcError({ code: -32000, message: "Access denied", data: null, method: "user.access_context", id: 1 }))
+      )
+      const scope = yield* scopeOver(denied.rpc)
+      for (let i = 0; i < 3; i++) {
+        const result = yield* Effect.either(scope.partition(bearer("y")))
+        assert.isTrue(Either.isLeft(result) && result.left._tag === "DrupalRpcError" && result.left.code === -32000)
+      }
+      assert.strictEqual(denied.calls(), 1)
+
+      const down = answering(() => Effect.fail(new DrupalTransportError({ reason: "connection_refused", cause: null })))
+      const other = yield* scopeOver(down.rpc)
+      for (let i = 0; i < 3; i++) yield* Effect.either(other.partition(bearer("z")))
+      assert.strictEqual(down.calls(), 3, "an outage must not lock callers out")
+    }))
+
+  it.scoped("AUTH_FAILURE_CACHE_MS = 0 remembers nothing", () =>
+    Effect.gen(function*() {
+      const drupal = answering(unauthorized)
+      const scope = yield* scopeOver(drupal.rpc, { failureTtl: 0 })
+      for (let i = 0; i < 3; i++) yield* Effect.either(scope.partition(bearer("u")))
+      assert.strictEqual(drupal.calls(), 3)
+    }))
+})
+
+describe("revocation", () => {
+  const free = reply("free", HASH_A)
+
+  it.scoped("clearing the `scope` namespace is seen by the hit path at once, and the next request asks Drupal", () =>
+    Effect.gen(function*() {
+      const memory = yield* MemoryTier.make()
+      const cache = yield* TieredCache.make({ memory, writeQueueCapacity: 100, writeBatchSize: 10, invalidationMemory: 100 })
+      const drupal = answering(() => Effect.succeed(free))
+      const scope = yield* scopeOver(drupal.rpc, {}, cache)
+      yield* scope.partition(ann)
+      yield* cache.clear("scope")
+      assert.strictEqual(yield* scope.partition(ann).pipe(Effect.map((p) => p.level)), "free")
+      assert.strictEqual(drupal.calls(), 2)
+    }))
+
+  // Live clock: Redis keeps real time, and the hit path reads the wall clock.
+  it.scopedLive("a partition read from Redis is trusted only until the stored entry's freshness ends, and a clear reaches every instance", () =>
+    Effect.gen(function*() {
+      const redisUrl = inject("redisUrl")
+      const { prefix } = yield* isolation({ redisUrl })
+      const channel = `scope_${prefix.replace(/[^a-z0-9]/g, "_")}`
+      const [a, b] = yield* Effect.all([
+        instance({ redisUrl, prefix, bus: { kind: "redis", url: redisUrl, channel } }),
+        instance({ redisUrl, prefix, bus: { kind: "redis", url: redisUrl, channel } })
+      ])
+      const drupal = answering(() => Effect.succeed(free))
+      const options = { ttl: "2 seconds", key: fingerprintKey("r".repeat(32)) } as const
+      const [onA, onB] = [yield* scopeOver(drupal.rpc, options, a.cache), yield* scopeOver(drupal.rpc, options, b.cache)]
+      const caller = onA.credentials("Bearer revocable")
+      yield* onA.partition(caller)
+      yield* a.cache.flush
+      yield* Effect.sleep("1200 millis")
+      // B reads A's entry from Redis: no call, and its hit path knows the caller...
+      assert.strictEqual((yield* onB.partition(caller)).level, "free")
+      assert.strictEqual(drupal.calls(), 1)
+      assert.isDefined(onB.partitionSync(caller))
+      // ...only until the entry A stored stops being fresh (2 s after A's lookup, not 2 s after B's read).
+      yield* Effect.sleep("1000 millis")
+      assert.strictEqual(onB.partitionSync(caller), undefined)
+      yield* onB.partition(caller)
+      assert.strictEqual(drupal.calls(), 2)
+      yield* b.cache.flush
+      // A clear on A empties B's memory too.
+      assert.isDefined(onB.partitionSync(caller))
+      yield* a.cache.clear("scope")
+      yield* Effect.sleep("300 millis")
+      assert.strictEqual(onB.partitionSync(caller), undefined)
+    }))
 })

@@ -11,7 +11,7 @@ describe("CacheConfig", () => {
       const memory = yield* CacheConfig.MemoryTierConfig
       assert.deepStrictEqual(memory, { maxBytes: 134_217_728, maxEntries: 100_000, maxValueBytes: 1_048_576 })
       const redis = yield* CacheConfig.RedisTierConfig
-      assert.strictEqual(redis.prefix, "da:")
+      assert.strictEqual(redis.prefix, "da:demo:", "the embedded demo site's prefix (per site since the security issue)")
       assert.strictEqual(redis.compressAbove, 16_384)
       assert.strictEqual(redis.pageSize, 500)
       assert.strictEqual(Duration.toMillis(redis.timeout!), 500)

@@ -10,7 +10,7 @@ import { fileURLToPath } from "node:url"
 import * as AccessScope from "../../src/access/AccessScope.js"
 import { contentCacheKey, itemTag, SEARCH_TAG } from "../../src/content/CacheKeys.js"
 import { sign } from "../../src/invalidation/Webhook.js"
-import { serveAdmin } from "../invalidation/support.js"
+import { serveAdmin, WEBHOOK_SECRET as SECRET } from "../invalidation/support.js"
 import { MODULE_DIR, moduleFile, parseYaml, php } from "./support.js"
 
 const HARNESS = fileURLToPath(new URL("./harness.php", import.meta.url))
@@ -33,7 +33,6 @@ const ok = (result: Result | undefined): any => {
   return (result as { ok: any }).ok
 }
 
-const SECRET = "drupal-shared-secret"
 const nowSeconds = () => Math.floor(Date.now() / 1000)
 
 const delivery = (event: string, ids: ReadonlyArray<number>, timestamp: number, extra: Record<string, unknown> = {}) => ({
@@ -51,23 +50,24 @@ const headersOf = (d: { readonly body: string; readonly headers: Record<string, 
 })
 
 describe("WebhookDelivery (PHP) against the gateway's webhook route", () => {
-  it.effect("the body is the gateway's {event, ids} plus a delivery id, signed as the gateway verifies", () =>
+  it.effect("the body is the gateway's {event, ids}, sent as a Standard Webhook signed as the gateway (standardwebhooks) verifies", () =>
     Effect.gen(function*() {
-      const [d] = yield* run([delivery("content.updated", [9, 7, 9], 1_700_000_000, { delivery: "0123456789abcdef" })])
+      const [d] = yield* run([delivery("content.updated", [9, 7, 9], 1_700_000_000, { id: "msg_0123456789abcdef" })])
       const { body, headers } = ok(d)
       // Byte for byte: the gateway's own spec sends JSON.stringify({event, ids}); ids sorted, once each.
-      assert.strictEqual(body, JSON.stringify({ event: "content.updated", ids: [7, 9], delivery: "0123456789abcdef" }))
-      assert.isTrue(body.startsWith(JSON.stringify({ event: "content.updated", ids: [7, 9] }).slice(0, -1) + ","))
+      assert.strictEqual(body, JSON.stringify({ event: "content.updated", ids: [7, 9] }))
       assert.deepStrictEqual(headers, {
         "Content-Type": "application/json",
-        "X-Drupal-Timestamp": "1700000000",
-        "X-Drupal-Signature": sign(SECRET, 1_700_000_000, body)
+        "webhook-id": "msg_0123456789abcdef",
+        "webhook-timestamp": "1700000000",
+        "webhook-signature": sign(SECRET, "msg_0123456789abcdef", 1_700_000_000, body)
       })
       const random = ok((yield* run([delivery("content.deleted", [1], 1)]))[0])
-      assert.match(JSON.parse(random.body).delivery, /^[0-9a-f]{32}$/)
+      assert.match(random.headers["webhook-id"], /^msg_[0-9a-f]{32}$/)
+      assert.strictEqual(random.id, random.headers["webhook-id"])
     }))
 
-  it.effect("refuses what the gateway would refuse: unknown events, no ids, ids < 1, more than 1000 ids, no secret", () =>
+  it.effect("refuses what the gateway would refuse: unknown events, no ids, ids < 1, more than 1000 ids, a bad id, a secret that is not whsec_", () =>
     Effect.gen(function*() {
       const results = yield* run([
         delivery("content.exploded", [1], 1),
@@ -75,10 +75,14 @@ describe("WebhookDelivery (PHP) against the gateway's webhook route", () => {
         delivery("content.updated", [0, 5], 1),
         delivery("content.updated", Array.from({ length: 1001 }, (_, i) => i + 1), 1),
         { ...delivery("content.updated", [1], 1), secret: "" },
+        { ...delivery("content.updated", [1], 1), secret: "drupal-shared-secret" },
+        { ...delivery("content.updated", [1], 1), secret: "whsec_c2hvcnQ=" },
+        delivery("content.updated", [1], 1, { id: "has space" }),
         delivery("content.updated", Array.from({ length: 1000 }, (_, i) => i + 1), 1)
       ])
-      for (const r of results.slice(0, 5)) assert.match((r as { error: string }).error, /^InvalidArgumentException: /)
-      assert.lengthOf(JSON.parse(ok(results[5]).body).ids, 1000)
+      for (const r of results.slice(0, 8)) assert.match((r as { error: string }).error, /^InvalidArgumentException: /)
+      assert.notInclude((results[5] as { error: string }).error, "drupal-shared-secret")
+      assert.lengthOf(JSON.parse(ok(results[8]).body).ids, 1000)
     }))
 
   it.scopedLive("the route accepts a delivery (202) and drops the item's entries; content.created also drops search pages", () =>
@@ -100,19 +104,22 @@ describe("WebhookDelivery (PHP) against the gateway's webhook route", () => {
       assert.deepStrictEqual([yield* hook.has(item8), yield* hook.has(page)], [true, false])
     }))
 
-  it.scopedLive("two deliveries of the same change in the same second are both accepted (the delivery id keeps them apart)", () =>
+  it.scopedLive("two deliveries of the same change in the same second are both carried out (each has its own webhook-id); a retry is a duplicate", () =>
     Effect.gen(function*() {
       const hook = yield* serveAdmin({ WEBHOOK_SECRET: SECRET, WEBHOOK_TOLERANCE_MS: "60000" })
       const t = nowSeconds()
       const [a, b] = yield* run([delivery("content.updated", [7], t), delivery("content.updated", [7], t)])
-      assert.notStrictEqual(ok(a).headers["X-Drupal-Signature"], ok(b).headers["X-Drupal-Signature"])
+      assert.notStrictEqual(ok(a).headers["webhook-id"], ok(b).headers["webhook-id"])
       assert.strictEqual((yield* hook.request("/webhooks/drupal", headersOf(ok(a)))).status, 202)
       const item7 = contentCacheKey("anonymous", 7, true, "html")
       yield* hook.seed(item7, [itemTag(7)])
-      assert.strictEqual((yield* hook.request("/webhooks/drupal", headersOf(ok(b)))).status, 202)
+      assert.deepStrictEqual((yield* hook.request("/webhooks/drupal", headersOf(ok(b)))).body, { invalidated: { tags: 1 } })
       assert.isFalse(yield* hook.has(item7), "the second save's delivery invalidated again")
-      // The same delivery sent twice is still a replay.
-      assert.strictEqual((yield* hook.request("/webhooks/drupal", headersOf(ok(b)))).status, 409)
+      // The same delivery sent again (a retry keeps its id) is answered 2xx and changes nothing.
+      yield* hook.seed(item7, [itemTag(7)])
+      const retry = yield* hook.request("/webhooks/drupal", headersOf(ok(b)))
+      assert.deepStrictEqual([retry.status, retry.body], [202, { invalidated: { tags: 0 }, duplicate: true }])
+      assert.isTrue(yield* hook.has(item7))
     }))
 
   it.scopedLive("a delivery signed with another secret is 401 and drops nothing", () =>
@@ -120,7 +127,7 @@ describe("WebhookDelivery (PHP) against the gateway's webhook route", () => {
       const hook = yield* serveAdmin({ WEBHOOK_SECRET: SECRET, WEBHOOK_TOLERANCE_MS: "60000" })
       const item7 = contentCacheKey("anonymous", 7, true, "html")
       yield* hook.seed(item7, [itemTag(7)])
-      const [d] = yield* run([{ ...delivery("content.updated", [7], nowSeconds()), secret: "not-the-secret" }])
+      const [d] = yield* run([{ ...delivery("content.updated", [7], nowSeconds()), secret: "whsec_" + Buffer.alloc(32, 3).toString("base64") }])
       const answer = yield* hook.request("/webhooks/drupal", headersOf(ok(d)))
       assert.deepStrictEqual([answer.status, answer.body.error.code], [401, "unauthorized"])
       assert.isTrue(yield* hook.has(item7))

@@ -22,8 +22,8 @@ foreach ($calls as $call) {
   try {
     $results[] = ['ok' => match ($call['op']) {
       'delivery' => (static function () use ($call): array {
-        $delivery = WebhookDelivery::create($call['secret'], $call['event'], $call['ids'], $call['timestamp'], $call['delivery'] ?? NULL);
-        return ['body' => $delivery->body, 'headers' => $delivery->headers];
+        $delivery = WebhookDelivery::create($call['secret'], $call['event'], $call['ids'], $call['timestamp'], $call['id'] ?? NULL);
+        return ['id' => $delivery->id, 'body' => $delivery->body, 'headers' => $delivery->headers];
       })(),
       'level' => AccessPolicy::level($call['roles'], $has, $call['settings']),
       'perUser' => AccessPolicy::isPerUser($call['authenticated'], $has),

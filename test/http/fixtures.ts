@@ -15,6 +15,9 @@ export interface GatewayUnderTest {
   readonly request: (path: string, init?: RequestInit) => Promise<{ status: number; headers: Headers; body: any; text: string }>
 }
 
+/** The deployment secret every gateway of a spec shares (required once Redis or PostgreSQL is configured). */
+export const FINGERPRINT_SECRET = "spec-fingerprint-secret-0123456789abcdef"
+
 /** Starts a simulator and the gateway in the current scope. `config` overrides gateway keys. */
 export const startGateway = (
   config: Record<string, string> = {},
@@ -26,7 +29,7 @@ export const startGateway = (
     const provider = ConfigProvider.fromMap(
       // Every spec's traffic comes from one loopback address: the per-client bounds are lifted
       // unless a spec sets them (test/limits/).
-      new Map(Object.entries({ PORT: String(port), HOST: "127.0.0.1", DRUPAL_URL: sim.url, CLIENT_LIMITS: "off", ...config }))
+      new Map(Object.entries({ PORT: String(port), HOST: "127.0.0.1", DRUPAL_URL: sim.url, FINGERPRINT_SECRET, CLIENT_LIMITS: "off", ...config }))
     )
     yield* Layer.build(
       GatewayLive.pipe(

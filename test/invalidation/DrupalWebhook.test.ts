@@ -1,22 +1,25 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Effect } from "effect"
+import { randomUUID } from "node:crypto"
+import { inject } from "vitest"
 import { contentCacheKey, itemTag, markdownCacheKey, SEARCH_TAG } from "../../src/content/CacheKeys.js"
 import { MAX_WEBHOOK_BODY_BYTES, sign } from "../../src/invalidation/Webhook.js"
-import { serveAdmin } from "./support.js"
+import { serveAdmin, WEBHOOK_SECRET as SECRET } from "./support.js"
 
-const SECRET = "drupal-shared-secret"
 const config = { WEBHOOK_SECRET: SECRET, WEBHOOK_TOLERANCE_MS: "60000" }
 
 const nowSeconds = () => Math.floor(Date.now() / 1000)
 
-/** A delivery as Drupal sends it; `overrides` replace the computed headers. */
-const delivery = (body: string, options: { timestamp?: number; signature?: string } = {}): RequestInit => {
+/** A delivery as Drupal sends it (a fresh id unless given); `options` replace the computed headers. */
+const delivery = (body: string, options: { id?: string; timestamp?: number; signature?: string } = {}): RequestInit => {
   const timestamp = options.timestamp ?? nowSeconds()
+  const id = options.id ?? `msg_${randomUUID()}`
   return {
     headers: {
       "content-type": "application/json",
-      "x-drupal-timestamp": String(timestamp),
-      "x-drupal-signature": options.signature ?? sign(SECRET, timestamp, body)
+      "webhook-id": id,
+      "webhook-timestamp": String(timestamp),
+      "webhook-signature": options.signature ?? sign(SECRET, id, timestamp, body)
     },
     body
   }
@@ -33,9 +36,9 @@ const pageWithout7 = "search:anonymous:blocks"
 const json8 = contentCacheKey("anonymous", 8, true, "html")
 const keys = [json7, json7Subscriber, md7, pageWith7, pageWithout7, json8] as const
 
-const seeded = (config: Record<string, string>) =>
+const seeded = (config: Record<string, string>, redisUrl?: string) =>
   Effect.gen(function*() {
-    const hook = yield* serveAdmin(config)
+    const hook = yield* serveAdmin(config, redisUrl)
     yield* hook.seed(json7, [itemTag(7)])
     yield* hook.seed(json7Subscriber, [itemTag(7)])
     yield* hook.seed(md7, [itemTag(7)])
@@ -75,11 +78,13 @@ describe("POST /webhooks/drupal", () => {
       const hook = yield* seeded(config)
       const body = event("content.updated", [7])
       const t = nowSeconds()
+      const other = "whsec_" + Buffer.alloc(32, 9).toString("base64")
       const answers = yield* Effect.all([
-        hook.request("/webhooks/drupal", delivery(body, { signature: sign("not-the-secret", t, body), timestamp: t })),
-        hook.request("/webhooks/drupal", delivery(body, { signature: "sha256=00" })),
-        hook.request("/webhooks/drupal", delivery(event("content.updated", [8]), { signature: sign(SECRET, t, body), timestamp: t })),
-        hook.request("/webhooks/drupal", delivery(body, { signature: sign(SECRET, t - 1, body), timestamp: t })),
+        hook.request("/webhooks/drupal", delivery(body, { id: "m1", signature: sign(other, "m1", t, body), timestamp: t })),
+        hook.request("/webhooks/drupal", delivery(body, { signature: "v1,AAAA" })),
+        hook.request("/webhooks/drupal", delivery(event("content.updated", [8]), { id: "m2", signature: sign(SECRET, "m2", t, body), timestamp: t })),
+        hook.request("/webhooks/drupal", delivery(body, { id: "m3", signature: sign(SECRET, "m3", t - 1, body), timestamp: t })),
+        hook.request("/webhooks/drupal", delivery(body, { id: "m4", signature: sign(SECRET, "m5", t, body), timestamp: t })),
         hook.request("/webhooks/drupal", { headers: { "content-type": "application/json" }, body })
       ])
       for (const answer of answers) {
@@ -102,17 +107,53 @@ describe("POST /webhooks/drupal", () => {
       assert.strictEqual(withinWindow.status, 202)
     }))
 
-  it.scopedLive("the exact same delivery sent again is 409 replayed and changes nothing", () =>
+  it.scopedLive("a delivery id seen before is a duplicate: 202 without a second effect, even re-signed at another time", () =>
     Effect.gen(function*() {
       const hook = yield* seeded(config)
-      const first = delivery(event("content.updated", [7]))
-      assert.strictEqual((yield* hook.request("/webhooks/drupal", first)).status, 202)
+      const first = delivery(event("content.updated", [7]), { id: "msg_retry" })
+      assert.deepStrictEqual((yield* hook.request("/webhooks/drupal", first)).body, { invalidated: { tags: 1 } })
       yield* hook.seed(json7, [itemTag(7)])
-      const replay = yield* hook.request("/webhooks/drupal", first)
-      assert.deepStrictEqual([replay.status, replay.body.error.code], [409, "replayed"])
-      assert.isTrue(yield* hook.has(json7), "the replay did not invalidate again")
-      const fresh = yield* hook.request("/webhooks/drupal", delivery(event("content.updated", [7]), { timestamp: nowSeconds() + 1 }))
-      assert.strictEqual(fresh.status, 202, "a new delivery of the same event is accepted")
+      for (const again of [first, delivery(event("content.updated", [7]), { id: "msg_retry", timestamp: nowSeconds() + 1 })]) {
+        const duplicate = yield* hook.request("/webhooks/drupal", again)
+        assert.deepStrictEqual([duplicate.status, duplicate.body], [202, { invalidated: { tags: 0 }, duplicate: true }])
+      }
+      assert.isTrue(yield* hook.has(json7), "the duplicate did not invalidate again")
+    }))
+
+  it.scopedLive("two genuine deliveries of the same change in the same second (two ids) are both carried out", () =>
+    Effect.gen(function*() {
+      const hook = yield* seeded(config)
+      const t = nowSeconds()
+      const body = event("content.updated", [7])
+      assert.deepStrictEqual((yield* hook.request("/webhooks/drupal", delivery(body, { timestamp: t }))).body, { invalidated: { tags: 1 } })
+      yield* hook.seed(json7, [itemTag(7)])
+      assert.deepStrictEqual((yield* hook.request("/webhooks/drupal", delivery(body, { timestamp: t }))).body, { invalidated: { tags: 1 } })
+      assert.isFalse(yield* hook.has(json7), "the second change's invalidation was not lost")
+    }))
+
+  it.scopedLive("with Redis, a delivery carried out by one instance is a duplicate on another", () =>
+    Effect.gen(function*() {
+      const shared = { ...config, CACHE_REDIS_PREFIX: `spec:${randomUUID()}:` }
+      const [a, b] = [yield* seeded(shared, inject("redisUrl")), yield* seeded(shared, inject("redisUrl"))]
+      const once = delivery(event("content.updated", [7]))
+      assert.deepStrictEqual((yield* a.request("/webhooks/drupal", once)).body, { invalidated: { tags: 1 } })
+      const onB = yield* b.request("/webhooks/drupal", once)
+      assert.deepStrictEqual([onB.status, onB.body], [202, { invalidated: { tags: 0 }, duplicate: true }])
+      assert.isTrue(yield* b.has(json7), "B did not invalidate a second time")
+      // Concurrent copies of one new delivery on both instances: exactly one carries it out.
+      const twice = delivery(event("content.updated", [8]))
+      const [x, y] = yield* Effect.all([a.request("/webhooks/drupal", twice), b.request("/webhooks/drupal", twice)], { concurrency: 2 })
+      assert.deepStrictEqual([x.status, y.status], [202, 202])
+      assert.strictEqual([x.body.duplicate, y.body.duplicate].filter((d) => d === true).length, 1)
+    }))
+
+  it.scoped("a WEBHOOK_SECRET that is not a Standard Webhooks secret fails at start, naming the key but not the value", () =>
+    Effect.gen(function*() {
+      const failed = yield* Effect.either(serveAdmin({ WEBHOOK_SECRET: "drupal-shared-secret" }))
+      assert.isTrue(failed._tag === "Left")
+      const text = String(failed._tag === "Left" ? failed.left : "")
+      assert.include(text, "WEBHOOK_SECRET must be whsec_")
+      assert.notInclude(text, "drupal-shared-secret")
     }))
 
   it.scopedLive("a body over 64 KiB is 413 payload_too_large, declared or chunked", () =>
@@ -144,7 +185,7 @@ describe("POST /webhooks/drupal", () => {
       const status = yield* Effect.promise(() =>
         fetch(`${hook.base}/webhooks/drupal`, {
           method: "POST",
-          headers: { "x-drupal-timestamp": String(t), "x-drupal-signature": sign(SECRET, t, "") },
+          headers: { "webhook-id": "msg_big", "webhook-timestamp": String(t), "webhook-signature": sign(SECRET, "msg_big", t, "") },
           body: stream,
           duplex: "half"
         } as RequestInit).then((res) => res.status, () => "connection closed")

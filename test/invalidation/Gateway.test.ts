@@ -4,10 +4,9 @@
  */
 import { assert, describe, it } from "@effect/vitest"
 import { Effect } from "effect"
-import { sign } from "../../src/invalidation/Webhook.js"
+import { deliveryHeaders } from "../../src/invalidation/Webhook.js"
 import { startGateway } from "../http/fixtures.js"
-
-const SECRET = "webhook-secret-for-specs"
+import { WEBHOOK_SECRET as SECRET } from "./support.js"
 
 describe("invalidation through the gateway", () => {
   it.scopedLive("a signed content.updated webhook invalidates the item's JSON, Markdown and search pages listing it", () =>
@@ -26,7 +25,7 @@ describe("invalidation through the gateway", () => {
 
       const body = JSON.stringify({ event: "content.updated", ids: [target] })
       const timestamp = Math.floor(Date.now() / 1000)
-      const headers = { "content-type": "application/json", "x-drupal-timestamp": String(timestamp), "x-drupal-signature": sign(SECRET, timestamp, body) }
+      const headers = { "content-type": "application/json", ...deliveryHeaders(SECRET, "msg_gateway_1", timestamp, body) }
       const accepted = yield* Effect.promise(() => request("/webhooks/drupal", { method: "POST", headers, body }))
       assert.strictEqual(accepted.status, 202)
 
@@ -37,10 +36,11 @@ describe("invalidation through the gateway", () => {
       const untouched = yield* Effect.promise(() => request(`/content/${other}`))
       assert.strictEqual(untouched.headers.get("x-cache"), "HIT-MEMORY")
 
-      const replay = yield* Effect.promise(() => request("/webhooks/drupal", { method: "POST", headers, body }))
-      assert.deepStrictEqual([replay.status, replay.body.error.code], [409, "replayed"])
+      const duplicate = yield* Effect.promise(() => request("/webhooks/drupal", { method: "POST", headers, body }))
+      assert.deepStrictEqual([duplicate.status, duplicate.body], [202, { invalidated: { tags: 0 }, duplicate: true }])
+      const wrong = "whsec_" + Buffer.alloc(32, 1).toString("base64")
       const forged = yield* Effect.promise(() =>
-        request("/webhooks/drupal", { method: "POST", headers: { ...headers, "x-drupal-signature": sign("wrong", timestamp, body) }, body })
+        request("/webhooks/drupal", { method: "POST", headers: { ...headers, ...deliveryHeaders(wrong, "msg_gateway_2", timestamp, body) }, body })
       )
       assert.deepStrictEqual([forged.status, forged.body.error.code], [401, "unauthorized"])
 

@@ -4,12 +4,13 @@
  */
 import { HttpApiBuilder, HttpServer } from "@effect/platform"
 import { NodeHttpServer } from "@effect/platform-node"
-import { ConfigProvider, Context, Effect, Layer, Logger } from "effect"
+import { ConfigProvider, Context, Effect, Layer, Logger, Redacted } from "effect"
 import { createServer } from "node:http"
 import * as MemoryTier from "../../src/cache/MemoryTier.js"
 import * as TieredCache from "../../src/cache/TieredCache.js"
 import { AdminOnlyApi } from "../../src/http/AdminApi.js"
 import { AdminHandlers } from "../../src/http/AdminHandlers.js"
+import * as RedisAdapter from "../../src/redis/Redis.js"
 
 /** One captured log line. */
 export interface LogLine {
@@ -35,8 +36,14 @@ export const policy: TieredCache.CachePolicy = {
   hardTimeout: "5 seconds"
 }
 
-/** Starts the admin API in the current scope. `config` is the whole configuration. */
-export const serveAdmin = (config: Record<string, string>) =>
+/** A Standard Webhooks secret for specs (`whsec_` + base64 of 32 bytes). */
+export const WEBHOOK_SECRET = "whsec_" + Buffer.alloc(32, 42).toString("base64")
+
+/**
+ * Starts the admin API in the current scope. `config` is the whole configuration; with
+ * `redisUrl`, a Redis adapter is in context (the webhook then keeps delivery ids in Redis).
+ */
+export const serveAdmin = (config: Record<string, string>, redisUrl?: string) =>
   Effect.gen(function*() {
     const memory = yield* MemoryTier.make()
     const cache = yield* TieredCache.make({ memory, writeQueueCapacity: 100, writeBatchSize: 10, invalidationMemory: 100 })
@@ -49,6 +56,11 @@ export const serveAdmin = (config: Record<string, string>) =>
       HttpApiBuilder.serve().pipe(
         Layer.provide(HttpApiBuilder.api(AdminOnlyApi).pipe(Layer.provide(AdminHandlers))),
         Layer.provide(Layer.succeed(TieredCache.TieredCache, cache)),
+        Layer.provide(
+          redisUrl === undefined
+            ? Layer.empty
+            : RedisAdapter.layer({ url: Redacted.make(redisUrl), connectTimeout: "1 second", commandTimeout: "250 millis", connectionName: "webhook-spec" })
+        ),
         Layer.provideMerge(NodeHttpServer.layer(createServer, { port: 0, host: "127.0.0.1" })),
         Layer.provide(Layer.setConfigProvider(ConfigProvider.fromMap(new Map(Object.entries(config))))),
         Layer.provide(Logger.replace(Logger.defaultLogger, capture))

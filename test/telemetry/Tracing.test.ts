@@ -3,9 +3,8 @@
  */
 import { assert, describe, it } from "@effect/vitest"
 import { Effect } from "effect"
-import * as Http from "node:http"
-import type { AddressInfo } from "node:net"
 import { startGateway } from "../http/fixtures.js"
+import { otlpCollector } from "./collector.js"
 
 describe("request ids and tracing", () => {
   it.scopedLive("X-Request-Id is echoed when sane, generated otherwise, on hits and misses alike", () =>
@@ -24,26 +23,10 @@ describe("request ids and tracing", () => {
 
   it.scopedLive("with OTEL_EXPORTER_OTLP_ENDPOINT set, spans of sampled requests are exported over OTLP/HTTP", () =>
     Effect.gen(function*() {
-      const received: Array<{ path: string; body: string }> = []
-      const collector = yield* Effect.acquireRelease(
-        Effect.async<Http.Server>((resume) => {
-          const server = Http.createServer((req, res) => {
-            let body = ""
-            req.setEncoding("utf8").on("data", (c) => (body += c)).on("end", () => {
-              received.push({ path: req.url ?? "", body })
-              res.writeHead(200, { "content-type": "application/json" }).end("{}")
-            })
-          })
-          server.listen(0, "127.0.0.1", () => resume(Effect.succeed(server)))
-        }),
-        (server) => Effect.async<void>((resume) => {
-          server.close(() => resume(Effect.void))
-        })
-      )
-      const port = (collector.address() as AddressInfo).port
+      const { received, url } = yield* otlpCollector
       yield* Effect.scoped(Effect.gen(function*() {
         const { request } = yield* startGateway({
-          OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${port}`,
+          OTEL_EXPORTER_OTLP_ENDPOINT: url,
           OTEL_TRACES_SAMPLER_ARG: "1"
         })
         const res = yield* Effect.promise(() => request("/search?q=forms"))
