@@ -173,7 +173,7 @@ describe("every route, under generated requests", () => {
   it.scopedLive("answers every request; no 5xx but 502/503/504; every error is the JSON error body", () =>
     Effect.gen(function*() {
       const { base, sim } = yield* startGateway(
-        { ADMIN_TOKEN: "test-admin", HTTP_MAX_BODY_BYTES: "4096", WEBHOOK_SECRET: "whsec_cHJvcGVydHktc3BlYy1zZWNyZXQ=" },
+        { ADMIN_TOKEN: "test-admin", HTTP_MAX_BODY_BYTES: "4096", WEBHOOK_SECRET: "whsec_cHJvcGVydHktc3BlYy13ZWJob29rLXNlY3JldC0zMmI=" },
         { cost: { enabled: false } }
       )
       const port = Number(new URL(base).port)
