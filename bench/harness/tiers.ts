@@ -116,6 +116,17 @@ const checkEntries = async (
       fail("body is not UTF-8")
       continue
     }
+    // Negative entries: a not-found, or a denial kept in the partition it was refused to
+    // (CACHE_DENIED_MS). A denial of an item the partition may read is a wrong-level entry.
+    if (decoded.value.contentType.includes("negative=404")) continue
+    if (decoded.value.contentType.includes("negative=403")) {
+      const id = Number(ns === "markdown" ? parts[parts.length - 1] : parts[parts.length - 3])
+      const item = corpus.get(id)
+      const level = levelOfPartition(parts)
+      if (!/"code":"forbidden"/.test(text)) fail("a denial entry without the forbidden error")
+      else if (item !== undefined && level !== undefined && canRead(level, item.access)) fail(`a denial of a ${item.access} item in a ${level} partition`)
+      continue
+    }
     if (ns === "markdown") {
       const id = Number(parts[parts.length - 1])
       const item = corpus.get(id)

@@ -39,6 +39,7 @@ import {
   DrupalHttpError,
   DrupalRpcError,
   DrupalTimeoutError,
+  isRefusal,
   isTransient,
   JsonRpcCode
 } from "../drupal/DrupalError.js"
@@ -130,11 +131,18 @@ const isMethodMissing = (error: DrupalError): boolean =>
   (error._tag === "DrupalHttpError" && error.rpcError?.code === JsonRpcCode.MethodNotFound) ||
   (error._tag === "DrupalRpcError" && error.code === JsonRpcCode.MethodNotFound)
 
-/** What is remembered of a failed lookup: a definite refusal (401, 403, a JSON-RPC error); never a transient failure. */
+/**
+ * What is remembered of a failed lookup: a definite refusal only (HTTP 401 or 403, or what
+ * `isRefusal` calls one: access denied, a method gone, not found). A backend failure of the
+ * lookup (-32603, a 5xx, a timeout, an open circuit) is never remembered: it says nothing of
+ * the token, and remembering it would fail every request of that caller for the whole TTL.
+ */
 const failureOf = (error: DrupalError): Failure | undefined => {
   if (isTransient(error)) return undefined
-  if (error._tag === "DrupalHttpError" && error.status >= 400 && error.status < 500) return { kind: "http", status: error.status }
-  if (error._tag === "DrupalRpcError") return { kind: "rpc", code: error.code }
+  if (error._tag === "DrupalHttpError" && (error.status === 401 || error.status === 403 || isRefusal(error))) {
+    return { kind: "http", status: error.status }
+  }
+  if (error._tag === "DrupalRpcError" && isRefusal(error)) return { kind: "rpc", code: error.code }
   return undefined
 }
 
