@@ -301,17 +301,27 @@ describe("refused lookups are remembered", () => {
       assert.strictEqual(drupal.calls(), 1)
     }))
 
-  it.scoped("a JSON-RPC refusal is remembered with its code; a transient failure is not", () =>
+  it.scoped("a JSON-RPC refusal is remembered with its code; a transient or backend failure is not", () =>
     Effect.gen(function*() {
+      // The module's Access Denied: -32600 with the reason in `data`.
       const denied = answering(() =>
-        Effect.fail(new DrupalRpcError({ code: -32000, message: "Access denied", data: null, method: "user.access_context", id: 1 }))
+        Effect.fail(new DrupalRpcError({ code: -32600, message: "Invalid request", data: "Access Denied", method: "user.access_context", id: 1 }))
       )
       const scope = yield* scopeOver(denied.rpc)
       for (let i = 0; i < 3; i++) {
         const result = yield* Effect.either(scope.partition(bearer("y")))
-        assert.isTrue(Either.isLeft(result) && result.left._tag === "DrupalRpcError" && result.left.code === -32000)
+        assert.isTrue(Either.isLeft(result) && result.left._tag === "DrupalRpcError" && result.left.code === -32600)
       }
       assert.strictEqual(denied.calls(), 1)
+
+      // A backend failure of the lookup (-32603, even one the site marks not worth retrying)
+      // says nothing of the token: it is not remembered.
+      const failing = answering(() =>
+        Effect.fail(new DrupalRpcError({ code: -32603, message: "Internal error", data: { retry: false }, method: "user.access_context", id: 1 }))
+      )
+      const third = yield* scopeOver(failing.rpc)
+      for (let i = 0; i < 3; i++) yield* Effect.either(third.partition(bearer("w")))
+      assert.strictEqual(failing.calls(), 3, "a backend failure must not lock callers out")
 
       const down = answering(() => Effect.fail(new DrupalTransportError({ reason: "connection_refused", cause: null })))
       const other = yield* scopeOver(down.rpc)
