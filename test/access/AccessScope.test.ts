@@ -317,7 +317,7 @@ describe("refused lookups are remembered", () => {
       // A backend failure of the lookup (-32603, even one the site marks not worth retrying)
       // says nothing of the token: it is not remembered.
       const failing = answering(() =>
-        Effect.fail(new DrupalRpcError({ code: -32603, message: "Internal error", data: { retry: false }, method: "user.access_context", id: 1 }))
+        Effect.fail(new DrupalRpcError({ code: -32603, message: "Internal error", data: { retryable: false }, method: "user.access_context", id: 1 }))
       )
       const third = yield* scopeOver(failing.rpc)
       for (let i = 0; i < 3; i++) yield* Effect.either(third.partition(bearer("w")))
