@@ -16,7 +16,7 @@ const embedded = Layer.effect(
     const sim = yield* Simulator.Simulator
     yield* Effect.logWarning(
       `DEMO MODE — DRUPAL_URL is not set: started the built-in Drupal simulator at ${sim.url} and using it as the upstream. ` +
-        "Its demo tokens (demo-admin-token is an administrator) work against this gateway; it listens on loopback only " +
+        "Its demo users' tokens (README, \"Demo users\"; one is an administrator) work against this gateway; it listens on loopback only " +
         "unless DEMO_PUBLIC=true. Set DRUPAL_URL for production."
     )
     return { url: new URL(sim.url), embedded: true }

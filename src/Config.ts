@@ -40,7 +40,7 @@ export const ListenHost: Config.Config<string> = Config.all({
       : Either.left(ConfigError.InvalidData(
         ["HOST"],
         `HOST=${chosen} is not a loopback address and DRUPAL_URL is unset: the gateway would expose the demo simulator ` +
-          "(demo-admin-token is an administrator) to the network. Set DRUPAL_URL, or DEMO_PUBLIC=true to expose the demo on purpose."
+          "(one of its demo tokens is an administrator) to the network. Set DRUPAL_URL, or DEMO_PUBLIC=true to expose the demo on purpose."
       ))
   })
 )

@@ -132,7 +132,7 @@ describe("leak scan", () => {
       // The scan is not empty: entries of several partitions were written and logged.
       assert.isAbove(keys.length, 10, "Redis holds the workload's entries")
       assert.isAbove(rows.rows.length, 5, "PostgreSQL holds the workload's entries")
-      assert.isAbove(gateway.lines.length, 10, "the gateway logged")
+      assert.isAtLeast(gateway.lines.length, 5, "the gateway logged")
       assert.isTrue(keys.some((k) => k.includes("scope")), "partition lookups were stored")
 
       const found: Array<string> = []
