@@ -39,6 +39,7 @@ import {
   DrupalHttpError,
   DrupalRpcError,
   DrupalTimeoutError,
+  isDrupalError,
   isRefusal,
   isTransient,
   JsonRpcCode
@@ -163,9 +164,15 @@ export const make = (options: AccessScopeOptions) =>
     const rpc = yield* DrupalRpc
     const cache = yield* TieredCache
     const key = options.key ?? processKey
+    // Past its freshness a partition is asked again, and the answer awaited (no
+    // stale-while-revalidate: a revocation takes effect on the next request). Only when that
+    // lookup fails transiently (Drupal down, erring, slow) does the stale partition stand in,
+    // for at most another TTL; a refusal deletes it and is answered.
     const policy: CachePolicy = {
       fresh: options.ttl,
-      grace: Duration.zero,
+      grace: options.ttl,
+      staleWhileRevalidate: false,
+      isRefusal: (error) => isDrupalError(error) && failureOf(error) !== undefined,
       jitter: 0,
       negative: options.failureTtl ?? Duration.seconds(10),
       softTimeout: Duration.seconds(5),

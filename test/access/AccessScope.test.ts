@@ -329,6 +329,26 @@ describe("refused lookups are remembered", () => {
       assert.strictEqual(down.calls(), 3, "an outage must not lock callers out")
     }))
 
+  it.scopedLive("past its freshness a partition is asked again: a transient failure lets the stale one stand in, a refusal ends it", () =>
+    Effect.gen(function*() {
+      let answer: () => Effect.Effect<unknown, DrupalError> = () => Effect.succeed(reply("subscriber", HASH_A))
+      const drupal = answering(() => answer())
+      const scope = yield* scopeOver(drupal.rpc, { ttl: "300 millis" })
+      const caller = bearer("stale-partition-token")
+      const first = yield* scope.partition(caller)
+      yield* Effect.sleep("400 millis")
+      assert.strictEqual(scope.partitionSync(caller), undefined, "the hit path trusts only a fresh partition")
+      // Drupal is down: the stale partition stands in (the lookup was tried).
+      answer = () => Effect.fail(new DrupalTransportError({ reason: "connection_refused", cause: null }))
+      const stale = yield* scope.partition(caller)
+      assert.strictEqual(stale.id, first.id)
+      assert.strictEqual(drupal.calls(), 2)
+      // Drupal refuses the token now: the refusal is answered, not the stale partition.
+      answer = () => Effect.fail(new DrupalRpcError({ code: -32600, message: "Invalid request", data: "Access Denied", method: "user.access_context", id: 1 }))
+      const refused = yield* Effect.either(scope.partition(caller))
+      assert.isTrue(Either.isLeft(refused), "a refusal is never hidden behind the stale partition")
+    }))
+
   it.scoped("AUTH_FAILURE_CACHE_MS = 0 remembers nothing", () =>
     Effect.gen(function*() {
       const drupal = answering(unauthorized)
