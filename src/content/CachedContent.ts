@@ -136,12 +136,29 @@ export class CachedContent extends Effect.Service<CachedContent>()("accelerator/
         } satisfies Served
       })
 
-    const loadSearch = (query: SearchQuery, credentials: Credentials) =>
-      Effect.map(content.search(query, credentials), (result) => ({
-        value: json(result),
-        contentType: "application/json",
-        tags: [SEARCH_TAG, ...result.results.map((r) => itemTag(r.id))]
-      }))
+    const searchLoaded = (result: { readonly results: ReadonlyArray<{ readonly id: string | number }> }): Loaded => ({
+      value: json(result),
+      contentType: "application/json",
+      tags: [SEARCH_TAG, ...result.results.map((r) => itemTag(r.id))]
+    })
+
+    /**
+     * Loads a search page. As for items, a reload of an anonymous page whose memory copy carries
+     * the origin's validators is a conditional request, and a 304 renews the copy without a body.
+     */
+    const loadSearch = (query: SearchQuery, credentials: Credentials, key: string): Effect.Effect<Loaded, DrupalError> =>
+      Effect.flatMap(Clock.currentTimeMillis, (now) => {
+        const previous = cache.memory.lookupSync(key, now)
+        if (!(Option.isNone(credentials.authorization) && previous !== undefined && previous.contentType === "application/json")) {
+          return Effect.map(content.search(query, credentials), searchLoaded)
+        }
+        return Effect.map(content.searchConditional(query, credentials, previous.upstreamValidator), (reply): Loaded => {
+          const validator = reply.validator === undefined ? {} : { upstreamValidator: reply.validator }
+          return reply._tag === "NotModified"
+            ? { value: previous.value, contentType: previous.contentType, tags: previous.tags, ...validator }
+            : { ...searchLoaded(reply.result), ...validator }
+        })
+      })
 
     const toLoaded = (id: number, found: unknown) =>
       // Serialised in bounded steps: an item's body may be tens of MB.
@@ -195,7 +212,10 @@ export class CachedContent extends Effect.Service<CachedContent>()("accelerator/
 
     const search = (query: SearchQuery, credentials: Credentials): Effect.Effect<Served, DrupalError | LoadTimeout> =>
       Effect.flatMap(access.partition(credentials), (partition) =>
-        serve(searchCacheKey(partition.id, query), loadSearch(query, credentials), policies.search))
+        Effect.suspend(() => {
+          const key = searchCacheKey(partition.id, query)
+          return serve(key, loadSearch(query, credentials, key), policies.search)
+        }))
 
     const item = (id: number, credentials: Credentials, options: GetOptions): Effect.Effect<Served, DrupalError | LoadTimeout> =>
       Effect.flatMap(access.partition(credentials), (partition) =>
@@ -209,8 +229,8 @@ export class CachedContent extends Effect.Service<CachedContent>()("accelerator/
       Effect.flatMap(access.partition(credentials), (partition) =>
         Effect.suspend(() => {
           const since = cache.epoch()
-          return Effect.flatMap(loadSearch(query, credentials), (loaded) =>
-            cache.set(searchCacheKey(partition.id, query), loaded, policies.search, since))
+          const key = searchCacheKey(partition.id, query)
+          return Effect.flatMap(loadSearch(query, credentials, key), (loaded) => cache.set(key, loaded, policies.search, since))
         }))
 
     /** Loads an item from the origin and stores it, whatever is cached. */

@@ -65,6 +65,20 @@ export class Content extends Effect.Service<Content>()("accelerator/Content", {
       return { _tag: "Modified", item: yield* decodeItem(reply.result), validator: reply.validator } as const
     })
 
+    /** A search revalidated with the validators of an earlier reply, as {@link getConditional}. */
+    const searchConditional = Effect.fn("Content.searchConditional")(function*(
+      query: SearchQuery,
+      credentials: Credentials,
+      validator: UpstreamValidator | undefined
+    ) {
+      if (rpc.callConditional === undefined) {
+        return { _tag: "Modified", result: yield* decodeSearch(yield* rpc.call("content.search", toRpcParams(query), credentials)), validator: undefined } as const
+      }
+      const reply = yield* rpc.callConditional("content.search", toRpcParams(query), credentials, validator)
+      if (reply._tag === "NotModified") return { _tag: "NotModified", validator: reply.validator } as const
+      return { _tag: "Modified", result: yield* decodeSearch(reply.result), validator: reply.validator } as const
+    })
+
     const markdownOf = (id: number, item: ContentItem, credentials: Credentials): Stream.Stream<string, DrupalError> => {
       const url = new URL(item.url, endpoint.url).href
       const head = frontMatter({
@@ -89,6 +103,7 @@ export class Content extends Effect.Service<Content>()("accelerator/Content", {
     }
     return {
       getConditional,
+      searchConditional,
       /** Runs a normalised search as the caller. */
       search: Effect.fn("Content.search")(function*(query: SearchQuery, credentials: Credentials) {
         return yield* decodeSearch(yield* rpc.call("content.search", toRpcParams(query), credentials))

@@ -233,4 +233,33 @@ describe("HTTP semantics", () => {
       assert.deepStrictEqual(renewed.body, first.body)
       assert.strictEqual((yield* sim.stats).methods["content.get_tutorial"], 3)
     }))
+
+  it.scopedLive("a stale anonymous search page is revalidated upstream the same way: a 304 renews it without a body", () =>
+    Effect.gen(function*() {
+      const { base, sim } = yield* startGateway({ CACHE_SEARCH_FRESH_MS: "1000", CACHE_JITTER: "0" })
+      const path = "/search?q=views&limit=5"
+      const first = yield* get(base, path)
+      assert.strictEqual(first.headers["x-cache"], "MISS")
+      yield* Effect.sleep("1100 millis")
+      assert.strictEqual((yield* get(base, path)).headers["x-cache"], "STALE")
+      yield* Effect.sleep("1100 millis")
+      assert.strictEqual((yield* get(base, path)).headers["x-cache"], "STALE")
+      const waitFor304 = Effect.gen(function*() {
+        for (let i = 0; i < 50; i++) {
+          if (((yield* sim.stats).responses["304"] ?? 0) >= 1) return true
+          yield* Effect.sleep("20 millis")
+        }
+        return false
+      })
+      assert.isTrue(yield* waitFor304, "the refresh of the page was answered 304 upstream")
+      let renewed = yield* get(base, path)
+      for (let i = 0; i < 25 && renewed.headers["x-cache"] !== "HIT-MEMORY"; i++) {
+        yield* Effect.sleep("20 millis")
+        renewed = yield* get(base, path)
+      }
+      assert.strictEqual(renewed.headers["x-cache"], "HIT-MEMORY")
+      assert.strictEqual(renewed.headers["etag"], first.headers["etag"])
+      assert.deepStrictEqual(renewed.body, first.body)
+      assert.strictEqual((yield* sim.stats).methods["content.search"], 3)
+    }))
 })
