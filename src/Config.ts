@@ -90,13 +90,18 @@ export const LogConfig = Config.all({
 })
 export type LogConfig = Config.Config.Success<typeof LogConfig>
 
-/** `da:<12 hex digits of sha256(site base URL)>:`, or `da:demo:` for the built-in simulator. */
-export const sitePrefix = (drupalUrl: Option.Option<URL>): string =>
+/** The site's id: 12 hex digits of sha256(site base URL), or `demo` for the built-in simulator. */
+export const siteIdOf = (drupalUrl: Option.Option<URL>): string =>
   Option.match(drupalUrl, {
-    onNone: () => "da:demo:",
-    onSome: (url) =>
-      `da:${createHash("sha256").update(`${url.origin}${url.pathname.replace(/\/+$/, "")}`).digest("hex").slice(0, 12)}:`
+    onNone: () => "demo",
+    onSome: (url) => createHash("sha256").update(`${url.origin}${url.pathname.replace(/\/+$/, "")}`).digest("hex").slice(0, 12)
   })
+
+/** `da:<site id>:` (see {@link siteIdOf}). */
+export const sitePrefix = (drupalUrl: Option.Option<URL>): string => `da:${siteIdOf(drupalUrl)}:`
+
+/** The site every stored cache entry names (Redis and PostgreSQL): entries of another site read as misses. */
+export const SiteId: Config.Config<string> = Config.map(DrupalUrl, siteIdOf)
 
 /**
  * Prefix of every Redis key (cache entries, tags, leases, webhook ids): `CACHE_REDIS_PREFIX`, or

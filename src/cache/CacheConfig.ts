@@ -23,7 +23,7 @@
  * @since 0.1.0
  */
 import { Config, Duration } from "effect"
-import { RedisPrefix } from "../Config.js"
+import { RedisPrefix, SiteId } from "../Config.js"
 import { millis, nonNegativeInt, positiveInt } from "../ConfigKeys.js"
 import * as CircuitBreaker from "../resilience/CircuitBreaker.js"
 import type { TierBreakerOptions } from "./CacheTier.js"
@@ -68,6 +68,7 @@ export const MemoryTierConfig: Config.Config<MemoryTierOptions> = MemoryTier.Mem
 /** Options of the Redis tier. */
 export const RedisTierConfig: Config.Config<RedisTierOptions> = Config.all({
   prefix: RedisPrefix,
+  site: SiteId,
   compressAbove: CompressAbove,
   timeout: millis("CACHE_REDIS_TIMEOUT_MS", Duration.toMillis(RedisTier.defaults.timeout)),
   maintenanceTimeout: MaintenanceTimeout,
@@ -79,6 +80,7 @@ export const RedisTierConfig: Config.Config<RedisTierOptions> = Config.all({
 export const PostgresTierConfig: Config.Config<PostgresTierOptions> = Config.all({
   schema: identifier("CACHE_PG_SCHEMA", PostgresTier.defaults.schema),
   table: identifier("CACHE_PG_TABLE", PostgresTier.defaults.table),
+  site: SiteId,
   unlogged: Config.boolean("CACHE_PG_UNLOGGED").pipe(Config.withDefault(PostgresTier.defaults.unlogged)),
   compressAbove: CompressAbove,
   timeout: millis("CACHE_PG_TIMEOUT_MS", Duration.toMillis(PostgresTier.defaults.timeout)),

@@ -84,6 +84,8 @@ export interface EncodeOptions {
    * when that is smaller). `Infinity` disables compression. Default {@link DEFAULT_COMPRESS_ABOVE}.
    */
   readonly compressAbove?: number
+  /** The site the entry belongs to, written into the header (see {@link decode}'s `site`). */
+  readonly site?: string | undefined
 }
 
 /** What {@link decodeHeader} reads without touching the body. */
@@ -94,6 +96,8 @@ export interface EnvelopeHeader {
   readonly staleUntil: number
   readonly tags: ReadonlyArray<string>
   readonly compressed: boolean
+  /** The site the entry belongs to, when its writer named one. */
+  readonly site?: string | undefined
   /** Length of the body once inflated. */
   readonly rawLength: number
   /** Offset of the body in the envelope. */
@@ -109,6 +113,7 @@ interface HeaderJson {
   readonly s: number
   readonly g: ReadonlyArray<string>
   readonly n: number
+  readonly st?: string
 }
 
 const encoder = new TextEncoder()
@@ -134,14 +139,15 @@ const gunzip = (body: Uint8Array, rawLength: number): Effect.Effect<Option.Optio
  * synchronous; {@link encode} is the normal entry point. Exposed so specs and tools can build
  * exact byte layouts.
  */
-export const frame = (entry: CacheEntry, body: Uint8Array, flags: number): Uint8Array => {
+export const frame = (entry: CacheEntry, body: Uint8Array, flags: number, site?: string): Uint8Array => {
   const header: HeaderJson = {
     ct: entry.contentType,
     c: entry.createdAt,
     f: entry.freshUntil,
     s: entry.staleUntil,
     g: entry.tags,
-    n: entry.value.byteLength
+    n: entry.value.byteLength,
+    ...(site === undefined ? {} : { st: site })
   }
   const headerBytes = encoder.encode(JSON.stringify(header))
   const out = new Uint8Array(FIXED_HEADER_BYTES + headerBytes.byteLength + body.byteLength)
@@ -157,7 +163,7 @@ export const frame = (entry: CacheEntry, body: Uint8Array, flags: number): Uint8
 }
 
 /** The envelope of `entry` without compression. Pure and synchronous. */
-export const encodeUncompressed = (entry: CacheEntry): Uint8Array => frame(entry, entry.value, 0)
+export const encodeUncompressed = (entry: CacheEntry, site?: string): Uint8Array => frame(entry, entry.value, 0, site)
 
 /**
  * Encodes `entry`, compressing the body when it is longer than `compressAbove` and compression
@@ -166,11 +172,12 @@ export const encodeUncompressed = (entry: CacheEntry): Uint8Array => frame(entry
  */
 export const encode = (entry: CacheEntry, options?: EncodeOptions): Effect.Effect<Uint8Array> => {
   const threshold = options?.compressAbove ?? DEFAULT_COMPRESS_ABOVE
-  if (!(entry.value.byteLength > threshold)) return Effect.succeed(encodeUncompressed(entry))
+  const site = options?.site
+  if (!(entry.value.byteLength > threshold)) return Effect.succeed(encodeUncompressed(entry, site))
   return Effect.map(gzip(entry.value), (compressed) =>
     Option.isSome(compressed) && compressed.value.byteLength < entry.value.byteLength
-      ? frame(entry, compressed.value, FLAG_GZIP)
-      : encodeUncompressed(entry))
+      ? frame(entry, compressed.value, FLAG_GZIP, site)
+      : encodeUncompressed(entry, site))
 }
 
 const isFiniteNumber = (u: unknown): u is number => typeof u === "number" && Number.isFinite(u)
@@ -232,6 +239,7 @@ export const decodeHeader = (
     freshUntil: parsed.f,
     staleUntil: parsed.s,
     tags: parsed.g,
+    ...(typeof parsed.st === "string" ? { site: parsed.st } : {}),
     compressed,
     rawLength: parsed.n,
     bodyOffset,
@@ -244,11 +252,13 @@ export const decodeHeader = (
  * {@link FORMAT_VERSION} (see the module documentation); never fails, never dies. The returned
  * `value` is a fresh copy, so it does not pin the (possibly much larger) buffer `bytes` came in.
  */
-export const decode = (bytes: Uint8Array): Effect.Effect<Option.Option<CacheEntry>> =>
+export const decode = (bytes: Uint8Array, site?: string): Effect.Effect<Option.Option<CacheEntry>> =>
   Effect.suspend(() => {
     const header = decodeHeader(bytes, { complete: true })
     if (Option.isNone(header)) return Effect.succeed(Option.none())
     const h = header.value
+    // An entry of another site (or of a writer that named none) is not this site's: a miss.
+    if (site !== undefined && h.site !== site) return Effect.succeed(Option.none())
     const body = bytes.subarray(h.bodyOffset, h.bodyOffset + h.bodyLength)
     const toEntry = (value: Uint8Array): CacheEntry => ({
       value,

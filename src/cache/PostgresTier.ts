@@ -87,6 +87,8 @@ export interface PostgresTierOptions {
   readonly unlogged?: boolean
   /** Bodies with more bytes than this are compressed. */
   readonly compressAbove?: number
+  /** The site entries belong to: written into each envelope; an entry of another site reads as a miss. */
+  readonly site?: string | undefined
   /** Bound on one `getMany` / `setMany` / `delete`. */
   readonly timeout?: Duration.DurationInput
   /** Bound on one `invalidateTags` / `clear` / migration / sweep batch. */
@@ -254,6 +256,7 @@ export const make = (
     const sql = yield* SqlClient.SqlClient
     const unlogged = options.unlogged ?? defaults.unlogged
     const compressAbove = options.compressAbove ?? defaults.compressAbove
+    const site = options.site
     const timeout = Duration.decode(options.timeout ?? defaults.timeout)
     const maintenanceTimeout = Duration.decode(options.maintenanceTimeout ?? defaults.maintenanceTimeout)
     const sweepInterval = Duration.decode(options.sweepInterval ?? defaults.sweepInterval)
@@ -320,7 +323,7 @@ export const make = (
               const value = byKey.get(key)
               return value === undefined
                 ? Effect.succeed(Option.none())
-                : Effect.map(Envelope.decode(value), Option.filter((entry) => Envelope.isUsable(entry, now)))
+                : Effect.map(Envelope.decode(value, site), Option.filter((entry) => Envelope.isUsable(entry, now)))
             },
             { concurrency: 16 }
           )
@@ -339,7 +342,7 @@ export const make = (
           const batch = CacheTier.lastPerKey(items)
           const live = batch.filter((item) => Envelope.isUsable(item.entry, now))
           const dead = batch.filter((item) => !Envelope.isUsable(item.entry, now)).map((item) => item.key)
-          const encoded = yield* Effect.forEach(live, (item) => Envelope.encode(item.entry, { compressAbove }), {
+          const encoded = yield* Effect.forEach(live, (item) => Envelope.encode(item.entry, { compressAbove, site }), {
             concurrency: 8
           })
           const rows = live.map((item, i) => ({

@@ -60,6 +60,8 @@ export interface RedisTierOptions {
   readonly prefix?: string
   /** Bodies with more bytes than this are compressed. */
   readonly compressAbove?: number
+  /** The site entries belong to: written into each envelope; an entry of another site reads as a miss. */
+  readonly site?: string | undefined
   /** Bound on one `getMany` / `setMany` / `delete`. */
   readonly timeout?: Duration.DurationInput
   /** Bound on one `invalidateTags` / `clear`, all pages included. */
@@ -110,6 +112,7 @@ export const make = (options: RedisTierOptions = {}): Effect.Effect<RedisCacheTi
     const redis = yield* Redis
     const prefix = options.prefix ?? defaults.prefix
     const compressAbove = options.compressAbove ?? defaults.compressAbove
+    const site = options.site
     const timeout = Duration.decode(options.timeout ?? defaults.timeout)
     const maintenanceTimeout = Duration.decode(options.maintenanceTimeout ?? defaults.maintenanceTimeout)
     const pageSize = options.pageSize ?? defaults.pageSize
@@ -136,7 +139,7 @@ export const make = (options: RedisTierOptions = {}): Effect.Effect<RedisCacheTi
             (reply) =>
               reply === null
                 ? Effect.succeed(Option.none())
-                : Effect.map(Envelope.decode(reply), Option.filter((entry) => Envelope.isUsable(entry, now))),
+                : Effect.map(Envelope.decode(reply, site), Option.filter((entry) => Envelope.isUsable(entry, now))),
             { concurrency: 16 }
           )
         })
@@ -153,7 +156,7 @@ export const make = (options: RedisTierOptions = {}): Effect.Effect<RedisCacheTi
           const batch = CacheTier.lastPerKey(items)
           const live = batch.filter((item) => Envelope.isUsable(item.entry, now))
           const dead = batch.filter((item) => !Envelope.isUsable(item.entry, now))
-          const encoded = yield* Effect.forEach(live, (item) => Envelope.encode(item.entry, { compressAbove }), {
+          const encoded = yield* Effect.forEach(live, (item) => Envelope.encode(item.entry, { compressAbove, site }), {
             concurrency: 8
           })
           // Longest TTL among this batch's members, per tag.

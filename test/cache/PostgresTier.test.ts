@@ -78,6 +78,17 @@ const withSchema = <A, E>(
   })
 
 describe("PostgresTier on the shared PostgreSQL", () => {
+  it.scopedLive("entries carry their site: a gateway of another site on the same table reads them as misses", () =>
+    withSchema((schema) =>
+      Effect.gen(function*() {
+        const siteA = yield* PostgresTier.make({ schema, sweepInterval: 0, site: "aaaaaaaaaaaa" })
+        const siteB = yield* PostgresTier.make({ schema, sweepInterval: 0, site: "bbbbbbbbbbbb" })
+        const now = yield* Clock.currentTimeMillis
+        yield* siteA.set("content:anon:1:0:html", entryAt(now, "site a's item"))
+        assert.isTrue(Option.isNone(yield* siteB.get("content:anon:1:0:html")), "another site's entry is a miss")
+        assert.isTrue(Option.isSome(yield* siteA.get("content:anon:1:0:html")), "its own site reads it")
+      })))
+
   it.scopedLive("two instances starting at once migrate once, without error", () =>
     withSchema((schema) =>
       Effect.gen(function*() {

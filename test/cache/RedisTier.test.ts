@@ -83,6 +83,19 @@ const scopedTier = (options: RedisTier.RedisTierOptions = {}) =>
   })
 
 describe("RedisTier on a shared Redis", () => {
+  it.scopedLive("entries carry their site: a gateway of another site on the same prefix reads them as misses", () =>
+    Effect.gen(function*() {
+      const { tier: siteA, prefix: shared } = yield* scopedTier({ site: "aaaaaaaaaaaa" })
+      const { tier: siteB } = yield* scopedTier({ prefix: shared, site: "bbbbbbbbbbbb" })
+      const { tier: sameSite } = yield* scopedTier({ prefix: shared, site: "aaaaaaaaaaaa" })
+      const now = yield* Clock.currentTimeMillis
+      yield* siteA.set("content:anon:1:0:html", entryAt(now, "site a's item", { ttlMs: 60_000 }))
+      const other = yield* siteB.get("content:anon:1:0:html")
+      assert.isTrue(Option.isNone(other), "another site's entry is a miss")
+      const same = yield* sameSite.get("content:anon:1:0:html")
+      assert.isTrue(Option.isSome(same), "the same site reads it")
+    }))
+
   it.scopedLive("key layout: entries under <prefix>e:, tag sets under <prefix>t:", () =>
     Effect.gen(function*() {
       const { tier, prefix: own, redis } = yield* scopedTier()
