@@ -100,8 +100,14 @@ export const siteIdOf = (drupalUrl: Option.Option<URL>): string =>
 /** `da:<site id>:` (see {@link siteIdOf}). */
 export const sitePrefix = (drupalUrl: Option.Option<URL>): string => `da:${siteIdOf(drupalUrl)}:`
 
-/** The site every stored cache entry names (Redis and PostgreSQL): entries of another site read as misses. */
-export const SiteId: Config.Config<string> = Config.map(DrupalUrl, siteIdOf)
+/**
+ * The site every stored cache entry names (Redis and PostgreSQL): entries of another site read
+ * as misses. `CACHE_SITE_ID`, or by default derived from `DRUPAL_URL` (see {@link siteIdOf}).
+ */
+export const SiteId: Config.Config<string> = Config.all({
+  explicit: Config.option(Config.string("CACHE_SITE_ID")),
+  drupal: DrupalUrl
+}).pipe(Config.map(({ drupal, explicit }) => Option.getOrElse(explicit, () => siteIdOf(drupal))))
 
 /**
  * Prefix of every Redis key (cache entries, tags, leases, webhook ids): `CACHE_REDIS_PREFIX`, or

@@ -28,8 +28,9 @@ export const startGateway = (
     const port = yield* Effect.promise(() => findFreePort())
     const provider = ConfigProvider.fromMap(
       // Every spec's traffic comes from one loopback address: the per-client bounds are lifted
-      // unless a spec sets them (test/limits/).
-      new Map(Object.entries({ PORT: String(port), HOST: "127.0.0.1", DRUPAL_URL: sim.url, FINGERPRINT_SECRET, CLIENT_LIMITS: "off", ...config }))
+      // unless a spec sets them (test/limits/). Every gateway of a spec serves "the same site"
+      // (a restart, a second instance), although each simulator listens on a port of its own.
+      new Map(Object.entries({ PORT: String(port), HOST: "127.0.0.1", DRUPAL_URL: sim.url, FINGERPRINT_SECRET, CLIENT_LIMITS: "off", CACHE_SITE_ID: "spec", ...config }))
     )
     yield* Layer.build(
       GatewayLive.pipe(
