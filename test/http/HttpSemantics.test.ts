@@ -30,6 +30,27 @@ const ANON_CONTROL = /^public, max-age=\d+, stale-while-revalidate=\d+, stale-if
 const fromHitPath = (a: RawAnswer) => a.headers["x-cache"] === "HIT-MEMORY" && !(a.headers["server-timing"] ?? "").includes("app;dur")
 const fromApp = (a: RawAnswer) => (a.headers["server-timing"] ?? "").includes("app;dur")
 
+/** Whether the simulator has answered a conditional request 304 (polled up to 1 s). */
+const upstream304 = (sim: { readonly stats: Effect.Effect<{ readonly responses: Readonly<Record<string, number>> }> }) =>
+  Effect.gen(function*() {
+    for (let i = 0; i < 50; i++) {
+      if (((yield* sim.stats).responses["304"] ?? 0) >= 1) return true
+      yield* Effect.sleep("20 millis")
+    }
+    return false
+  })
+
+/** `path` asked until the memory tier answers it (the renewed entry is stored just after the 304). */
+const memoryHit = (base: string, path: string) =>
+  Effect.gen(function*() {
+    let renewed = yield* get(base, path)
+    for (let i = 0; i < 25 && renewed.headers["x-cache"] !== "HIT-MEMORY"; i++) {
+      yield* Effect.sleep("20 millis")
+      renewed = yield* get(base, path)
+    }
+    return renewed
+  })
+
 describe("HTTP semantics", () => {
   it.scopedLive("ETag, Cache-Control, Vary and Age on both paths; If-None-Match gives an empty 304 on both, also on a cold instance", () =>
     Effect.gen(function*() {
@@ -214,20 +235,9 @@ describe("HTTP semantics", () => {
       // Stale again: this refresh is conditional, and the page cache answers 304.
       const second = yield* get(base, path)
       assert.strictEqual(second.headers["x-cache"], "STALE")
-      const waitFor304 = Effect.gen(function*() {
-        for (let i = 0; i < 50; i++) {
-          if (((yield* sim.stats).responses["304"] ?? 0) >= 1) return true
-          yield* Effect.sleep("20 millis")
-        }
-        return false
-      })
-      assert.isTrue(yield* waitFor304, "the refresh was answered 304 upstream")
+      assert.isTrue(yield* upstream304(sim), "the refresh was answered 304 upstream")
       // The renewed entry is stored just after the 304 arrives.
-      let renewed = yield* get(base, path)
-      for (let i = 0; i < 25 && renewed.headers["x-cache"] !== "HIT-MEMORY"; i++) {
-        yield* Effect.sleep("20 millis")
-        renewed = yield* get(base, path)
-      }
+      const renewed = yield* memoryHit(base, path)
       assert.strictEqual(renewed.headers["x-cache"], "HIT-MEMORY")
       assert.strictEqual(renewed.headers["etag"], first.headers["etag"])
       assert.deepStrictEqual(renewed.body, first.body)
@@ -244,19 +254,8 @@ describe("HTTP semantics", () => {
       assert.strictEqual((yield* get(base, path)).headers["x-cache"], "STALE")
       yield* Effect.sleep("1100 millis")
       assert.strictEqual((yield* get(base, path)).headers["x-cache"], "STALE")
-      const waitFor304 = Effect.gen(function*() {
-        for (let i = 0; i < 50; i++) {
-          if (((yield* sim.stats).responses["304"] ?? 0) >= 1) return true
-          yield* Effect.sleep("20 millis")
-        }
-        return false
-      })
-      assert.isTrue(yield* waitFor304, "the refresh of the page was answered 304 upstream")
-      let renewed = yield* get(base, path)
-      for (let i = 0; i < 25 && renewed.headers["x-cache"] !== "HIT-MEMORY"; i++) {
-        yield* Effect.sleep("20 millis")
-        renewed = yield* get(base, path)
-      }
+      assert.isTrue(yield* upstream304(sim), "the refresh of the page was answered 304 upstream")
+      const renewed = yield* memoryHit(base, path)
       assert.strictEqual(renewed.headers["x-cache"], "HIT-MEMORY")
       assert.strictEqual(renewed.headers["etag"], first.headers["etag"])
       assert.deepStrictEqual(renewed.body, first.body)
