@@ -9,7 +9,7 @@
  *
  * @since 0.1.0
  */
-import { Clock, Duration, Effect, Option, Stream } from "effect"
+import { Clock, Duration, Effect, FiberSet, Option, Stream } from "effect"
 import { AccessScope } from "../access/AccessScope.js"
 import type { CacheEntry } from "../cache/Envelope.js"
 import { type CachePolicy, type CacheStatus, type Loaded, type LoadTimeout, TieredCache } from "../cache/TieredCache.js"
@@ -89,7 +89,7 @@ const MAX_MARKDOWN_REFRESHES = 32
 
 /** The content API through the cache. */
 export class CachedContent extends Effect.Service<CachedContent>()("accelerator/CachedContent", {
-  effect: Effect.gen(function*() {
+  scoped: Effect.gen(function*() {
     const content = yield* Content
     const cache = yield* TieredCache
     const access = yield* AccessScope
@@ -284,6 +284,8 @@ export class CachedContent extends Effect.Service<CachedContent>()("accelerator/
 
     /** Markdown keys being refreshed in the background: one refresh per key, at most {@link MAX_MARKDOWN_REFRESHES}. */
     const refreshing = new Set<string>()
+    // The refreshes run in the service's scope: interrupted when it closes (shutdown), never orphaned.
+    const background = yield* FiberSet.make()
 
     /**
      * Refreshes a stale document in the background: streamed to its end and stored (nobody
@@ -305,7 +307,7 @@ export class CachedContent extends Effect.Service<CachedContent>()("accelerator/
           ),
           Effect.ensuring(Effect.sync(() => refreshing.delete(key)))
         )
-        return Effect.asVoid(Effect.forkDaemon(run))
+        return Effect.asVoid(FiberSet.run(background, run))
       })
 
     const markdown = (id: number, credentials: Credentials): Effect.Effect<MarkdownAnswer, DrupalError | LoadTimeout> =>
