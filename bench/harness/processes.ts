@@ -159,6 +159,9 @@ export const startSimulator = async (options: SimulatorOptions) => {
   return { proc, url, port: options.port }
 }
 
+/** Key of the token fingerprints of every bench gateway (required with Redis or PostgreSQL). */
+export const BENCH_FINGERPRINT_SECRET = "bench-fingerprint-secret-0123456789abcdef"
+
 export interface GatewayOptions {
   readonly name: string
   readonly port: number
@@ -173,6 +176,8 @@ export const startGateway = async (options: GatewayOptions) => {
     LOG_LEVEL: "warning",
     // The load comes from one loopback address: the per-client bounds are lifted unless asked for.
     CLIENT_LIMITS: "off",
+    // Required with Redis or PostgreSQL; one key for every gateway of a bench, so instances agree.
+    FINGERPRINT_SECRET: BENCH_FINGERPRINT_SECRET,
     ...options.env
   })
   const url = `http://127.0.0.1:${options.port}`

@@ -3,14 +3,14 @@
  * simulator in its own process, and gateway processes sharing them.
  */
 import { type PostgresServer, type RedisServer, startPostgres, startRedis } from "../../test/support/services.js"
-import { findFreePort, type Gateway, startGateway, startSimulator } from "./processes.js"
+import { BENCH_FINGERPRINT_SECRET, findFreePort, type Gateway, startGateway, startSimulator } from "./processes.js"
 import { type CorpusSettings, simulatorEnv } from "./workload.js"
 
 export const ADMIN_TOKEN = "bench-admin-token"
 /** Standard Webhooks secret (`whsec_` + base64 of 32 bytes). */
 export const WEBHOOK_SECRET = "whsec_" + Buffer.alloc(32, 66).toString("base64")
 /** Key of the token fingerprints, shared by every instance of the stack. */
-export const FINGERPRINT_SECRET = "bench-fingerprint-secret-0123456789abcdef"
+export const FINGERPRINT_SECRET = BENCH_FINGERPRINT_SECRET
 
 export interface StackOptions {
   readonly corpus: CorpusSettings
