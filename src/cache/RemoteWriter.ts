@@ -2,8 +2,10 @@
  * The remote writer of the tiered cache: loaded and backfilled values reach the remote tiers
  * through it, in the background, so a reader never waits for Redis or PostgreSQL.
  *
- * One fiber takes batches of at most `batchSize` from a bounded queue of `capacity` writes and
- * writes each batch to its tiers (the tiers of one batch in parallel). When the queue is full,
+ * Each remote tier has a lane of its own: a bounded queue of `capacity` writes and one fiber
+ * taking batches of at most `batchSize` from it. The lanes are independent, so a tier that is
+ * down or slow (every write waiting for its timeout) never holds up or drops the writes of the
+ * other: while Redis is dead, PostgreSQL still gets every value. When a lane's queue is full, its
  * writes are dropped and counted (`onWriteFailed`), never waited for; a failed batch is counted
  * and logged (at most one warning per tier and second). A write the invalidation guard finds
  * overtaken is skipped when taken from the queue, and one that raced with an invalidation
@@ -15,10 +17,9 @@
 import { Clock, Deferred, Effect, Exit, FiberId, Queue, type Scope } from "effect"
 import type { CacheItem, CacheTier, TierName } from "./CacheTier.js"
 
-/** A write waiting in the queue. */
+/** A write waiting in a tier's queue. */
 interface PendingWrite {
   readonly item: CacheItem
-  readonly remote: ReadonlyArray<CacheTier>
   /** Guard epoch when the value was read or loaded. */
   readonly since: number
 }
@@ -27,7 +28,7 @@ interface PendingWrite {
 export interface RemoteWriterOptions {
   /** Every remote tier, in order. */
   readonly remotes: ReadonlyArray<CacheTier>
-  /** Capacity of the queue; writes beyond it are dropped (and counted). */
+  /** Capacity of each tier's queue; writes beyond it are dropped (and counted). */
   readonly capacity: number
   /** Most items one tier write carries. */
   readonly batchSize: number
@@ -41,30 +42,37 @@ export interface RemoteWriterOptions {
 export interface RemoteWriter {
   /** Offers writes of `items` to the `remote` tiers without ever waiting: what does not fit is dropped and counted. */
   readonly enqueue: (items: ReadonlyArray<CacheItem>, remote: ReadonlyArray<CacheTier>, since: number) => Effect.Effect<void>
-  /** Waits until every write enqueued before the call has been attempted (written, failed or skipped). */
+  /** Waits until every write enqueued before the call has been attempted (written, failed or skipped), on every tier. */
   readonly flush: Effect.Effect<void>
-  /** Writes not done yet: waiting in the queue or being written. */
+  /** Writes not done yet, summed over the tiers: waiting in a queue or being written. */
   readonly pending: Effect.Effect<number>
 }
 
-/** Starts the writer's fiber in the current scope. */
+/** One tier's lane: its queue, its counters and its flush waiters. */
+interface Lane {
+  readonly tier: CacheTier
+  readonly queue: Queue.Queue<PendingWrite>
+  /** Writes accepted into the queue. */
+  enqueued: number
+  /** Writes the lane's fiber finished with (in queue order: one fiber per lane). */
+  done: number
+  readonly waiters: Array<{ readonly target: number; readonly deferred: Deferred.Deferred<void> }>
+}
+
+/** Starts one writer fiber per remote tier in the current scope. */
 export const make = (options: RemoteWriterOptions): Effect.Effect<RemoteWriter, never, Scope.Scope> =>
   Effect.gen(function*() {
-    const { remotes, overtaken } = options
-    const writes = yield* Queue.bounded<PendingWrite>(Math.max(1, options.capacity))
+    const { overtaken } = options
+    const capacity = Math.max(1, options.capacity)
+    const batchSize = Math.max(1, options.batchSize)
 
-    // `enqueued` counts writes accepted into the queue, `done` those the writer finished with
-    // (in queue order: one writer fiber). Flush waiters wait for `done` to reach their target.
-    let enqueued = 0
-    let done = 0
-    const waiters: Array<{ readonly target: number; readonly deferred: Deferred.Deferred<void> }> = []
-    const finished = (n: number) =>
+    const finished = (lane: Lane, n: number) =>
       Effect.sync(() => {
-        done += n
-        for (let i = waiters.length - 1; i >= 0; i--) {
-          const waiter = waiters[i]!
-          if (waiter.target <= done) {
-            waiters.splice(i, 1)
+        lane.done += n
+        for (let i = lane.waiters.length - 1; i >= 0; i--) {
+          const waiter = lane.waiters[i]!
+          if (waiter.target <= lane.done) {
+            lane.waiters.splice(i, 1)
             Deferred.unsafeDone(waiter.deferred, Exit.void)
           }
         }
@@ -105,41 +113,46 @@ export const make = (options: RemoteWriterOptions): Effect.Effect<RemoteWriter, 
         })
       )
 
-    const writeBatch = (batch: ReadonlyArray<PendingWrite>) =>
+    const writeBatch = (lane: Lane, batch: ReadonlyArray<PendingWrite>) =>
       Effect.suspend(() => {
         const live = batch.filter((w) => !overtaken(w.item.key, w.item.entry.tags, w.since))
-        return Effect.forEach(remotes, (tier) => {
-          const mine = live.filter((w) => w.remote.includes(tier))
-          return mine.length === 0 ? Effect.void : writeTo(tier, mine)
-        }, { concurrency: "unbounded", discard: true }) // one fiber per remote tier: at most two
+        return live.length === 0 ? Effect.void : writeTo(lane.tier, live)
       }).pipe(
         Effect.catchAllCause((cause) => Effect.logError("cache: remote writer defect; batch abandoned", cause)),
-        Effect.ensuring(finished(batch.length))
+        Effect.ensuring(finished(lane, batch.length))
       )
 
-    yield* Effect.forkScoped(
-      Effect.forever(Effect.flatMap(Queue.takeBetween(writes, 1, Math.max(1, options.batchSize)), (chunk) => writeBatch([...chunk])))
-    )
-    // Let writes already queued reach the remote tiers at shutdown (bounded by the tiers' timeouts).
-    yield* Effect.addFinalizer(() =>
-      Effect.flatMap(Queue.takeAll(writes), (chunk) => (chunk.length === 0 ? Effect.void : writeBatch([...chunk])))
-    )
+    const lanes = new Map<CacheTier, Lane>()
+    for (const tier of options.remotes) {
+      const lane: Lane = { tier, queue: yield* Queue.bounded<PendingWrite>(capacity), enqueued: 0, done: 0, waiters: [] }
+      lanes.set(tier, lane)
+      yield* Effect.forkScoped(
+        Effect.forever(Effect.flatMap(Queue.takeBetween(lane.queue, 1, batchSize), (chunk) => writeBatch(lane, [...chunk])))
+      )
+      // Let writes already queued reach the tier at shutdown (bounded by the tier's timeouts).
+      yield* Effect.addFinalizer(() =>
+        Effect.flatMap(Queue.takeAll(lane.queue), (chunk) => (chunk.length === 0 ? Effect.void : writeBatch(lane, [...chunk])))
+      )
+    }
 
     let droppedSinceLog = 0
     let lastDropLog = -Infinity
     const enqueue = (items: ReadonlyArray<CacheItem>, remote: ReadonlyArray<CacheTier>, since: number) =>
       remote.length === 0 || items.length === 0 ? Effect.void : Effect.suspend(() => {
-        let dropped = 0
-        for (const item of items) {
-          enqueued++
-          if (!writes.unsafeOffer({ item, remote, since })) {
-            enqueued--
-            dropped++
+        let droppedAll = 0
+        for (const tier of remote) {
+          const lane = lanes.get(tier)
+          if (lane === undefined) continue
+          let dropped = 0
+          for (const item of items) {
+            if (lane.queue.unsafeOffer({ item, since })) lane.enqueued++
+            else dropped++
           }
+          if (dropped > 0) options.onWriteFailed?.(tier.name, dropped)
+          droppedAll += dropped
         }
-        if (dropped === 0) return Effect.void
-        for (const tier of remote) options.onWriteFailed?.(tier.name, dropped)
-        droppedSinceLog += dropped
+        if (droppedAll === 0) return Effect.void
+        droppedSinceLog += droppedAll
         // At most one warning per second under overload, with the count since the last one.
         return Effect.flatMap(Clock.currentTimeMillis, (now) => {
           if (now - lastDropLog < 1_000) return Effect.void
@@ -147,17 +160,28 @@ export const make = (options: RemoteWriterOptions): Effect.Effect<RemoteWriter, 
           droppedSinceLog = 0
           lastDropLog = now
           return Effect.logWarning("cache: remote write queue full; writes dropped").pipe(
-            Effect.annotateLogs({ capacity: options.capacity, dropped: count })
+            Effect.annotateLogs({ capacity, dropped: count })
           )
         })
       })
 
+    // Every lane's target is taken at the call, then awaited: writes enqueued later are not waited for.
     const flush: Effect.Effect<void> = Effect.suspend(() => {
-      if (done >= enqueued) return Effect.void
-      const deferred = Deferred.unsafeMake<void>(FiberId.none)
-      waiters.push({ target: enqueued, deferred })
-      return Deferred.await(deferred)
+      const waits: Array<Effect.Effect<void>> = []
+      for (const lane of lanes.values()) {
+        if (lane.done >= lane.enqueued) continue
+        const deferred = Deferred.unsafeMake<void>(FiberId.none)
+        lane.waiters.push({ target: lane.enqueued, deferred })
+        waits.push(Deferred.await(deferred))
+      }
+      return Effect.all(waits, { discard: true })
     })
 
-    return { enqueue, flush, pending: Effect.sync(() => enqueued - done) }
+    const pending = Effect.sync(() => {
+      let count = 0
+      for (const lane of lanes.values()) count += lane.enqueued - lane.done
+      return count
+    })
+
+    return { enqueue, flush, pending }
   })

@@ -13,9 +13,10 @@
  * - `InvalidationGuard.ts`: whether a value read or loaded at some moment may still be stored,
  *   given the invalidations that ran since (so once an invalidation has returned, this instance
  *   never answers the old value again, provided every tier applied it);
- * - `RemoteWriter.ts`: the bounded background writer to the remote tiers (one fiber, batches
- *   of `writeBatchSize`; when its queue of `writeQueueCapacity` is full, writes are dropped and
- *   counted, the reader never waits);
+ * - `RemoteWriter.ts`: the bounded background writer to the remote tiers (one queue and one
+ *   fiber per tier, so a dead tier never holds up the other; batches of `writeBatchSize`; when a
+ *   tier's queue of `writeQueueCapacity` is full, its writes are dropped and counted, the
+ *   reader never waits);
  * - `TieredModel.ts`: the types they share (re-exported here).
  *
  * The memory tier is written at once (reads' backfill, loads, `setEntries`); the namespaces it
@@ -62,7 +63,7 @@ export interface TieredCacheOptions {
   readonly redis?: CacheTier | undefined
   readonly postgres?: CacheTier | undefined
   readonly bus?: CacheBus | undefined
-  /** Capacity of the remote write queue; writes beyond it are dropped (and counted). */
+  /** Capacity of each remote tier's write queue; writes beyond it are dropped (and counted). */
   readonly writeQueueCapacity: number
   /** Most items one remote write carries. */
   readonly writeBatchSize: number
@@ -123,7 +124,7 @@ export interface TieredCache {
    * Keys without a namespace are not dropped. Never fails; invalid namespaces are skipped.
    */
   readonly dropMemory: (namespaces: ReadonlyArray<string>) => Effect.Effect<void>
-  /** Remote writes not done yet: waiting in the queue or being written. */
+  /** Remote writes not done yet, summed over the remote tiers: waiting in a queue or being written. */
   readonly pendingWrites: Effect.Effect<number>
   /**
    * Waits until every remote write enqueued before the call has been attempted (written,

@@ -372,6 +372,37 @@ describe("TieredCache background writer", () => {
       for (let i = 5; i <= 20; i++) assert.isTrue(Option.isNone(yield* inTier(a.redis, `w:${i}`)), `w:${i} dropped`)
     }))
 
+  it.scopedLive("each tier has its own queue: with Redis stuck, PostgreSQL still gets every write", () =>
+    Effect.gen(function*() {
+      const server = yield* redisServer()
+      const iso = yield* isolation(shared)
+      const a = yield* instance({
+        redisUrl: server.url,
+        databaseUrl,
+        schema: iso.schema,
+        prefix: "da:",
+        writeQueueCapacity: 4,
+        writeBatchSize: 2,
+        redisTier: { timeout: "2 seconds", breaker: false }
+      })
+      const control = yield* redisAdapter(server.url, "control")
+      const loaded = (v: string) => ({ value: new TextEncoder().encode(v), contentType: "text/plain", tags: [] })
+      // Redis holds every write until UNPAUSE: the Redis lane is stuck for 2 s per batch.
+      yield* control.use("pause", (c) => c.call("CLIENT", "PAUSE", "10000", "WRITE"))
+      for (let i = 0; i < 20; i++) {
+        yield* a.cache.set(`p:${i}`, loaded(`v${i}`), policy())
+        yield* Effect.sleep("20 millis")
+      }
+      // The PostgreSQL lane kept pace while Redis' queue overflowed.
+      assert.strictEqual(a.stats.writeFailed.postgres, 0, "no PostgreSQL write dropped")
+      assert.isAbove(a.stats.writeFailed.redis, 0, "Redis' own queue overflowed")
+      yield* eventually(Effect.gen(function*() {
+        for (let i = 0; i < 20; i++) yield* ensure(text(yield* inTier(a.postgres!, `p:${i}`)) === `v${i}`, `p:${i} in PostgreSQL`)
+      }), "3 seconds")
+      yield* control.use("unpause", (c) => c.call("CLIENT", "UNPAUSE"))
+      yield* a.cache.flush
+    }))
+
   it.scopedLive("a failing remote write is counted and logged; the value is still served from memory", () =>
     Effect.gen(function*() {
       const server = yield* redisServer()
