@@ -44,15 +44,19 @@ const GATEWAY_ENV = {
 /** Grace of each route's namespace (the gateway's defaults): a copy this old may still be served stale. */
 const GRACE_MS = { content: 3_600_000, markdown: 3_600_000, search: 600_000 } as const
 
-/** Memory-tier evictions so far, from the gateway's /metrics; NaN when it cannot be read. */
-const memoryEvictions = async (url: string): Promise<number> => {
+/** A counter of the gateway's /metrics (summed over its series); NaN when it cannot be read. */
+const counter = async (url: string, name: string): Promise<number> => {
   try {
-    const text = await (await fetch(`${url}/metrics`)).text()
-    return text.split("\n").filter((l) => l.startsWith("accelerator_cache_evictions_total")).reduce((n, l) => n + Number(l.split(" ").pop()), 0)
+    const text = await (await fetch(`${url}/metrics`, { signal: AbortSignal.timeout(5_000) })).text()
+    return text.split("\n").filter((l) => l.startsWith(name)).reduce((n, l) => n + Number(l.split(" ").pop()), 0)
   } catch {
     return Number.NaN
   }
 }
+/** Memory-tier evictions so far. */
+const memoryEvictions = (url: string) => counter(url, "accelerator_cache_evictions_total")
+/** Times the memory tier was emptied after the invalidation bus reconnected (e.g. Redis restarted). */
+const memoryDrops = (url: string) => counter(url, "accelerator_cache_memory_drops_total")
 const NO_FAULTS = { errorRates: {}, hangRate: 0, resetRate: 0, slowStreamRate: 0 }
 
 const programStart = Date.now()
@@ -82,8 +86,14 @@ const main = async () => {
   const lastOk = new Map<string, number>()
   /** When the gateway's memory tier last started empty (a new gateway process), on the records' clock. */
   let memoryStartedAt = 0
-  const gatewayRestarted = () => {
+  /** Memory drops the current gateway process has reported (its counter starts at 0). */
+  let dropsSeen = 0
+  const memoryEmptied = () => {
     memoryStartedAt = Date.now() - programStart
+  }
+  const gatewayRestarted = () => {
+    dropsSeen = 0
+    memoryEmptied()
   }
   const epoch = programStart
 
@@ -104,6 +114,17 @@ const main = async () => {
     })().finally(() => (restarting = undefined))
   const watchdog = setInterval(() => {
     if (gateway.proc.unexpectedExit !== undefined) void ensureGateway(currentScenario)
+  }, 250)
+  // The gateway empties its memory tier when the invalidation bus reconnects (after Redis came
+  // back): from then on a copy answered earlier is no longer certainly in memory. Sampled every
+  // 250 ms; a drop moves the memory's start to the sample that saw it (conservative).
+  const dropWatch = setInterval(() => {
+    void memoryDrops(gateway.url).then((drops) => {
+      if (drops > dropsSeen) {
+        dropsSeen = drops
+        memoryEmptied()
+      }
+    })
   }, 250)
 
   // ---------------------------------------------------------------------------------- scenarios
@@ -305,7 +326,7 @@ const main = async () => {
     const fiveXxWhileStale: Array<{ key: string; status: number; t_ms: number; last_ok_ms_before: number }> = []
     let fiveXxWhileStaleCount = 0
     // A 5xx is a failure when a copy within grace was certainly in the memory tier: answered 200
-    // by this same gateway process (no restart since), small enough for the memory tier, within
+    // by this same gateway process since its memory was last emptied (no restart, no bus drop), small enough for the memory tier, within
     // its namespace's grace, and no memory entry evicted during the scenario.
     let fiveXxWhileStaleInMemory = 0
     const fiveXxWhileStaleInMemoryExamples: Array<{ key: string; status: number; t_ms: number; last_ok_ms_before: number }> = []
@@ -386,6 +407,7 @@ const main = async () => {
   }
 
   clearInterval(watchdog)
+  clearInterval(dropWatch)
   const failures = [
     ...crashes.map((c) => `crash in ${c.scenario} (code ${c.code}, signal ${c.signal}: ${c.error ?? "see log"})`),
     ...results.flatMap((r) => Object.entries(r["violations"] as Record<string, number>).map(([v, n]) => `${n} ${v} answers in ${r["name"]}`)),
@@ -437,7 +459,7 @@ const main = async () => {
       })
     ),
     "",
-    "Errors are transport failures and 5xx; abandoned requests are counted apart. Recovery: time from the end of the fault to the start of the first bucket (1–5 s, long enough for ~50 requests at the baseline rate) from which every bucket to the end of the run has p99 within max(2× baseline, baseline + 50 ms) and an error rate within baseline + 2 %; — when that never happened before the run ended. \"5xx after an earlier 200\": a 5xx for a (caller, path) answered 200 earlier in the run, i.e. a copy within grace existed somewhere (it may have lived only in a tier that was down, or in the memory of a gateway process since restarted): recorded. \"5xx while a copy was in memory\": of those, the ones where the copy was certainly in the memory tier (answered by the same gateway process, not a large item, within its namespace's grace, no memory eviction in the scenario): a failure. The memory tier cannot be scanned from outside; every answer was checked instead.",
+    "Errors are transport failures and 5xx; abandoned requests are counted apart. Recovery: time from the end of the fault to the start of the first bucket (1–5 s, long enough for ~50 requests at the baseline rate) from which every bucket to the end of the run has p99 within max(2× baseline, baseline + 50 ms) and an error rate within baseline + 2 %; — when that never happened before the run ended. \"5xx after an earlier 200\": a 5xx for a (caller, path) answered 200 earlier in the run, i.e. a copy within grace existed somewhere (it may have lived only in a tier that was down, or in the memory of a gateway process since restarted): recorded. \"5xx while a copy was in memory\": of those, the ones where the copy was certainly in the memory tier (answered by the same gateway process after its memory tier was last emptied — a new process, or the drop of memory the gateway makes when its invalidation bus reconnects after a Redis restart, read from \`accelerator_cache_memory_drops_total\` — not a large item, within its namespace's grace, no memory eviction in the scenario): a failure. The memory tier cannot be scanned from outside; every answer was checked instead.",
     "",
     ...(crashes.length === 0 ? [] : ["**Crashes** (the gateway exited on its own; a new one was started at once; logs in the JSON):", "", ...crashes.map((c) => `- ${c.scenario}: exit code ${c.code}, signal ${c.signal}: \`${(c.error ?? "").slice(0, 200)}\``), ""]),
     "![p99 per scenario](chaos.svg)",

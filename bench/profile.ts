@@ -12,7 +12,7 @@
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { type PostgresServer, type RedisServer, startPostgres, startRedis } from "../test/support/services.js"
-import { findFreePort, logDir, runMain, spawnManaged, startSimulator, waitForHttp } from "./harness/processes.js"
+import { findFreePort, logDir, runMain, startGateway, startSimulator } from "./harness/processes.js"
 import { argNumber, argString, environment, table, writeResult } from "./harness/report.js"
 import { benchSeconds, fmt, markdownHeader, progress } from "./harness/suite.js"
 import { buildCorpus, type CorpusSettings, makeWorkload, simulatorEnv } from "./harness/workload.js"
@@ -77,18 +77,12 @@ const main = async () => {
   const list = writeRequestList(Array.from({ length: 60_000 }, (_, i) => ({ path: workload.next().path, authorization: i % 2 === 0 ? undefined : "Bearer demo-subscriber-token" })))
   const profDir = path.join(logDir, "cpu-profile")
   fs.mkdirSync(profDir)
-  // As `startGateway` starts it, plus `--cpu-prof` (which NODE_OPTIONS does not accept).
-  const port = await findFreePort()
-  const proc = spawnManaged("gateway-profiled", ["--cpu-prof", `--cpu-prof-dir=${profDir}`, "--import", "tsx", "src/main.ts"], {
-    PORT: String(port),
-    HOST: "127.0.0.1",
-    LOG_LEVEL: "warning",
-    DRUPAL_URL: simulator.url,
-    REDIS_URL: redis.url,
-    DATABASE_URL: postgres.url
+  const gateway = await startGateway({
+    name: "gateway-profiled",
+    port: await findFreePort(),
+    nodeArgs: ["--cpu-prof", `--cpu-prof-dir=${profDir}`],
+    env: { DRUPAL_URL: simulator.url, REDIS_URL: redis.url, DATABASE_URL: postgres.url }
   })
-  const gateway = { url: `http://127.0.0.1:${port}`, proc }
-  await waitForHttp(`${gateway.url}/health/live`, 90_000)
   const warm = progress("warm-up (profiled too)", seconds)
   await runWrk({ url: gateway.url, requestList: list, connections, seconds }).finally(warm)
   const stop = progress(`measured run, ${connections} connections`, seconds)

@@ -15,7 +15,8 @@ export const CacheLive = CacheStack.layerConfig(
     hooks: {
       onLookup: Metrics.cacheHooks.onLookup,
       onOriginResult: Metrics.cacheHooks.onOriginLoad,
-      onWriteFailed: Metrics.cacheHooks.onWriteFailed
+      onWriteFailed: Metrics.cacheHooks.onWriteFailed,
+      onMemoryDropped: Metrics.cacheHooks.onMemoryDropped
     },
     onEvict: Metrics.cacheHooks.onEvict,
     onBreakerChange: Metrics.breakerStateHook()

@@ -166,11 +166,13 @@ export interface GatewayOptions {
   readonly name: string
   readonly port: number
   readonly env: Record<string, string>
+  /** Node flags before the entry point (e.g. `--cpu-prof`, which NODE_OPTIONS does not accept). */
+  readonly nodeArgs?: ReadonlyArray<string>
 }
 
 /** A gateway process (`node --import tsx src/main.ts`), ready when `/health/live` answers. */
 export const startGateway = async (options: GatewayOptions) => {
-  const proc = spawnManaged(`${options.name}-${Date.now()}`, ["--import", "tsx", "src/main.ts"], {
+  const proc = spawnManaged(`${options.name}-${Date.now()}`, [...(options.nodeArgs ?? []), "--import", "tsx", "src/main.ts"], {
     PORT: String(options.port),
     HOST: "127.0.0.1",
     LOG_LEVEL: "warning",

@@ -171,6 +171,11 @@ export const cacheEvictions = Metric.counter(metricNames.cacheEvictions, {
   description: "Entries evicted from the memory tier to respect its byte or entry bound.",
   incremental: true
 })
+/** Times the memory tier was emptied because it may have missed invalidations (the bus reconnected). */
+export const cacheMemoryDrops = Metric.counter("accelerator_cache_memory_drops_total", {
+  description: "Times the memory tier was emptied after the invalidation bus reconnected (it may have missed invalidations).",
+  incremental: true
+})
 /** Writes to a tier that failed; label `tier`. */
 export const cacheWritesFailed = Metric.counter("accelerator_cache_writes_failed_total", {
   description: "Cache writes that failed, by tier.",
@@ -459,6 +464,9 @@ export const recordCacheWriteFailed = (tier: Tier, count = 1): void => {
 /** Counts one memory-tier eviction. O(1), synchronous. */
 export const recordEviction = (): void => cacheEvictions.unsafeUpdate(1, [])
 
+/** Records that the memory tier was emptied after a bus reconnection. */
+export const recordMemoryDrop = (): void => cacheMemoryDrops.unsafeUpdate(1, [])
+
 /** Sets the memory tier's size gauges. */
 export const setMemoryUsage = (bytes: number, entries: number): void => {
   cacheMemoryBytes.unsafeUpdate(bytes, [])
@@ -562,6 +570,8 @@ export interface CacheHooks {
   readonly onWriteFailed: (tier: Tier, count?: number) => void
   /** The memory tier evicted an entry (signature of `MemoryTierOptions.onEvict`; the key is not used). */
   readonly onEvict: (key: string, bytes: number) => void
+  /** The memory tier was emptied after the invalidation bus reconnected. */
+  readonly onMemoryDropped: () => void
 }
 
 /** The cache hooks feeding the cache metrics. */
@@ -569,7 +579,8 @@ export const cacheHooks: CacheHooks = {
   onLookup: recordCacheLookup,
   onOriginLoad: recordOriginLoad,
   onWriteFailed: recordCacheWriteFailed,
-  onEvict: () => recordEviction()
+  onEvict: () => recordEviction(),
+  onMemoryDropped: recordMemoryDrop
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -594,6 +605,7 @@ export const fixedSeriesCount: number = (() => {
   for (const l of originLabels.values()) touch(cacheOriginLoads, l)
   for (const l of writeFailedLabels.values()) touch(cacheWritesFailed, l)
   touch(cacheEvictions, [])
+  touch(cacheMemoryDrops, [])
   for (const row of fixedMethodRows.values()) {
     touch(upstreamRequestDuration, row.ok)
     touch(upstreamRequestDuration, row.error)

@@ -73,7 +73,7 @@ describe("Metrics hooks", () => {
       assert.deepStrictEqual(transitions, ["open", "half_open", "closed"])
     }))
 
-  it.effect("cache hooks count lookups, loads, failed writes and evictions", () =>
+  it.effect("cache hooks count lookups, loads, failed writes, evictions and memory drops", () =>
     Effect.gen(function*() {
       const before = yield* families
       Metrics.cacheHooks.onLookup("postgres", "stale", 4)
@@ -81,6 +81,7 @@ describe("Metrics hooks", () => {
       Metrics.cacheHooks.onOriginLoad(false)
       Metrics.cacheHooks.onWriteFailed("redis", 2)
       Metrics.cacheHooks.onEvict("some-key", 1024)
+      Metrics.cacheHooks.onMemoryDropped()
       Metrics.cacheHooks.onLookup("memory", "hit", 0)
       const after = yield* families
       const delta = (name: string, labels: Record<string, string> = {}) =>
@@ -91,6 +92,7 @@ describe("Metrics hooks", () => {
       assert.strictEqual(delta("accelerator_cache_origin_loads_total", { result: "error" }), 1)
       assert.strictEqual(delta("accelerator_cache_writes_failed_total", { tier: "redis" }), 2)
       assert.strictEqual(delta("accelerator_cache_evictions_total"), 1)
+      assert.strictEqual(delta("accelerator_cache_memory_drops_total"), 1)
     }))
 
   it.live("trackHttp times every response on a raw node:http listener", () =>
