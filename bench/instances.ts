@@ -4,9 +4,10 @@
  *
  * 1. Invalidation under load: a probe item (outside the load's ids) is cached in every
  *    instance's memory, then invalidated on one (the admin route and the signed webhook, in
- *    turn). Each instance is polled every few ms: the time from the invalidation's answer to the
- *    first poll answered other than HIT-MEMORY (i.e. the old memory copy is gone) is that
- *    instance's propagation time; the documented bound is 250 ms.
+ *    turn). Each instance is polled by overlapping polls (one every ~3 ms, up to 8 in flight): the
+ *    time from the invalidation's answer to the send time of the last poll still answered from
+ *    the old memory copy (HIT-MEMORY before the first answer without it) is that instance's
+ *    propagation time; the documented bound is 250 ms.
  * 2. A cold key requested on all three at once: the load is paused (the simulator's counters are
  *    global), then `--stampede` concurrent requests per instance for one new item and for one new
  *    search; the simulator's per-method counters must grow by one each.
@@ -89,16 +90,33 @@ const main = async () => {
     const on = round % 3
     const via = round % 2 === 0 ? "admin" : "webhook"
     const t0 = performance.now()
-    // Every instance is polled from the moment the invalidation is sent.
+    // Every instance is polled from the moment the invalidation is sent, by overlapping polls (a
+    // new one every ~3 ms, up to 8 in flight), so a slow answer under load does not hide the
+    // moments after it. A poll answered from the old memory copy proves the copy was still served
+    // to a request sent at that poll's send time; the last such send time is what the bound is
+    // about. Polling stops once an answer without the old copy came and every poll returned.
     let answered: number | undefined
-    const polls = [0, 1, 2].map(async (i) => {
+    const polls = [0, 1, 2].map(async (i): Promise<{ lastOld: number | null; firstGone: number } | null> => {
       const until = t0 + 10_000
-      while (performance.now() < until) {
-        const r = await get(i, path)
-        if (r.cache !== "HIT-MEMORY") return r.sent
-        await sleep(2)
+      const hits: Array<number> = []
+      let firstGone = Number.POSITIVE_INFINITY
+      let inFlight = 0
+      const pending: Array<Promise<void>> = []
+      while (firstGone === Number.POSITIVE_INFINITY && performance.now() < until) {
+        if (inFlight < 8) {
+          inFlight++
+          pending.push(get(i, path).then((r) => {
+            if (r.cache === "HIT-MEMORY") hits.push(r.sent)
+            else firstGone = Math.min(firstGone, r.sent)
+          }, () => {}).finally(() => inFlight--))
+        }
+        await sleep(3)
       }
-      return null
+      await Promise.all(pending)
+      if (firstGone === Number.POSITIVE_INFINITY) return null
+      // The first miss reloads the item: a hit on a poll sent after it may be the new copy.
+      const old = hits.filter((sent) => sent < firstGone)
+      return { lastOld: old.length === 0 ? null : Math.max(...old), firstGone }
     })
     let answer: Response
     if (via === "admin") {
@@ -122,11 +140,12 @@ const main = async () => {
     answered = t1
     const seen = await Promise.all(polls)
     const r1 = (x: number) => Math.round(x * 10) / 10
-    // After the answer (the documented bound): 0 when the copy was already gone when it came.
-    const propagation = seen.map((x) => (x === null ? null : r1(Math.max(0, x - answered!))))
-    const fromSend = seen.map((x) => (x === null ? null : r1(x - t0)))
+    // After the answer (the documented bound): how long after it a request sent still got the old
+    // copy; 0 when no request sent after the answer did.
+    const propagation = seen.map((x) => (x === null ? null : x.lastOld === null ? 0 : r1(Math.max(0, x.lastOld - answered!))))
+    const fromSend = seen.map((x) => (x === null ? null : r1((x.lastOld ?? t0) - t0)))
     invalidations.push({ round, via, on: gateways[on]!.name, id, answer_ms: r1(t1 - t0), propagation_ms: propagation, from_send_ms: fromSend })
-    console.error(`[bench] invalidation ${round + 1}/${rounds} via ${via} on ${gateways[on]!.name}: answered in ${Math.round(t1 - t0)} ms; memory copies gone ${fromSend.join(" / ")} ms after the send, ${propagation.join(" / ")} ms after the answer`)
+    console.error(`[bench] invalidation ${round + 1}/${rounds} via ${via} on ${gateways[on]!.name}: answered in ${Math.round(t1 - t0)} ms; old copy last served to a poll sent ${fromSend.join(" / ")} ms after the send, ${propagation.join(" / ")} ms after the answer`)
   }
   await load.stop()
   const loadDuringInvalidation = summarize(loadRecords, indexesIn(loadRecords, 0, Date.now() - epoch), (Date.now() - epoch) / 1000)
@@ -222,9 +241,9 @@ const main = async () => {
     "",
     "## Invalidation under load",
     "",
-    `${rounds} rounds, alternately \`POST /admin/invalidate\` and the signed webhook, on each instance in turn, while the load ran (${loadDuringInvalidation.rps} req/s, p99 ${loadDuringInvalidation.p99_ms} ms). Every instance is polled (every ~2 ms, from the moment the invalidation is sent) until it no longer answers from the old memory copy; the time from the invalidation's answer to that poll (0 when the copy was gone before the answer came) is the propagation measured against the bound: p50 ${invalidationSummary.p50_ms} ms, p99 ${invalidationSummary.p99_ms} ms, max ${invalidationSummary.max_ms} ms over ${allProp.length} instance-rounds (bound ${BOUND_MS} ms; ${invalidationSummary.not_seen_within_10s} not seen within 10 s).`,
+    `${rounds} rounds, alternately \`POST /admin/invalidate\` and the signed webhook, on each instance in turn, while the load ran (${loadDuringInvalidation.rps} req/s, p99 ${loadDuringInvalidation.p99_ms} ms). Every instance is polled from the moment the invalidation is sent, by overlapping polls (a new one every ~3 ms, up to 8 in flight, so one slow answer under load hides nothing), until an answer without the old memory copy came and every poll returned. The propagation measured against the bound is the time from the invalidation's answer to the send time of the last poll still answered from the old copy (0 when no poll sent after the answer got it): requests sent later than that never saw the old value. p50 ${invalidationSummary.p50_ms} ms, p99 ${invalidationSummary.p99_ms} ms, max ${invalidationSummary.max_ms} ms over ${allProp.length} instance-rounds (bound ${BOUND_MS} ms; ${invalidationSummary.not_seen_within_10s} not seen within 10 s).`,
     "",
-    table(["round", "via", "on", "answer ms", "gone on a / b / c, ms after the send", "ms after the answer"], invalidations.map((r) => [r.round + 1, r.via, r.on, r.answer_ms, r.from_send_ms.join(" / "), r.propagation_ms.join(" / ")])),
+    table(["round", "via", "on", "answer ms", "old copy last served on a / b / c (poll sent, ms after the send)", "ms after the answer"], invalidations.map((r) => [r.round + 1, r.via, r.on, r.answer_ms, r.from_send_ms.join(" / "), r.propagation_ms.join(" / ")])),
     "",
     "## A cold key on all three at once",
     "",
