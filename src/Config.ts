@@ -232,6 +232,8 @@ export const CachePolicyConfig = Config.all({
   negative: millis("CACHE_NEGATIVE_MS", 10_000),
   /** How long a denial (403: this caller's partition may not read the item) is kept, per partition. */
   denied: millis("CACHE_DENIED_MS", 5_000),
+  /** After its time, how long a not-found or a denial may still be answered (stale) while it is refreshed in the background. */
+  negativeGrace: millis("CACHE_NEGATIVE_GRACE_MS", 300_000),
   /** After this long an origin load answers a stale entry if there is one (namespaces without stale-while-revalidate). */
   softTimeout: millis("CACHE_SOFT_TIMEOUT_MS", 1_000),
   /** An origin load taking longer fails. */

@@ -19,11 +19,13 @@
  * `staleWhileRevalidate: false` the load is awaited up to `softTimeout`. When the origin fails,
  * times out (soft timeout) or its circuit is open, a stale entry is answered instead of the
  * error (fail-safe). Past `staleUntil` an entry is gone. `fresh` is jittered (±`jitter`) so
- * entries written together do not expire together. A not-found answer (`notFound`) lives
- * `negative` (no grace), a denial (`denied`) lives `denied` (no grace); with 0 it is not cached.
- * When a negative answer is what the refresh of a stale entry brings (a refusal), the entry is
- * first deleted on every tier and every instance (as for a refused load, `forget`), then the
- * negative answer is stored in its place.
+ * entries written together do not expire together. A not-found answer (`notFound`) is fresh for
+ * `negative`, a denial (`denied`) for `denied` (with 0 it is not cached); either may then be
+ * answered stale for `negativeGrace` (default 0) while it is refreshed. When a negative answer is
+ * what the refresh of a stale entry brings (a refusal) and the entry held something else, the
+ * entry is first deleted on every tier and every instance (as for a refused load, `forget`),
+ * then the negative answer is stored in its place; a negative answer refreshed into the same
+ * answer is simply renewed.
  *
  * Failure: a load fails only with `lookup`'s error, or `LoadTimeout` past `hardTimeout`, and
  * only when no usable entry exists; a failed background refresh is logged and keeps the stale
@@ -65,8 +67,18 @@ const capped = (entry: CacheEntry, cap: Duration.DurationInput | undefined, now:
     : { ...entry, freshUntil: Math.min(entry.freshUntil, until), staleUntil: until }
 }
 
-/** Whether a loaded value is a negative answer (not-found or denial): short-lived, no grace. */
+/** Whether a loaded value is a negative answer (not-found or denial): short-lived, `negativeGrace`. */
 const isNegative = (loaded: Loaded): boolean => loaded.notFound === true || loaded.denied === true
+
+/** Whether `loaded` is the answer `previous` already held (same type and bytes): nothing changed. */
+const sameAnswer = (previous: CacheEntry | undefined, loaded: Loaded): boolean => {
+  if (previous === undefined || previous.contentType !== loaded.contentType) return false
+  const a = previous.value
+  const b = loaded.value
+  if (a.byteLength !== b.byteLength) return false
+  for (let i = 0; i < a.byteLength; i++) if (a[i] !== b[i]) return false
+  return true
+}
 
 const entryFor = (loaded: Loaded, policy: CachePolicy, now: number): CacheEntry => {
   const fresh = loaded.notFound === true
@@ -80,7 +92,8 @@ const entryFor = (loaded: Loaded, policy: CachePolicy, now: number): CacheEntry 
     contentType: loaded.contentType,
     createdAt: now,
     freshUntil,
-    staleUntil: isNegative(loaded) ? freshUntil : freshUntil + Duration.toMillis(policy.grace),
+    // A negative answer kept for 0 is not kept at all: no grace either.
+    staleUntil: freshUntil + (isNegative(loaded) ? (fresh > 0 ? Duration.toMillis(policy.negativeGrace ?? 0) : 0) : Duration.toMillis(policy.grace)),
     tags: loaded.tags,
     ...(loaded.upstreamValidator === undefined ? {} : { upstreamValidator: loaded.upstreamValidator })
   }
@@ -156,7 +169,7 @@ export const make = (options: TieredLoadsOptions): TieredLoads => {
     })
 
   /** One origin load of `key` (unless memory, or for a refresh a remote tier, now has it fresh). */
-  const loadOnce = <E>(key: string, lookup: Effect.Effect<Loaded, E>, policy: CachePolicy, replacing: boolean) =>
+  const loadOnce = <E>(key: string, lookup: Effect.Effect<Loaded, E>, policy: CachePolicy, replacing: boolean, previous?: CacheEntry) =>
     Effect.gen(function*() {
       const since = guard.epoch()
       const now = yield* Clock.currentTimeMillis
@@ -201,7 +214,7 @@ export const make = (options: TieredLoadsOptions): TieredLoads => {
         Effect.tapErrorCause(() => (leased && lease !== undefined ? lease.release(key) : Effect.void))
       )
       let storeSince = since
-      if (replacing && isNegative(loaded) && !overtaken(key, loaded.tags, since)) {
+      if (replacing && isNegative(loaded) && !sameAnswer(previous, loaded) && !overtaken(key, loaded.tags, since)) {
         // A refusal replaces a stale copy: every instance drops its copy first (the refusal
         // rule), then the negative answer is stored under an epoch after that deletion.
         yield* options.forget(key)
@@ -218,8 +231,8 @@ export const make = (options: TieredLoadsOptions): TieredLoads => {
     })
 
   /** The shared load of `key` (single-flight; see {@link sharedRun} for joiners it overtook). */
-  const load = <E>(key: string, lookup: Effect.Effect<Loaded, E>, policy: CachePolicy, replacing: boolean) =>
-    sharedRun(loads, key, loadOnce(key, lookup, policy, replacing), (hit: CacheHit, since) => overtaken(key, hit.entry.tags, since))
+  const load = <E>(key: string, lookup: Effect.Effect<Loaded, E>, policy: CachePolicy, replacing: boolean, previous?: CacheEntry) =>
+    sharedRun(loads, key, loadOnce(key, lookup, policy, replacing, previous), (hit: CacheHit, since) => overtaken(key, hit.entry.tags, since))
 
   /** Whether `cause` is the origin's definite refusal under `policy`. */
   const refused = (policy: CachePolicy, cause: Cause.Cause<unknown>): boolean => {
@@ -230,13 +243,13 @@ export const make = (options: TieredLoadsOptions): TieredLoads => {
 
   // Keys with a background refresh running: one refresh per key, however many stale reads.
   const refreshing = new Set<string>()
-  const refreshInBackground = <E>(key: string, lookup: Effect.Effect<Loaded, E>, policy: CachePolicy) =>
+  const refreshInBackground = <E>(key: string, lookup: Effect.Effect<Loaded, E>, policy: CachePolicy, previous: CacheEntry) =>
     Effect.suspend(() => {
       if (refreshing.has(key)) return Effect.void
       refreshing.add(key)
       return FiberSet.run(
         background,
-        Effect.catchAllCause(load(key, lookup, policy, true), (cause) =>
+        Effect.catchAllCause(load(key, lookup, policy, true, previous), (cause) =>
           refused(policy, cause)
             ? Effect.zipRight(
               Effect.logDebug("cache: the origin refused the refresh; the entry is deleted").pipe(
@@ -266,12 +279,12 @@ export const make = (options: TieredLoadsOptions): TieredLoads => {
         const stale: CacheHit = { entry: found.value.entry, status: "STALE" }
         if (policy.staleWhileRevalidate !== false) {
           // Stale within grace: answer it now, refresh once in the background.
-          yield* refreshInBackground(key, lookup, policy)
+          yield* refreshInBackground(key, lookup, policy, found.value.entry)
           return stale
         }
         // Fail-safe with a soft timeout: wait for the load a little; on failure or when it is
         // slow, answer the stale entry (the shared load goes on and stores its result).
-        const fresh = yield* load(key, lookup, policy, true).pipe(
+        const fresh = yield* load(key, lookup, policy, true, found.value.entry).pipe(
           Effect.timeoutOption(policy.softTimeout),
           // A refusal is answered, and the stale copy goes; other failures fall back to it
           // (defects and interruptions propagate, as before).

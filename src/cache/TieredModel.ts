@@ -24,6 +24,13 @@ export interface CachePolicy {
   readonly negative: Duration.DurationInput
   /** Time a denial (`Loaded.denied`) is kept (0 or absent = not cached). Kept per key, so per partition. */
   readonly denied?: Duration.DurationInput
+  /**
+   * Time after its `negative` or `denied` time during which a not-found or a denial may still be
+   * answered, stale, while it is refreshed in the background (as `grace` is for values). Default 0:
+   * a negative answer is gone when it expires. A stale negative answer never hides content (it
+   * refuses), and an invalidation of its key or tags removes it like any entry.
+   */
+  readonly negativeGrace?: Duration.DurationInput
   /** After this long, an origin load answers a stale entry if there is one and goes on in the background. */
   readonly softTimeout: Duration.DurationInput
   /** An origin load taking longer fails. */

@@ -9,7 +9,7 @@
  *
  * @since 0.1.0
  */
-import { Clock, Duration, Effect, FiberSet, Option, Stream } from "effect"
+import { Cause, Clock, Duration, Effect, FiberSet, Option, Stream } from "effect"
 import { AccessScope } from "../access/AccessScope.js"
 import type { CacheEntry } from "../cache/Envelope.js"
 import { type CachePolicy, type CacheStatus, type Loaded, type LoadTimeout, TieredCache } from "../cache/TieredCache.js"
@@ -87,6 +87,15 @@ const parseSmall = (bytes: Uint8Array): unknown => {
 /** Stale Markdown documents refreshed in the background at once, at most. */
 const MAX_MARKDOWN_REFRESHES = 32
 
+/** Stale answers of the hit path revalidated in the background at once, at most. */
+const MAX_REVALIDATIONS = 256
+
+/** What a stale answer of the hit path was the answer to: the route and its parsed request. */
+export type Revalidation =
+  | { readonly route: "search"; readonly query: SearchQuery }
+  | { readonly route: "content"; readonly id: number; readonly options: GetOptions }
+  | { readonly route: "markdown"; readonly id: number }
+
 /** The content API through the cache. */
 export class CachedContent extends Effect.Service<CachedContent>()("accelerator/CachedContent", {
   scoped: Effect.gen(function*() {
@@ -101,6 +110,7 @@ export class CachedContent extends Effect.Service<CachedContent>()("accelerator/
       jitter: config.jitter,
       negative: config.negative,
       denied: config.denied,
+      negativeGrace: config.negativeGrace,
       softTimeout: config.softTimeout,
       hardTimeout: config.hardTimeout,
       // A refusal (access denied, gone, unknown) deletes the entry and is answered; stale copies
@@ -348,8 +358,42 @@ export class CachedContent extends Effect.Service<CachedContent>()("accelerator/
           policies.discovery
         ))
 
+    /**
+     * Keys the hit path had answered stale and handed over for revalidation, being revalidated
+     * now: one at a time per key, at most {@link MAX_REVALIDATIONS} at once (beyond, the hit path
+     * leaves the request to the app, which revalidates it as it answers).
+     */
+    const revalidating = new Set<string>()
+    /**
+     * Revalidates a stale memory entry the hit path answered (`key` is the entry's key): the
+     * route's own operation runs once in the background, as if a request had come through the
+     * app (stale-while-revalidate, refusals, denials, the Markdown document streamed to its end
+     * and stored). `false` when it was not started (one for this key already runs, or too many).
+     */
+    const revalidate = (key: string, target: Revalidation, credentials: Credentials): Effect.Effect<boolean> =>
+      Effect.suspend(() => {
+        if (revalidating.has(key)) return Effect.succeed(true)
+        if (revalidating.size >= MAX_REVALIDATIONS) return Effect.succeed(false)
+        revalidating.add(key)
+        const run: Effect.Effect<unknown, DrupalError | LoadTimeout> = target.route === "search"
+          ? search(target.query, credentials)
+          : target.route === "content"
+          ? item(target.id, credentials, target.options)
+          : Effect.flatMap(markdown(target.id, credentials), (answer) => (answer._tag === "Streamed" ? Stream.runDrain(answer.stream) : Effect.void))
+        return FiberSet.run(
+          background,
+          run.pipe(
+            Effect.catchAllCause((cause) =>
+              Effect.logDebug("cache: revalidation of a stale answer failed").pipe(Effect.annotateLogs({ cause: String(Cause.squash(cause)).slice(0, 200) }))
+            ),
+            Effect.ensuring(Effect.sync(() => revalidating.delete(key)))
+          )
+        ).pipe(Effect.as(true))
+      })
+
     // Every public operation is a span (`CachedContent.<op>`), the parent of the cache's and the client's.
     return {
+      revalidate,
       search: Effect.fn("CachedContent.search")(search),
       item: Effect.fn("CachedContent.item")(item),
       refreshSearch: Effect.fn("CachedContent.refreshSearch")(refreshSearch),

@@ -1,26 +1,29 @@
 /**
  * The memory-hit path: a synchronous `FastPath` that answers GET requests for cached content
- * straight from the memory tier, without a fiber, a router or a span. It only ever answers
- * **fresh memory hits** of callers whose partition is already known; everything else (a miss, a
- * stale entry, an unknown token, a malformed question, any other route) falls through to the
- * Effect app, which owns every other behaviour (errors, stale-while-revalidate, loads). The keys
- * come from `CacheKeys`, the routes from `listener/Routes.ts` and the request values from
- * `RequestParams`, the same the Effect routes use, so both paths agree.
+ * straight from the memory tier, without a fiber, a router or a span. It answers **memory hits**
+ * of callers whose partition is already known: fresh ones, and stale ones within grace once
+ * their revalidation is started in the background (`CachedContent.revalidate`, the route's own
+ * operation, as the app would run it: stale-while-revalidate, refusals, denials). Everything
+ * else (a miss, a stale entry it cannot hand over, an unknown token, a malformed question, any
+ * other route) falls through to the Effect app, which owns every other behaviour (errors,
+ * loads). The keys come from `CacheKeys`, the routes from `listener/Routes.ts` and the request
+ * values from `RequestParams`, the same the Effect routes use, so both paths agree.
  *
- * Cost per request: a URL parse, a search normalisation (search only), for a token a sha256 of
- * the header, and one LRU lookup.
+ * Cost per request: a URL parse, a search normalisation (search only), for a token an HMAC of
+ * the header, and one LRU lookup; for a stale answer, a background fiber once per key.
  *
  * @since 0.1.0
  */
-import { Effect, Either, Layer } from "effect"
+import { Effect, Either, Layer, Runtime } from "effect"
 import type { ConfigError } from "effect/ConfigError"
 import type * as Http from "node:http"
 import { AccessScope } from "../access/AccessScope.js"
 import type { MemoryTier } from "../cache/MemoryTier.js"
 import { TieredCache } from "../cache/TieredCache.js"
+import { CachedContent, type Revalidation } from "../content/CachedContent.js"
 import { contentCacheKey, discoveryCacheKey, markdownCacheKey, responseOf, searchCacheKey } from "../content/CacheKeys.js"
 import { normalizeSearch } from "../content/SearchQuery.js"
-import { MAX_AUTHORIZATION_LENGTH } from "../drupal/Credentials.js"
+import { type Credentials, MAX_AUTHORIZATION_LENGTH } from "../drupal/Credentials.js"
 import { type FastPath, HitPath } from "../listener/Listener.js"
 import { matchRoute } from "../listener/Routes.js"
 import * as Metrics from "../telemetry/Metrics.js"
@@ -31,28 +34,34 @@ import { parseContentOptions, parseId, repeatsSingleParam, searchInputOf } from 
 export interface HitPathOptions {
   readonly memory: MemoryTier
   readonly access: AccessScope
-  /** Told of each hit it answers (for the lookup metric). */
-  readonly onHit?: () => void
+  /** Told of each hit it answers (for the lookup metric): fresh, or stale within grace. */
+  readonly onHit?: (stale: boolean) => void
   /** Compression and its threshold; default `Representation.defaults`. */
   readonly semantics?: Representation.HttpSemanticsOptions
+  /**
+   * Starts the revalidation of a stale entry it answered, in the background (never waits);
+   * `false` when it could not be started (then the request goes to the app instead). Without
+   * it, stale entries fall through to the app.
+   */
+  readonly revalidate?: (key: string, target: Revalidation, credentials: Credentials) => boolean
 }
 
-/** The cache key a GET request would be answered from, or `undefined` when the hit path cannot tell. */
-const keyOf = (url: URL, partition: string): string | undefined => {
+/** The cache key a GET request would be answered from and what to revalidate it with, or `undefined` when the hit path cannot tell. */
+const keyOf = (url: URL, partition: string): { readonly key: string; readonly target?: Revalidation } | undefined => {
   if (repeatsSingleParam(url.searchParams)) return undefined
   const route = matchRoute(url.pathname)
   switch (route?.name) {
     case "search": {
       const query = normalizeSearch(searchInputOf(url.searchParams))
-      return Either.isRight(query) ? searchCacheKey(partition, query.right) : undefined
+      return Either.isRight(query) ? { key: searchCacheKey(partition, query.right), target: { route: "search", query: query.right } } : undefined
     }
     case "tools":
-      return discoveryCacheKey(partition, "tools")
+      return { key: discoveryCacheKey(partition, "tools") }
     case "methods":
-      return discoveryCacheKey(partition, "methods")
+      return { key: discoveryCacheKey(partition, "methods") }
     case "markdown": {
       const id = parseId(route.params.id ?? "")
-      return Either.isRight(id) ? markdownCacheKey(partition, id.right) : undefined
+      return Either.isRight(id) ? { key: markdownCacheKey(partition, id.right), target: { route: "markdown", id: id.right } } : undefined
     }
     case "content": {
       const id = parseId(route.params.id ?? "")
@@ -61,13 +70,19 @@ const keyOf = (url: URL, partition: string): string | undefined => {
         format: url.searchParams.get("format") ?? undefined
       })
       return Either.isRight(id) && Either.isRight(options)
-        ? contentCacheKey(partition, id.right, options.right.includeContent, options.right.format)
+        ? {
+          key: contentCacheKey(partition, id.right, options.right.includeContent, options.right.format),
+          target: { route: "content", id: id.right, options: options.right }
+        }
         : undefined
     }
     default:
       return undefined
   }
 }
+
+const HIT_TIMING = `cache;desc="HIT-MEMORY"`
+const STALE_TIMING = `cache;desc="STALE"`
 
 /**
  * Builds the hit path. It never throws: any surprise falls through to the Effect app. It answers
@@ -77,6 +92,7 @@ const keyOf = (url: URL, partition: string): string | undefined => {
  */
 export const make = (options: HitPathOptions): FastPath => {
   const semantics = options.semantics ?? Representation.defaults
+  const revalidate = options.revalidate
   return (req: Http.IncomingMessage, res: Http.ServerResponse) => {
     if (req.method !== "GET" || req.url === undefined) return false
     try {
@@ -85,32 +101,38 @@ export const make = (options: HitPathOptions): FastPath => {
       const credentials = options.access.credentials(header)
       const partition = options.access.partitionSync(credentials)
       if (partition === undefined) return false
-      const key = keyOf(new URL(req.url, "http://gateway"), partition.id)
-      if (key === undefined) return false
+      const found = keyOf(new URL(req.url, "http://gateway"), partition.id)
+      if (found === undefined) return false
       const now = Date.now()
-      const entry = options.memory.lookupSync(key, now)
-      if (entry === undefined || now >= entry.freshUntil) return false
+      const entry = options.memory.lookupSync(found.key, now)
+      if (entry === undefined) return false
+      // Stale within grace: answered as the app would (stale-while-revalidate), once the
+      // revalidation is on its way; otherwise the app takes the request.
+      const stale = now >= entry.freshUntil
+      if (stale && (found.target === undefined || revalidate === undefined || !revalidate(found.key, found.target, credentials))) return false
+      const status = stale ? "STALE" : "HIT-MEMORY"
       const response = responseOf(entry.contentType)
       if (response.status !== 200) {
         res.writeHead(response.status, {
           "content-type": response.contentType,
           "content-length": entry.value.byteLength,
           "cache-control": "no-store",
-          "x-cache": "HIT-MEMORY",
-          "server-timing": `cache;desc="HIT-MEMORY"`
+          "x-cache": status,
+          "server-timing": stale ? STALE_TIMING : HIT_TIMING
         })
         res.end(entry.value)
-        options.onHit?.()
+        options.onHit?.(stale)
         return true
       }
       const chosen = Representation.encodedSync(
         entry.value,
         Representation.codingFor(semantics, req.headers["accept-encoding"], entry.value.byteLength)
       )
+      // A coding not made yet: the app makes it (and, for a stale entry, the revalidation runs anyway).
       if (chosen === undefined) return false
       const headers = Representation.validatorHeaders(entry.value, chosen.coding, credentials.fingerprint === "anonymous", entry, now)
-      headers["x-cache"] = "HIT-MEMORY"
-      headers["server-timing"] = `cache;desc="HIT-MEMORY"`
+      headers["x-cache"] = status
+      headers["server-timing"] = stale ? STALE_TIMING : HIT_TIMING
       if (Representation.ifNoneMatchHits(req.headers["if-none-match"], entry.value)) {
         delete headers["content-encoding"]
         res.writeHead(304, headers)
@@ -121,7 +143,7 @@ export const make = (options: HitPathOptions): FastPath => {
         res.writeHead(200, headers)
         res.end(chosen.bytes)
       }
-      options.onHit?.()
+      options.onHit?.(stale)
       return true
     } catch {
       return false
@@ -129,13 +151,24 @@ export const make = (options: HitPathOptions): FastPath => {
   }
 }
 
-/** The hit path over the cache's memory tier and the caller partitions, counting its hits as memory hits. */
-export const layer: Layer.Layer<HitPath, ConfigError, TieredCache | AccessScope> = Layer.effect(
+/**
+ * The hit path over the cache's memory tier and the caller partitions, counting its answers as
+ * memory lookups (hit or stale); stale answers are revalidated through `CachedContent`.
+ */
+export const layer: Layer.Layer<HitPath, ConfigError, TieredCache | AccessScope | CachedContent> = Layer.effect(
   HitPath,
   Effect.gen(function*() {
     const cache = yield* TieredCache
     const access = yield* AccessScope
+    const content = yield* CachedContent
     const semantics = yield* Representation.HttpSemanticsConfig
-    return make({ memory: cache.memory, access, semantics, onHit: () => Metrics.recordCacheLookup("memory", "hit") })
+    const runSync = Runtime.runSync(yield* Effect.runtime<never>())
+    return make({
+      memory: cache.memory,
+      access,
+      semantics,
+      onHit: (stale) => Metrics.recordCacheLookup("memory", stale ? "stale" : "hit"),
+      revalidate: (key, target, credentials) => runSync(content.revalidate(key, target, credentials))
+    })
   })
 )

@@ -200,6 +200,64 @@ describe("TieredCache lifetimes", () => {
       assert.strictEqual(origin.calls(), 4)
     }))
 
+  it.scoped("with negativeGrace a denial is answered stale while one background load refreshes it; the same answer again is renewed without an invalidation", () =>
+    Effect.gen(function*() {
+      const memory = yield* MemoryTier.make()
+      const published: Array<TieredCache.InvalidationMessage> = []
+      const cache = yield* TieredCache.make({
+        memory,
+        writeQueueCapacity: 16,
+        writeBatchSize: 16,
+        invalidationMemory: 100,
+        bus: { publish: (message) => Effect.sync(() => void published.push(message)) }
+      })
+      const origin = makeOrigin()
+      const graced = { ...p, denied: Duration.seconds(2), negativeGrace: Duration.seconds(30) }
+      const denial = () => origin.value("denied", { denied: true })
+      const first = yield* cache.getOrSet("ns:d", denial(), graced)
+      assert.strictEqual(first.status, "MISS")
+      assert.strictEqual(first.entry.freshUntil - first.entry.createdAt, 2_000)
+      assert.strictEqual(first.entry.staleUntil - first.entry.freshUntil, 30_000)
+      yield* TestClock.adjust("3 seconds")
+      // Stale: answered at once; one refresh in the background, however many callers.
+      for (let i = 0; i < 3; i++) assertHit(yield* cache.getOrSet("ns:d", denial(), graced), "STALE", "denied")
+      yield* settle
+      assert.strictEqual(origin.calls(), 2)
+      assert.deepStrictEqual(published, [], "the same denial is renewed, not deleted everywhere")
+      assertHit(yield* cache.getOrSet("ns:d", denial(), graced), "HIT-MEMORY", "denied")
+      // A refresh that finds the item readable replaces the denial.
+      yield* TestClock.adjust("3 seconds")
+      assertHit(yield* cache.getOrSet("ns:d", origin.value("readable"), graced), "STALE", "denied")
+      yield* settle
+      assertHit(yield* cache.getOrSet("ns:d", denial(), graced), "HIT-MEMORY", "readable")
+      // Past the grace, a denial is gone.
+      yield* TestClock.adjust("10 seconds")
+      yield* cache.getOrSet("ns:d2", denial(), graced)
+      yield* TestClock.adjust("33 seconds")
+      assert.strictEqual((yield* cache.getOrSet("ns:d2", denial(), graced)).status, "MISS")
+    }))
+
+  it.scoped("a refresh that turns a value into a denial deletes it everywhere first (negativeGrace or not)", () =>
+    Effect.gen(function*() {
+      const memory = yield* MemoryTier.make()
+      const published: Array<TieredCache.InvalidationMessage> = []
+      const cache = yield* TieredCache.make({
+        memory,
+        writeQueueCapacity: 16,
+        writeBatchSize: 16,
+        invalidationMemory: 100,
+        bus: { publish: (message) => Effect.sync(() => void published.push(message)) }
+      })
+      const origin = makeOrigin()
+      const graced = { ...p, denied: Duration.seconds(2), negativeGrace: Duration.seconds(30) }
+      yield* cache.getOrSet("ns:v", origin.value("content"), graced)
+      yield* TestClock.adjust("11 seconds")
+      assertHit(yield* cache.getOrSet("ns:v", origin.value("denied", { denied: true }), graced), "STALE", "content")
+      yield* settle
+      assert.deepStrictEqual(published, [{ keys: ["ns:v"] }], "the copy was deleted on every instance")
+      assertHit(yield* cache.getOrSet("ns:v", origin.value("content"), graced), "HIT-MEMORY", "denied")
+    }))
+
   it.scoped("a not-found answer (negative 0) to the refresh of a stale entry removes that entry", () =>
     Effect.gen(function*() {
       const { cache } = yield* memoryOnly

@@ -52,7 +52,7 @@ export interface Origin {
   /** Calls so far (every lookup run, whatever its outcome). */
   readonly calls: () => number
   /** A lookup answering `value` with `tags`. */
-  readonly value: (value: string, options?: { readonly tags?: ReadonlyArray<string>; readonly notFound?: boolean }) => Effect.Effect<TieredCache.Loaded>
+  readonly value: (value: string, options?: { readonly tags?: ReadonlyArray<string>; readonly notFound?: boolean; readonly denied?: boolean }) => Effect.Effect<TieredCache.Loaded>
   /** A lookup that sleeps `delay` (on the fiber's clock), then answers `value`. */
   readonly slow: (value: string, delay: Duration.DurationInput, tags?: ReadonlyArray<string>) => Effect.Effect<TieredCache.Loaded>
   /** A lookup failing with `OriginDown`. */
@@ -76,15 +76,16 @@ export class OriginDown {
 /** A fresh counting origin. */
 export const makeOrigin = (): Origin => {
   let calls = 0
-  const loaded = (value: string, tags: ReadonlyArray<string> = [], notFound = false): TieredCache.Loaded => ({
+  const loaded = (value: string, tags: ReadonlyArray<string> = [], notFound = false, denied = false): TieredCache.Loaded => ({
     value: bytes(value),
     contentType: "application/json",
     tags,
-    ...(notFound ? { notFound: true } : {})
+    ...(notFound ? { notFound: true } : {}),
+    ...(denied ? { denied: true } : {})
   })
   return {
     calls: () => calls,
-    value: (value, options = {}) => Effect.sync(() => (calls++, loaded(value, options.tags, options.notFound ?? false))),
+    value: (value, options = {}) => Effect.sync(() => (calls++, loaded(value, options.tags, options.notFound ?? false, options.denied ?? false))),
     slow: (value, delay, tags = []) => Effect.zipRight(Effect.sync(() => calls++), Effect.as(Effect.sleep(delay), loaded(value, tags))),
     failing: Effect.suspend(() => (calls++, Effect.fail(new OriginDown()))),
     gated: (value, tags = []) =>

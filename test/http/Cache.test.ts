@@ -27,6 +27,49 @@ describe("cache through the HTTP API", () => {
       assert.strictEqual((yield* sim.stats).methods["content.get_tutorial"], 1)
     }))
 
+  it.scopedLive("a stale memory entry is answered STALE by the hit path and revalidated once in the background (items, search, denials)", () =>
+    Effect.gen(function*() {
+      const { request, sim } = yield* startGateway({
+        CACHE_CONTENT_FRESH_MS: "300",
+        CACHE_SEARCH_FRESH_MS: "300",
+        CACHE_DENIED_MS: "300",
+        CACHE_JITTER: "0"
+      })
+      const free = sim.corpus.items.find((i) => i.access === "free")!
+      const locked = sim.corpus.items.find((i) => i.access === "subscriber")!
+      const paths = [`/content/${free.id}?include_content=false`, "/search?q=views&limit=5", `/content/${locked.id}?include_content=false`]
+      const firsts = []
+      for (const path of paths) firsts.push(yield* Effect.promise(() => request(path)))
+      assert.deepStrictEqual(firsts.map((r) => r.status), [200, 200, 403])
+      yield* Effect.sleep("400 millis")
+      yield* sim.reset
+      for (const [i, path] of paths.entries()) {
+        // Five stale asks at once: answered at once by the hit path (no `app;dur`): stale, or
+        // fresh again once the one reload upstream is done.
+        const answers = yield* Effect.promise(() => Promise.all(Array.from({ length: 5 }, () => request(path))))
+        assert.isTrue(answers.some((r) => r.headers.get("x-cache") === "STALE"), `${path}: answered stale`)
+        for (const r of answers) {
+          const status = r.headers.get("x-cache")
+          assert.include(["STALE", "HIT-MEMORY"], status, path)
+          assert.strictEqual(r.headers.get("server-timing"), `cache;desc="${status}"`, `${path}: answered by the hit path`)
+          assert.strictEqual(r.status, firsts[i]!.status)
+          assert.deepStrictEqual(r.body, firsts[i]!.body)
+        }
+      }
+      // The revalidations renewed the entries: fresh memory hits again.
+      for (const path of paths) {
+        let hit = yield* Effect.promise(() => request(path))
+        for (let attempt = 0; attempt < 50 && hit.headers.get("x-cache") !== "HIT-MEMORY"; attempt++) {
+          yield* Effect.sleep("20 millis")
+          hit = yield* Effect.promise(() => request(path))
+        }
+        assert.strictEqual(hit.headers.get("x-cache"), "HIT-MEMORY", `${path} renewed`)
+      }
+      const stats = yield* sim.stats
+      assert.strictEqual(stats.methods["content.get_tutorial"], 2, "one reload per stale item entry")
+      assert.strictEqual(stats.methods["content.search"], 1, "one reload of the stale page")
+    }))
+
   it.scopedLive("after a restart with Redis configured, HIT-REDIS; with only PostgreSQL, HIT-POSTGRES", () =>
     Effect.gen(function*() {
       const redisConfig = { REDIS_URL: inject("redisUrl"), CACHE_REDIS_PREFIX: `${unique()}:` }
