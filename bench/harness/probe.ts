@@ -67,6 +67,8 @@ export interface PhaseReport {
   readonly origin_loads: number | null
   /** Largest and median of the gateway's event-loop delay p99 samples during the phase, ms. */
   readonly event_loop_p99_ms: { readonly max: number | null; readonly median: number | null; readonly samples: number }
+  /** Largest event-loop delay the gateway saw during the phase (max of its per-second maxima), ms. */
+  readonly event_loop_max_ms: number | null
   readonly peak_rss_mb: number
   readonly rss_at_start_mb: number
   readonly cpu_ms: number
@@ -87,6 +89,7 @@ export const startPhase = async (options: { readonly gatewayUrl: string; readonl
   let peakPolled = rss0
   const cpu0 = cpuMsOf(options.pid)
   const loopSamples: Array<number> = []
+  let loopMax: number | null = null
   let lastGenerated: unknown
   let stopped = false
   const poller = (async () => {
@@ -97,6 +100,8 @@ export const startPhase = async (options: { readonly gatewayUrl: string; readonl
         const s = await getJson(`${options.gatewayUrl}/status.json`, 5_000)
         const v = s?.process?.eventLoopDelayP99Seconds
         if (typeof v === "number" && s.generatedAt !== lastGenerated) loopSamples.push(v * 1000)
+        const m = s?.process?.eventLoopDelayMaxSeconds
+        if (typeof m === "number" && s.generatedAt !== lastGenerated) loopMax = Math.max(loopMax ?? 0, Math.round(m * 10_000) / 10)
         lastGenerated = s.generatedAt
       } catch {
         // busy: skip this sample
@@ -133,6 +138,7 @@ export const startPhase = async (options: { readonly gatewayUrl: string; readonl
           median: sorted.length === 0 ? null : Math.round(sorted[Math.floor(sorted.length / 2)]! * 10) / 10,
           samples: sorted.length
         },
+        event_loop_max_ms: loopMax,
         peak_rss_mb: mb(peak),
         rss_at_start_mb: mb(rss0),
         cpu_ms: Math.round(cpuMsOf(options.pid) - cpu0),

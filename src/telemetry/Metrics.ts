@@ -133,6 +133,7 @@ export const metricNames = {
   redisConnected: "accelerator_redis_connected",
   circuitState: "accelerator_circuit_state",
   eventLoopDelayP99: "accelerator_process_event_loop_delay_p99_seconds",
+  eventLoopDelayMax: "accelerator_process_event_loop_delay_max_seconds",
   heapUsedBytes: "accelerator_process_heap_used_bytes",
   residentMemoryBytes: "accelerator_process_resident_memory_bytes"
 } as const
@@ -229,6 +230,10 @@ export const eventLoopDelayP50 = Metric.gauge("accelerator_process_event_loop_de
 /** Event loop delay, 99th percentile over the last sampling interval. */
 export const eventLoopDelayP99 = Metric.gauge(metricNames.eventLoopDelayP99, {
   description: "99th percentile of the event loop delay over the last sampling interval, in seconds."
+})
+/** Event loop delay, largest over the last sampling interval: the longest the loop was held at once. */
+export const eventLoopDelayMax = Metric.gauge(metricNames.eventLoopDelayMax, {
+  description: "Largest event loop delay over the last sampling interval, in seconds (the longest the loop was held at once, at 10 ms resolution)."
 })
 /** V8 heap in use. */
 export const heapUsedBytes = Metric.gauge(metricNames.heapUsedBytes, {

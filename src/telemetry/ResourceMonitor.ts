@@ -77,7 +77,7 @@ const safely = (f: () => void): void => {
  */
 export const sampleOnce = (
   readers: ResourceReaders,
-  eventLoop?: { percentile: (p: number) => number; reset: () => void; count?: number }
+  eventLoop?: { percentile: (p: number) => number; reset: () => void; count?: number; max?: number }
 ): void => {
   if (eventLoop !== undefined) {
     safely(() => {
@@ -85,6 +85,7 @@ export const sampleOnce = (
       const has = eventLoop.count === undefined || eventLoop.count > 0
       Metrics.eventLoopDelayP50.unsafeUpdate(has ? eventLoop.percentile(50) / 1e9 : 0, [])
       Metrics.eventLoopDelayP99.unsafeUpdate(has ? eventLoop.percentile(99) / 1e9 : 0, [])
+      if (eventLoop.max !== undefined) Metrics.eventLoopDelayMax.unsafeUpdate(has ? eventLoop.max / 1e9 : 0, [])
       eventLoop.reset()
     })
   }

@@ -81,6 +81,8 @@ export interface StatusSummary {
   readonly circuits: ReadonlyArray<{ readonly circuit: Metrics.Circuit; readonly state: BreakerState }>
   readonly process: {
     readonly eventLoopDelayP99Seconds: number | null
+    /** Largest event loop delay of the last sampling interval. */
+    readonly eventLoopDelayMaxSeconds: number | null
     readonly heapUsedBytes: number | null
     readonly residentMemoryBytes: number | null
   }
@@ -109,6 +111,7 @@ export interface MetricsView {
   readonly redisConnected: boolean | null
   readonly circuits: Map<string, number>
   readonly eventLoopP99: number | null
+  readonly eventLoopMax: number | null
   readonly heapUsed: number | null
   readonly rss: number | null
 }
@@ -142,6 +145,7 @@ export const readView = (pairs: ReadonlyArray<MetricPair.MetricPair.Untyped>): M
     redisConnected: null as boolean | null,
     circuits: new Map<string, number>(),
     eventLoopP99: null as number | null,
+    eventLoopMax: null as number | null,
     heapUsed: null as number | null,
     rss: null as number | null
   }
@@ -194,6 +198,9 @@ export const readView = (pairs: ReadonlyArray<MetricPair.MetricPair.Untyped>): M
         break
       case Metrics.metricNames.eventLoopDelayP99:
         view.eventLoopP99 = gauge ?? null
+        break
+      case Metrics.metricNames.eventLoopDelayMax:
+        view.eventLoopMax = gauge ?? null
         break
       case Metrics.metricNames.heapUsedBytes:
         view.heapUsed = gauge ?? null
@@ -382,6 +389,7 @@ export const make = (options: StatusPageOptions): Effect.Effect<StatusPage, neve
         }),
         process: {
           eventLoopDelayP99Seconds: view.eventLoopP99,
+          eventLoopDelayMaxSeconds: view.eventLoopMax,
           heapUsedBytes: view.heapUsed,
           residentMemoryBytes: view.rss
         },
