@@ -525,8 +525,8 @@ const URL_ESCAPES: Record<string, string> = {
  * callbacks (`onopentag`, `ontext`, `onclosetag`) only dispatch.
  */
 class MarkdownEmitter {
-  /** Markdown of the current chunk; V8 appends to a string without copying (rope), flattened once by the reader. */
-  private out = ""
+  /** Markdown of the current chunk, joined once per chunk (a flat string: cheap to encode). */
+  private out: Array<string> = []
   /** The last non-empty string written ("\n" at the start): its last character decides the word-boundary rules. */
   private last = "\n"
   private wroteAny = false
@@ -574,9 +574,10 @@ class MarkdownEmitter {
   constructor(private readonly baseUrl: URL | undefined, private readonly maxBuffer: number) {}
 
   drain(): string {
-    const s = this.out
-    this.out = ""
-    return s
+    const out = this.out
+    if (out.length === 0) return ""
+    this.out = []
+    return out.length === 1 ? out[0]! : out.join("")
   }
 
   /** Code unit of the last character written (read only by a few rules: computed on demand). */
@@ -1058,7 +1059,7 @@ class MarkdownEmitter {
       capture.length += s.length
       if (capture.length <= CARRY_MAX) capture.parts.push(s)
     }
-    this.out += s
+    this.out.push(s)
     this.last = s
   }
 

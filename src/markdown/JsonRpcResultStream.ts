@@ -15,7 +15,7 @@
  * @since 0.1.0
  */
 import { Chunk, Data, Effect, Option, Stream } from "effect"
-import { isUtf8 } from "node:buffer"
+import { isAscii, isUtf8 } from "node:buffer"
 import type * as Scope from "effect/Scope"
 import { dual } from "effect/Function"
 import { jsonParser, type Token } from "stream-json/core/parser.js"
@@ -461,10 +461,25 @@ class ReplyDecoder {
   private rawPending = ""
   /** A high surrogate held back so that no content chunk ends inside a pair, in raw mode. */
   private rawSurrogate = ""
+  /** Where {@link rawBytes} decodes (grown to the largest piece). */
+  private scratch = Buffer.allocUnsafe(64 * 1024)
 
   constructor(private readonly contentTarget: ReadonlyArray<string>, private readonly max: number) {}
 
-  push(bytes: Uint8Array, events: Array<ResultEvent>): void {
+  push(input: Uint8Array, events: Array<ResultEvent>): void {
+    let bytes = input
+    if (this.raw && this.rawPending === "" && this.rawSurrogate === "" && this.text.idle()) {
+      const used = this.rawBytes(bytes, events)
+      if (used > 0) {
+        const tail = Buffer.from(bytes.buffer, bytes.byteOffset + Math.max(0, used - 16), Math.min(16, used)).toString("latin1")
+        this.tail = (this.tail + tail).slice(-16)
+      }
+      if (used === bytes.length) {
+        if (this.raw && this.contentParts.length > 0) this.flushContent(events)
+        return
+      }
+      bytes = bytes.subarray(used)
+    }
     const text = this.text.decode(bytes)
     if (text === undefined) {
       throw new JsonRpcDecodeError({ reason: "malformed", detail: "the body is not valid UTF-8" })
@@ -551,6 +566,60 @@ class ReplyDecoder {
   }
 
   /**
+   * The common case of {@link rawContent}, on the bytes: ASCII content with escapes of ASCII
+   * characters, decoded into one scratch buffer and read as a one-byte string (no UTF-8 decoding,
+   * no string per escape). Returns how many bytes it took: it stops before anything else (a byte
+   * over 127, a `\\u` escape of one, an escape cut by the end, a control character, an invalid
+   * escape), which the text path then handles; at the closing quote it ends the content and
+   * returns the index after the quote.
+   */
+  private rawBytes(bytes: Uint8Array, events: Array<ResultEvent>): number {
+    const n = bytes.length
+    if (this.scratch.length < n) this.scratch = Buffer.allocUnsafe(Math.max(n, this.scratch.length * 2))
+    const out = this.scratch
+    let o = 0
+    let i = 0
+    let closed = false
+    while (i < n) {
+      const b = bytes[i]!
+      if (b !== 92) {
+        if (b === 34) {
+          closed = true
+          break
+        }
+        if (b < 32 || b > 127) break
+        out[o++] = b
+        i++
+        continue
+      }
+      if (i + 1 >= n) break
+      const e = bytes[i + 1]!
+      if (e === 117) {
+        if (i + 6 > n) break
+        const h1 = hexValue(bytes[i + 2]!)
+        const h2 = hexValue(bytes[i + 3]!)
+        const h3 = hexValue(bytes[i + 4]!)
+        const h4 = hexValue(bytes[i + 5]!)
+        if ((h1 | h2 | h3 | h4) < 0 || h1 !== 0 || h2 !== 0 || h3 > 7) break
+        out[o++] = (h3 << 4) | h4
+        i += 6
+      } else {
+        const decoded = SHORT_ESCAPES[e]
+        if (decoded === undefined) break
+        out[o++] = decoded.charCodeAt(0)
+        i += 2
+      }
+    }
+    if (o > 0) this.contentParts.push(out.toString("latin1", 0, o))
+    if (!closed) return i
+    this.flushContent(events)
+    events.push({ _tag: "ContentEnd", path: this.contentPath! })
+    this.contentPath = null
+    this.raw = false
+    return i + 1
+  }
+
+  /**
    * Decodes a piece of the content string (JSON escapes, no control characters); at its closing
    * quote ends the content and returns the text after the quote. `undefined`: the content goes on.
    */
@@ -558,7 +627,9 @@ class ReplyDecoder {
     const text = this.rawPending === "" ? input : this.rawPending + input
     this.rawPending = ""
     const n = text.length
-    let out = this.rawSurrogate
+    // Pieces joined once: one flat string per chunk for the HTML tokenizer.
+    const parts: Array<string> = []
+    if (this.rawSurrogate !== "") parts.push(this.rawSurrogate)
     this.rawSurrogate = ""
     let start = 0
     let i = 0
@@ -569,7 +640,7 @@ class ReplyDecoder {
         i++
         continue
       }
-      if (i > start) out += text.slice(start, i)
+      if (i > start) parts.push(text.slice(start, i))
       if (c === 34) {
         end = i
         break
@@ -594,17 +665,19 @@ class ReplyDecoder {
         const h3 = hexValue(text.charCodeAt(i + 4))
         const h4 = hexValue(text.charCodeAt(i + 5))
         if ((h1 | h2 | h3 | h4) < 0) throw badEscape()
-        out += String.fromCharCode((h1 << 12) | (h2 << 8) | (h3 << 4) | h4)
+        const unit = (h1 << 12) | (h2 << 8) | (h3 << 4) | h4
+        parts.push(unit < 128 ? ASCII_CHARS[unit]! : String.fromCharCode(unit))
         i += 6
       } else {
         const decoded = SHORT_ESCAPES[e]
         if (decoded === undefined) throw badEscape()
-        out += decoded
+        parts.push(decoded)
         i += 2
       }
       start = i
     }
-    if (end < 0 && start < n) out += text.slice(start)
+    if (end < 0 && start < n) parts.push(text.slice(start))
+    let out = parts.length === 1 ? parts[0]! : parts.join("")
     if (end < 0) {
       const last = out.charCodeAt(out.length - 1)
       if (last >= 0xd800 && last <= 0xdbff) {
@@ -779,6 +852,8 @@ class ReplyDecoder {
 
 const badEscape = () => new JsonRpcDecodeError({ reason: "malformed", detail: "Parser cannot parse input: escaped characters" })
 
+const ASCII_CHARS = Array.from({ length: 128 }, (_, c) => String.fromCharCode(c))
+
 const hexValue = (c: number): number =>
   c >= 48 && c <= 57 ? c - 48 : c >= 65 && c <= 70 ? c - 55 : c >= 97 && c <= 102 ? c - 87 : -1
 
@@ -812,11 +887,18 @@ class Utf8Decoder {
     if (end < bytes.length) this.held = bytes.slice(end)
     const body = end === bytes.length ? bytes : bytes.subarray(0, end)
     if (!isUtf8(body)) return undefined
-    const text = Buffer.from(body.buffer, body.byteOffset, body.byteLength).toString("utf8")
+    const buffer = Buffer.from(body.buffer, body.byteOffset, body.byteLength)
+    // Drupal's JSON is ASCII (it escapes the rest): a one-byte copy, no UTF-8 decoding.
+    const text = buffer.toString(isAscii(buffer) ? "latin1" : "utf8")
     if (!this.first || text.length === 0) return text
     this.first = false
     // A byte order mark is not part of the text (as `TextDecoder` has it).
     return text.charCodeAt(0) === 0xfeff ? text.slice(1) : text
+  }
+
+  /** Whether no bytes of a cut sequence are held. */
+  idle(): boolean {
+    return this.held === undefined
   }
 
   /** Whether the body ended between sequences. */
