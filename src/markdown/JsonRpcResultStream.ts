@@ -468,7 +468,7 @@ class ReplyDecoder {
 
   push(input: Uint8Array, events: Array<ResultEvent>): void {
     let bytes = input
-    if (this.raw && this.rawPending === "" && this.rawSurrogate === "" && this.text.idle()) {
+    if (this.raw && this.rawSurrogate === "" && this.text.idle()) {
       const used = this.rawBytes(bytes, events)
       if (used > 0) {
         const tail = Buffer.from(bytes.buffer, bytes.byteOffset + Math.max(0, used - 16), Math.min(16, used)).toString("latin1")
@@ -566,12 +566,12 @@ class ReplyDecoder {
   }
 
   /**
-   * The common case of {@link rawContent}, on the bytes: ASCII content with escapes of ASCII
+   * The common case of {@link rawContent}, on the bytes: ASCII content with escapes of latin1
    * characters, decoded into one scratch buffer and read as a one-byte string (no UTF-8 decoding,
-   * no string per escape). Returns how many bytes it took: it stops before anything else (a byte
-   * over 127, a `\\u` escape of one, an escape cut by the end, a control character, an invalid
-   * escape), which the text path then handles; at the closing quote it ends the content and
-   * returns the index after the quote.
+   * no string per escape); an escape cut by the end of the piece is completed from the next one.
+   * Returns how many bytes it took: it stops before anything else (a byte over 127, a `\\u`
+   * escape over U+00FF, a control character, an invalid escape), which the text path then
+   * handles; at the closing quote it ends the content and returns the index after the quote.
    */
   private rawBytes(bytes: Uint8Array, events: Array<ResultEvent>): number {
     const n = bytes.length
@@ -580,6 +580,17 @@ class ReplyDecoder {
     let o = 0
     let i = 0
     let closed = false
+    if (this.rawPending !== "") {
+      // An escape cut by the end of the previous piece: complete it from this one.
+      const joined = this.rawPending + Buffer.from(bytes.buffer, bytes.byteOffset, Math.min(n, 6)).toString("latin1")
+      const length = joined.charCodeAt(1) === 117 ? 6 : 2
+      if (joined.length < length) return 0
+      const unit = escapeUnit(joined, 0)
+      if (unit < 0 || unit > 255) return 0
+      out[o++] = unit
+      i = length - this.rawPending.length
+      this.rawPending = ""
+    }
     while (i < n) {
       const b = bytes[i]!
       if (b !== 92) {
@@ -592,15 +603,23 @@ class ReplyDecoder {
         i++
         continue
       }
-      if (i + 1 >= n) break
+      if (i + 1 >= n || (bytes[i + 1] === 117 && i + 6 > n)) {
+        // Cut by the end of the piece: kept for the next one (the text path checks what is there).
+        let valid = true
+        for (let k = i + 2; k < n; k++) if (hexValue(bytes[k]!) < 0) valid = false
+        if (!valid) break
+        this.rawPending = Buffer.from(bytes.buffer, bytes.byteOffset + i, n - i).toString("latin1")
+        i = n
+        break
+      }
       const e = bytes[i + 1]!
       if (e === 117) {
-        if (i + 6 > n) break
         const h1 = hexValue(bytes[i + 2]!)
         const h2 = hexValue(bytes[i + 3]!)
         const h3 = hexValue(bytes[i + 4]!)
         const h4 = hexValue(bytes[i + 5]!)
-        if ((h1 | h2 | h3 | h4) < 0 || h1 !== 0 || h2 !== 0 || h3 > 7) break
+        // One byte in latin1 (what the scratch buffer is read as); wider units take the text path.
+        if ((h1 | h2 | h3 | h4) < 0 || h1 !== 0 || h2 !== 0) break
         out[o++] = (h3 << 4) | h4
         i += 6
       } else {
@@ -851,6 +870,20 @@ class ReplyDecoder {
 }
 
 const badEscape = () => new JsonRpcDecodeError({ reason: "malformed", detail: "Parser cannot parse input: escaped characters" })
+
+/** The code unit of the complete escape at `at` in `s` (`\\x` or `\\uXXXX`), or -1. */
+const escapeUnit = (s: string, at: number): number => {
+  const e = s.charCodeAt(at + 1)
+  if (e !== 117) {
+    const decoded = SHORT_ESCAPES[e]
+    return decoded === undefined ? -1 : decoded.charCodeAt(0)
+  }
+  const h1 = hexValue(s.charCodeAt(at + 2))
+  const h2 = hexValue(s.charCodeAt(at + 3))
+  const h3 = hexValue(s.charCodeAt(at + 4))
+  const h4 = hexValue(s.charCodeAt(at + 5))
+  return (h1 | h2 | h3 | h4) < 0 ? -1 : (h1 << 12) | (h2 << 8) | (h3 << 4) | h4
+}
 
 const ASCII_CHARS = Array.from({ length: 128 }, (_, c) => String.fromCharCode(c))
 
