@@ -280,7 +280,7 @@ export class CachedContent extends Effect.Service<CachedContent>()("accelerator/
           yield* cache.set(key, { value, contentType: "text/markdown; charset=utf-8", tags: [itemTag(id)] }, policies.markdown, since)
         })
         const tapped = stream.pipe(
-          Stream.tap((text) => copy.add(encoder.encode(text))),
+          Stream.tap((text) => copy.add(text)),
           Stream.tapError(() => cache.recordOriginLoad(false)),
           // The body refused (the front matter, from the cached metadata, may be out already):
           // the copy and the metadata go on every tier and instance, so the next caller's

@@ -13,8 +13,11 @@ import * as zlib from "node:zlib"
 
 /** A compressed copy under construction. */
 export interface CompressedCopy {
-  /** Adds bytes; gives up (and frees what it held) once the raw size passes the bound. */
-  readonly add: (bytes: Uint8Array) => Effect.Effect<void>
+  /**
+   * Adds bytes (a string: its UTF-8, encoded only while the copy is still kept); gives up (and
+   * frees what it held) once the raw size passes the bound.
+   */
+  readonly add: (chunk: Uint8Array | string) => Effect.Effect<void>
   /** The whole document (inflated off the event loop), or `undefined` when it passed the bound or zlib failed. */
   readonly finish: Effect.Effect<Uint8Array | undefined>
   /** Frees what it held (the stream failed or was abandoned). Idempotent. */
@@ -49,14 +52,15 @@ export const make = (maxRawBytes: number): CompressedCopy => {
     gzip = stream
     return stream
   }
-  const add = (bytes: Uint8Array): Effect.Effect<void> =>
+  const add = (chunk: Uint8Array | string): Effect.Effect<void> =>
     Effect.suspend(() => {
       if (held === undefined && gzip === undefined) return Effect.void
-      raw += bytes.byteLength
+      raw += typeof chunk === "string" ? Buffer.byteLength(chunk, "utf8") : chunk.byteLength
       if (raw > maxRawBytes || failed) {
         drop()
         return Effect.void
       }
+      const bytes = typeof chunk === "string" ? Buffer.from(chunk, "utf8") : chunk
       if (held !== undefined && raw <= RAW_BELOW) {
         held.push(bytes)
         return Effect.void

@@ -15,6 +15,7 @@
  * @since 0.1.0
  */
 import { Chunk, Data, Effect, Option, Stream } from "effect"
+import { isAscii, isUtf8 } from "node:buffer"
 import type * as Scope from "effect/Scope"
 import { dual } from "effect/Function"
 import { jsonParser, type Token } from "stream-json/core/parser.js"
@@ -433,7 +434,7 @@ type Walk =
   | { readonly kind: "result"; readonly path: ReadonlyArray<string> }
 
 class ReplyDecoder {
-  private readonly text = new TextDecoder("utf-8", { fatal: true })
+  private readonly text = new Utf8Decoder()
   private readonly parse = jsonParser({ packKeys: false, packStrings: false, packNumbers: false })
   private readonly walks: Array<Walk> = []
   private target: Target | null = { kind: "root" }
@@ -451,29 +452,49 @@ class ReplyDecoder {
   private events: Array<ResultEvent> = []
   /** The last characters of the body, to tell a cut-off escape or literal from a wrong one. */
   private tail = ""
+  /**
+   * The content string is scanned here rather than by the parser (see `enterRaw`): the parser
+   * then sits right after the string's closing quote, and gets the text after the real one.
+   */
+  private raw = false
+  /** An escape cut by the end of the previous piece (`\\`, `\\u00`), in raw mode. */
+  private rawPending = ""
+  /** A high surrogate held back so that no content chunk ends inside a pair, in raw mode. */
+  private rawSurrogate = ""
+  /** Where {@link rawBytes} decodes (grown to the largest piece). */
+  private scratch = Buffer.allocUnsafe(64 * 1024)
 
   constructor(private readonly contentTarget: ReadonlyArray<string>, private readonly max: number) {}
 
-  push(bytes: Uint8Array, events: Array<ResultEvent>): void {
-    let text: string
-    try {
-      text = this.text.decode(bytes, { stream: true })
-    } catch (cause) {
-      throw new JsonRpcDecodeError({ reason: "malformed", detail: "the body is not valid UTF-8", cause })
+  push(input: Uint8Array, events: Array<ResultEvent>): void {
+    let bytes = input
+    if (this.raw && this.rawSurrogate === "" && this.text.idle()) {
+      const used = this.rawBytes(bytes, events)
+      if (used > 0) {
+        const tail = Buffer.from(bytes.buffer, bytes.byteOffset + Math.max(0, used - 16), Math.min(16, used)).toString("latin1")
+        this.tail = (this.tail + tail).slice(-16)
+      }
+      if (used === bytes.length) {
+        if (this.raw && this.contentParts.length > 0) this.flushContent(events)
+        return
+      }
+      bytes = bytes.subarray(used)
     }
+    const text = this.text.decode(bytes)
+    if (text === undefined) {
+      throw new JsonRpcDecodeError({ reason: "malformed", detail: "the body is not valid UTF-8" })
+    }
+    this.tail = text.length >= 16 ? text.slice(-16) : (this.tail + text).slice(-16)
     if (text.length > 0) this.feed(text, events, "malformed")
-    this.tail = (this.tail + text).slice(-16)
   }
 
   end(events: Array<ResultEvent>): void {
-    let text: string
-    try {
-      text = this.text.decode()
-    } catch (cause) {
-      throw new JsonRpcDecodeError({ reason: "truncated", detail: "the body ends inside a UTF-8 sequence", cause })
+    if (!this.text.end()) {
+      throw new JsonRpcDecodeError({ reason: "truncated", detail: "the body ends inside a UTF-8 sequence" })
     }
-    if (text.length > 0) this.feed(text, events, "malformed")
-    this.tail = (this.tail + text).slice(-16)
+    if (this.raw) {
+      throw new JsonRpcDecodeError({ reason: "truncated", detail: "the body ends inside the content string" })
+    }
     this.feed(none, events, "truncated")
     if (!this.finished) throw new JsonRpcDecodeError({ reason: "truncated", detail: "the body ended early" })
     if (this.jsonrpc !== "2.0") {
@@ -484,6 +505,21 @@ class ReplyDecoder {
 
   private feed(input: string | typeof none, events: Array<ResultEvent>, reason: JsonRpcDecodeReason): void {
     this.events = events
+    if (this.raw && typeof input === "string") {
+      const after = this.rawContent(input, events)
+      if (after === undefined) {
+        if (this.contentParts.length > 0) this.flushContent(events)
+        return
+      }
+      if (after === "") return
+      input = after
+    }
+    this.parseText(input, events, reason)
+    // The content started and goes on past this piece: scan the rest of it here.
+    if (this.contentPath !== null && typeof input === "string") this.enterRaw(events)
+  }
+
+  private parseText(input: string | typeof none, events: Array<ResultEvent>, reason: JsonRpcDecodeReason): void {
     let output: ReturnType<typeof this.parse>
     try {
       // stream-json's flushable stages take stream-chain's `none` as their end-of-input mark.
@@ -500,6 +536,181 @@ class ReplyDecoder {
       for (const token of getManyValues(output)) this.token(token, events)
     }
     if (this.contentParts.length > 0) this.flushContent(events)
+  }
+
+  /**
+   * Takes the content string over from the parser, which walks it one token per 256 characters
+   * and per escape (Drupal escapes every `<`, `>`, `&` and `/` of the HTML). Only when the parser
+   * holds nothing back: the body so far must not end with a possible escape or a control
+   * character. The parser is then told the string ended (a `"`), so that it expects what follows
+   * the content; the text after the real closing quote goes to it.
+   */
+  private enterRaw(events: Array<ResultEvent>): void {
+    const tail = this.tail.slice(-6)
+    for (let i = 0; i < tail.length; i++) {
+      const c = tail.charCodeAt(i)
+      if (c === 92 || c < 32) return
+    }
+    const before = events.length
+    this.parseText("\"", events, "malformed")
+    const last = events[events.length - 1]
+    if (this.contentPath !== null || last === undefined || last._tag !== "ContentEnd" || events.length > before + 2) {
+      throw new JsonRpcDecodeError({ reason: "malformed", detail: "the content string could not be resumed" })
+    }
+    // The parser's own end of the content is dropped: the content goes on in raw mode.
+    events.pop()
+    const held = events.length > before ? events.pop()! : undefined
+    if (held !== undefined && held._tag === "ContentChunk") this.rawSurrogate = held.chunk
+    this.contentPath = last.path
+    this.raw = true
+  }
+
+  /**
+   * The common case of {@link rawContent}, on the bytes: ASCII content with escapes of latin1
+   * characters, decoded into one scratch buffer and read as a one-byte string (no UTF-8 decoding,
+   * no string per escape); an escape cut by the end of the piece is completed from the next one.
+   * Returns how many bytes it took: it stops before anything else (a byte over 127, a `\\u`
+   * escape over U+00FF, a control character, an invalid escape), which the text path then
+   * handles; at the closing quote it ends the content and returns the index after the quote.
+   */
+  private rawBytes(bytes: Uint8Array, events: Array<ResultEvent>): number {
+    const n = bytes.length
+    if (this.scratch.length < n) this.scratch = Buffer.allocUnsafe(Math.max(n, this.scratch.length * 2))
+    const out = this.scratch
+    let o = 0
+    let i = 0
+    let closed = false
+    if (this.rawPending !== "") {
+      // An escape cut by the end of the previous piece: complete it from this one.
+      const joined = this.rawPending + Buffer.from(bytes.buffer, bytes.byteOffset, Math.min(n, 6)).toString("latin1")
+      const length = joined.charCodeAt(1) === 117 ? 6 : 2
+      if (joined.length < length) return 0
+      const unit = escapeUnit(joined, 0)
+      if (unit < 0 || unit > 255) return 0
+      out[o++] = unit
+      i = length - this.rawPending.length
+      this.rawPending = ""
+    }
+    while (i < n) {
+      const b = bytes[i]!
+      if (b !== 92) {
+        if (b === 34) {
+          closed = true
+          break
+        }
+        if (b < 32 || b > 127) break
+        out[o++] = b
+        i++
+        continue
+      }
+      if (i + 1 >= n || (bytes[i + 1] === 117 && i + 6 > n)) {
+        // Cut by the end of the piece: kept for the next one (the text path checks what is there).
+        let valid = true
+        for (let k = i + 2; k < n; k++) if (hexValue(bytes[k]!) < 0) valid = false
+        if (!valid) break
+        this.rawPending = Buffer.from(bytes.buffer, bytes.byteOffset + i, n - i).toString("latin1")
+        i = n
+        break
+      }
+      const e = bytes[i + 1]!
+      if (e === 117) {
+        const h1 = hexValue(bytes[i + 2]!)
+        const h2 = hexValue(bytes[i + 3]!)
+        const h3 = hexValue(bytes[i + 4]!)
+        const h4 = hexValue(bytes[i + 5]!)
+        // One byte in latin1 (what the scratch buffer is read as); wider units take the text path.
+        if ((h1 | h2 | h3 | h4) < 0 || h1 !== 0 || h2 !== 0) break
+        out[o++] = (h3 << 4) | h4
+        i += 6
+      } else {
+        const decoded = SHORT_ESCAPES[e]
+        if (decoded === undefined) break
+        out[o++] = decoded.charCodeAt(0)
+        i += 2
+      }
+    }
+    if (o > 0) this.contentParts.push(out.toString("latin1", 0, o))
+    if (!closed) return i
+    this.flushContent(events)
+    events.push({ _tag: "ContentEnd", path: this.contentPath! })
+    this.contentPath = null
+    this.raw = false
+    return i + 1
+  }
+
+  /**
+   * Decodes a piece of the content string (JSON escapes, no control characters); at its closing
+   * quote ends the content and returns the text after the quote. `undefined`: the content goes on.
+   */
+  private rawContent(input: string, events: Array<ResultEvent>): string | undefined {
+    const text = this.rawPending === "" ? input : this.rawPending + input
+    this.rawPending = ""
+    const n = text.length
+    // Pieces joined once: one flat string per chunk for the HTML tokenizer.
+    const parts: Array<string> = []
+    if (this.rawSurrogate !== "") parts.push(this.rawSurrogate)
+    this.rawSurrogate = ""
+    let start = 0
+    let i = 0
+    let end = -1
+    while (i < n) {
+      const c = text.charCodeAt(i)
+      if (c !== 92 && c !== 34 && c >= 32) {
+        i++
+        continue
+      }
+      if (i > start) parts.push(text.slice(start, i))
+      if (c === 34) {
+        end = i
+        break
+      }
+      if (c < 32) throw new JsonRpcDecodeError({ reason: "malformed", detail: "a control character in the content string" })
+      // A backslash: a short escape or \uXXXX, possibly cut by the end of the piece.
+      if (i + 1 >= n) {
+        this.rawPending = text.slice(i)
+        start = i = n
+        break
+      }
+      const e = text.charCodeAt(i + 1)
+      if (e === 117) {
+        if (i + 6 > n) {
+          for (let k = i + 2; k < n; k++) if (hexValue(text.charCodeAt(k)) < 0) throw badEscape()
+          this.rawPending = text.slice(i)
+          start = i = n
+          break
+        }
+        const h1 = hexValue(text.charCodeAt(i + 2))
+        const h2 = hexValue(text.charCodeAt(i + 3))
+        const h3 = hexValue(text.charCodeAt(i + 4))
+        const h4 = hexValue(text.charCodeAt(i + 5))
+        if ((h1 | h2 | h3 | h4) < 0) throw badEscape()
+        const unit = (h1 << 12) | (h2 << 8) | (h3 << 4) | h4
+        parts.push(unit < 128 ? ASCII_CHARS[unit]! : String.fromCharCode(unit))
+        i += 6
+      } else {
+        const decoded = SHORT_ESCAPES[e]
+        if (decoded === undefined) throw badEscape()
+        parts.push(decoded)
+        i += 2
+      }
+      start = i
+    }
+    if (end < 0 && start < n) parts.push(text.slice(start))
+    let out = parts.length === 1 ? parts[0]! : parts.join("")
+    if (end < 0) {
+      const last = out.charCodeAt(out.length - 1)
+      if (last >= 0xd800 && last <= 0xdbff) {
+        this.rawSurrogate = out.slice(-1)
+        out = out.slice(0, -1)
+      }
+    }
+    if (out.length > 0) this.contentParts.push(out)
+    if (end < 0) return undefined
+    this.flushContent(events)
+    events.push({ _tag: "ContentEnd", path: this.contentPath! })
+    this.contentPath = null
+    this.raw = false
+    return text.slice(end + 1)
   }
 
   /**
@@ -656,4 +867,88 @@ class ReplyDecoder {
     }
     return new JsonRpcDecodeError({ reason: "invalid_envelope", detail: "the \"error\" member is not a JSON-RPC error object" })
   }
+}
+
+const badEscape = () => new JsonRpcDecodeError({ reason: "malformed", detail: "Parser cannot parse input: escaped characters" })
+
+/** The code unit of the complete escape at `at` in `s` (`\\x` or `\\uXXXX`), or -1. */
+const escapeUnit = (s: string, at: number): number => {
+  const e = s.charCodeAt(at + 1)
+  if (e !== 117) {
+    const decoded = SHORT_ESCAPES[e]
+    return decoded === undefined ? -1 : decoded.charCodeAt(0)
+  }
+  const h1 = hexValue(s.charCodeAt(at + 2))
+  const h2 = hexValue(s.charCodeAt(at + 3))
+  const h3 = hexValue(s.charCodeAt(at + 4))
+  const h4 = hexValue(s.charCodeAt(at + 5))
+  return (h1 | h2 | h3 | h4) < 0 ? -1 : (h1 << 12) | (h2 << 8) | (h3 << 4) | h4
+}
+
+const ASCII_CHARS = Array.from({ length: 128 }, (_, c) => String.fromCharCode(c))
+
+const hexValue = (c: number): number =>
+  c >= 48 && c <= 57 ? c - 48 : c >= 65 && c <= 70 ? c - 55 : c >= 97 && c <= 102 ? c - 87 : -1
+
+/** JSON's short escapes by the code of the character after the backslash. */
+const SHORT_ESCAPES: Array<string | undefined> = []
+for (const [c, v] of [["b", "\b"], ["f", "\f"], ["n", "\n"], ["r", "\r"], ["t", "\t"], ["\"", "\""], ["\\", "\\"], ["/", "/"]]) {
+  SHORT_ESCAPES[c!.charCodeAt(0)] = v
+}
+
+/**
+ * Streaming UTF-8 → UTF-16, strict: a sequence cut by the end of a piece waits for the next one;
+ * invalid bytes are refused. Validation (`isUtf8`) and decoding (`Buffer#toString`) run natively,
+ * several times faster than a fatal streaming `TextDecoder` on large bodies.
+ */
+class Utf8Decoder {
+  /** Bytes of a sequence cut by the end of the previous piece (at most 3). */
+  private held: Uint8Array | undefined = undefined
+  private first = true
+
+  /** The text of `bytes` (without a trailing cut sequence); `undefined` when they are not UTF-8. */
+  decode(input: Uint8Array): string | undefined {
+    let bytes = input
+    if (this.held !== undefined) {
+      const joined = new Uint8Array(this.held.length + input.length)
+      joined.set(this.held)
+      joined.set(input, this.held.length)
+      bytes = joined
+      this.held = undefined
+    }
+    const end = completeLength(bytes)
+    if (end < bytes.length) this.held = bytes.slice(end)
+    const body = end === bytes.length ? bytes : bytes.subarray(0, end)
+    if (!isUtf8(body)) return undefined
+    const buffer = Buffer.from(body.buffer, body.byteOffset, body.byteLength)
+    // Drupal's JSON is ASCII (it escapes the rest): a one-byte copy, no UTF-8 decoding.
+    const text = buffer.toString(isAscii(buffer) ? "latin1" : "utf8")
+    if (!this.first || text.length === 0) return text
+    this.first = false
+    // A byte order mark is not part of the text (as `TextDecoder` has it).
+    return text.charCodeAt(0) === 0xfeff ? text.slice(1) : text
+  }
+
+  /** Whether no bytes of a cut sequence are held. */
+  idle(): boolean {
+    return this.held === undefined
+  }
+
+  /** Whether the body ended between sequences. */
+  end(): boolean {
+    return this.held === undefined
+  }
+}
+
+/** Length of `bytes` without a trailing multi-byte sequence that is not complete yet. */
+const completeLength = (bytes: Uint8Array): number => {
+  const n = bytes.length
+  for (let k = 1; k <= 3 && k <= n; k++) {
+    const b = bytes[n - k]!
+    if ((b & 0xc0) === 0x80) continue
+    // A lead byte: cut when its sequence needs more than the k bytes present.
+    const need = b >= 0xf0 && b < 0xf8 ? 4 : b >= 0xe0 && b < 0xf0 ? 3 : b >= 0xc0 && b < 0xe0 ? 2 : 1
+    return need > k ? n - k : n
+  }
+  return n
 }

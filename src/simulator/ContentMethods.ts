@@ -21,7 +21,7 @@ import {
   type Upcast,
   type Site
 } from "./Methods.js"
-import { LazyString } from "./ReplyWriter.js"
+import { LazyString, type LengthMemo } from "./ReplyWriter.js"
 import type { SearchSort } from "./Search.js"
 import type { SiteUser } from "./Users.js"
 
@@ -122,9 +122,31 @@ const getTutorial: MethodDefinition = {
     }
     if (!includeContent) return ok(base)
     const content = item.targetChars > site.streamThresholdChars
-      ? new LazyString(() => site.corpus.chunks(item, format, site.streamChunkChars))
+      ? new LazyString(() => site.corpus.chunks(item, format, site.streamChunkChars), lengthMemo(site.corpus, `${item.id}/${format}`))
       : site.corpus.bodyText(item, format)
     return ok({ ...base, content })
+  }
+}
+
+/** Most bodies whose encoded length is kept per corpus (a few bytes each); beyond it the memo starts over. */
+const MAX_MEMO_ENTRIES = 4096
+
+const encodedLengths = new WeakMap<object, Map<string, number>>()
+
+/** The memo of a streamed body's encoded length: a corpus generates the same body every time. */
+const lengthMemo = (corpus: object, key: string): LengthMemo => {
+  let lengths = encodedLengths.get(corpus)
+  if (lengths === undefined) {
+    lengths = new Map()
+    encodedLengths.set(corpus, lengths)
+  }
+  const memo = lengths
+  return {
+    get: () => memo.get(key),
+    set: (length) => {
+      if (memo.size >= MAX_MEMO_ENTRIES) memo.clear()
+      memo.set(key, length)
+    }
   }
 }
 

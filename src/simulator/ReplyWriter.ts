@@ -12,7 +12,8 @@
  * buffer is full. Memory stays bounded by one chunk however large the body, also inside a batch.
  * Every reply carries a `Content-Length`, as Drupal's (built whole in PHP memory) does: for a
  * streamed reply it is measured first by a generation pass that keeps only a running count
- * ({@link measurePieces}), then the body is generated again and written.
+ * ({@link measurePieces}), then the body is generated again and written; a lazy string with a
+ * {@link LengthMemo} is measured once (as Drupal knows the size of what it stores).
  *
  * @since 0.1.0
  */
@@ -97,11 +98,22 @@ export const drupalJson = (value: unknown): string => {
   return `{${members.join(",")}}`
 }
 
+/**
+ * Where the encoded length of a lazy string is kept once measured (the body of an item is the
+ * same every time: measuring it again would generate it twice per reply).
+ */
+export interface LengthMemo {
+  readonly get: () => number | undefined
+  readonly set: (length: number) => void
+}
+
 /** A JSON string value produced lazily, as a sequence of chunks (unescaped text). */
 export class LazyString {
   constructor(
-    /** A fresh iterator over the chunks; called once, when the reply is written. */
-    readonly chunks: () => Iterator<string>
+    /** A fresh iterator over the chunks; called once per pass (measure, write). */
+    readonly chunks: () => Iterator<string>,
+    /** The encoded length's memo, when the chunks are deterministic. */
+    readonly length?: LengthMemo | undefined
   ) {}
 }
 
@@ -179,15 +191,23 @@ export const measurePieces = async (pieces: ReadonlyArray<Piece>): Promise<numbe
       continue
     }
     total += 2
+    const known = piece.length?.get()
+    if (known !== undefined) {
+      total += known
+      continue
+    }
+    let measured = 0
     const it = piece.chunks()
     for (let step = it.next(); step.done !== true; step = it.next()) {
-      total += encodedStringLength(step.value)
+      measured += encodedStringLength(step.value)
       sinceYield += step.value.length
       if (sinceYield >= MEASURE_SLICE_CHARS) {
         sinceYield = 0
         await new Promise<void>((resolve) => setImmediate(resolve))
       }
     }
+    piece.length?.set(measured)
+    total += measured
   }
   return total
 }

@@ -85,6 +85,28 @@ describe("JsonRpcResultStream", () => {
       }
     }))
 
+  it.effect("a long content decodes exactly whatever the split, and a fault deep inside it keeps its reason", () =>
+    Effect.gen(function*() {
+      // Many pieces: the content is scanned past the parser (bytes and text paths), escapes of
+      // every width (ASCII, latin1, BMP, surrogate pairs) cut at every offset.
+      const long = `${HTML} ¡ÿ Ā ${"x".repeat(50)} `.repeat(40)
+      const json = reply(`"${drupalJsonEscape(long)}"`)
+      for (const size of [5, 6, 7, 11, 64, 1000]) {
+        const es = yield* events(json, size)
+        assert.strictEqual(content(es), long, `${size}-byte chunks`)
+        assert.deepStrictEqual(shape(es), shape(yield* events(json)))
+      }
+      const at = json.length - 200
+      const reasonAt = (text: string, size: number) =>
+        Effect.map(failure(events(text, size)), (e) => (e instanceof JsonRpcDecodeError ? e.reason : ""))
+      for (const size of [7, 64]) {
+        assert.strictEqual(yield* reasonAt(json.slice(0, at) + "\\q" + json.slice(at), size), "malformed", `bad escape, ${size}`)
+        assert.strictEqual(yield* reasonAt(json.slice(0, at) + "\t" + json.slice(at), size), "malformed", `control character, ${size}`)
+        assert.strictEqual(yield* reasonAt(json.slice(0, at), size), "truncated", `cut inside the content, ${size}`)
+        assert.strictEqual(yield* reasonAt(json.slice(0, at) + "\\u00", size), "truncated", `cut inside an escape, ${size}`)
+      }
+    }))
+
   it.effect("raw UTF-8 split inside a multi-byte sequence decodes", () =>
     Effect.gen(function*() {
       const es = yield* events(reply(JSON.stringify("café 🚀 日本")), 1)
