@@ -69,7 +69,7 @@ export const SERVER_INFO = { name: "drupal-accelerator", version: "0.1.0" } as c
 const JSON_HEADERS = { "content-type": "application/json" }
 
 /** A tool-level outcome: the JSON-RPC error of the request, or a result (possibly `isError`). */
-type Outcome = { readonly _tag: "Error"; readonly error: RpcError; readonly status?: number } | {
+export type Outcome = { readonly _tag: "Error"; readonly error: RpcError; readonly status?: number } | {
   readonly _tag: "Result"
   readonly result: { readonly [key: string]: unknown }
 }
@@ -88,6 +88,59 @@ const isObject = (u: unknown): u is { readonly [key: string]: unknown } => typeo
 
 const decoder = new TextDecoder()
 
+/**
+ * A JSON answer of the cache (search page, item; its body and HTTP status) as a structured tool
+ * result within `maxResultBytes`, or the tool error a model can act on. Pure: the MCP fast path
+ * builds its answers with it too, so both paths answer the same bytes.
+ */
+export const structuredOutcome = (body: Uint8Array, httpStatus: number, maxResultBytes: number): Outcome => {
+  if (httpStatus !== 200) {
+    const refusal = JSON.parse(decoder.decode(body)) as { error?: { code?: string; message?: string } }
+    return toolError(`${refusal.error?.code ?? "error"}: ${refusal.error?.message ?? "the call failed"}`)
+  }
+  const text = decoder.decode(body)
+  if (body.byteLength * 2 + 64 > maxResultBytes) {
+    return toolError(
+      `The result is ${body.byteLength} bytes, more than this server sends at once (${maxResultBytes}); ask for less (e.g. a smaller page.limit).`
+    )
+  }
+  return ok({ content: [{ type: "text", text }], structuredContent: JSON.parse(text) })
+}
+
+/** The `result` member of a successful reply: 2026-07-28 results say they are complete. */
+export const resultPayload = (result: { readonly [key: string]: unknown }, modern: boolean): { readonly [key: string]: unknown } =>
+  modern ? { resultType: "complete", ...result } : result
+
+/** Tool calls whose arguments passed validation remembered at most (the MCP fast path's memo). */
+export const MAX_VALIDATED_CALLS = 4096
+/** Longest serialized arguments remembered as validated; longer ones are validated on every call. */
+export const MAX_VALIDATED_ARGUMENTS_LENGTH = 1024
+
+/**
+ * Tool calls whose arguments passed validation, per method-set fingerprint: the fast path answers
+ * only calls the Effect path has validated against the same set. Bounded (LRU by insertion).
+ */
+export interface ValidatedCalls {
+  readonly add: (fingerprint: string, name: string, argumentsJson: string) => void
+  readonly has: (fingerprint: string, name: string, argumentsJson: string) => boolean
+}
+
+const validatedCalls = (): ValidatedCalls => {
+  const keys = new Set<string>()
+  const keyOf = (fingerprint: string, name: string, argumentsJson: string) => `${fingerprint}\u0000${name}\u0000${argumentsJson}`
+  return {
+    add: (fingerprint, name, argumentsJson) => {
+      if (argumentsJson.length > MAX_VALIDATED_ARGUMENTS_LENGTH) return
+      const key = keyOf(fingerprint, name, argumentsJson)
+      keys.delete(key)
+      keys.add(key)
+      if (keys.size > MAX_VALIDATED_CALLS) keys.delete(keys.values().next().value!)
+    },
+    has: (fingerprint, name, argumentsJson) =>
+      argumentsJson.length <= MAX_VALIDATED_ARGUMENTS_LENGTH && keys.has(keyOf(fingerprint, name, argumentsJson))
+  }
+}
+
 /** The MCP server. */
 export class McpServer extends Effect.Service<McpServer>()("accelerator/McpServer", {
   effect: Effect.gen(function*() {
@@ -99,6 +152,7 @@ export class McpServer extends Effect.Service<McpServer>()("accelerator/McpServe
     // Callers' fingerprints under the deployment's key, as every other route makes them.
     const access = yield* AccessScope
     const listTtlMs = Math.round(Duration.toMillis(config.listTtl))
+    const validated = validatedCalls()
 
     /** The failure as text for the model, and the HTTP 401 that lets a client sign in. */
     const failureOutcome = (failure: HandlerFailure): Outcome => {
@@ -128,20 +182,7 @@ export class McpServer extends Effect.Service<McpServer>()("accelerator/McpServe
         )
       }).pipe(Effect.catchAll((failure) => Effect.succeed(failureOutcome(failure))))
 
-    /** A JSON answer of the cache (search page, item) as a structured result, within the bound. */
-    const structured = (served: Served): Outcome => {
-      if (served.httpStatus !== 200) {
-        const body = JSON.parse(decoder.decode(served.body)) as { error?: { code?: string; message?: string } }
-        return toolError(`${body.error?.code ?? "error"}: ${body.error?.message ?? "the call failed"}`)
-      }
-      const text = decoder.decode(served.body)
-      if (served.body.byteLength * 2 + 64 > config.maxResultBytes) {
-        return toolError(
-          `The result is ${served.body.byteLength} bytes, more than this server sends at once (${config.maxResultBytes}); ask for less (e.g. a smaller page.limit).`
-        )
-      }
-      return ok({ content: [{ type: "text", text }], structuredContent: JSON.parse(text) })
-    }
+    const structured = (served: Served): Outcome => structuredOutcome(served.body, served.httpStatus, config.maxResultBytes)
 
     const search = (credentials: Credentials, args: { readonly [key: string]: unknown }) =>
       Effect.gen(function*() {
@@ -263,6 +304,7 @@ export class McpServer extends Effect.Service<McpServer>()("accelerator/McpServe
         }
         const callArgs = name === Catalog.GET_TUTORIAL ? args : raw
         yield* discovery.validate(credentials, name, callArgs)
+        if (name === Catalog.SEARCH && config.toolsSource === "discovery") validated.add(set.fingerprint, name, JSON.stringify(raw))
         if (name === Catalog.SEARCH) return yield* search(credentials, callArgs)
         if (name === Catalog.GET_TUTORIAL) return yield* getTutorial(credentials, { ...callArgs, ...(cursor === undefined ? {} : { cursor }) })
         return yield* passThrough(credentials, name, callArgs)
@@ -313,7 +355,7 @@ export class McpServer extends Effect.Service<McpServer>()("accelerator/McpServe
         : {
           status: 200,
           headers: { ...JSON_HEADERS, ...headers },
-          body: resultOf(id, modern ? { resultType: "complete", ...outcome.result } : outcome.result)
+          body: resultOf(id, resultPayload(outcome.result, modern))
         }
 
     const modernExchange = (exchange: Exchange, message: Message, credentials: Credentials): Effect.Effect<Reply> =>
@@ -427,7 +469,9 @@ export class McpServer extends Effect.Service<McpServer>()("accelerator/McpServe
 
     return {
       /** Answers one exchange; never fails (every failure is a reply). */
-      handle: Effect.fn("McpServer.handle")(handle)
+      handle: Effect.fn("McpServer.handle")(handle),
+      /** Calls validated by this server (for the fast path). */
+      validated: validated as Pick<ValidatedCalls, "has">
     }
   })
 }) {}
