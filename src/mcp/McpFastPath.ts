@@ -13,13 +13,14 @@
  * does not normalise, a miss, a stale entry, the `jsonrpc_mcp` tool source) falls through to the
  * Effect app, which answers it (errors included) as before.
  *
- * Cost of a hit: a JSON parse of the small body, for a token a sha256 of the header, a search
- * normalisation, one LRU lookup, and the reply written from the serialized result memoized per
- * cache entry (weakly: it goes with the entry).
+ * Cost of a hit: a JSON parse of the small body, for a token an HMAC of the header, two map
+ * lookups (the validated search, normalised once by the Effect path; the partition), one LRU
+ * lookup, and the reply written from the serialized result memoized per cache entry (weakly: it
+ * goes with the entry).
  *
  * @since 0.1.0
  */
-import { Effect, Either, Layer, Metric } from "effect"
+import { Effect, Layer, Metric } from "effect"
 import type { ConfigError } from "effect/ConfigError"
 import type * as Http from "node:http"
 import { AccessScope } from "../access/AccessScope.js"
@@ -28,14 +29,13 @@ import type { MemoryTier } from "../cache/MemoryTier.js"
 import { TieredCache } from "../cache/TieredCache.js"
 import { McpConfig } from "../Config.js"
 import { responseOf, searchCacheKey } from "../content/CacheKeys.js"
-import { normalizeSearch } from "../content/SearchQuery.js"
 import { Discovery } from "../discovery/Discovery.js"
 import { MAX_AUTHORIZATION_LENGTH } from "../drupal/Credentials.js"
 import { BodyPath } from "../listener/Listener.js"
 import { routes } from "../listener/Routes.js"
 import * as Metrics from "../telemetry/Metrics.js"
 import * as Catalog from "./Catalog.js"
-import { McpServer, resultPayload, structuredOutcome, type ValidatedCalls } from "./McpServer.js"
+import { McpServer, resultPayload, structuredOutcome, type ValidatedSearches } from "./McpServer.js"
 import {
   acceptsJson,
   decodeHeaderValue,
@@ -66,7 +66,7 @@ export interface McpFastPathOptions {
   readonly memory: MemoryTier
   readonly access: AccessScope
   readonly discovery: Pick<Discovery, "peek">
-  readonly validated: Pick<ValidatedCalls, "has">
+  readonly validated: Pick<ValidatedSearches, "get">
   readonly allowedOrigins: ReadonlyArray<string>
   readonly maxResultBytes: number
   /** Told of each call it answers. */
@@ -100,35 +100,20 @@ const protocolHolds = (headers: Http.IncomingHttpHeaders, message: Message): boo
   return versionHeader === undefined || (typeof versionHeader === "string" && LEGACY_HEADER_VERSIONS.includes(versionHeader))
 }
 
-/** The search a `content.search` call asks for, as `McpServer` reads its arguments. */
-const searchInputOf = (args: { readonly [key: string]: unknown }) => {
-  const page = isObject(args["page"]) ? args["page"] : {}
-  return {
-    q: args["query"] as string,
-    drupal_version: args["drupal_version"] as string | undefined,
-    tags: args["tags"] as ReadonlyArray<string> | undefined,
-    content_type: args["content_type"] as string | undefined,
-    access_level: args["access_level"] as string | undefined,
-    sort: args["sort"] as string | undefined,
-    limit: page["limit"] as number | undefined,
-    offset: page["offset"] as number | undefined
-  }
-}
-
 /**
  * Builds the fast path. It never throws: any surprise falls through to the Effect app.
  */
 export const make = (options: McpFastPathOptions): BodyPath => {
-  // The serialized `result` of an entry, per revision ([legacy, modern]); weak, so it goes with the entry.
-  const memo = new WeakMap<CacheEntry, [string, string]>()
-  const serializedResults = (entry: CacheEntry): [string, string] | undefined => {
+  // The end of a reply (`,"result":…}`) for an entry, per revision ([legacy, modern]); weak, so it goes with the entry.
+  const memo = new WeakMap<CacheEntry, [Buffer, Buffer]>()
+  const replyEnds = (entry: CacheEntry): [Buffer, Buffer] | undefined => {
     const known = memo.get(entry)
     if (known !== undefined) return known
     const outcome = structuredOutcome(entry.value, responseOf(entry.contentType).status, options.maxResultBytes)
     if (outcome._tag !== "Result") return undefined
-    const results: [string, string] = [
-      JSON.stringify(resultPayload(outcome.result, false)),
-      JSON.stringify(resultPayload(outcome.result, true))
+    const results: [Buffer, Buffer] = [
+      Buffer.from(`,"result":${JSON.stringify(resultPayload(outcome.result, false))}}`, "utf8"),
+      Buffer.from(`,"result":${JSON.stringify(resultPayload(outcome.result, true))}}`, "utf8")
     ]
     if (entry.value.byteLength <= MAX_MEMOIZED_VALUE_BYTES) memo.set(entry, results)
     return results
@@ -152,18 +137,17 @@ export const make = (options: McpFastPathOptions): BodyPath => {
       const partition = options.access.partitionSync(options.access.credentials(authorization))
       if (partition === undefined) return false
       const set = options.discovery.peek(partition.id)
-      if (set === undefined || !options.validated.has(set.fingerprint, Catalog.SEARCH, JSON.stringify(args))) return false
-      const query = normalizeSearch(searchInputOf(args))
-      if (Either.isLeft(query)) return false
+      const query = set === undefined ? undefined : options.validated.get(set.fingerprint, JSON.stringify(args))
+      if (query === undefined) return false
       const now = Date.now()
-      const entry = options.memory.lookupSync(searchCacheKey(partition.id, query.right), now)
+      const entry = options.memory.lookupSync(searchCacheKey(partition.id, query), now)
       if (entry === undefined || now >= entry.freshUntil) return false
-      const results = serializedResults(entry)
-      if (results === undefined) return false
-      const modern = envelopeOf(message) !== undefined
-      const reply = `{"jsonrpc":"2.0","id":${JSON.stringify(message.id)},"result":${results[modern ? 1 : 0]}}`
-      res.writeHead(200, { "content-type": "application/json", "content-length": Buffer.byteLength(reply, "utf8") })
-      res.end(reply)
+      const ends = replyEnds(entry)
+      if (ends === undefined) return false
+      const end = ends[envelopeOf(message) !== undefined ? 1 : 0]
+      const start = Buffer.from(`{"jsonrpc":"2.0","id":${JSON.stringify(message.id)}`, "utf8")
+      res.writeHead(200, { "content-type": "application/json", "content-length": start.byteLength + end.byteLength })
+      res.end(Buffer.concat([start, end], start.byteLength + end.byteLength))
       options.onHit?.()
       return true
     } catch {

@@ -21,7 +21,7 @@
 import { Duration, Effect, Either, Option } from "effect"
 import { randomUUID } from "node:crypto"
 import { CachedContent, type Served } from "../content/CachedContent.js"
-import { normalizeSearch, type SearchInput } from "../content/SearchQuery.js"
+import { normalizeSearch, type SearchInput, type SearchQuery } from "../content/SearchQuery.js"
 import { McpConfig } from "../Config.js"
 import { Discovery } from "../discovery/Discovery.js"
 import type { DrupalError } from "../drupal/DrupalError.js"
@@ -111,33 +111,35 @@ export const structuredOutcome = (body: Uint8Array, httpStatus: number, maxResul
 export const resultPayload = (result: { readonly [key: string]: unknown }, modern: boolean): { readonly [key: string]: unknown } =>
   modern ? { resultType: "complete", ...result } : result
 
-/** Tool calls whose arguments passed validation remembered at most (the MCP fast path's memo). */
-export const MAX_VALIDATED_CALLS = 4096
-/** Longest serialized arguments remembered as validated; longer ones are validated on every call. */
+/** Searches remembered as validated at most (the MCP fast path's memo). */
+export const MAX_VALIDATED_SEARCHES = 4096
+/** Longest serialized arguments remembered; longer ones are validated on every call. */
 export const MAX_VALIDATED_ARGUMENTS_LENGTH = 1024
 
 /**
- * Tool calls whose arguments passed validation, per method-set fingerprint: the fast path answers
- * only calls the Effect path has validated against the same set. Bounded (LRU by insertion).
+ * `content.search` calls whose arguments passed validation against a method set (by its
+ * fingerprint), with the search they normalise to: the fast path answers only calls the Effect
+ * path has validated against the caller's current set, and reuses their normalisation. Bounded
+ * (least recently added dropped first).
  */
-export interface ValidatedCalls {
-  readonly add: (fingerprint: string, name: string, argumentsJson: string) => void
-  readonly has: (fingerprint: string, name: string, argumentsJson: string) => boolean
+export interface ValidatedSearches {
+  readonly add: (fingerprint: string, argumentsJson: string, query: SearchQuery) => void
+  readonly get: (fingerprint: string, argumentsJson: string) => SearchQuery | undefined
 }
 
-const validatedCalls = (): ValidatedCalls => {
-  const keys = new Set<string>()
-  const keyOf = (fingerprint: string, name: string, argumentsJson: string) => `${fingerprint}\u0000${name}\u0000${argumentsJson}`
+const validatedSearches = (): ValidatedSearches => {
+  const known = new Map<string, SearchQuery>()
+  const keyOf = (fingerprint: string, argumentsJson: string) => `${fingerprint}\u0000${argumentsJson}`
   return {
-    add: (fingerprint, name, argumentsJson) => {
+    add: (fingerprint, argumentsJson, query) => {
       if (argumentsJson.length > MAX_VALIDATED_ARGUMENTS_LENGTH) return
-      const key = keyOf(fingerprint, name, argumentsJson)
-      keys.delete(key)
-      keys.add(key)
-      if (keys.size > MAX_VALIDATED_CALLS) keys.delete(keys.values().next().value!)
+      const key = keyOf(fingerprint, argumentsJson)
+      known.delete(key)
+      known.set(key, query)
+      if (known.size > MAX_VALIDATED_SEARCHES) known.delete(known.keys().next().value!)
     },
-    has: (fingerprint, name, argumentsJson) =>
-      argumentsJson.length <= MAX_VALIDATED_ARGUMENTS_LENGTH && keys.has(keyOf(fingerprint, name, argumentsJson))
+    get: (fingerprint, argumentsJson) =>
+      argumentsJson.length <= MAX_VALIDATED_ARGUMENTS_LENGTH ? known.get(keyOf(fingerprint, argumentsJson)) : undefined
   }
 }
 
@@ -152,7 +154,7 @@ export class McpServer extends Effect.Service<McpServer>()("accelerator/McpServe
     // Callers' fingerprints under the deployment's key, as every other route makes them.
     const access = yield* AccessScope
     const listTtlMs = Math.round(Duration.toMillis(config.listTtl))
-    const validated = validatedCalls()
+    const validated = validatedSearches()
 
     /** The failure as text for the model, and the HTTP 401 that lets a client sign in. */
     const failureOutcome = (failure: HandlerFailure): Outcome => {
@@ -184,7 +186,8 @@ export class McpServer extends Effect.Service<McpServer>()("accelerator/McpServe
 
     const structured = (served: Served): Outcome => structuredOutcome(served.body, served.httpStatus, config.maxResultBytes)
 
-    const search = (credentials: Credentials, args: { readonly [key: string]: unknown }) =>
+    /** A validated search (against the set of `fingerprint`), remembered for the fast path once it normalises. */
+    const search = (credentials: Credentials, args: { readonly [key: string]: unknown }, fingerprint: string) =>
       Effect.gen(function*() {
         const page = isObject(args["page"]) ? args["page"] : {}
         const input: SearchInput = {
@@ -198,6 +201,7 @@ export class McpServer extends Effect.Service<McpServer>()("accelerator/McpServe
           offset: page["offset"] as number | undefined
         }
         const query = yield* normalizeSearch(input)
+        if (config.toolsSource === "discovery") validated.add(fingerprint, JSON.stringify(args), query)
         return structured(yield* content.search(query, credentials))
       })
 
@@ -304,8 +308,7 @@ export class McpServer extends Effect.Service<McpServer>()("accelerator/McpServe
         }
         const callArgs = name === Catalog.GET_TUTORIAL ? args : raw
         yield* discovery.validate(credentials, name, callArgs)
-        if (name === Catalog.SEARCH && config.toolsSource === "discovery") validated.add(set.fingerprint, name, JSON.stringify(raw))
-        if (name === Catalog.SEARCH) return yield* search(credentials, callArgs)
+        if (name === Catalog.SEARCH) return yield* search(credentials, callArgs, set.fingerprint)
         if (name === Catalog.GET_TUTORIAL) return yield* getTutorial(credentials, { ...callArgs, ...(cursor === undefined ? {} : { cursor }) })
         return yield* passThrough(credentials, name, callArgs)
       }).pipe(
@@ -471,7 +474,7 @@ export class McpServer extends Effect.Service<McpServer>()("accelerator/McpServe
       /** Answers one exchange; never fails (every failure is a reply). */
       handle: Effect.fn("McpServer.handle")(handle),
       /** Calls validated by this server (for the fast path). */
-      validated: validated as Pick<ValidatedCalls, "has">
+      validated: validated as Pick<ValidatedSearches, "get">
     }
   })
 }) {}
