@@ -107,39 +107,99 @@ export const structuredOutcome = (body: Uint8Array, httpStatus: number, maxResul
   return ok({ content: [{ type: "text", text }], structuredContent: JSON.parse(text) })
 }
 
+/** Serialized size of a tutorial result: text block plus structured copy. */
+const sizeOf = (result: unknown): number => Buffer.byteLength(JSON.stringify(result), "utf8")
+
+const tutorialResult = (
+  item: { readonly [key: string]: unknown },
+  format: "markdown" | "html",
+  piece: ResultPager.Piece
+) => {
+  const structuredContent = {
+    ...item,
+    format,
+    content: piece.text,
+    cursor: String(piece.offset),
+    ...(piece.next === undefined ? {} : { next_cursor: String(piece.next) })
+  }
+  const note = piece.next === undefined
+    ? ""
+    : `\n\n[This is part of a longer document. To read on, call ${Catalog.GET_TUTORIAL} with {"id": ${
+      JSON.stringify(item["id"])
+    }, "cursor": "${piece.next}"}.]`
+  return { content: [{ type: "text", text: piece.text + note }], structuredContent }
+}
+
+/** Smallest text budget of a piece: the budget shrinks no further. */
+const MIN_BUDGET = 256
+
+/** The first text budget: less than half the bound (the text travels twice, as text and as structured content). */
+const firstBudget = (maxResultBytes: number): number => Math.max(MIN_BUDGET, Math.floor(maxResultBytes * 0.45) - 2048)
+
+/**
+ * The piece of a whole document (`item`'s body) starting at `offset` as a tool result within
+ * `maxResultBytes`: the budget for the text shrinks until the serialized result fits. Pure: the
+ * MCP fast path answers with it too.
+ */
+export const tutorialFromString = (
+  item: { readonly [key: string]: unknown },
+  format: "markdown" | "html",
+  document: string,
+  offset: number,
+  maxResultBytes: number
+): Outcome => {
+  let budget = firstBudget(maxResultBytes)
+  for (;;) {
+    const result = tutorialResult(item, format, ResultPager.fromString(document, offset, budget))
+    if (sizeOf(result) <= maxResultBytes || budget <= MIN_BUDGET) return ok(result)
+    budget = Math.floor(budget * 0.8)
+  }
+}
+
 /** The `result` member of a successful reply: 2026-07-28 results say they are complete. */
 export const resultPayload = (result: { readonly [key: string]: unknown }, modern: boolean): { readonly [key: string]: unknown } =>
   modern ? { resultType: "complete", ...result } : result
 
-/** Searches remembered as validated at most (the MCP fast path's memo). */
-export const MAX_VALIDATED_SEARCHES = 4096
+/** Calls remembered as validated at most (the MCP fast path's memo). */
+export const MAX_VALIDATED_CALLS = 4096
 /** Longest serialized arguments remembered; longer ones are validated on every call. */
 export const MAX_VALIDATED_ARGUMENTS_LENGTH = 1024
 
+/** What a validated call of a cached tool asks for, as the Effect path read its arguments. */
+export type ValidatedCall =
+  | { readonly tool: typeof Catalog.SEARCH; readonly query: SearchQuery }
+  | {
+    readonly tool: typeof Catalog.GET_TUTORIAL
+    readonly id: number
+    readonly format: "markdown" | "html"
+    readonly includeContent: boolean
+    readonly offset: number
+  }
+
 /**
- * `content.search` calls whose arguments passed validation against a method set (by its
- * fingerprint), with the search they normalise to: the fast path answers only calls the Effect
- * path has validated against the caller's current set, and reuses their normalisation. Bounded
- * (least recently added dropped first).
+ * Calls of the cached tools whose arguments passed validation against a method set (by its
+ * fingerprint), with what they ask for: the fast path answers only calls the Effect path has
+ * validated against the caller's current set, and reads them as it did. Bounded (least recently
+ * added dropped first).
  */
-export interface ValidatedSearches {
-  readonly add: (fingerprint: string, argumentsJson: string, query: SearchQuery) => void
-  readonly get: (fingerprint: string, argumentsJson: string) => SearchQuery | undefined
+export interface ValidatedCalls {
+  readonly add: (fingerprint: string, name: string, argumentsJson: string, call: ValidatedCall) => void
+  readonly get: (fingerprint: string, name: string, argumentsJson: string) => ValidatedCall | undefined
 }
 
-const validatedSearches = (): ValidatedSearches => {
-  const known = new Map<string, SearchQuery>()
-  const keyOf = (fingerprint: string, argumentsJson: string) => `${fingerprint}\u0000${argumentsJson}`
+const validatedCalls = (): ValidatedCalls => {
+  const known = new Map<string, ValidatedCall>()
+  const keyOf = (fingerprint: string, name: string, argumentsJson: string) => `${fingerprint}\u0000${name}\u0000${argumentsJson}`
   return {
-    add: (fingerprint, argumentsJson, query) => {
+    add: (fingerprint, name, argumentsJson, call) => {
       if (argumentsJson.length > MAX_VALIDATED_ARGUMENTS_LENGTH) return
-      const key = keyOf(fingerprint, argumentsJson)
+      const key = keyOf(fingerprint, name, argumentsJson)
       known.delete(key)
-      known.set(key, query)
-      if (known.size > MAX_VALIDATED_SEARCHES) known.delete(known.keys().next().value!)
+      known.set(key, call)
+      if (known.size > MAX_VALIDATED_CALLS) known.delete(known.keys().next().value!)
     },
-    get: (fingerprint, argumentsJson) =>
-      argumentsJson.length <= MAX_VALIDATED_ARGUMENTS_LENGTH ? known.get(keyOf(fingerprint, argumentsJson)) : undefined
+    get: (fingerprint, name, argumentsJson) =>
+      argumentsJson.length <= MAX_VALIDATED_ARGUMENTS_LENGTH ? known.get(keyOf(fingerprint, name, argumentsJson)) : undefined
   }
 }
 
@@ -154,7 +214,7 @@ export class McpServer extends Effect.Service<McpServer>()("accelerator/McpServe
     // Callers' fingerprints under the deployment's key, as every other route makes them.
     const access = yield* AccessScope
     const listTtlMs = Math.round(Duration.toMillis(config.listTtl))
-    const validated = validatedSearches()
+    const validated = validatedCalls()
 
     /** The failure as text for the model, and the HTTP 401 that lets a client sign in. */
     const failureOutcome = (failure: HandlerFailure): Outcome => {
@@ -186,8 +246,8 @@ export class McpServer extends Effect.Service<McpServer>()("accelerator/McpServe
 
     const structured = (served: Served): Outcome => structuredOutcome(served.body, served.httpStatus, config.maxResultBytes)
 
-    /** A validated search (against the set of `fingerprint`), remembered for the fast path once it normalises. */
-    const search = (credentials: Credentials, args: { readonly [key: string]: unknown }, fingerprint: string) =>
+    /** A validated search, remembered for the fast path once it normalises. */
+    const search = (credentials: Credentials, args: { readonly [key: string]: unknown }, remember: (call: ValidatedCall) => void) =>
       Effect.gen(function*() {
         const page = isObject(args["page"]) ? args["page"] : {}
         const input: SearchInput = {
@@ -201,76 +261,50 @@ export class McpServer extends Effect.Service<McpServer>()("accelerator/McpServe
           offset: page["offset"] as number | undefined
         }
         const query = yield* normalizeSearch(input)
-        if (config.toolsSource === "discovery") validated.add(fingerprint, JSON.stringify(args), query)
+        remember({ tool: Catalog.SEARCH, query })
         return structured(yield* content.search(query, credentials))
       })
 
-    /** Serialized size of a tutorial result: text block plus structured copy. */
-    const sizeOf = (result: unknown): number => Buffer.byteLength(JSON.stringify(result), "utf8")
-
-    const tutorialResult = (
-      item: { readonly [key: string]: unknown },
-      format: "markdown" | "html",
-      piece: ResultPager.Piece
-    ) => {
-      const structuredContent = {
-        ...item,
-        format,
-        content: piece.text,
-        cursor: String(piece.offset),
-        ...(piece.next === undefined ? {} : { next_cursor: String(piece.next) })
-      }
-      const note = piece.next === undefined
-        ? ""
-        : `\n\n[This is part of a longer document. To read on, call ${Catalog.GET_TUTORIAL} with {"id": ${
-          JSON.stringify(item["id"])
-        }, "cursor": "${piece.next}"}.]`
-      return { content: [{ type: "text", text: piece.text + note }], structuredContent }
-    }
-
-    /**
-     * One piece of an item's body within the bound: the budget for the text starts at less than
-     * half the bound (the text travels twice, as text and as structured content) and shrinks
-     * until the serialized result fits.
-     */
+    /** One piece of a streamed body within the bound, shrinking the budget as {@link tutorialFromString} does. */
     const tutorialPiece = <E>(
       item: { readonly [key: string]: unknown },
-      format: "markdown" | "html",
       read: (budget: number) => Effect.Effect<ResultPager.Piece, E>
     ) =>
       Effect.gen(function*() {
-        let budget = Math.max(256, Math.floor(config.maxResultBytes * 0.45) - 2048)
+        let budget = firstBudget(config.maxResultBytes)
         for (;;) {
-          const result = tutorialResult(item, format, yield* read(budget))
-          if (sizeOf(result) <= config.maxResultBytes || budget <= 256) return ok(result)
+          const result = tutorialResult(item, "markdown", yield* read(budget))
+          if (sizeOf(result) <= config.maxResultBytes || budget <= MIN_BUDGET) return ok(result)
           budget = Math.floor(budget * 0.8)
         }
       })
 
-    const getTutorial = (credentials: Credentials, args: { readonly [key: string]: unknown }) =>
+    /** A validated `content.get_tutorial` call, remembered for the fast path. */
+    const getTutorial = (credentials: Credentials, args: { readonly [key: string]: unknown }, remember: (call: ValidatedCall) => void) =>
       Effect.gen(function*() {
         const id = args["id"] as number
         const format = args["format"] === "html" ? "html" : "markdown"
         const includeContent = args["include_content"] !== false
         const cursor = args[Catalog.CURSOR_ARGUMENT]
         const offset = typeof cursor === "string" ? Number(cursor) : 0
+        remember({ tool: Catalog.GET_TUTORIAL, id, format, includeContent, offset })
         const head = yield* content.item(id, credentials, { includeContent: format === "html" && includeContent, format: "html" })
         if (head.httpStatus !== 200) return structured(head)
         const { content: body, ...item } = JSON.parse(decoder.decode(head.body)) as { readonly [key: string]: unknown }
         if (!includeContent) return structured(head)
         if (format === "html") {
           const html = typeof body === "string" ? body : ""
-          return yield* tutorialPiece(item, "html", (budget) => Effect.succeed(ResultPager.fromString(html, offset, budget)))
+          return tutorialFromString(item, "html", html, offset, config.maxResultBytes)
         }
         const answer = yield* content.markdown(id, credentials)
         if (answer._tag === "Cached") {
           const markdown = decoder.decode(answer.served.body)
-          return yield* tutorialPiece(item, "markdown", (budget) => Effect.succeed(ResultPager.fromString(markdown, offset, budget)))
+          return tutorialFromString(item, "markdown", markdown, offset, config.maxResultBytes)
         }
         // A streamed document (not cached, or too large to cache) is read again for a smaller budget.
         const first = answer.stream
         let used = false
-        return yield* tutorialPiece(item, "markdown", (budget) =>
+        return yield* tutorialPiece(item, (budget) =>
           Effect.flatMap(
             used ? content.markdown(id, credentials) : Effect.sync(() => {
               used = true
@@ -308,8 +342,13 @@ export class McpServer extends Effect.Service<McpServer>()("accelerator/McpServe
         }
         const callArgs = name === Catalog.GET_TUTORIAL ? args : raw
         yield* discovery.validate(credentials, name, callArgs)
-        if (name === Catalog.SEARCH) return yield* search(credentials, callArgs, set.fingerprint)
-        if (name === Catalog.GET_TUTORIAL) return yield* getTutorial(credentials, { ...callArgs, ...(cursor === undefined ? {} : { cursor }) })
+        const remember = (call: ValidatedCall) => {
+          if (config.toolsSource === "discovery") validated.add(set.fingerprint, name, JSON.stringify(raw), call)
+        }
+        if (name === Catalog.SEARCH) return yield* search(credentials, callArgs, remember)
+        if (name === Catalog.GET_TUTORIAL) {
+          return yield* getTutorial(credentials, { ...callArgs, ...(cursor === undefined ? {} : { cursor }) }, remember)
+        }
         return yield* passThrough(credentials, name, callArgs)
       }).pipe(
         Effect.catchAll((failure): Effect.Effect<Outcome> => {
@@ -474,7 +513,7 @@ export class McpServer extends Effect.Service<McpServer>()("accelerator/McpServe
       /** Answers one exchange; never fails (every failure is a reply). */
       handle: Effect.fn("McpServer.handle")(handle),
       /** Calls validated by this server (for the fast path). */
-      validated: validated as Pick<ValidatedSearches, "get">
+      validated: validated as Pick<ValidatedCalls, "get">
     }
   })
 }) {}

@@ -107,6 +107,52 @@ describe("/mcp fast path", () => {
       assert.strictEqual(JSON.parse(other.answer.text).id, "another-id")
     }))
 
+  it.scopedLive("a repeated content.get_tutorial (Markdown, a piece by cursor, without content) is answered from memory alike; HTML is not", () =>
+    Effect.gen(function*() {
+      // A small result bound, so that documents come in pieces.
+      const { base } = yield* startGateway({ MCP_MAX_RESULT_BYTES: "8192" })
+      // Subscribers read every item; item 3 is a subscriber item, denied to anonymous callers.
+      const cases: ReadonlyArray<readonly [Revision, string | undefined, Record<string, unknown>]> = [
+        ["modern", "demo-subscriber-token", { id: 3 }],
+        ["legacy", "demo-subscriber-token", { id: 4 }],
+        ["modern", "demo-subscriber-token", { id: 5, include_content: false }],
+        ["legacy", undefined, { id: 3 }]
+      ]
+      for (const [revision, token, args] of cases) {
+        const options = token === undefined ? {} : { token }
+        // The whole document read once through the Markdown route caches it (a read of one piece
+        // leaves the rest of the stream unread, and so uncached), then a first call, then the same call again.
+        yield* Effect.promise(() => fetch(`${base}/content/${args["id"]}/markdown`, { headers: token === undefined ? {} : { authorization: `Bearer ${token}` } }).then((r) => r.text()))
+        yield* Effect.promise(() => call(base, revision, 1, args, { ...options, name: "content.get_tutorial" }))
+        const first = yield* counted(base, () => call(base, revision, 2, args, { ...options, name: "content.get_tutorial" }))
+        const second = yield* counted(base, () => call(base, revision, 2, args, { ...options, name: "content.get_tutorial" }))
+        assert.strictEqual(second.fast, 1, `${revision} ${JSON.stringify(args)}: the repeat is the fast path's`)
+        assert.deepStrictEqual(second.answer, first.answer)
+        const result = JSON.parse(second.answer.text).result
+        if (token === undefined) {
+          assert.deepStrictEqual(result, { content: [{ type: "text", text: "forbidden: Access Denied" }], isError: true })
+          continue
+        }
+        assert.isUndefined(result.isError)
+        assert.strictEqual(result.structuredContent.id, args["id"])
+        if (args["include_content"] === false) continue
+        // The next piece by its cursor: the Effect path first, then the fast path, alike.
+        const next = result.structuredContent.next_cursor
+        assert.isString(next, "the document comes in pieces")
+        const cursorArgs = { ...args, cursor: next }
+        const pieceFirst = yield* counted(base, () => call(base, revision, 3, cursorArgs, { ...options, name: "content.get_tutorial" }))
+        const pieceSecond = yield* counted(base, () => call(base, revision, 3, cursorArgs, { ...options, name: "content.get_tutorial" }))
+        assert.deepStrictEqual([pieceFirst.fast, pieceSecond.fast], [0, 1])
+        assert.deepStrictEqual(pieceSecond.answer, pieceFirst.answer)
+        assert.strictEqual(JSON.parse(pieceSecond.answer.text).result.structuredContent.cursor, next)
+      }
+      const html = { id: 6, format: "html" }
+      yield* Effect.promise(() => call(base, "modern", 1, html, { name: "content.get_tutorial" }))
+      const again = yield* counted(base, () => call(base, "modern", 1, html, { name: "content.get_tutorial" }))
+      assert.strictEqual(again.fast, 0, "HTML pieces are the Effect path's")
+      assert.strictEqual(JSON.parse(again.answer.text).result.structuredContent.format, "html")
+    }))
+
   it.scopedLive("every doubt goes to the Effect path: failed checks, unvalidated arguments, other tools, notifications", () =>
     Effect.gen(function*() {
       const { base } = yield* startGateway({ MCP_ALLOWED_ORIGINS: "https://app.example.com" })
