@@ -67,7 +67,7 @@ export const McpServerLive = McpServer.Default.pipe(Layer.provide(UpstreamLive))
  * The fast path: telemetry first (timing every response, `/metrics`, `/status`), then the
  * per-client bounds (429 beyond them), then the memory-hit path (fresh memory hits of callers
  * whose partition is known); beside it, the MCP fast path (`POST /mcp` bodies read ahead:
- * `tools/call content.search` answered from fresh memory hits).
+ * `tools/call` of the cached tools answered from fresh memory hits).
  */
 export const FastPathLive = HttpTelemetry.layer.pipe(
   Layer.provide(GuardedHitPathLive),

@@ -206,6 +206,9 @@ describe("/mcp fast path", () => {
         }],
         ["an unknown token", () => call(base, "modern", 13, args, { token: "no-such-token" }), (a) => {
           assert.notStrictEqual(a.status, 200, "refused, not served from another partition")
+        }],
+        ["a body over the read-ahead bound (read by the app)", () => call(base, "modern", 15, { ...args, padding: "x".repeat(20_000) }), (a) => {
+          assert.deepStrictEqual(JSON.parse(a.text).result.structuredContent, JSON.parse(hit.answer.text).result.structuredContent)
         }]
       ]
       for (const [label, request, check] of doubts) {
