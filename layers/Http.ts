@@ -17,7 +17,9 @@ import { withRequestContext } from "../src/http/RequestContext.js"
 import { SystemHandlers } from "../src/http/SystemHandlers.js"
 import { ClientLimits, layer as ClientLimitsLive } from "../src/limits/ClientLimits.js"
 import { HitPath as HitPathTag, ListenerState } from "../src/listener/Listener.js"
+import * as McpFastPath from "../src/mcp/McpFastPath.js"
 import * as McpRoute from "../src/mcp/McpRoute.js"
+import { McpServer } from "../src/mcp/McpServer.js"
 import { routes } from "../src/listener/Routes.js"
 import * as HttpTelemetry from "../src/telemetry/HttpTelemetry.js"
 import * as ResourceMonitor from "../src/telemetry/ResourceMonitor.js"
@@ -58,14 +60,19 @@ export const GuardedHitPathLive = Layer.effect(
   Effect.map(Effect.all([ClientLimits, HitPathTag]), ([limits, hits]) => limits.guard(hits))
 ).pipe(Layer.provide(HitPath.layer), Layer.provide(ClientLimitsLive))
 
+/** The MCP server: one instance for the `/mcp` route and the MCP fast path (which answers only calls it validated). */
+export const McpServerLive = McpServer.Default.pipe(Layer.provide(UpstreamLive))
+
 /**
  * The fast path: telemetry first (timing every response, `/metrics`, `/status`), then the
  * per-client bounds (429 beyond them), then the memory-hit path (fresh memory hits of callers
- * whose partition is known).
+ * whose partition is known); beside it, the MCP fast path (`POST /mcp` bodies read ahead:
+ * `tools/call` of the cached tools answered from fresh memory hits).
  */
 export const FastPathLive = HttpTelemetry.layer.pipe(
   Layer.provide(GuardedHitPathLive),
-  Layer.provide(MonitorsLive)
+  Layer.provide(MonitorsLive),
+  Layer.merge(McpFastPath.layer.pipe(Layer.provide(McpServerLive)))
 )
 
 /**
@@ -73,7 +80,7 @@ export const FastPathLive = HttpTelemetry.layer.pipe(
  * and the MCP endpoint (`/mcp`, a raw route beside the API).
  */
 export const AppLive = HttpApiBuilder.middlewareOpenApi({ path: routes.openapi.path }).pipe(
-  Layer.merge(McpRoute.layer.pipe(Layer.provide(UpstreamLive))),
+  Layer.merge(McpRoute.layer.pipe(Layer.provide(McpServerLive))),
   Layer.provideMerge(
     HttpApiBuilder.api(GatewayApi).pipe(Layer.provide([SystemHandlers, ContentHandlers, MethodsHandlers, AdminHandlers]))
   ),

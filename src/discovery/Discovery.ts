@@ -81,6 +81,12 @@ export interface DiscoveryOptions {
 export interface Discovery {
   /** The caller's method set, fetched on first use and kept fresh in the background. */
   readonly methodSet: (credentials: Credentials) => Effect.Effect<MethodSet, DrupalError>
+  /**
+   * The partition's set when it is held and {@link Discovery.methodSet} would answer it without a
+   * fetch, else `undefined`. Synchronous, no I/O; leaves recency and held credentials as they are
+   * (for the synchronous MCP fast path, which falls back to `methodSet` when it gets nothing).
+   */
+  readonly peek: (partition: string) => MethodSet | undefined
   /** The method, or `UnknownMethod` when the caller's set lacks it. */
   readonly ensureMethod: (credentials: Credentials, method: string) => Effect.Effect<MethodInfo, DrupalError | UnknownMethod>
   /** Checks `args` against the method's translated input schema (after `ensureMethod`). */
@@ -166,6 +172,12 @@ export const make = (options: DiscoveryOptions) =>
         return known.set
       })
 
+    const peek = (partition: string): MethodSet | undefined => {
+      const known = partitions.get(partition)
+      if (known === undefined || (known.credentials === undefined && Date.now() - known.set.fetchedAt > refreshMs)) return undefined
+      return known.set
+    }
+
     const ensureMethod = (credentials: Credentials, method: string) =>
       Effect.flatMap(methodSet(credentials), (set) => {
         const info = set.byId.get(method)
@@ -245,6 +257,7 @@ export const make = (options: DiscoveryOptions) =>
     // Every public operation is a span (`Discovery.<op>`).
     return Discovery.of({
       methodSet: Effect.fn("Discovery.methodSet")(methodSet),
+      peek,
       ensureMethod: Effect.fn("Discovery.ensureMethod")(ensureMethod),
       validate: Effect.fn("Discovery.validate")(validate),
       refreshAll: refreshAll.pipe(Effect.withSpan("Discovery.refreshAll"))

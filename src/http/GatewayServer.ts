@@ -21,7 +21,7 @@ import * as Http from "node:http"
 import type { AddressInfo } from "node:net"
 import { ServerConfig } from "../Config.js"
 import { settleWithin, waitUntil } from "../concurrency/Release.js"
-import { FastPath, ListenerState } from "../listener/Listener.js"
+import { BodyPath, FastPath, ListenerState, setBufferedBody } from "../listener/Listener.js"
 import { acceptRequestId } from "./RequestContext.js"
 
 /** The listener could not start (port in use, permission denied, …). */
@@ -51,6 +51,8 @@ export interface GatewayServerOptions {
    */
   readonly responseTimeout?: Duration.DurationInput | undefined
   readonly fastPath?: FastPath | undefined
+  /** Small bodies read ahead and answered synchronously when possible (`POST /mcp`); see {@link BodyPath}. */
+  readonly bodyPath?: BodyPath | undefined
 }
 
 /**
@@ -70,6 +72,7 @@ export const make = (
     let draining = false
     let handler: ((req: Http.IncomingMessage, res: Http.ServerResponse) => void) | undefined
     const fastPath = options.fastPath
+    const bodyPath = options.bodyPath
 
     const onResponseClose = () => {
       inFlight--
@@ -104,11 +107,41 @@ export const make = (
         bound(res)
         const refusal = bodyRefusal(req, options.maxBodyBytes)
         if (refusal !== undefined) return refuseBody(req, res, refusal)
+        if (bodyPath !== undefined && bodyPath.claims(req)) return readAhead(bodyPath, handler, req, res)
         return handler(req, res)
       }
-      res.writeHead(503, { "content-type": "application/json", "connection": "close" })
-      res.end(JSON.stringify({ error: { code: "shutting_down", message: "The gateway is shutting down" } }))
+      shuttingDown(res)
     })
+
+    /**
+     * Reads a claimed body whole (a declared length within both bounds; node's parser holds the
+     * client to it), then lets the body path answer, or hands the request and the bytes to the app.
+     */
+    const readAhead = (
+      path: BodyPath,
+      app: (req: Http.IncomingMessage, res: Http.ServerResponse) => void,
+      req: Http.IncomingMessage,
+      res: Http.ServerResponse
+    ) => {
+      const declared = Number(req.headers["content-length"] ?? "0")
+      if (!(declared <= Math.min(path.maxBytes, options.maxBodyBytes))) return app(req, res)
+      const chunks: Array<Buffer> = []
+      let size = 0
+      req.on("data", (chunk: Buffer) => {
+        size += chunk.length
+        chunks.push(chunk)
+      })
+      // An aborted request closes its response too; nothing to answer.
+      req.once("error", () => {})
+      req.once("end", () => {
+        if (res.destroyed || res.writableEnded) return
+        const body = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size)
+        if (path.answer(req, res, body)) return
+        if (handler === undefined) return shuttingDown(res)
+        setBufferedBody(req, body)
+        handler(req, res)
+      })
+    }
     // Requests node refuses before any handler sees them (unparsable, headers or URL over
     // node's header size bound, header timeouts) get the gateway's JSON error body like every
     // other answer; resets are just closed. Without a listener an `error` would crash the process.
@@ -189,7 +222,8 @@ export const layer = (options: GatewayServerOptions) =>
 
 /**
  * The listener configured from `ServerConfig`, handed its {@link FastPath} (telemetry, then
- * memory hits) explicitly: without one in the context the layer does not compile.
+ * memory hits) explicitly: without one in the context the layer does not compile. A
+ * {@link BodyPath} in the context (the MCP fast path) is used when there is one.
  */
 export const layerConfig = (
   overrides: Partial<GatewayServerOptions> = {}
@@ -198,9 +232,16 @@ export const layerConfig = (
     Effect.gen(function*() {
       const config = yield* ServerConfig
       const fastPath = yield* FastPath
-      return layer({ ...config, fastPath, ...overrides })
+      const bodyPath = Option.getOrUndefined(yield* Effect.serviceOption(BodyPath))
+      return layer({ ...config, fastPath, bodyPath, ...overrides })
     })
   )
+
+/** The answer once the app has been detached (shutdown). */
+const shuttingDown = (res: Http.ServerResponse) => {
+  res.writeHead(503, { "content-type": "application/json", "connection": "close" })
+  res.end(JSON.stringify({ error: { code: "shutting_down", message: "The gateway is shutting down" } }))
+}
 
 /** Request bytes read and discarded at most before a refused body is answered; beyond, the connection is cut. */
 const DRAIN_MAX_BYTES = 64 * 1024 * 1024

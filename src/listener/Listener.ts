@@ -4,7 +4,8 @@
  * this contract, not on the listener's implementation.
  *
  * A request goes: listener → {@link FastPath} (telemetry: timing, `/metrics`, `/status`; then
- * the {@link HitPath}: fresh memory hits) → the Effect app, when no fast path answered it.
+ * the {@link HitPath}: fresh memory hits) → the {@link BodyPath} for the small bodies it claims
+ * (read first, then answered or handed on) → the Effect app, when no fast path answered it.
  *
  * @since 0.1.0
  */
@@ -26,6 +27,35 @@ export type HitPath = FastPath
 
 /** The memory-hit path, handed to the telemetry fast path as the step after it. */
 export const HitPath = Context.GenericTag<HitPath>("accelerator/HitPath")
+
+/**
+ * A synchronous handler for requests whose answer depends on a small body (`POST /mcp`): the
+ * listener asks `claims` (synchronously, after the {@link FastPath} and its body bounds: 411,
+ * 413), reads a claimed body whole (a declared `Content-Length` of at most `maxBytes`), then calls
+ * `answer` with it. `answer` returns `true` when it has answered (and ended the response), `false`
+ * to hand the request to the Effect app, which then reads the same bytes through
+ * {@link bufferedBody}. Neither may throw or block.
+ */
+export interface BodyPath {
+  /** Largest body read ahead; a longer one goes to the app unread. */
+  readonly maxBytes: number
+  readonly claims: (req: Http.IncomingMessage) => boolean
+  readonly answer: (req: Http.IncomingMessage, res: Http.ServerResponse, body: Buffer) => boolean
+}
+
+/** The optional body path of the listener (the MCP fast path). */
+export const BodyPath = Context.GenericTag<BodyPath>("accelerator/BodyPath")
+
+// Bodies read ahead by the listener for requests it then handed to the app (weak: gone with the request).
+const buffered = new WeakMap<Http.IncomingMessage, Buffer>()
+
+/** Records the body the listener read ahead for `req` (before handing it to the app). */
+export const setBufferedBody = (req: Http.IncomingMessage, body: Buffer): void => {
+  buffered.set(req, body)
+}
+
+/** The body the listener read ahead for `req`, when it did: the request stream is then already consumed. */
+export const bufferedBody = (req: Http.IncomingMessage): Buffer | undefined => buffered.get(req)
 
 /** Live view of the running listener, for health and metrics. */
 export interface ListenerState {

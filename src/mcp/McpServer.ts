@@ -21,7 +21,7 @@
 import { Duration, Effect, Either, Option } from "effect"
 import { randomUUID } from "node:crypto"
 import { CachedContent, type Served } from "../content/CachedContent.js"
-import { normalizeSearch, type SearchInput } from "../content/SearchQuery.js"
+import { normalizeSearch, type SearchInput, type SearchQuery } from "../content/SearchQuery.js"
 import { McpConfig } from "../Config.js"
 import { Discovery } from "../discovery/Discovery.js"
 import type { DrupalError } from "../drupal/DrupalError.js"
@@ -69,7 +69,7 @@ export const SERVER_INFO = { name: "drupal-accelerator", version: "0.1.0" } as c
 const JSON_HEADERS = { "content-type": "application/json" }
 
 /** A tool-level outcome: the JSON-RPC error of the request, or a result (possibly `isError`). */
-type Outcome = { readonly _tag: "Error"; readonly error: RpcError; readonly status?: number } | {
+export type Outcome = { readonly _tag: "Error"; readonly error: RpcError; readonly status?: number } | {
   readonly _tag: "Result"
   readonly result: { readonly [key: string]: unknown }
 }
@@ -88,6 +88,121 @@ const isObject = (u: unknown): u is { readonly [key: string]: unknown } => typeo
 
 const decoder = new TextDecoder()
 
+/**
+ * A JSON answer of the cache (search page, item; its body and HTTP status) as a structured tool
+ * result within `maxResultBytes`, or the tool error a model can act on. Pure: the MCP fast path
+ * builds its answers with it too, so both paths answer the same bytes.
+ */
+export const structuredOutcome = (body: Uint8Array, httpStatus: number, maxResultBytes: number): Outcome => {
+  if (httpStatus !== 200) {
+    const refusal = JSON.parse(decoder.decode(body)) as { error?: { code?: string; message?: string } }
+    return toolError(`${refusal.error?.code ?? "error"}: ${refusal.error?.message ?? "the call failed"}`)
+  }
+  const text = decoder.decode(body)
+  if (body.byteLength * 2 + 64 > maxResultBytes) {
+    return toolError(
+      `The result is ${body.byteLength} bytes, more than this server sends at once (${maxResultBytes}); ask for less (e.g. a smaller page.limit).`
+    )
+  }
+  return ok({ content: [{ type: "text", text }], structuredContent: JSON.parse(text) })
+}
+
+/** Serialized size of a tutorial result: text block plus structured copy. */
+const sizeOf = (result: unknown): number => Buffer.byteLength(JSON.stringify(result), "utf8")
+
+const tutorialResult = (
+  item: { readonly [key: string]: unknown },
+  format: "markdown" | "html",
+  piece: ResultPager.Piece
+) => {
+  const structuredContent = {
+    ...item,
+    format,
+    content: piece.text,
+    cursor: String(piece.offset),
+    ...(piece.next === undefined ? {} : { next_cursor: String(piece.next) })
+  }
+  const note = piece.next === undefined
+    ? ""
+    : `\n\n[This is part of a longer document. To read on, call ${Catalog.GET_TUTORIAL} with {"id": ${
+      JSON.stringify(item["id"])
+    }, "cursor": "${piece.next}"}.]`
+  return { content: [{ type: "text", text: piece.text + note }], structuredContent }
+}
+
+/** Smallest text budget of a piece: the budget shrinks no further. */
+const MIN_BUDGET = 256
+
+/** The first text budget: less than half the bound (the text travels twice, as text and as structured content). */
+const firstBudget = (maxResultBytes: number): number => Math.max(MIN_BUDGET, Math.floor(maxResultBytes * 0.45) - 2048)
+
+/**
+ * The piece of a whole document (`item`'s body) starting at `offset` as a tool result within
+ * `maxResultBytes`: the budget for the text shrinks until the serialized result fits. Pure: the
+ * MCP fast path answers with it too.
+ */
+export const tutorialFromString = (
+  item: { readonly [key: string]: unknown },
+  format: "markdown" | "html",
+  document: string,
+  offset: number,
+  maxResultBytes: number
+): Outcome => {
+  let budget = firstBudget(maxResultBytes)
+  for (;;) {
+    const result = tutorialResult(item, format, ResultPager.fromString(document, offset, budget))
+    if (sizeOf(result) <= maxResultBytes || budget <= MIN_BUDGET) return ok(result)
+    budget = Math.floor(budget * 0.8)
+  }
+}
+
+/** The `result` member of a successful reply: 2026-07-28 results say they are complete. */
+export const resultPayload = (result: { readonly [key: string]: unknown }, modern: boolean): { readonly [key: string]: unknown } =>
+  modern ? { resultType: "complete", ...result } : result
+
+/** Calls remembered as validated at most (the MCP fast path's memo). */
+export const MAX_VALIDATED_CALLS = 4096
+/** Longest serialized arguments remembered; longer ones are validated on every call. */
+export const MAX_VALIDATED_ARGUMENTS_LENGTH = 1024
+
+/** What a validated call of a cached tool asks for, as the Effect path read its arguments. */
+export type ValidatedCall =
+  | { readonly tool: typeof Catalog.SEARCH; readonly query: SearchQuery }
+  | {
+    readonly tool: typeof Catalog.GET_TUTORIAL
+    readonly id: number
+    readonly format: "markdown" | "html"
+    readonly includeContent: boolean
+    readonly offset: number
+  }
+
+/**
+ * Calls of the cached tools whose arguments passed validation against a method set (by its
+ * fingerprint), with what they ask for: the fast path answers only calls the Effect path has
+ * validated against the caller's current set, and reads them as it did. Bounded (least recently
+ * added dropped first).
+ */
+export interface ValidatedCalls {
+  readonly add: (fingerprint: string, name: string, argumentsJson: string, call: ValidatedCall) => void
+  readonly get: (fingerprint: string, name: string, argumentsJson: string) => ValidatedCall | undefined
+}
+
+const validatedCalls = (): ValidatedCalls => {
+  const known = new Map<string, ValidatedCall>()
+  const keyOf = (fingerprint: string, name: string, argumentsJson: string) => `${fingerprint}\u0000${name}\u0000${argumentsJson}`
+  return {
+    add: (fingerprint, name, argumentsJson, call) => {
+      if (argumentsJson.length > MAX_VALIDATED_ARGUMENTS_LENGTH) return
+      const key = keyOf(fingerprint, name, argumentsJson)
+      known.delete(key)
+      known.set(key, call)
+      if (known.size > MAX_VALIDATED_CALLS) known.delete(known.keys().next().value!)
+    },
+    get: (fingerprint, name, argumentsJson) =>
+      argumentsJson.length <= MAX_VALIDATED_ARGUMENTS_LENGTH ? known.get(keyOf(fingerprint, name, argumentsJson)) : undefined
+  }
+}
+
 /** The MCP server. */
 export class McpServer extends Effect.Service<McpServer>()("accelerator/McpServer", {
   effect: Effect.gen(function*() {
@@ -99,6 +214,7 @@ export class McpServer extends Effect.Service<McpServer>()("accelerator/McpServe
     // Callers' fingerprints under the deployment's key, as every other route makes them.
     const access = yield* AccessScope
     const listTtlMs = Math.round(Duration.toMillis(config.listTtl))
+    const validated = validatedCalls()
 
     /** The failure as text for the model, and the HTTP 401 that lets a client sign in. */
     const failureOutcome = (failure: HandlerFailure): Outcome => {
@@ -128,22 +244,10 @@ export class McpServer extends Effect.Service<McpServer>()("accelerator/McpServe
         )
       }).pipe(Effect.catchAll((failure) => Effect.succeed(failureOutcome(failure))))
 
-    /** A JSON answer of the cache (search page, item) as a structured result, within the bound. */
-    const structured = (served: Served): Outcome => {
-      if (served.httpStatus !== 200) {
-        const body = JSON.parse(decoder.decode(served.body)) as { error?: { code?: string; message?: string } }
-        return toolError(`${body.error?.code ?? "error"}: ${body.error?.message ?? "the call failed"}`)
-      }
-      const text = decoder.decode(served.body)
-      if (served.body.byteLength * 2 + 64 > config.maxResultBytes) {
-        return toolError(
-          `The result is ${served.body.byteLength} bytes, more than this server sends at once (${config.maxResultBytes}); ask for less (e.g. a smaller page.limit).`
-        )
-      }
-      return ok({ content: [{ type: "text", text }], structuredContent: JSON.parse(text) })
-    }
+    const structured = (served: Served): Outcome => structuredOutcome(served.body, served.httpStatus, config.maxResultBytes)
 
-    const search = (credentials: Credentials, args: { readonly [key: string]: unknown }) =>
+    /** A validated search, remembered for the fast path once it normalises. */
+    const search = (credentials: Credentials, args: { readonly [key: string]: unknown }, remember: (call: ValidatedCall) => void) =>
       Effect.gen(function*() {
         const page = isObject(args["page"]) ? args["page"] : {}
         const input: SearchInput = {
@@ -157,75 +261,50 @@ export class McpServer extends Effect.Service<McpServer>()("accelerator/McpServe
           offset: page["offset"] as number | undefined
         }
         const query = yield* normalizeSearch(input)
+        remember({ tool: Catalog.SEARCH, query })
         return structured(yield* content.search(query, credentials))
       })
 
-    /** Serialized size of a tutorial result: text block plus structured copy. */
-    const sizeOf = (result: unknown): number => Buffer.byteLength(JSON.stringify(result), "utf8")
-
-    const tutorialResult = (
-      item: { readonly [key: string]: unknown },
-      format: "markdown" | "html",
-      piece: ResultPager.Piece
-    ) => {
-      const structuredContent = {
-        ...item,
-        format,
-        content: piece.text,
-        cursor: String(piece.offset),
-        ...(piece.next === undefined ? {} : { next_cursor: String(piece.next) })
-      }
-      const note = piece.next === undefined
-        ? ""
-        : `\n\n[This is part of a longer document. To read on, call ${Catalog.GET_TUTORIAL} with {"id": ${
-          JSON.stringify(item["id"])
-        }, "cursor": "${piece.next}"}.]`
-      return { content: [{ type: "text", text: piece.text + note }], structuredContent }
-    }
-
-    /**
-     * One piece of an item's body within the bound: the budget for the text starts at less than
-     * half the bound (the text travels twice, as text and as structured content) and shrinks
-     * until the serialized result fits.
-     */
+    /** One piece of a streamed body within the bound, shrinking the budget as {@link tutorialFromString} does. */
     const tutorialPiece = <E>(
       item: { readonly [key: string]: unknown },
-      format: "markdown" | "html",
       read: (budget: number) => Effect.Effect<ResultPager.Piece, E>
     ) =>
       Effect.gen(function*() {
-        let budget = Math.max(256, Math.floor(config.maxResultBytes * 0.45) - 2048)
+        let budget = firstBudget(config.maxResultBytes)
         for (;;) {
-          const result = tutorialResult(item, format, yield* read(budget))
-          if (sizeOf(result) <= config.maxResultBytes || budget <= 256) return ok(result)
+          const result = tutorialResult(item, "markdown", yield* read(budget))
+          if (sizeOf(result) <= config.maxResultBytes || budget <= MIN_BUDGET) return ok(result)
           budget = Math.floor(budget * 0.8)
         }
       })
 
-    const getTutorial = (credentials: Credentials, args: { readonly [key: string]: unknown }) =>
+    /** A validated `content.get_tutorial` call, remembered for the fast path. */
+    const getTutorial = (credentials: Credentials, args: { readonly [key: string]: unknown }, remember: (call: ValidatedCall) => void) =>
       Effect.gen(function*() {
         const id = args["id"] as number
         const format = args["format"] === "html" ? "html" : "markdown"
         const includeContent = args["include_content"] !== false
         const cursor = args[Catalog.CURSOR_ARGUMENT]
         const offset = typeof cursor === "string" ? Number(cursor) : 0
+        remember({ tool: Catalog.GET_TUTORIAL, id, format, includeContent, offset })
         const head = yield* content.item(id, credentials, { includeContent: format === "html" && includeContent, format: "html" })
         if (head.httpStatus !== 200) return structured(head)
         const { content: body, ...item } = JSON.parse(decoder.decode(head.body)) as { readonly [key: string]: unknown }
         if (!includeContent) return structured(head)
         if (format === "html") {
           const html = typeof body === "string" ? body : ""
-          return yield* tutorialPiece(item, "html", (budget) => Effect.succeed(ResultPager.fromString(html, offset, budget)))
+          return tutorialFromString(item, "html", html, offset, config.maxResultBytes)
         }
         const answer = yield* content.markdown(id, credentials)
         if (answer._tag === "Cached") {
           const markdown = decoder.decode(answer.served.body)
-          return yield* tutorialPiece(item, "markdown", (budget) => Effect.succeed(ResultPager.fromString(markdown, offset, budget)))
+          return tutorialFromString(item, "markdown", markdown, offset, config.maxResultBytes)
         }
         // A streamed document (not cached, or too large to cache) is read again for a smaller budget.
         const first = answer.stream
         let used = false
-        return yield* tutorialPiece(item, "markdown", (budget) =>
+        return yield* tutorialPiece(item, (budget) =>
           Effect.flatMap(
             used ? content.markdown(id, credentials) : Effect.sync(() => {
               used = true
@@ -263,8 +342,13 @@ export class McpServer extends Effect.Service<McpServer>()("accelerator/McpServe
         }
         const callArgs = name === Catalog.GET_TUTORIAL ? args : raw
         yield* discovery.validate(credentials, name, callArgs)
-        if (name === Catalog.SEARCH) return yield* search(credentials, callArgs)
-        if (name === Catalog.GET_TUTORIAL) return yield* getTutorial(credentials, { ...callArgs, ...(cursor === undefined ? {} : { cursor }) })
+        const remember = (call: ValidatedCall) => {
+          if (config.toolsSource === "discovery") validated.add(set.fingerprint, name, JSON.stringify(raw), call)
+        }
+        if (name === Catalog.SEARCH) return yield* search(credentials, callArgs, remember)
+        if (name === Catalog.GET_TUTORIAL) {
+          return yield* getTutorial(credentials, { ...callArgs, ...(cursor === undefined ? {} : { cursor }) }, remember)
+        }
         return yield* passThrough(credentials, name, callArgs)
       }).pipe(
         Effect.catchAll((failure): Effect.Effect<Outcome> => {
@@ -313,7 +397,7 @@ export class McpServer extends Effect.Service<McpServer>()("accelerator/McpServe
         : {
           status: 200,
           headers: { ...JSON_HEADERS, ...headers },
-          body: resultOf(id, modern ? { resultType: "complete", ...outcome.result } : outcome.result)
+          body: resultOf(id, resultPayload(outcome.result, modern))
         }
 
     const modernExchange = (exchange: Exchange, message: Message, credentials: Credentials): Effect.Effect<Reply> =>
@@ -427,7 +511,9 @@ export class McpServer extends Effect.Service<McpServer>()("accelerator/McpServe
 
     return {
       /** Answers one exchange; never fails (every failure is a reply). */
-      handle: Effect.fn("McpServer.handle")(handle)
+      handle: Effect.fn("McpServer.handle")(handle),
+      /** Calls validated by this server (for the fast path). */
+      validated: validated as Pick<ValidatedCalls, "get">
     }
   })
 }) {}
