@@ -236,12 +236,14 @@ export const make = (options: TieredCacheOptions): Effect.Effect<TieredCache, ne
         return Effect.zipRight(writeMemory(kept), enqueue(kept, remotes, since))
       })
 
-    // Every public operation is a span (`TieredCache.<op>`), but `get` and `getOrSet` open theirs
-    // only past a memory hit; the HTTP hit path never comes here.
+    // Every public operation is a span (`TieredCache.<op>`), except: `getOrSet` opens its span
+    // only past a fresh memory hit, and `get` has none (a span cost ~15x a memory hit and as much
+    // as the rest of a Redis hit): its remote reads are traced per batch (`TieredCache.readBatch`).
+    // The HTTP hit path never comes here.
     return {
       getOrSet,
       getOrSetMany: Effect.fn("TieredCache.getOrSetMany")(getOrSetMany),
-      get: (key: string) => readOne(key, remotes, "TieredCache.get"),
+      get: (key: string) => readOne(key, remotes),
       getMany: Effect.fn("TieredCache.getMany")((keys: ReadonlyArray<string>) => readTiers(keys, remotes)),
       set: Effect.fn("TieredCache.set")(set),
       epoch: () => guard.epoch(),

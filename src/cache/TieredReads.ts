@@ -26,10 +26,9 @@
  * @since 0.1.0
  */
 import { Clock, Deferred, Effect, Either, Exit, FiberId, FiberSet, Option, type Scope } from "effect"
-import type * as SingleFlight from "../concurrency/SingleFlight.js"
 import type { CacheItem, CacheTier, TierName } from "./CacheTier.js"
 import type { CacheEntry } from "./Envelope.js"
-import type { InvalidationGuard, Stamped } from "./InvalidationGuard.js"
+import type { InvalidationGuard } from "./InvalidationGuard.js"
 import type { MemoryTier } from "./MemoryTier.js"
 import type { RemoteWriter } from "./RemoteWriter.js"
 import type { CacheHit, CacheStatus, TieredCacheHooks } from "./TieredModel.js"
@@ -56,7 +55,7 @@ interface PendingRead {
   readonly flight: string
   /** The guard epoch the read started in. */
   readonly since: number
-  readonly deferred: Deferred.Deferred<Stamped<Option.Option<CacheHit>>>
+  readonly deferred: Deferred.Deferred<Option.Option<CacheHit>>
 }
 
 /** The entry if it may still be answered at `now` (before `staleUntil`). */
@@ -88,11 +87,10 @@ export interface TieredReads {
   /** Memory, then the `remote` tiers for the keys memory missed (one batch per tier). Never fails. */
   readonly readTiers: (keys: ReadonlyArray<string>, remote: ReadonlyArray<CacheTier>) => Effect.Effect<Array<Option.Option<CacheHit>>>
   /**
-   * One key: memory, then one remote read shared by every concurrent caller of the key. Past a
-   * memory miss, the remote read runs in a span named `span` when given (a span costs more than
-   * a memory hit, so the hit takes none). Never fails.
+   * One key: memory, then one remote read shared by every concurrent caller of the key (its
+   * batch is traced as `TieredCache.readBatch`). Never fails.
    */
-  readonly readOne: (key: string, remote: ReadonlyArray<CacheTier>, span?: string) => Effect.Effect<Option.Option<CacheHit>>
+  readonly readOne: (key: string, remote: ReadonlyArray<CacheTier>) => Effect.Effect<Option.Option<CacheHit>>
   /** Memory only, synchronously, for a caller that already runs in a fiber and read the clock. Counts the lookup. */
   readonly readMemoryOne: (key: string, now: number) => Option.Option<CacheHit>
   /** The shared, batched remote read of one key (memory not asked). Never fails. */
@@ -103,7 +101,7 @@ export interface TieredReads {
 export const make = (options: TieredReadsOptions): Effect.Effect<TieredReads, never, Scope.Scope> =>
   Effect.gen(function*() {
     const { enqueue, guard, hooks, memory, writeMemory } = options
-    const { overtaken, sharedRun } = guard
+    const { overtaken } = guard
 
     /**
      * Reads `keys` from the remote tiers, tier by tier (a tier is asked only for the keys the
@@ -184,7 +182,7 @@ export const make = (options: TieredReadsOptions): Effect.Effect<TieredReads, ne
     let batch: Array<PendingRead> = []
     let timer: ReturnType<typeof setImmediate> | undefined
 
-    const settle = (read: PendingRead, exit: Exit.Exit<Stamped<Option.Option<CacheHit>>>) => {
+    const settle = (read: PendingRead, exit: Exit.Exit<Option.Option<CacheHit>>) => {
       if (shared.get(read.flight) === read) shared.delete(read.flight)
       Deferred.unsafeDone(read.deferred, exit)
     }
@@ -201,7 +199,7 @@ export const make = (options: TieredReadsOptions): Effect.Effect<TieredReads, ne
         let since = group[0]!.since
         for (const read of group) since = Math.min(since, read.since)
         return Effect.map(readRemote(group.map((r) => r.key), group[0]!.remote, since), (found) => {
-          group.forEach((read, i) => settle(read, Exit.succeed({ value: found[i] ?? Option.none(), since: read.since })))
+          group.forEach((read, i) => settle(read, Exit.succeed(found[i] ?? Option.none())))
         })
       }, { discard: true })
     }
@@ -213,8 +211,9 @@ export const make = (options: TieredReadsOptions): Effect.Effect<TieredReads, ne
       batch = []
       if (reads.length === 0) return
       // In the cache's scope: closing it interrupts the read, and the observer releases the
-      // waiters (an interrupted or failed read is their outcome, as with any shared run).
-      runFork(readBatch(reads)).addObserver((exit) => {
+      // waiters (an interrupted or failed read is their outcome, as with any shared run). One
+      // span per batch (`TieredCache.readBatch`), not one per key: a span costs more than a key.
+      runFork(Effect.withSpan(readBatch(reads), "TieredCache.readBatch", { captureStackTrace: false })).addObserver((exit) => {
         if (Exit.isFailure(exit)) for (const read of reads) settle(read, Exit.failCause(exit.cause))
       })
     }
@@ -229,27 +228,35 @@ export const make = (options: TieredReadsOptions): Effect.Effect<TieredReads, ne
       })
     )
 
-    /** Joins the read of `key` in flight, or adds one to the current batch. */
-    const joinOrStart = (key: string, remote: ReadonlyArray<CacheTier>) =>
+    /** Adds a read of `key` to the current batch, shared with later callers unless too many are. */
+    const start = (key: string, remote: ReadonlyArray<CacheTier>, tiers: string, flight: string) => {
+      const read: PendingRead = { key, remote, tiers, flight, since: guard.epoch(), deferred: Deferred.unsafeMake(FiberId.none) }
+      if (shared.size < MAX_SHARED) shared.set(flight, read)
+      batch.push(read)
+      // At the end of this turn of the event loop, once every fiber woken in it has asked.
+      if (batch.length >= MAX_BATCH) flush()
+      else if (timer === undefined) timer = setImmediate(flush)
+      return read
+    }
+
+    /**
+     * The remote read of `key`: joins the one in flight, or starts one. A caller that joined a
+     * read an invalidation overtook before it joined reads again (the rule of
+     * `InvalidationGuard.sharedRun`; inlined, as the batcher is the single flight).
+     */
+    const readShared = (key: string, remote: ReadonlyArray<CacheTier>, recheck = true): Effect.Effect<Option.Option<CacheHit>> =>
       Effect.suspend(() => {
         const tiers = remote.map((t) => t.name).join(",")
         const flight = `${tiers}|${key}`
         const existing = shared.get(flight)
-        if (existing !== undefined) return Deferred.await(existing.deferred)
-        const read: PendingRead = { key, remote, tiers, flight, since: guard.epoch(), deferred: Deferred.unsafeMake(FiberId.none) }
-        if (shared.size < MAX_SHARED) shared.set(flight, read)
-        batch.push(read)
-        // At the end of this turn of the event loop, once every fiber woken in it has asked.
-        if (batch.length >= MAX_BATCH) flush()
-        else if (timer === undefined) timer = setImmediate(flush)
-        return Deferred.await(read.deferred)
+        if (existing === undefined) return Deferred.await(start(key, remote, tiers, flight).deferred)
+        if (!recheck) return Deferred.await(existing.deferred)
+        const joinedAt = guard.epoch()
+        return Effect.flatMap(Deferred.await(existing.deferred), (found) =>
+          existing.since < joinedAt && isOvertakenHit(key)(found, existing.since)
+            ? readShared(key, remote, false)
+            : Effect.succeed(found))
       })
-
-    // The batcher does the sharing; `sharedRun` adds the rule for joiners an invalidation overtook.
-    const direct: SingleFlight.SingleFlight = { run: (_key, effect) => effect, size: () => shared.size }
-
-    const readShared = (key: string, remote: ReadonlyArray<CacheTier>) =>
-      sharedRun(direct, key, joinOrStart(key, remote), isOvertakenHit(key))
 
     const readMemoryOne = (key: string, now: number): Option.Option<CacheHit> => {
       const entry = memory.lookupSync(key, now)
@@ -262,12 +269,10 @@ export const make = (options: TieredReadsOptions): Effect.Effect<TieredReads, ne
     }
 
     /** One key: memory, then one remote read shared by every concurrent caller of the key. */
-    const readOne = (key: string, remote: ReadonlyArray<CacheTier>, span?: string) =>
+    const readOne = (key: string, remote: ReadonlyArray<CacheTier>) =>
       Effect.clockWith((clock) => {
         const inMemory = readMemoryOne(key, clock.unsafeCurrentTimeMillis())
-        if (Option.isSome(inMemory) || remote.length === 0) return Effect.succeed(inMemory)
-        const read = readShared(key, remote)
-        return span === undefined ? read : Effect.withSpan(read, span)
+        return Option.isSome(inMemory) || remote.length === 0 ? Effect.succeed(inMemory) : readShared(key, remote)
       })
 
     return { readRemote, readTiers, readOne, readMemoryOne, readShared }
