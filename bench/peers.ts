@@ -47,6 +47,8 @@ interface Figure {
   readonly p50_us: number
   readonly p99_us: number
   readonly misses: number
+  /** Process CPU time (user + system) per operation, µs: steadier than ops/s on a shared machine. */
+  readonly cpu_us_per_op?: number
 }
 
 const sortedPct = (xs: Float64Array, p: number) => xs[Math.min(xs.length - 1, Math.ceil((p / 100) * xs.length) - 1)]!
@@ -97,6 +99,7 @@ const asyncFigure = async (tier: Figure["tier"], name: string, get: (k: string) 
   let ops = 0
   const lat: Array<number> = []
   const end = performance.now() + seconds * 1000
+  const cpu0 = process.cpuUsage()
   await Promise.all(Array.from({ length: concurrency }, async (_, w) => {
     let i = w
     while (performance.now() < end) {
@@ -108,8 +111,9 @@ const asyncFigure = async (tier: Figure["tier"], name: string, get: (k: string) 
       i += concurrency
     }
   }))
+  const cpu = process.cpuUsage(cpu0)
   const timed = Float64Array.from(lat).sort()
-  return { tier, name, ops_per_s: Math.round(ops / seconds), p50_us: us(sortedPct(timed, 50)), p99_us: us(sortedPct(timed, 99)), misses }
+  return { tier, name, ops_per_s: Math.round(ops / seconds), p50_us: us(sortedPct(timed, 50)), p99_us: us(sortedPct(timed, 99)), misses, cpu_us_per_op: Math.round((cpu.user + cpu.system) / ops * 10) / 10 }
 }
 
 const entryOf = (value: Uint8Array): CacheEntry => {
@@ -176,7 +180,8 @@ const main = async () => {
   const figures: Array<Figure> = []
   const log = (f: Figure) => {
     figures.push(f)
-    console.error(`[bench] ${f.tier} ${f.name}: ${fmt(f.ops_per_s)} ops/s, p50 ${f.p50_us} µs, p99 ${f.p99_us} µs${f.misses > 0 ? `, ${f.misses} misses` : ""}`)
+    const cpu = f.cpu_us_per_op === undefined ? "" : `, ${f.cpu_us_per_op} µs CPU/op`
+    console.error(`[bench] ${f.tier} ${f.name}: ${fmt(f.ops_per_s)} ops/s, p50 ${f.p50_us} µs, p99 ${f.p99_us} µs${cpu}${f.misses > 0 ? `, ${f.misses} misses` : ""}`)
   }
   const scope = Effect.runSync(Scope.make())
   const run = <A, E>(effect: Effect.Effect<A, E, Scope.Scope>) => Effect.runPromise(Scope.extend(effect, scope))
@@ -215,7 +220,7 @@ const main = async () => {
       `${keyCount} keys of ~2 KB JSON, the same values in every cache; ${seconds} s per contender in one process; memory gets one at a time, Redis gets ${inFlight} in flight on one redis-server. ops/s from an untimed loop; p50/p99 from a pass timing each operation (hrtime adds ~30–60 ns). cache-manager over Redis is not measured: it needs \`@keyv/redis\`, which is not installed.`),
     table(["target", "measured", "met"], verdicts.map((v) => [v.target, v.value, v.met ? "yes" : "**no**"])),
     "",
-    table(["tier", "get", "ops/s", "p50 µs", "p99 µs", "misses"], figures.map((f) => [f.tier, f.name, fmt(f.ops_per_s), fmt(f.p50_us, 2), fmt(f.p99_us, 2), f.misses])),
+    table(["tier", "get", "ops/s", "p50 µs", "p99 µs", "CPU µs/op", "misses"], figures.map((f) => [f.tier, f.name, fmt(f.ops_per_s), fmt(f.p50_us, 2), fmt(f.p99_us, 2), f.cpu_us_per_op === undefined ? "" : fmt(f.cpu_us_per_op, 1), f.misses])),
     ""
   ].join("\n")
   const svg = opsChart(figures)

@@ -20,12 +20,12 @@
  * `dataLoader` whose zero window is a timer, then a fiber per decoded entry) spent ~4 ms of CPU
  * per get on a loaded 2-core machine and served 1/30 of bentocache's Redis gets. Here a read that
  * misses memory registers itself in a map (the single flight) and in the current batch and
- * waits on a `Deferred`; the batch is read by one fiber, started from `setImmediate` (after every
+ * waits for it (`Effect.async`); the batch is read by one fiber, started from `setImmediate` (after every
  * fiber woken in this turn has asked) or at once when it reaches 256 keys.
  *
  * @since 0.1.0
  */
-import { Clock, Deferred, Effect, Either, Exit, FiberId, FiberSet, Option, type Scope } from "effect"
+import { Clock, Effect, Either, Exit, FiberId, FiberSet, Option, type Scope } from "effect"
 import type { CacheItem, CacheTier, TierName } from "./CacheTier.js"
 import type { CacheEntry } from "./Envelope.js"
 import type { InvalidationGuard } from "./InvalidationGuard.js"
@@ -55,8 +55,18 @@ interface PendingRead {
   readonly flight: string
   /** The guard epoch the read started in. */
   readonly since: number
-  readonly deferred: Deferred.Deferred<Option.Option<CacheHit>>
+  /** Its outcome, once read. */
+  exit: Exit.Exit<Option.Option<CacheHit>> | undefined
+  /** The callers waiting for it (resumed by {@link settle}; an interrupted one is resumed in vain). */
+  readonly waiters: Array<(exit: Exit.Exit<Option.Option<CacheHit>>) => void>
 }
+
+/** Waits for `read` (a `Deferred` costs twice as much for this one-shot use). */
+const awaitRead = (read: PendingRead): Effect.Effect<Option.Option<CacheHit>> =>
+  read.exit !== undefined ? read.exit : Effect.async((resume) => {
+    if (read.exit !== undefined) resume(read.exit)
+    else read.waiters.push(resume)
+  })
 
 /** The entry if it may still be answered at `now` (before `staleUntil`). */
 const usable = (entry: Option.Option<CacheEntry>, now: number): Option.Option<CacheEntry> =>
@@ -183,8 +193,11 @@ export const make = (options: TieredReadsOptions): Effect.Effect<TieredReads, ne
     let timer: ReturnType<typeof setImmediate> | undefined
 
     const settle = (read: PendingRead, exit: Exit.Exit<Option.Option<CacheHit>>) => {
+      if (read.exit !== undefined) return
+      read.exit = exit
       if (shared.get(read.flight) === read) shared.delete(read.flight)
-      Deferred.unsafeDone(read.deferred, exit)
+      for (const resume of read.waiters) resume(exit)
+      read.waiters.length = 0
     }
 
     /** Reads a batch: one `readRemote` per set of tiers, backfill judged from its earliest start. */
@@ -230,7 +243,7 @@ export const make = (options: TieredReadsOptions): Effect.Effect<TieredReads, ne
 
     /** Adds a read of `key` to the current batch, shared with later callers unless too many are. */
     const start = (key: string, remote: ReadonlyArray<CacheTier>, tiers: string, flight: string) => {
-      const read: PendingRead = { key, remote, tiers, flight, since: guard.epoch(), deferred: Deferred.unsafeMake(FiberId.none) }
+      const read: PendingRead = { key, remote, tiers, flight, since: guard.epoch(), exit: undefined, waiters: [] }
       if (shared.size < MAX_SHARED) shared.set(flight, read)
       batch.push(read)
       // At the end of this turn of the event loop, once every fiber woken in it has asked.
@@ -249,10 +262,10 @@ export const make = (options: TieredReadsOptions): Effect.Effect<TieredReads, ne
         const tiers = remote.map((t) => t.name).join(",")
         const flight = `${tiers}|${key}`
         const existing = shared.get(flight)
-        if (existing === undefined) return Deferred.await(start(key, remote, tiers, flight).deferred)
-        if (!recheck) return Deferred.await(existing.deferred)
+        if (existing === undefined) return awaitRead(start(key, remote, tiers, flight))
+        if (!recheck) return awaitRead(existing)
         const joinedAt = guard.epoch()
-        return Effect.flatMap(Deferred.await(existing.deferred), (found) =>
+        return Effect.flatMap(awaitRead(existing), (found) =>
           existing.since < joinedAt && isOvertakenHit(key)(found, existing.since)
             ? readShared(key, remote, false)
             : Effect.succeed(found))
