@@ -257,19 +257,20 @@ export const make = (options: TieredReadsOptions): Effect.Effect<TieredReads, ne
      * read an invalidation overtook before it joined reads again (the rule of
      * `InvalidationGuard.sharedRun`; inlined, as the batcher is the single flight).
      */
-    const readShared = (key: string, remote: ReadonlyArray<CacheTier>, recheck = true): Effect.Effect<Option.Option<CacheHit>> =>
-      Effect.suspend(() => {
-        const tiers = remote.map((t) => t.name).join(",")
-        const flight = `${tiers}|${key}`
-        const existing = shared.get(flight)
-        if (existing === undefined) return awaitRead(start(key, remote, tiers, flight))
-        if (!recheck) return awaitRead(existing)
-        const joinedAt = guard.epoch()
-        return Effect.flatMap(awaitRead(existing), (found) =>
-          existing.since < joinedAt && isOvertakenHit(key)(found, existing.since)
-            ? readShared(key, remote, false)
-            : Effect.succeed(found))
-      })
+    const sharedRead = (key: string, remote: ReadonlyArray<CacheTier>, recheck: boolean): Effect.Effect<Option.Option<CacheHit>> => {
+      const tiers = remote.map((t) => t.name).join(",")
+      const flight = `${tiers}|${key}`
+      const existing = shared.get(flight)
+      if (existing === undefined) return awaitRead(start(key, remote, tiers, flight))
+      if (!recheck) return awaitRead(existing)
+      const joinedAt = guard.epoch()
+      return Effect.flatMap(awaitRead(existing), (found) =>
+        existing.since < joinedAt && isOvertakenHit(key)(found, existing.since)
+          ? Effect.suspend(() => sharedRead(key, remote, false))
+          : Effect.succeed(found))
+    }
+
+    const readShared = (key: string, remote: ReadonlyArray<CacheTier>) => Effect.suspend(() => sharedRead(key, remote, true))
 
     const readMemoryOne = (key: string, now: number): Option.Option<CacheHit> => {
       const entry = memory.lookupSync(key, now)
@@ -285,7 +286,7 @@ export const make = (options: TieredReadsOptions): Effect.Effect<TieredReads, ne
     const readOne = (key: string, remote: ReadonlyArray<CacheTier>) =>
       Effect.clockWith((clock) => {
         const inMemory = readMemoryOne(key, clock.unsafeCurrentTimeMillis())
-        return Option.isSome(inMemory) || remote.length === 0 ? Effect.succeed(inMemory) : readShared(key, remote)
+        return Option.isSome(inMemory) || remote.length === 0 ? Effect.succeed(inMemory) : sharedRead(key, remote, true)
       })
 
     return { readRemote, readTiers, readOne, readMemoryOne, readShared }
