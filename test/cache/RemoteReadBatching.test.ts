@@ -13,20 +13,30 @@ import * as TieredCache from "../../src/cache/TieredCache.js"
 import { Redis } from "../../src/redis/Redis.js"
 import { freshNamespace, itemAt, redisAdapter, text } from "./tiered-fixtures.js"
 
+/**
+ * A cache over a Redis tier (fresh prefix) whose reads are counted (keys per read) and pass
+ * through `around` (e.g. a gate); `tier` is the tier itself, to write behind the cache's back.
+ */
+const cacheOverRedis = (name: string, around: <A, E>(read: Effect.Effect<A, E>) => Effect.Effect<A, E> = (read) => read) =>
+  Effect.gen(function*() {
+    const redis = yield* redisAdapter(inject("redisUrl"), "batching")
+    const tier = yield* Effect.provideService(RedisTier.make({ prefix: `${freshNamespace(name)}:` }), Redis, redis)
+    const reads: Array<number> = []
+    const counted: CacheTier = { ...tier, getMany: (keys) => Effect.zipRight(Effect.sync(() => reads.push(keys.length)), around(tier.getMany(keys))) }
+    const cache = yield* TieredCache.make({
+      memory: yield* MemoryTier.make(),
+      redis: counted,
+      writeQueueCapacity: 100,
+      writeBatchSize: 10,
+      invalidationMemory: 100
+    })
+    return { tier, reads, cache }
+  })
+
 describe("remote read batching", () => {
   it.scopedLive("50 concurrent gets of 50 keys held only in Redis cost one MGET", () =>
     Effect.gen(function*() {
-      const redis = yield* redisAdapter(inject("redisUrl"), "batching")
-      const tier = yield* Effect.provideService(RedisTier.make({ prefix: `${freshNamespace("batch")}:` }), Redis, redis)
-      const reads: Array<number> = []
-      const counted: CacheTier = { ...tier, getMany: (keys) => Effect.zipRight(Effect.sync(() => reads.push(keys.length)), tier.getMany(keys)) }
-      const cache = yield* TieredCache.make({
-        memory: yield* MemoryTier.make(),
-        redis: counted,
-        writeQueueCapacity: 100,
-        writeBatchSize: 10,
-        invalidationMemory: 100
-      })
+      const { cache, reads, tier } = yield* cacheOverRedis("batch")
       const now = yield* Clock.currentTimeMillis
       const keys = Array.from({ length: 50 }, (_, i) => `ns:k${i}`)
       yield* tier.setMany(keys.map((key) => itemAt(now, key, `v-${key}`, { ttlMs: 60_000 })))
@@ -39,22 +49,9 @@ describe("remote read batching", () => {
 
   it.scopedLive("gets of one key share its remote read, except a get that joined after an invalidation overtook it", () =>
     Effect.gen(function*() {
-      const redis = yield* redisAdapter(inject("redisUrl"), "batching")
-      const tier = yield* Effect.provideService(RedisTier.make({ prefix: `${freshNamespace("share")}:` }), Redis, redis)
-      const reads: Array<number> = []
       const gate = yield* Deferred.make<void>()
       // Each read takes what Redis holds, then waits at the gate before answering.
-      const gated: CacheTier = {
-        ...tier,
-        getMany: (keys) => Effect.zipLeft(Effect.zipRight(Effect.sync(() => reads.push(keys.length)), tier.getMany(keys)), Deferred.await(gate))
-      }
-      const cache = yield* TieredCache.make({
-        memory: yield* MemoryTier.make(),
-        redis: gated,
-        writeQueueCapacity: 100,
-        writeBatchSize: 10,
-        invalidationMemory: 100
-      })
+      const { cache, reads, tier } = yield* cacheOverRedis("share", (read) => Effect.zipLeft(read, Deferred.await(gate)))
       const now = yield* Clock.currentTimeMillis
       yield* tier.setMany([itemAt(now, "ns:k", "old")])
 
