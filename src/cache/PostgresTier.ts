@@ -57,7 +57,7 @@
  */
 import * as Migrator from "@effect/sql/Migrator"
 import { SqlClient } from "@effect/sql"
-import { Clock, Duration, Effect, Option, Schedule, type Scope } from "effect"
+import { Clock, Duration, Effect, Schedule, type Scope } from "effect"
 import { TimeoutException } from "effect/Cause"
 import * as CircuitBreaker from "../resilience/CircuitBreaker.js"
 import * as CacheTier from "./CacheTier.js"
@@ -317,16 +317,7 @@ export const make = (
           const now = yield* Clock.currentTimeMillis
           const byKey = new Map<string, Uint8Array>()
           for (const row of rows) byKey.set(row.key, row.value)
-          return yield* Effect.forEach(
-            keys,
-            (key) => {
-              const value = byKey.get(key)
-              return value === undefined
-                ? Effect.succeed(Option.none())
-                : Effect.map(Envelope.decode(value, site), Option.filter((entry) => Envelope.isUsable(entry, now)))
-            },
-            { concurrency: 16 }
-          )
+          return yield* Envelope.decodeAll(keys.map((key) => byKey.get(key)), now, site)
         })
       )
     })

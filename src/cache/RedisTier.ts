@@ -134,14 +134,7 @@ export const make = (options: RedisTierOptions = {}): Effect.Effect<RedisCacheTi
         Effect.gen(function*() {
           const replies = yield* redis.use("mget", (c) => c.mgetBuffer(...keys.map((key) => entryKey(prefix, key))))
           const now = yield* Clock.currentTimeMillis
-          return yield* Effect.forEach(
-            replies,
-            (reply) =>
-              reply === null
-                ? Effect.succeed(Option.none())
-                : Effect.map(Envelope.decode(reply, site), Option.filter((entry) => Envelope.isUsable(entry, now))),
-            { concurrency: 16 }
-          )
+          return yield* Envelope.decodeAll(replies, now, site)
         })
       )
     })

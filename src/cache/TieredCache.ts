@@ -153,7 +153,6 @@ export const make = (options: TieredCacheOptions): Effect.Effect<TieredCache, ne
     const hooks = options.hooks ?? {}
     const remotes = [options.redis, options.postgres].filter((t): t is CacheTier => t !== undefined)
     const loads = yield* SingleFlight.make({ maxKeys: 100_000 })
-    const reads = yield* SingleFlight.make({ maxKeys: 100_000 })
     const background = yield* FiberSet.make()
     const guard = InvalidationGuard.make(options.invalidationMemory)
     const writer = yield* RemoteWriter.make({
@@ -176,7 +175,13 @@ export const make = (options: TieredCacheOptions): Effect.Effect<TieredCache, ne
         return Effect.ignore(memory.setMany(items))
       })
 
-    const { readOne, readRemote, readTiers } = yield* TieredReads.make({ memory, remotes, guard, enqueue, writeMemory, hooks, reads })
+    const { readMemoryOne, readOne, readRemote, readShared, readTiers } = yield* TieredReads.make({
+      memory,
+      guard,
+      enqueue,
+      writeMemory,
+      hooks
+    })
     const { resolve, store } = TieredLoads.make({
       memory,
       remotes,
@@ -200,8 +205,17 @@ export const make = (options: TieredCacheOptions): Effect.Effect<TieredCache, ne
       namespaces
     })
 
+    // A fresh memory hit answers without a span (one would cost ~15x the lookup); past memory,
+    // the whole operation is the `TieredCache.getOrSet` span.
     const getOrSet = <E>(key: string, lookup: Effect.Effect<Loaded, E>, policy: CachePolicy) =>
-      Effect.flatMap(readOne(key, remotesFor(remotes, policy)), (found) => resolve(key, found, lookup, policy))
+      Effect.clockWith((clock): Effect.Effect<CacheHit, E | LoadTimeout> => {
+        const now = clock.unsafeCurrentTimeMillis()
+        const inMemory = readMemoryOne(key, now)
+        if (Option.isSome(inMemory) && now < inMemory.value.entry.freshUntil) return Effect.succeed(inMemory.value)
+        const remote = remotesFor(remotes, policy)
+        const found = Option.isSome(inMemory) || remote.length === 0 ? Effect.succeed(inMemory) : readShared(key, remote)
+        return Effect.withSpan(Effect.flatMap(found, (f) => resolve(key, f, lookup, policy)), "TieredCache.getOrSet")
+      })
 
     const getOrSetMany = <E>(
       requests: ReadonlyArray<{ readonly key: string; readonly lookup: Effect.Effect<Loaded, E> }>,
@@ -222,11 +236,14 @@ export const make = (options: TieredCacheOptions): Effect.Effect<TieredCache, ne
         return Effect.zipRight(writeMemory(kept), enqueue(kept, remotes, since))
       })
 
-    // Every public operation is a span (`TieredCache.<op>`); the hit path never comes here.
+    // Every public operation is a span (`TieredCache.<op>`), except: `getOrSet` opens its span
+    // only past a fresh memory hit, and `get` has none (a span cost ~15x a memory hit and as much
+    // as the rest of a Redis hit): its remote reads are traced per batch (`TieredCache.readBatch`).
+    // The HTTP hit path never comes here.
     return {
-      getOrSet: Effect.fn("TieredCache.getOrSet")(getOrSet),
+      getOrSet,
       getOrSetMany: Effect.fn("TieredCache.getOrSetMany")(getOrSetMany),
-      get: Effect.fn("TieredCache.get")((key: string) => readOne(key, remotes)),
+      get: (key: string) => readOne(key, remotes),
       getMany: Effect.fn("TieredCache.getMany")((keys: ReadonlyArray<string>) => readTiers(keys, remotes)),
       set: Effect.fn("TieredCache.set")(set),
       epoch: () => guard.epoch(),

@@ -26,7 +26,7 @@
  *
  * @since 0.1.0
  */
-import { Cause, Chunk, Clock, Data, Duration, Effect, Exit, Ref } from "effect"
+import { Cause, Chunk, Data, Duration, Effect, Exit } from "effect"
 
 /**
  * A circuit breaker refused the call without running it. Generic on purpose: the same error is
@@ -79,9 +79,10 @@ export interface CircuitBreakerOptions {
    */
   readonly isFailure?: (error: unknown) => boolean
   /**
-   * Run on every transition, in transition order, while the breaker's lock is held: keep it
-   * short (set a gauge, log) and never call this breaker from it (that would deadlock). Its
-   * failures and defects are logged and ignored.
+   * Run on every transition, in transition order, one at a time (under a lock taken only for
+   * it): keep it short (set a gauge, log). The call whose outcome or admission made the
+   * transition returns only after the hook has run. Its failures and defects are logged and
+   * ignored.
    */
   readonly onStateChange?: (change: StateChange) => Effect.Effect<void>
 }
@@ -272,43 +273,57 @@ export const make = (options: CircuitBreakerOptions): Effect.Effect<CircuitBreak
     }
 
     return Effect.gen(function*() {
-      const ref = yield* Ref.make(initial)
+      // The state is a plain variable: every step reads and writes it in one synchronous block,
+      // which is atomic in JavaScript, so admission and recording take no lock. Only the
+      // transitions' hook runs under a lock, so that hooks see transitions one at a time, in order.
+      let current = initial
       const lock = yield* Effect.makeSemaphore(1)
+      const changes: Array<StateChange> = []
 
-      const notify = (from: State, to: State, at: number): Effect.Effect<void> =>
+      const notify = (change: StateChange): Effect.Effect<void> =>
         onStateChange === undefined
           ? Effect.void
-          : onStateChange({ name, from, to, at }).pipe(
+          : onStateChange(change).pipe(
             Effect.catchAllCause((cause) => Effect.logWarning("CircuitBreaker onStateChange failed", cause))
           )
 
-      /** Read state, step it, write it, and tell the hook — all under the lock, so hooks see transitions in order. */
-      const locked = <B>(f: (s: Internal, now: number) => Step<B>): Effect.Effect<B> =>
-        lock.withPermits(1)(
-          Effect.gen(function*() {
-            const now = yield* Clock.currentTimeMillis
-            const s = yield* Ref.get(ref)
-            const [result, next, changedTo] = f(s, now)
-            if (next !== s) yield* Ref.set(ref, next)
-            if (changedTo !== undefined) yield* notify(s.state, changedTo, now)
-            return result
-          })
-        )
+      /** Tells the hook every transition not told yet, oldest first; one teller at a time. */
+      const drain: Effect.Effect<void> = lock.withPermits(1)(
+        Effect.suspend(function loop(): Effect.Effect<void> {
+          const change = changes.shift()
+          return change === undefined ? Effect.void : Effect.zipRight(notify(change), Effect.suspend(loop))
+        })
+      )
+
+      /**
+       * Reads the state, steps it and writes it in one synchronous block; a transition is queued
+       * for the hook, which has been told by the time the returned effect ends.
+       */
+      const step = <B>(f: (s: Internal, now: number) => Step<B>): Effect.Effect<B> =>
+        Effect.clockWith((clock) => {
+          const now = clock.unsafeCurrentTimeMillis()
+          const s = current
+          const [result, next, changedTo] = f(s, now)
+          current = next
+          if (changedTo === undefined) return Effect.succeed(result)
+          if (onStateChange !== undefined) changes.push({ name, from: s.state, to: changedTo, at: now })
+          return Effect.as(drain, result)
+        })
 
       const withBreaker = <A, E, R>(self: Effect.Effect<A, E, R>): Effect.Effect<A, E | CircuitOpenError, R> =>
         Effect.uninterruptibleMask((restore) =>
-          Effect.flatMap(locked(admit), (admitted): Effect.Effect<A, E | CircuitOpenError, R> =>
+          Effect.flatMap(step(admit), (admitted): Effect.Effect<A, E | CircuitOpenError, R> =>
             admitted instanceof CircuitOpenError
               ? Effect.fail(admitted)
               : restore(self).pipe(
-                Effect.onExit((exit) => locked((s, now) => settle(s, admitted, classify(exit), now)))
+                Effect.onExit((exit) => step((s, now) => settle(s, admitted, classify(exit), now)))
               ))
         )
 
       return {
         name,
         withBreaker,
-        state: Effect.map(Ref.get(ref), (s) => s.state)
+        state: Effect.sync(() => current.state)
       } satisfies CircuitBreaker
     })
   })
