@@ -12,6 +12,38 @@ const pkg = (name: string): string => {
   }
 }
 
+/** Busy and total jiffies of all CPUs (/proc/stat), or undefined off Linux. */
+const cpuTimes = (): { busy: number; total: number } | undefined => {
+  try {
+    const fields = readFileSync("/proc/stat", "utf8").split("\n")[0]!.trim().split(/\s+/).slice(1).map(Number)
+    const total = fields.reduce((a, b) => a + b, 0)
+    const idle = (fields[3] ?? 0) + (fields[4] ?? 0)
+    return { busy: total - idle, total }
+  } catch {
+    return undefined
+  }
+}
+
+/**
+ * Whether other work shared the machine when the program started: the share of all CPUs busy
+ * over one second, measured before the program starts anything (the load average trails by
+ * minutes, so right after another program of the suite it is still high on a quiet machine).
+ */
+const sharedVerdict = (load1: number): string => {
+  const a = cpuTimes()
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 1_000)
+  const b = cpuTimes()
+  if (a === undefined || b === undefined || b.total === a.total) {
+    return load1 > os.cpus().length * 0.75
+      ? "yes: the load average was above the core count at start; absolute figures are pessimistic"
+      : "no other heavy work detected at start"
+  }
+  const busy = Math.round(((b.busy - a.busy) / (b.total - a.total)) * 100)
+  return busy > 30
+    ? `yes: ${busy} % of the CPUs were busy with other work in the second before the start; absolute figures are pessimistic`
+    : `no: ${busy} % of the CPUs busy in the second before the start (the load average, which trails by minutes, may still count the preceding program)`
+}
+
 export const environment = (extra: Record<string, string> = {}) => {
   let commit = "unknown"
   try {
@@ -30,9 +62,7 @@ export const environment = (extra: Record<string, string> = {}) => {
       memory_gb: Math.round(os.totalmem() / 2 ** 30),
       os: `${os.type()} ${os.release()}`,
       load_average_at_start: load.map((x) => Math.round(x * 100) / 100),
-      shared: load[0]! > os.cpus().length * 0.75
-        ? "yes: the machine was busy with other work during this run (load average above the core count); absolute figures are pessimistic"
-        : "no other heavy work detected at start"
+      shared: sharedVerdict(load[0]!)
     },
     versions: {
       node: process.version,
