@@ -202,6 +202,16 @@ export const make = (options: TieredLoadsOptions): TieredLoads => {
             break
           }
         }
+        if (leased) {
+          // The holder may have stored its value and let the lease go between the read above and
+          // this acquire: look once more before loading it a second time.
+          const [found] = yield* readRemote([key], remote, since)
+          const at = yield* Clock.currentTimeMillis
+          if (found !== undefined && Option.isSome(found) && at < found.value.entry.freshUntil) {
+            yield* lease.release(key)
+            return { value: found.value, since }
+          }
+        }
       }
       hooks.onOriginLoad?.()
       const hard = Duration.decode(policy.hardTimeout)

@@ -5,14 +5,14 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Deferred, Duration, Effect, Fiber } from "effect"
 import { inject } from "vitest"
-import { redisLease } from "../../src/cache/CacheLease.js"
+import { type CacheLease, redisLease } from "../../src/cache/CacheLease.js"
 import * as MemoryTier from "../../src/cache/MemoryTier.js"
 import * as RedisTier from "../../src/cache/RedisTier.js"
 import * as TieredCache from "../../src/cache/TieredCache.js"
 import { Redis } from "../../src/redis/Redis.js"
 import { bytes, freshNamespace, policy, redisAdapter, text } from "./tiered-fixtures.js"
 
-const instance = (prefix: string, name: string, withLease: boolean) =>
+const instance = (prefix: string, name: string, withLease: boolean, lease?: CacheLease) =>
   Effect.gen(function*() {
     const redis = yield* redisAdapter(inject("redisUrl"), name)
     const tier = yield* Effect.provideService(RedisTier.make({ prefix }), Redis, redis)
@@ -22,7 +22,7 @@ const instance = (prefix: string, name: string, withLease: boolean) =>
       writeQueueCapacity: 100,
       writeBatchSize: 10,
       invalidationMemory: 100,
-      ...(withLease ? { lease: redisLease(redis, { prefix, instanceId: name, ttl: "5 seconds", wait: "2 seconds" }) } : {})
+      ...(lease !== undefined ? { lease } : withLease ? { lease: redisLease(redis, { prefix, instanceId: name, ttl: "5 seconds", wait: "2 seconds" }) } : {})
     })
   })
 
@@ -87,5 +87,35 @@ describe("cross-instance load lease", () => {
       assert.strictEqual((yield* Fiber.join(first))._tag, "Left")
       assert.strictEqual(text(second), "b")
       assert.isBelow(waited, Duration.toMillis("2 seconds"), "did not wait out the whole lease wait")
+    }))
+
+  it.scopedLive("a waiter that gets the lease just after the holder stored its value and let it go reads it instead of loading again", () =>
+    Effect.gen(function*() {
+      const prefix = `${freshNamespace("leaserace")}:`
+      const a = yield* instance(prefix, "leaserace-a", false)
+      // b's lease: taken by "another instance" at first; the moment b gets it, that instance has
+      // just stored its value in Redis and let the lease go (after b's last poll read).
+      let acquires = 0
+      const lease: CacheLease = {
+        wait: Duration.seconds(2),
+        release: () => Effect.void,
+        acquire: () =>
+          Effect.suspend(() => {
+            acquires++
+            if (acquires === 1) return Effect.succeed(false)
+            return Effect.as(
+              Effect.zipRight(a.setEntries([{ key: "race:k", entry: { value: bytes("stored by the holder"), contentType: "text/plain", createdAt: Date.now(), freshUntil: Date.now() + 60_000, staleUntil: Date.now() + 120_000, tags: [] } }]), a.flush),
+              true
+            )
+          })
+      }
+      const b = yield* instance(prefix, "leaserace-b", false, lease)
+      const calls = { n: 0 }
+      const gate = yield* Deferred.make<void>()
+      yield* Deferred.succeed(gate, undefined)
+      const hit = yield* b.getOrSet("race:k", slowOrigin(calls, gate, "loaded again"), policy())
+      assert.strictEqual(text(hit), "stored by the holder")
+      assert.strictEqual(calls.n, 0, "the origin was not asked a second time")
+      assert.strictEqual(acquires, 2)
     }))
 })
