@@ -29,6 +29,19 @@ const memoryOnly = Effect.gen(function*() {
   return { cache, memory, counts }
 })
 
+/** A cache over a memory tier alone whose bus records what it publishes (invalidations on every instance). */
+const withRecordingBus = Effect.gen(function*() {
+  const published: Array<TieredCache.InvalidationMessage> = []
+  const cache = yield* TieredCache.make({
+    memory: yield* MemoryTier.make(),
+    writeQueueCapacity: 16,
+    writeBatchSize: 16,
+    invalidationMemory: 100,
+    bus: { publish: (message) => Effect.sync(() => void published.push(message)) }
+  })
+  return { cache, published }
+})
+
 /** Lets forked fibers that are not waiting on the clock run to their next suspension. */
 const settle = Effect.gen(function*() {
   for (let i = 0; i < 50; i++) yield* Effect.yieldNow()
@@ -202,15 +215,7 @@ describe("TieredCache lifetimes", () => {
 
   it.scoped("with negativeGrace a denial is answered stale while one background load refreshes it; the same answer again is renewed without an invalidation", () =>
     Effect.gen(function*() {
-      const memory = yield* MemoryTier.make()
-      const published: Array<TieredCache.InvalidationMessage> = []
-      const cache = yield* TieredCache.make({
-        memory,
-        writeQueueCapacity: 16,
-        writeBatchSize: 16,
-        invalidationMemory: 100,
-        bus: { publish: (message) => Effect.sync(() => void published.push(message)) }
-      })
+      const { cache, published } = yield* withRecordingBus
       const origin = makeOrigin()
       const graced = { ...p, denied: Duration.seconds(2), negativeGrace: Duration.seconds(30) }
       const denial = () => origin.value("denied", { denied: true })
@@ -239,15 +244,7 @@ describe("TieredCache lifetimes", () => {
 
   it.scoped("a refresh that turns a value into a denial deletes it everywhere first (negativeGrace or not)", () =>
     Effect.gen(function*() {
-      const memory = yield* MemoryTier.make()
-      const published: Array<TieredCache.InvalidationMessage> = []
-      const cache = yield* TieredCache.make({
-        memory,
-        writeQueueCapacity: 16,
-        writeBatchSize: 16,
-        invalidationMemory: 100,
-        bus: { publish: (message) => Effect.sync(() => void published.push(message)) }
-      })
+      const { cache, published } = yield* withRecordingBus
       const origin = makeOrigin()
       const graced = { ...p, denied: Duration.seconds(2), negativeGrace: Duration.seconds(30) }
       yield* cache.getOrSet("ns:v", origin.value("content"), graced)
