@@ -18,8 +18,8 @@ import { type Gateway, runMain, sleep } from "./harness/processes.js"
 import { argNumber, argString, barChart, environment, table, writeResult } from "./harness/report.js"
 import { startStack } from "./harness/stack.js"
 import { indexesIn, recoveryMs, summarize, timeline, type Window } from "./harness/stats.js"
-import { makeVerifier, scanPostgres, scanRedis, type TierReport } from "./harness/tiers.js"
-import { buildCorpus, checkAnswer, type CorpusSettings, KINDS, makeWorkload } from "./harness/workload.js"
+import { copyKey, makeVerifier, scanPostgres, scanRedis, type TierReport } from "./harness/tiers.js"
+import { buildCorpus, CALLERS, checkAnswer, type CorpusSettings, KINDS, makeWorkload, questionOf } from "./harness/workload.js"
 
 const phaseSeconds = argNumber("phase-seconds", 10)
 const connections = argNumber("connections", 100)
@@ -323,7 +323,8 @@ const main = async () => {
     const violations: Record<string, number> = {}
     const violationExamples: Array<string> = []
     let stale = 0
-    const fiveXxWhileStale: Array<{ key: string; status: number; t_ms: number; last_ok_ms_before: number }> = []
+    const fiveXxWhileStale: Array<{ key: string; status: number; code: string | undefined; t_ms: number; last_ok_ms_before: number }> = []
+    const fiveXxCodes: Record<string, number> = {}
     let fiveXxWhileStaleCount = 0
     // A 5xx is a failure when a copy within grace was certainly in the memory tier: answered 200
     // by this same gateway process since its memory was last emptied (no restart, no bus drop), small enough for the memory tier, within
@@ -350,6 +351,8 @@ const main = async () => {
       const key = records.key[i]!
       if (s === 200) lastOk.set(key, records.t[i]!)
       else if (s >= 500) {
+        const codeKey = `${s} ${records.code[i] ?? "no-code"}`
+        fiveXxCodes[codeKey] = (fiveXxCodes[codeKey] ?? 0) + 1
         const ok = lastOk.get(key)
         if (ok !== undefined && ok < records.t[i]! && copyInMemory(key, records.kind[i]!, ok, records.t[i]!)) {
           fiveXxWhileStaleInMemory++
@@ -359,9 +362,9 @@ const main = async () => {
         }
         if (ok !== undefined && ok < records.t[i]!) {
           fiveXxWhileStaleCount++
-          const k = `${KINDS[records.kind[i]!]} ${s}`
+          const k = `${KINDS[records.kind[i]!]} ${s} ${records.code[i] ?? "no-code"}`
           fiveXxByKind[k] = (fiveXxByKind[k] ?? 0) + 1
-          if (fiveXxWhileStale.length < 10) fiveXxWhileStale.push({ key, status: s, t_ms: records.t[i]! - faultStart, last_ok_ms_before: records.t[i]! - ok })
+          if (fiveXxWhileStale.length < 10) fiveXxWhileStale.push({ key, status: s, code: records.code[i], t_ms: records.t[i]! - faultStart, last_ok_ms_before: records.t[i]! - ok })
         }
       }
     }
@@ -371,6 +374,42 @@ const main = async () => {
       await scanPostgres(stack.postgres.url, "public.accelerator_cache", corpus, verifier)
     ]
     const corrupt = tiers.reduce((n, t) => n + t.corrupt, 0)
+    // A 5xx is also a failure when a reachable tier held a servable copy of its answer: stored
+    // (by any process) before the request began and within grace when it ended. The scan runs
+    // after the scenario, so a copy deleted or overwritten since is not seen: a lower bound.
+    // The tier the scenario takes down is not counted as reachable.
+    const downTier = scenario.name === "redis-kill" ? "redis" : scenario.name === "postgres-stop" ? "postgres" : undefined
+    let fiveXxWhileCopyInTier = 0
+    const fiveXxWhileCopyInTierExamples: Array<{ key: string; status: number; code: string | undefined; tier: string; t_ms: number; stored_ms_before: number }> = []
+    // The check's own liveness: the share of 200 answers whose copy the index finds in a tier.
+    let okAnswers = 0
+    let okAnswersIndexed = 0
+    for (let i = 0; i < records.length; i++) {
+      const s = records.status[i]!
+      if (s !== 200 && s < 500) continue
+      const caller = CALLERS[records.caller[i]!]!
+      const question = questionOf(records.key[i]!.slice(caller.name.length + 1))
+      if (question === undefined) continue
+      const key = copyKey(question.namespace, caller.level, question.question)
+      if (s === 200) {
+        okAnswers++
+        if (tiers.some((t) => t.copies?.has(key) === true)) okAnswersIndexed++
+        continue
+      }
+      const started = epoch + records.t[i]!
+      const ended = started + records.ms[i]!
+      for (const tier of tiers) {
+        if (tier.tier === downTier) continue
+        const copy = tier.copies?.get(key)
+        if (copy !== undefined && copy.createdAt <= started && copy.staleUntil > ended) {
+          fiveXxWhileCopyInTier++
+          if (fiveXxWhileCopyInTierExamples.length < 10) {
+            fiveXxWhileCopyInTierExamples.push({ key: records.key[i]!, status: s, code: records.code[i], tier: tier.tier, t_ms: records.t[i]! - faultStart, stored_ms_before: started - copy.createdAt })
+          }
+          break
+        }
+      }
+    }
     const result = {
       name: scenario.name,
       what: scenario.what,
@@ -391,10 +430,14 @@ const main = async () => {
       five_xx_while_copy_in_memory: fiveXxWhileStaleInMemory,
       five_xx_while_copy_in_memory_examples: fiveXxWhileStaleInMemoryExamples,
       memory_evictions: evicted,
+      five_xx_while_copy_in_a_tier: fiveXxWhileCopyInTier,
+      five_xx_while_copy_in_a_tier_examples: fiveXxWhileCopyInTierExamples,
+      ok_answers_with_a_copy_in_a_tier: okAnswers === 0 ? null : Number((okAnswersIndexed / okAnswers).toFixed(3)),
+      five_xx_codes: fiveXxCodes,
       five_xx_with_earlier_200: fiveXxWhileStaleCount,
       five_xx_with_earlier_200_by_route_status: fiveXxByKind,
       five_xx_with_earlier_200_examples: fiveXxWhileStale,
-      tiers,
+      tiers: tiers.map(({ copies, ...report }) => ({ ...report, servable_copies_indexed: copies?.size ?? 0 })),
       memory_tier: "not scannable from outside the process; every answer it served was checked by the load's checker",
       corrupt_entries: corrupt,
       notes: { ...ctx.note, ...(scenario.name === "slow-readers" ? { slow_readers: slowReaderStats } : {}) },
@@ -414,6 +457,9 @@ const main = async () => {
     ...results.filter((r) => (r["corrupt_entries"] as number) > 0).map((r) => `${r["corrupt_entries"]} corrupt entries after ${r["name"]}`),
     ...results.filter((r) => (r["five_xx_while_copy_in_memory"] as number) > 0).map((r) =>
       `${r["five_xx_while_copy_in_memory"]} 5xx while a copy within grace was in memory in ${r["name"]}`
+    ),
+    ...results.filter((r) => (r["five_xx_while_copy_in_a_tier"] as number) > 0).map((r) =>
+      `${r["five_xx_while_copy_in_a_tier"]} 5xx while a reachable tier held a copy within grace in ${r["name"]}`
     )
   ]
   const env = environment({ autocannon: "not used (undici closed loop)" })
@@ -437,7 +483,7 @@ const main = async () => {
     `**Verdict: ${record.verdict}**${failures.length === 0 ? "" : ` — ${failures.join("; ")}`}`,
     "",
     table(
-      ["scenario", "requests", "p99 before / during / after (ms)", "errors before / during / after", "stale answers", "recovery (ms)", "crashes", "wrong-level / wrong-item / bad body", "corrupt entries (Redis + PG)", "5xx while a copy was in memory", "5xx after an earlier 200"],
+      ["scenario", "requests", "p99 before / during / after (ms)", "errors before / during / after", "stale answers", "recovery (ms)", "crashes", "wrong-level / wrong-item / bad body", "corrupt entries (Redis + PG)", "5xx while a copy was in memory", "5xx while a reachable tier held a copy (200s whose copy the index found)", "5xx after an earlier 200", "5xx codes"],
       results.map((r) => {
         const b = r["before"] as Window
         const d = r["during"] as Window
@@ -454,12 +500,14 @@ const main = async () => {
           `${v["wrong_level"] ?? 0} / ${v["wrong_item"] ?? 0} / ${v["bad_body"] ?? 0}`,
           r["corrupt_entries"] as number,
           `${r["five_xx_while_copy_in_memory"] as number}${(r["memory_evictions"] as number) > 0 ? ` (${r["memory_evictions"]} evictions: not judged)` : ""}`,
-          `${r["five_xx_with_earlier_200"] as number}${Object.keys(r["five_xx_with_earlier_200_by_route_status"] as object).length === 0 ? "" : ` (${Object.entries(r["five_xx_with_earlier_200_by_route_status"] as Record<string, number>).map(([k, n]) => `${k}: ${n}`).join(", ")})`}`
+          `${r["five_xx_while_copy_in_a_tier"] as number} (${r["ok_answers_with_a_copy_in_a_tier"] === null ? "—" : `${Math.round((r["ok_answers_with_a_copy_in_a_tier"] as number) * 100)} %`})`,
+          `${r["five_xx_with_earlier_200"] as number}${Object.keys(r["five_xx_with_earlier_200_by_route_status"] as object).length === 0 ? "" : ` (${Object.entries(r["five_xx_with_earlier_200_by_route_status"] as Record<string, number>).map(([k, n]) => `${k}: ${n}`).join(", ")})`}`,
+          Object.entries(r["five_xx_codes"] as Record<string, number>).map(([k, n]) => `${k}: ${n}`).join(", ") || "—"
         ]
       })
     ),
     "",
-    "Errors are transport failures and 5xx; abandoned requests are counted apart. Recovery: time from the end of the fault to the start of the first bucket (1–5 s, long enough for ~50 requests at the baseline rate) from which every bucket to the end of the run has p99 within max(2× baseline, baseline + 50 ms) and an error rate within baseline + 2 %; — when that never happened before the run ended. \"5xx after an earlier 200\": a 5xx for a (caller, path) answered 200 earlier in the run, i.e. a copy within grace existed somewhere (it may have lived only in a tier that was down, or in the memory of a gateway process since restarted): recorded. \"5xx while a copy was in memory\": of those, the ones where the copy was certainly in the memory tier (answered by the same gateway process after its memory tier was last emptied — a new process, or the drop of memory the gateway makes when its invalidation bus reconnects after a Redis restart, read from \`accelerator_cache_memory_drops_total\` — not a large item, within its namespace's grace, no memory eviction in the scenario): a failure. The memory tier cannot be scanned from outside; every answer was checked instead.",
+    "Errors are transport failures and 5xx; abandoned requests are counted apart. Recovery: time from the end of the fault to the start of the first bucket (1–5 s, long enough for ~50 requests at the baseline rate) from which every bucket to the end of the run has p99 within max(2× baseline, baseline + 50 ms) and an error rate within baseline + 2 %; — when that never happened before the run ended. \"5xx after an earlier 200\": a 5xx for a (caller, path) answered 200 earlier in the run, i.e. a copy within grace existed somewhere (it may have lived only in a tier that was down, or in the memory of a gateway process since restarted): recorded. \"5xx while a copy was in memory\": of those, the ones where the copy was certainly in the memory tier (answered by the same gateway process after its memory tier was last emptied — a new process, or the drop of memory the gateway makes when its invalidation bus reconnects after a Redis restart, read from \`accelerator_cache_memory_drops_total\` — not a large item, within its namespace's grace, no memory eviction in the scenario): a failure. The memory tier cannot be scanned from outside; every answer was checked instead. \"5xx while a reachable tier held a copy\": a 5xx whose answer Redis or PostgreSQL held a servable copy of (a 200 entry of the caller's level partition, stored before the request began and within grace when it ended; the tier the scenario takes down excluded), read from the scan of every entry after the scenario: a failure. A copy deleted or overwritten since is not seen, so this is a lower bound; the share of 200 answers whose copy the index finds shows the check is live.",
     "",
     ...(crashes.length === 0 ? [] : ["**Crashes** (the gateway exited on its own; a new one was started at once; logs in the JSON):", "", ...crashes.map((c) => `- ${c.scenario}: exit code ${c.code}, signal ${c.signal}: \`${(c.error ?? "").slice(0, 200)}\``), ""]),
     "![p99 per scenario](chaos.svg)",

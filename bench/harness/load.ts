@@ -21,7 +21,9 @@ export class Records {
   key: Array<string> = []
   target: Array<number> = []
   violation: Array<string | undefined> = []
-  push(r: { t: number; ms: number; status: number; cache: string; kind: Kind; caller: Caller; key: string; target: number; violation: string | undefined }) {
+  /** The error code of a 5xx answer's JSON body (`error.code`), when it had one. */
+  code: Array<string | undefined> = []
+  push(r: { t: number; ms: number; status: number; cache: string; kind: Kind; caller: Caller; key: string; target: number; violation: string | undefined; code?: string | undefined }) {
     this.t.push(r.t)
     this.ms.push(r.ms)
     this.status.push(r.status)
@@ -31,6 +33,7 @@ export class Records {
     this.key.push(r.key)
     this.target.push(r.target)
     this.violation.push(r.violation)
+    this.code.push(r.code)
   }
   get length() {
     return this.t.length
@@ -61,6 +64,15 @@ export interface LoadOptions {
   readonly records: Records
 }
 
+const errorCodeOf = (body: string): string | undefined => {
+  try {
+    const code = (JSON.parse(body) as { error?: { code?: unknown } }).error?.code
+    return typeof code === "string" ? code : undefined
+  } catch {
+    return undefined
+  }
+}
+
 export const runLoad = (options: LoadOptions) => {
   const pools = new Map<string, Pool>()
   const poolOf = (origin: string) => {
@@ -89,6 +101,7 @@ export const runLoad = (options: LoadOptions) => {
       let status = 0
       let cache = ""
       let violation: string | undefined
+      let code: string | undefined
       try {
         const res = await poolOf(origin).request({
           path: req.path,
@@ -100,6 +113,7 @@ export const runLoad = (options: LoadOptions) => {
         status = res.statusCode
         cache = String(res.headers["x-cache"] ?? "")
         if (status === 200) violation = options.check(req, body)
+        else if (status >= 500) code = errorCodeOf(body)
       } catch {
         status = controller.signal.aborted && abandoned ? -1 : 0
         if (status === 0 && !controller.signal.aborted) await new Promise((r) => setTimeout(r, 50)) // refused: do not spin
@@ -115,7 +129,8 @@ export const runLoad = (options: LoadOptions) => {
         caller: req.caller,
         key: `${req.caller.name} ${req.path}`,
         target: targetIndex,
-        violation
+        violation,
+        code
       })
     }
   }

@@ -37,6 +37,26 @@ export interface TierReport {
   readonly markdown_verified_by_reference: number
   readonly markdown_consistent_only: number
   readonly content_bodies_verified: number
+  /**
+   * Every servable (200) entry of a level partition, by {@link copyKey}: when it was stored and
+   * until when it may be served stale (epoch ms). Not written to the results.
+   */
+  readonly copies?: Map<string, { readonly createdAt: number; readonly staleUntil: number }>
+}
+
+/**
+ * A cached answer's key without its partition's hash: `<namespace>|<level>|<question>`, where the
+ * question is what follows the partition in the gateway's key (`<id>:<1|0>:<format>` for content,
+ * `<id>` for Markdown, the normalised search for a search). Only level partitions (and the
+ * anonymous one) are indexed: the bench's callers share their level's partition.
+ */
+export const copyKey = (namespace: string, level: string, question: string) => `${namespace}|${level}|${question}`
+
+const copyKeyOf = (key: string): string | undefined => {
+  const parts = key.split(":")
+  if (parts[1] === "anon") return copyKey(parts[0]!, "anonymous", parts.slice(2).join(":"))
+  if (parts[1] === "lvl") return copyKey(parts[0]!, parts[2]!, parts.slice(4).join(":"))
+  return undefined
 }
 
 const sha = (s: string | Uint8Array) => createHash("sha256").update(s).digest("hex")
@@ -95,6 +115,7 @@ const checkEntries = async (
   let corrupt = 0
   let contentVerified = 0
   const markdown: Array<Pending> = []
+  const copies = new Map<string, { createdAt: number; staleUntil: number }>()
   const contentBudgetEnd = Date.now() + budgetMs
   for (const { key, value } of raw) {
     const parts = key.split(":")
@@ -108,6 +129,10 @@ const checkEntries = async (
     if (Option.isNone(decoded)) {
       fail("envelope does not decode")
       continue
+    }
+    if (!decoded.value.contentType.includes("negative=")) {
+      const copy = copyKeyOf(key)
+      if (copy !== undefined) copies.set(copy, { createdAt: decoded.value.createdAt, staleUntil: decoded.value.staleUntil })
     }
     let text: string
     try {
@@ -219,7 +244,8 @@ const checkEntries = async (
     problems,
     markdown_verified_by_reference: verified,
     markdown_consistent_only: consistentOnly,
-    content_bodies_verified: contentVerified
+    content_bodies_verified: contentVerified,
+    copies
   }
 }
 

@@ -5,6 +5,9 @@
  * content of another access level.
  */
 import { type Corpus, makeCorpus } from "../../src/simulator/Corpus.js"
+import { Either } from "effect"
+import { normalizeSearch, searchKey } from "../../src/content/SearchQuery.js"
+import { parseContentOptions, searchInputOf } from "../../src/http/RequestParams.js"
 
 export const CALLERS = [
   { name: "anonymous", level: "anonymous", authorization: undefined },
@@ -123,6 +126,28 @@ export const checkAnswer = (
     const item = corpus.get(r?.id)
     if (item === undefined) return "wrong_item"
     if (!canRead(level, item.access)) return "wrong_level"
+  }
+  return undefined
+}
+
+/**
+ * The cached question a request path asks, as the gateway keys it after the partition (see
+ * `src/content/CacheKeys.ts`): `content` `<id>:<1|0>:<format>`, `markdown` `<id>`, `search` the
+ * normalised question. `undefined` for other paths and questions the gateway refuses.
+ */
+export const questionOf = (path: string): { readonly namespace: string; readonly question: string } | undefined => {
+  const url = new URL(path, "http://bench.invalid")
+  const markdown = /^\/content\/(\d+)\/markdown$/.exec(url.pathname)
+  if (markdown !== null) return { namespace: "markdown", question: String(Number(markdown[1])) }
+  const content = /^\/content\/(\d+)$/.exec(url.pathname)
+  if (content !== null) {
+    const options = parseContentOptions({ include_content: url.searchParams.get("include_content") ?? undefined, format: url.searchParams.get("format") ?? undefined })
+    if (Either.isLeft(options)) return undefined
+    return { namespace: "content", question: `${Number(content[1])}:${options.right.includeContent ? 1 : 0}:${options.right.format}` }
+  }
+  if (url.pathname === "/search") {
+    const query = normalizeSearch(searchInputOf(url.searchParams))
+    return Either.isRight(query) ? { namespace: "search", question: searchKey(query.right) } : undefined
   }
   return undefined
 }

@@ -114,10 +114,11 @@ export const transportReason = (cause: unknown): TransportReason => {
 // ---------------------------------------------------------------------------------------------
 
 /**
- * Which deadline passed: establishing the connection, waiting for the response headers, or the
- * whole call (headers plus body).
+ * Which deadline passed: waiting for a free connection of a bounded pool (every one held by
+ * other calls: the gateway's own congestion, not the upstream's), establishing the connection,
+ * waiting for the response headers, or the whole call (headers plus body).
  */
-export type TimeoutPhase = "connect" | "headers" | "call"
+export type TimeoutPhase = "pool" | "connect" | "headers" | "call"
 
 /** A deadline passed before the upstream answered. Always transient. */
 export class DrupalTimeoutError extends Data.TaggedError("DrupalTimeoutError")<{

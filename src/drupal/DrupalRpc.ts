@@ -237,6 +237,26 @@ const mapUndiciError = (cause: unknown, label: string, options: DrupalRpcOptions
   return DrupalTransportError.fromCause(cause, label)
 }
 
+/**
+ * The body's chunks, cut when the consumer takes none for `idleMillis`. The pool's body timeout
+ * covers an upstream that stops sending, but it is paused while the body is paused by
+ * backpressure: a consumer that stopped reading (a response waiting on a client that does not
+ * read) would hold the connection for as long as it stalls. Destroying the body frees the
+ * connection at once; the consumer meets the error at its next pull.
+ */
+const drainedWithin = <A>(body: AsyncIterable<A> & { destroy: (error: Error) => void }, idleMillis: number): AsyncIterable<A> => ({
+  async *[Symbol.asyncIterator]() {
+    for await (const chunk of body) {
+      const timer = setTimeout(() => body.destroy(new UndiciErrors.BodyTimeoutError()), idleMillis)
+      try {
+        yield chunk
+      } finally {
+        clearTimeout(timer)
+      }
+    }
+  }
+})
+
 const parseJson = (body: string): unknown => {
   try {
     return JSON.parse(body)
@@ -291,10 +311,33 @@ export const make = (options: DrupalRpcOptions): Effect.Effect<DrupalRpc, never,
     // Streams get connections of their own: a client that reads a large body slowly (or not at
     // all) holds its upstream connection for as long as it stalls, and must never hold one that
     // JSON calls need. A body that stalls for `streamIdleTimeout` is cut and its connection freed.
-    const streamPool = yield* makePool(
-      options.streamMaxConnections ?? Math.max(1, Math.floor(options.maxConnections / 4)),
-      options.streamIdleTimeout ?? options.callTimeout
+    const streamIdleMillis = Duration.toMillis(options.streamIdleTimeout ?? options.callTimeout)
+    const streamConnections = options.streamMaxConnections ?? Math.max(1, Math.floor(options.maxConnections / 4))
+    const streamPool = yield* makePool(streamConnections, options.streamIdleTimeout ?? options.callTimeout)
+    // One slot per stream connection, held from the request until the body is released. A stream
+    // waits for a slot here, not in the pool's queue: waiting on readers that hold every
+    // connection is the gateway's congestion, not the upstream's slowness, so it fails on its
+    // own deadline (`pool`, 503 upstream_busy) and never counts against the upstream's breaker;
+    // the headers deadline starts once a connection is ours.
+    const streamSlots = yield* Effect.makeSemaphore(streamConnections)
+    const streamSlot = streamSlots.take(1).pipe(
+      Effect.timeoutFail({
+        duration: options.headersTimeout,
+        onTimeout: () => new DrupalTimeoutError({ phase: "pool", timeout: Duration.decode(options.headersTimeout) })
+      }),
+      Effect.interruptible
     )
+    /** The release of one slot, run once whichever comes first: the body closing or the stream's scope. */
+    const slotHolder = () => {
+      let held = true
+      return {
+        free: () => {
+          if (!held) return
+          held = false
+          Effect.runSync(streamSlots.release(1))
+        }
+      }
+    }
 
     const policy = BatchPolicy.make({
       mode: options.batch?.mode ?? "always",
@@ -617,9 +660,23 @@ export const make = (options: DrupalRpcOptions): Effect.Effect<DrupalRpc, never,
         Effect.map(
           // The open is interruptible: a consumer that goes away while the upstream has not
           // answered yet aborts the request instead of waiting for its headers.
-          Effect.acquireRelease(Effect.interruptible(open), (res) => Effect.sync(() => res.body.destroy())),
+          Effect.flatMap(
+            Effect.acquireRelease(Effect.as(streamSlot, slotHolder()), (holder) => Effect.sync(holder.free)),
+            (holder) =>
+              Effect.acquireRelease(
+                Effect.tap(Effect.interruptible(open), (res) =>
+                  // The connection is free once its body is done (ended, cut idle, destroyed),
+                  // which may be long before the consumer lets the stream go (a response
+                  // waiting on a client that stopped reading).
+                  Effect.sync(() => res.body.once("close", holder.free))),
+                (res) => Effect.sync(() => res.body.destroy())
+              )
+          ),
           (res) =>
-            Stream.fromAsyncIterable(res.body as AsyncIterable<Uint8Array>, (cause) => mapUndiciError(cause, method, options))
+            Stream.fromAsyncIterable(
+              drainedWithin(res.body as AsyncIterable<Uint8Array> & { destroy: (error: Error) => void }, streamIdleMillis),
+              (cause) => mapUndiciError(cause, method, options)
+            )
         )
       ), "DrupalRpc.stream", { attributes: { "rpc.method": method } })
     }

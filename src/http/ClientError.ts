@@ -19,6 +19,7 @@ export type ClientErrorCode =
   | "method_not_found"
   | "bad_upstream_reply"
   | "upstream_unavailable"
+  | "upstream_busy"
   | "upstream_timeout"
 
 /** What the gateway answers a client for an error: status, stable code and a safe message. */
@@ -27,7 +28,7 @@ export interface ClientError {
   readonly code: ClientErrorCode
   /** Human message; carries upstream text only where the client can act on it (bad params). */
   readonly message: string
-  /** Whole seconds for a `Retry-After` header (503 from an open circuit only). */
+  /** Whole seconds for a `Retry-After` header (503 from an open circuit or a busy pool only). */
   readonly retryAfterSeconds?: number
 }
 
@@ -67,6 +68,7 @@ const fromRpc = (rpc: { readonly code: number; readonly message: string; readonl
  * | per-item -32603 and other codes; HTTP 5xx other than 503/504; other statuses; `DrupalDecodeError`; `DrupalTransportError` | 502 | `bad_upstream_reply` |
  * | HTTP 503, HTTP 429 | 503 | `upstream_unavailable` |
  * | `CircuitOpenError` | 503 | `upstream_unavailable` (+ `retryAfterSeconds`, rounded up, ≥ 1) |
+ * | `DrupalTimeoutError` waiting for a free connection (phase `pool`) | 503 | `upstream_busy` (+ `retryAfterSeconds` 1) |
  * | `DrupalTimeoutError`; HTTP 504 | 504 | `upstream_timeout` |
  *
  * Pure and total.
@@ -103,7 +105,9 @@ export const toClientError = (error: DrupalError | InvalidArguments): ClientErro
     case "DrupalDecodeError":
       return { status: 502, code: "bad_upstream_reply", message: "The upstream sent an unexpected reply" }
     case "DrupalTimeoutError":
-      return { status: 504, code: "upstream_timeout", message: "The upstream timed out" }
+      return error.phase === "pool"
+        ? { status: 503, code: "upstream_busy", message: "Every upstream connection for this kind of call is busy", retryAfterSeconds: 1 }
+        : { status: 504, code: "upstream_timeout", message: "The upstream timed out" }
     case "CircuitOpenError":
       return {
         status: 503,

@@ -6,7 +6,7 @@
  */
 import { HttpApiBuilder, HttpServerRequest, HttpServerResponse } from "@effect/platform"
 import { NodeStream } from "@effect/platform-node"
-import { Clock, Effect, Stream } from "effect"
+import { Chunk, Clock, Effect, Option, type Scope, Stream } from "effect"
 import * as zlib from "node:zlib"
 import { AccessScope } from "../access/AccessScope.js"
 import { CachedContent, type Served } from "../content/CachedContent.js"
@@ -14,7 +14,7 @@ import { normalizeSearch } from "../content/SearchQuery.js"
 import type { DrupalError } from "../drupal/DrupalError.js"
 import { type Credentials, fromAuthorizationHeader, MAX_AUTHORIZATION_LENGTH } from "../drupal/Credentials.js"
 import { GatewayApi } from "./Api.js"
-import { toApiError } from "./ErrorMapping.js"
+import { failWithApiError } from "./ErrorMapping.js"
 import * as Representation from "./Representation.js"
 import { BadInput, parseContentOptions, parseId } from "./RequestParams.js"
 
@@ -112,6 +112,28 @@ const respondStream = (
 
 const MARKDOWN = "text/markdown; charset=utf-8"
 
+/**
+ * The document's stream with its first two pieces pulled before anything is answered: the front
+ * matter, then the first converted piece of the body, which opens the upstream stream (a free
+ * stream connection, the headers, the status). A body refused, a busy stream pool or an upstream
+ * timing out is then a JSON error with its status, not a `200` cut after the front matter. The
+ * pull lives in the request's scope, which closes once the response is written or abandoned.
+ */
+const openedAhead = <E>(stream: Stream.Stream<string, E>): Effect.Effect<Stream.Stream<string, E>, E, Scope.Scope> =>
+  Effect.gen(function*() {
+    const pull = yield* Stream.toPull(stream)
+    const ahead: Array<Chunk.Chunk<string>> = []
+    while (ahead.length < 2) {
+      const next = yield* Effect.catchAll(
+        Effect.map(pull, Option.some),
+        (end) => Option.match(end, { onNone: () => Effect.succeed(Option.none<Chunk.Chunk<string>>()), onSome: (e) => Effect.fail(e) })
+      )
+      if (Option.isNone(next)) return Stream.fromChunks(...ahead)
+      if (Chunk.isNonEmpty(next.value)) ahead.push(next.value)
+    }
+    return Stream.concat(Stream.fromChunks(...ahead), Stream.repeatEffectChunkOption(pull))
+  })
+
 /** The `content` group's handlers. */
 export const ContentHandlers = HttpApiBuilder.group(GatewayApi, "content", (handlers) =>
   Effect.gen(function*() {
@@ -123,14 +145,14 @@ export const ContentHandlers = HttpApiBuilder.group(GatewayApi, "content", (hand
           const credentials = yield* requestCredentials
           const query = yield* normalizeSearch(urlParams)
           return yield* respond(yield* content.search(query, credentials), semantics)
-        }).pipe(Effect.mapError(toApiError)))
+        }).pipe(Effect.catchAll(failWithApiError)))
       .handleRaw("get", ({ path, urlParams }) =>
         Effect.gen(function*() {
           const credentials = yield* requestCredentials
           const id = yield* parseId(path.id)
           const options = yield* parseContentOptions(urlParams)
           return yield* respond(yield* content.item(id, credentials, options), semantics)
-        }).pipe(Effect.mapError(toApiError)))
+        }).pipe(Effect.catchAll(failWithApiError)))
       .handleRaw("markdown", ({ path }) =>
         Effect.gen(function*() {
           const credentials = yield* requestCredentials
@@ -144,6 +166,6 @@ export const ContentHandlers = HttpApiBuilder.group(GatewayApi, "content", (hand
             answer = yield* content.markdown(id, credentials)
           }
           if (answer._tag === "Cached") return yield* respond(answer.served, semantics)
-          return yield* respondStream(answer.stream, semantics)
-        }).pipe(Effect.mapError(toApiError)))
+          return yield* respondStream(yield* openedAhead(answer.stream), semantics)
+        }).pipe(Effect.catchAll(failWithApiError)))
   }))

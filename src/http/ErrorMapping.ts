@@ -8,6 +8,8 @@ import type { InvalidSearch } from "../content/SearchQuery.js"
 import type { InvalidArguments } from "../discovery/ArgumentValidator.js"
 import type { UnknownMethod } from "../discovery/Discovery.js"
 import type { DrupalError } from "../drupal/DrupalError.js"
+import { HttpApp, HttpServerResponse } from "@effect/platform"
+import { Effect } from "effect"
 import { toClientError } from "./ClientError.js"
 import { type ApiError, apiError, fromClientError } from "./ApiError.js"
 import type { BadInput } from "./RequestParams.js"
@@ -47,4 +49,34 @@ export const toApiError = (failure: HandlerFailure): ApiError => {
     default:
       return fromClientError(toClientError(failure))
   }
+}
+
+/**
+ * Whole seconds after which a client may try again, for the failures that know it (an open
+ * circuit, a busy stream pool); `undefined` for every other failure.
+ */
+export const retryAfterSeconds = (failure: HandlerFailure): number | undefined => {
+  switch (failure._tag) {
+    case "BadInput":
+    case "InvalidSearch":
+    case "UnknownMethod":
+    case "LoadTimeout":
+      return undefined
+    default:
+      return toClientError(failure).retryAfterSeconds
+  }
+}
+
+/**
+ * Fails a handler with the client error of `failure` ({@link toApiError}); one that says when to
+ * come back also sets the response's `Retry-After`.
+ */
+export const failWithApiError = (failure: HandlerFailure): Effect.Effect<never, ApiError> => {
+  const error = toApiError(failure)
+  const seconds = retryAfterSeconds(failure)
+  if (seconds === undefined) return Effect.fail(error)
+  return Effect.zipRight(
+    HttpApp.appendPreResponseHandler((_request, response) => Effect.succeed(HttpServerResponse.setHeader(response, "retry-after", String(seconds)))),
+    Effect.fail(error)
+  )
 }

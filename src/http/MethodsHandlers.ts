@@ -11,7 +11,7 @@ import { DrupalRpc } from "../drupal/DrupalRpc.js"
 import { GatewayApi } from "./Api.js"
 import { CachedContent } from "../content/CachedContent.js"
 import { requestCredentials, respond } from "./ContentHandlers.js"
-import { toApiError } from "./ErrorMapping.js"
+import { failWithApiError } from "./ErrorMapping.js"
 import * as Representation from "./Representation.js"
 
 /** The `methods` group's handlers. */
@@ -24,16 +24,16 @@ export const MethodsHandlers = HttpApiBuilder.group(GatewayApi, "methods", (hand
     return handlers
       .handleRaw("methods", () =>
         Effect.flatMap(requestCredentials, (credentials) => Effect.flatMap(content.methods(credentials), (served) => respond(served, semantics))).pipe(
-          Effect.mapError(toApiError)
+          Effect.catchAll(failWithApiError)
         ))
       .handleRaw("tools", () =>
         Effect.flatMap(requestCredentials, (credentials) => Effect.flatMap(content.tools(credentials), (served) => respond(served, semantics))).pipe(
-          Effect.mapError(toApiError)
+          Effect.catchAll(failWithApiError)
         ))
       .handle("rpc", ({ path, payload }) =>
         Effect.gen(function*() {
           const credentials = yield* requestCredentials
           yield* discovery.validate(credentials, path.method, payload)
           return { result: yield* rpc.call(path.method, payload, credentials) }
-        }).pipe(Effect.mapError(toApiError)))
+        }).pipe(Effect.catchAll(failWithApiError)))
   }))

@@ -123,7 +123,7 @@ describe("gateway HTTP API (full composition against the simulator)", () => {
       assert.isBelow(stats.http_requests, 25)
     }))
 
-  it.scopedLive("upstream failures map to stable codes: timeout 504, open circuit 503", () =>
+  it.scopedLive("upstream failures map to stable codes: timeout 504, open circuit 503 with Retry-After", () =>
     Effect.gen(function*() {
       const { request, sim } = yield* startGateway({
         DRUPAL_CALL_TIMEOUT_MS: "300",
@@ -137,6 +137,10 @@ describe("gateway HTTP API (full composition against the simulator)", () => {
       yield* Effect.promise(() => request("/search?q=two"))
       const open = yield* Effect.promise(() => request("/search?q=three"))
       assert.deepStrictEqual([open.status, open.body.error.code], [503, "upstream_unavailable"])
+      // It says when the circuit tries again: the cooldown's remainder, in whole seconds.
+      const retryAfter = Number(open.headers.get("retry-after"))
+      assert.isTrue(retryAfter >= 1 && retryAfter <= 60, `Retry-After ${open.headers.get("retry-after")}`)
+      assert.isNull(timeout.headers.get("retry-after"))
     }))
 
   it.scopedLive("a method added upstream shows in /tools with a new fingerprint after the next refresh", () =>

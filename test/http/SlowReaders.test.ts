@@ -51,11 +51,42 @@ describe("slow and stuck readers", () => {
       // The stuck streams are cut after their idle timeout, so streams for other callers get
       // upstream connections again: a whole Markdown document comes through.
       const markdown = yield* Effect.promise(() => request(`/content/21/markdown`, auth))
-      assert.strictEqual(markdown.status, 200)
+      assert.strictEqual(markdown.status, 200, markdown.text)
       assert.isTrue(markdown.text.startsWith("---\ntitle: "))
       const health = yield* Effect.promise(() => request("/health"))
       assert.strictEqual(health.status, 200)
     }), { timeout: 120_000 })
+
+  it.scopedLive("with every stream connection held, a Markdown miss is answered 503 upstream_busy before anything is sent, and the upstream's circuit stays closed", () =>
+    Effect.gen(function*() {
+      const { base, request } = yield* startGateway(
+        {
+          DRUPAL_STREAM_MAX_CONNECTIONS: "1",
+          DRUPAL_STREAM_IDLE_TIMEOUT_MS: "60000",
+          DRUPAL_HEADERS_TIMEOUT_MS: "800",
+          // One counted failure would open the circuit.
+          DRUPAL_BREAKER_CONSECUTIVE_FAILURES: "1"
+        },
+        // Every streamed reply paced at 16 KB/s: the 2 MB document holds the one stream
+        // connection for the whole spec, whoever reads it.
+        { hugeItemId: HUGE_ID, hugeItemBytes: 2 * MB, faults: { slowStreamRate: 1, streamBytesPerSecond: 16 * 1024 } }
+      )
+      const auth = { headers: { authorization: "Bearer demo-admin-token" } }
+      const holder = new AbortController()
+      yield* Effect.addFinalizer(() => Effect.sync(() => holder.abort()))
+      void fetch(`${base}/content/${HUGE_ID}/markdown`, { ...auth, signal: holder.signal }).then((res) => res.text()).catch(() => undefined)
+      yield* Effect.sleep("1 second")
+
+      const busy = yield* Effect.promise(() => Promise.all([21, 22, 23].map((id) => request(`/content/${id}/markdown`, auth))))
+      for (const answer of busy) {
+        assert.strictEqual(answer.status, 503, answer.text)
+        assert.strictEqual(answer.body?.error?.code, "upstream_busy")
+        assert.strictEqual(answer.headers.get("retry-after"), "1")
+      }
+      // Waiting on the gateway's own readers is not the upstream failing: cold JSON calls go on.
+      const json = yield* Effect.promise(() => Promise.all([31, 32, 33].map((id) => request(`/content/${id}`, auth))))
+      assert.deepStrictEqual(json.map((a) => [a.status, a.body?.id]), [[200, 31], [200, 32], [200, 33]])
+    }), { timeout: 60_000 })
 
   it.scopedLive("a response a client does not read is cut after HTTP_RESPONSE_TIMEOUT_MS", () =>
     Effect.gen(function*() {
