@@ -23,7 +23,7 @@
  *
  * @since 0.1.0
  */
-import { Clock, Config, ConfigError, Context, Duration, Effect, Either, Layer, Option, Redacted, Schema } from "effect"
+import { Clock, Config, ConfigError, Context, Duration, Effect, Either, FiberSet, Layer, Option, Redacted, Schema } from "effect"
 import type { CacheEntry } from "../cache/Envelope.js"
 import { type CachePolicy, type LoadTimeout, TieredCache } from "../cache/TieredCache.js"
 import { AccessConfig, PostgresConfig, RedisConfig } from "../Config.js"
@@ -115,7 +115,15 @@ export interface AccessScopeOptions {
   readonly failureTtl?: Duration.DurationInput
   /** Key of the token fingerprints. Default: {@link processKey}. */
   readonly key?: FingerprintKey
+  /**
+   * Share of the TTL, at its end, in which a partition that is used is looked up again in the
+   * background (0: never ahead, only once it is past). Default 0.25.
+   */
+  readonly refreshAhead?: number
 }
+
+/** Background lookups ahead of expiry running at once, at most. */
+const MAX_AHEAD_LOOKUPS = 64
 
 /** Content type of a remembered refusal in the `scope` namespace. */
 export const FAILURE_CONTENT_TYPE = "application/vnd.accelerator.scope-failure+json"
@@ -201,6 +209,33 @@ export const make = (options: AccessScopeOptions) =>
       return entry !== undefined && now < entry.freshUntil ? read(entry) : undefined
     }
 
+    // A busy caller would otherwise wait for its lookup every TTL, and every request of that
+    // caller with it (the lookup queues behind whatever else the origin does). A partition used
+    // in the last `refreshAhead` of its freshness is looked up again in the background; the
+    // answer is stored as any lookup's (trusted one TTL from itself, a refusal remembered), so a
+    // revocation still takes effect within one TTL, and sooner when the caller is busy.
+    const aheadMillis = Duration.toMillis(options.ttl) * Math.min(1, Math.max(0, options.refreshAhead ?? 0.25))
+    const ahead = new Set<string>()
+    const runAhead = yield* FiberSet.makeRuntime<never>()
+    const lookAhead = (credentials: Credentials, now: number): void => {
+      if (aheadMillis <= 0) return
+      const key = keyOf(credentials)
+      if (ahead.has(key) || ahead.size >= MAX_AHEAD_LOOKUPS) return
+      const entry = cache.memory.lookupSync(key, now)
+      if (entry === undefined || now < entry.freshUntil - aheadMillis || now >= entry.freshUntil) return
+      if (entry.contentType === FAILURE_CONTENT_TYPE) return
+      ahead.add(key)
+      runAhead(
+        Effect.suspend(() => {
+          const since = cache.epoch()
+          return Effect.flatMap(lookup(credentials), (loaded) => cache.set(key, loaded, policy, since))
+        }).pipe(
+          Effect.catchAllCause((cause) => Effect.logDebug("access: a lookup ahead of expiry failed; the next one waits for Drupal").pipe(Effect.annotateLogs({ cause: String(cause).slice(0, 200) }))),
+          Effect.ensuring(Effect.sync(() => ahead.delete(key)))
+        )
+      )
+    }
+
     const tokenPartition = (credentials: Credentials): Partition => ({ id: `tok:${credentials.fingerprint.slice(2)}`, level: "token" })
     const lookup = (credentials: Credentials) =>
       rpc.call(METHOD, undefined, credentials).pipe(
@@ -231,7 +266,9 @@ export const make = (options: AccessScopeOptions) =>
       if (Option.isNone(credentials.authorization)) return Effect.succeed(anonymousPartition)
       return Effect.flatMap(Clock.currentTimeMillis, (now) => {
         const known = fromMemory(credentials, now)
-        return known !== undefined ? known : resolvePartition(credentials)
+        if (known === undefined) return resolvePartition(credentials)
+        lookAhead(credentials, now)
+        return known
       })
     }
 
@@ -244,8 +281,11 @@ export const make = (options: AccessScopeOptions) =>
 
     const partitionSync = (credentials: Credentials): Partition | undefined => {
       if (Option.isNone(credentials.authorization)) return anonymousPartition
-      const known = fromMemory(credentials, Date.now())
-      return known !== undefined && Either.isRight(known) ? known.right : undefined
+      const now = Date.now()
+      const known = fromMemory(credentials, now)
+      if (known === undefined || Either.isLeft(known)) return undefined
+      lookAhead(credentials, now)
+      return known.right
     }
 
     const credentials = (header: string | undefined) => fromAuthorizationHeader(header, key)
@@ -294,7 +334,7 @@ export const fingerprintKeyConfig: Config.Config<FingerprintKey> = Config.all({
 )
 
 /** The service from `AccessConfig` (see {@link fingerprintKeyConfig} for the key). */
-export const layerConfig = Layer.effect(
+export const layerConfig = Layer.scoped(
   AccessScope,
   Effect.flatMap(
     Effect.all([AccessConfig, fingerprintKeyConfig]),

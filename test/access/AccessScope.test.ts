@@ -349,6 +349,38 @@ describe("refused lookups are remembered", () => {
       assert.isTrue(Either.isLeft(refused), "a refusal is never hidden behind the stale partition")
     }))
 
+  it.scopedLive("a partition used near the end of its freshness is looked up again in the background: a busy caller never waits at expiry, and a refusal found ahead ends it", () =>
+    Effect.gen(function*() {
+      let answer: () => Effect.Effect<unknown, DrupalError> = () => Effect.succeed(reply("subscriber", HASH_A))
+      const drupal = answering(() => answer())
+      // Fresh for 4 s; used in its last second, it is looked up again ahead.
+      const scope = yield* scopeOver(drupal.rpc, { ttl: "4 seconds", refreshAhead: 0.25 })
+      const caller = bearer("busy-caller-token")
+      const first = yield* scope.partition(caller)
+      yield* Effect.sleep("1 second")
+      assert.strictEqual(scope.partitionSync(caller)?.id, first.id)
+      assert.strictEqual(drupal.calls(), 1, "not ahead before the last quarter")
+      yield* Effect.sleep("2200 millis")
+      // Used (by the hit path) in the last quarter: answered at once, looked up ahead.
+      assert.strictEqual(scope.partitionSync(caller)?.id, first.id)
+      yield* Effect.sleep("200 millis")
+      assert.strictEqual(drupal.calls(), 2, "one lookup ahead of expiry")
+      yield* Effect.sleep("1000 millis")
+      // Past the first lookup's freshness, the second one's answer is fresh in memory: no wait.
+      assert.strictEqual(scope.partitionSync(caller)?.id, first.id, "fresh from the lookup ahead")
+      assert.strictEqual(drupal.calls(), 2)
+
+      // The token is revoked: the next lookup ahead finds the refusal, and it is answered.
+      answer = () => Effect.fail(new DrupalRpcError({ code: -32600, message: "Invalid request", data: "Access Denied", method: "user.access_context", id: 1 }))
+      yield* Effect.sleep("2000 millis")
+      assert.isDefined(scope.partitionSync(caller), "still within the freshness of the lookup ahead")
+      yield* Effect.sleep("200 millis")
+      assert.strictEqual(drupal.calls(), 3)
+      const refused = yield* Effect.either(scope.partition(caller))
+      assert.isTrue(Either.isLeft(refused), "the refusal found ahead is answered at once")
+      assert.strictEqual(drupal.calls(), 3, "remembered, not asked again")
+    }), { timeout: 30_000 })
+
   it.scoped("AUTH_FAILURE_CACHE_MS = 0 remembers nothing", () =>
     Effect.gen(function*() {
       const drupal = answering(unauthorized)
