@@ -11,12 +11,14 @@
  * | `CACHE_BREAKER_COOLDOWN_MS` | 5000 | how long an open Redis/PostgreSQL tier breaker fails fast |
  * | `CACHE_MAINTENANCE_TIMEOUT_MS` | 30000 | bound on invalidateTags / clear / migration / sweep batch |
  * | `CACHE_REDIS_PREFIX` | per site (`Config.ts` `RedisPrefix`) | prefix of every Redis key of the cache |
- * | `CACHE_REDIS_TIMEOUT_MS` | 500 | bound on one Redis getMany / setMany / delete |
+ * | `CACHE_REDIS_TIMEOUT_MS` | 500 | bound on one Redis getMany / delete |
+ * | `CACHE_REDIS_WRITE_TIMEOUT_MS` | 2000 | bound on one Redis write batch (own connection and breaker) |
  * | `CACHE_REDIS_PAGE_SIZE` | 500 | SCAN / SSCAN `COUNT` and keys per UNLINK |
  * | `CACHE_PG_SCHEMA` | `public` | schema of the cache table (created if missing) |
  * | `CACHE_PG_TABLE` | `accelerator_cache` | cache table name |
  * | `CACHE_PG_UNLOGGED` | true | create the table UNLOGGED: no WAL, emptied after a crash |
- * | `CACHE_PG_TIMEOUT_MS` | 1000 | bound on one PostgreSQL getMany / setMany / delete |
+ * | `CACHE_PG_TIMEOUT_MS` | 1000 | bound on one PostgreSQL getMany / delete |
+ * | `CACHE_PG_WRITE_TIMEOUT_MS` | 5000 | bound on one PostgreSQL write batch (own breaker) |
  * | `CACHE_PG_SWEEP_INTERVAL_MS` | 60000 | pause between sweeps of expired rows; 0 disables |
  * | `CACHE_PG_SWEEP_BATCH_SIZE` | 1000 | rows deleted per sweep statement |
  *
@@ -71,6 +73,7 @@ export const RedisTierConfig: Config.Config<RedisTierOptions> = Config.all({
   site: SiteId,
   compressAbove: CompressAbove,
   timeout: millis("CACHE_REDIS_TIMEOUT_MS", Duration.toMillis(RedisTier.defaults.timeout)),
+  writeTimeout: millis("CACHE_REDIS_WRITE_TIMEOUT_MS", Duration.toMillis(RedisTier.defaults.writeTimeout)),
   maintenanceTimeout: MaintenanceTimeout,
   pageSize: positiveInt("CACHE_REDIS_PAGE_SIZE", RedisTier.defaults.pageSize),
   breaker: TierBreaker
@@ -84,6 +87,7 @@ export const PostgresTierConfig: Config.Config<PostgresTierOptions> = Config.all
   unlogged: Config.boolean("CACHE_PG_UNLOGGED").pipe(Config.withDefault(PostgresTier.defaults.unlogged)),
   compressAbove: CompressAbove,
   timeout: millis("CACHE_PG_TIMEOUT_MS", Duration.toMillis(PostgresTier.defaults.timeout)),
+  writeTimeout: millis("CACHE_PG_WRITE_TIMEOUT_MS", Duration.toMillis(PostgresTier.defaults.writeTimeout)),
   maintenanceTimeout: MaintenanceTimeout,
   sweepInterval: millis("CACHE_PG_SWEEP_INTERVAL_MS", Duration.toMillis(PostgresTier.defaults.sweepInterval)),
   sweepBatchSize: positiveInt("CACHE_PG_SWEEP_BATCH_SIZE", PostgresTier.defaults.sweepBatchSize),

@@ -71,6 +71,7 @@ export const defaults = {
   unlogged: true,
   compressAbove: Envelope.DEFAULT_COMPRESS_ABOVE,
   timeout: Duration.seconds(1),
+  writeTimeout: Duration.seconds(5),
   maintenanceTimeout: Duration.seconds(30),
   sweepInterval: Duration.minutes(1),
   sweepBatchSize: 1_000,
@@ -89,8 +90,10 @@ export interface PostgresTierOptions {
   readonly compressAbove?: number
   /** The site entries belong to: written into each envelope; an entry of another site reads as a miss. */
   readonly site?: string | undefined
-  /** Bound on one `getMany` / `setMany` / `delete`. */
+  /** Bound on one `getMany` / `delete`. */
   readonly timeout?: Duration.DurationInput
+  /** Bound on one `setMany` (a write batch, with a breaker of its own). */
+  readonly writeTimeout?: Duration.DurationInput
   /** Bound on one `invalidateTags` / `clear` / migration / sweep batch. */
   readonly maintenanceTimeout?: Duration.DurationInput
   /** Pause between sweeps of expired rows; zero disables the sweeper fiber. */
@@ -263,6 +266,12 @@ export const make = (
     const breaker = options.breaker === false
       ? undefined
       : yield* CircuitBreaker.make({ ...options.breaker, name: "postgres" })
+    // Write batches have a breaker of their own: a batch too slow for its bound (PostgreSQL busy,
+    // a large batch) must not turn off the reads, which are small and answer requests.
+    const writeBreaker = options.breaker === false
+      ? undefined
+      : yield* CircuitBreaker.make({ ...options.breaker, name: "postgres_writes" })
+    const writeTimeout = Duration.decode(options.writeTimeout ?? defaults.writeTimeout)
     const t = sql(names.qualified)
 
     const tierError = (op: TierOp) => CacheTier.tierError("postgres", op)
@@ -271,9 +280,10 @@ export const make = (
     let migrated = false
 
     const guardedOp = CacheTier.guarded("postgres", breaker, { abandon: true })
+    const guardedWrite = CacheTier.guarded("postgres", writeBreaker, { abandon: true })
     /** Types failures, bounds the operation (abandoning a slow statement), runs it through the breaker. */
     const guard = <A, E>(op: TierOp, bound: Duration.Duration, self: Effect.Effect<A, E>): Effect.Effect<A, TierError> =>
-      guardedOp(
+      (op === "setMany" ? guardedWrite : guardedOp)(
         op,
         bound,
         // The table is gone (dropped by hand, or its creation lost in a crash with
@@ -326,7 +336,7 @@ export const make = (
       if (items.length === 0) return
       yield* guard(
         "setMany",
-        timeout,
+        writeTimeout,
         Effect.gen(function*() {
           yield* ensureMigrated
           const now = yield* Clock.currentTimeMillis

@@ -50,6 +50,7 @@ export const defaults = {
   prefix: "da:",
   compressAbove: Envelope.DEFAULT_COMPRESS_ABOVE,
   timeout: Duration.millis(500),
+  writeTimeout: Duration.seconds(2),
   maintenanceTimeout: Duration.seconds(30),
   pageSize: 500
 } as const
@@ -62,8 +63,10 @@ export interface RedisTierOptions {
   readonly compressAbove?: number
   /** The site entries belong to: written into each envelope; an entry of another site reads as a miss. */
   readonly site?: string | undefined
-  /** Bound on one `getMany` / `setMany` / `delete`. */
+  /** Bound on one `getMany` / `delete`. */
   readonly timeout?: Duration.DurationInput
+  /** Bound on one `setMany` (a write batch, on its own connection and breaker). */
+  readonly writeTimeout?: Duration.DurationInput
   /** Bound on one `invalidateTags` / `clear`, all pages included. */
   readonly maintenanceTimeout?: Duration.DurationInput
   /** `COUNT` of `SCAN` / `SSCAN` pages and most keys per `UNLINK` (integer >= 1). */
@@ -122,9 +125,16 @@ export const make = (options: RedisTierOptions = {}): Effect.Effect<RedisCacheTi
     const breaker = options.breaker === false
       ? undefined
       : yield* CircuitBreaker.make({ ...options.breaker, name: "redis" })
+    // Write batches have a breaker of their own: a batch too slow for its bound (Redis busy, a
+    // large batch) must not turn off the reads, which are small and answer requests.
+    const writeBreaker = options.breaker === false
+      ? undefined
+      : yield* CircuitBreaker.make({ ...options.breaker, name: "redis_writes" })
+    const writeTimeout = Duration.decode(options.writeTimeout ?? defaults.writeTimeout)
 
     /** Types failures, bounds the whole operation, and runs it through the breaker. */
     const guard = CacheTier.guarded("redis", breaker)
+    const guardWrite = CacheTier.guarded("redis", writeBreaker)
 
     const getMany = Effect.fn("RedisTier.getMany")(function*(keys: ReadonlyArray<string>) {
       if (keys.length === 0) return []
@@ -141,9 +151,9 @@ export const make = (options: RedisTierOptions = {}): Effect.Effect<RedisCacheTi
 
     const setMany = Effect.fn("RedisTier.setMany")(function*(items: ReadonlyArray<CacheTier.CacheItem>) {
       if (items.length === 0) return
-      yield* guard(
+      yield* guardWrite(
         "setMany",
-        timeout,
+        writeTimeout,
         Effect.gen(function*() {
           const now = yield* Clock.currentTimeMillis
           const batch = CacheTier.lastPerKey(items)
@@ -167,7 +177,7 @@ export const make = (options: RedisTierOptions = {}): Effect.Effect<RedisCacheTi
             }
             return { key, ttl, bytes: encoded[i]! }
           })
-          yield* redis.use("setMany", (c) => {
+          yield* redis.useForWrites("setMany", (c) => {
             const pipeline = c.pipeline()
             // Entries first, tag links after: see the invalidation argument in the module docs.
             for (const w of writes) pipeline.set(w.key, asBuffer(w.bytes), "PX", w.ttl)

@@ -118,6 +118,19 @@ export const make = (options: TieredReadsOptions): Effect.Effect<TieredReads, ne
      * tiers above missed), and backfills what it finds into memory and into the remote tiers
      * above that answered, unless an invalidation overtook the read (`since`).
      */
+    // A failed remote read is a fall-through, so answers stay right; said at most once per
+    // tier per 5 s (the count is in `accelerator_cache_lookups_total{outcome="error"}`).
+    const lastWarned = new Map<string, number>()
+    const warnReadFailed = (tier: TierName, keys: number, error: unknown) =>
+      Effect.suspend(() => {
+        const now = Date.now()
+        if (now - (lastWarned.get(tier) ?? 0) < 5_000) return Effect.void
+        lastWarned.set(tier, now)
+        return Effect.logWarning("cache: a remote read failed; its keys fall through to the next tier").pipe(
+          Effect.annotateLogs({ tier, keys, error: error instanceof Error ? error.message : String(error) })
+        )
+      })
+
     const readRemote = (keys: ReadonlyArray<string>, remote: ReadonlyArray<CacheTier>, since: number) =>
       Effect.gen(function*() {
         const found: Array<Option.Option<CacheHit>> = keys.map(() => Option.none())
@@ -129,6 +142,7 @@ export const make = (options: TieredReadsOptions): Effect.Effect<TieredReads, ne
           if (Either.isLeft(result)) {
             // Not a backfill target either: a write to a tier that just failed would fail too.
             hooks.onLookup?.(tier.name, "error")
+            yield* warnReadFailed(tier.name, missing.length, result.left)
             continue
           }
           const now = yield* Clock.currentTimeMillis

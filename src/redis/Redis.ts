@@ -42,6 +42,11 @@ export interface Redis {
   readonly client: IORedis
   /** Run one command through `f`, bounded by the command timeout, failures typed. */
   readonly use: <A>(op: string, f: (client: IORedis) => Promise<A>) => Effect.Effect<A, RedisError>
+  /**
+   * {@link use} on a second connection kept for bulk writes (the cache's write batches): a
+   * pipeline of a hundred large values never queues ahead of the reads on the first one.
+   */
+  readonly useForWrites: <A>(op: string, f: (client: IORedis) => Promise<A>) => Effect.Effect<A, RedisError>
   /** A fresh connection with the same options (e.g. a pub/sub subscriber), closed with the scope. */
   readonly duplicate: (name: string) => Effect.Effect<IORedis, RedisError, import("effect/Scope").Scope>
   /** `"ready"` when connected; ioredis's status string otherwise. */
@@ -103,11 +108,14 @@ export const make = (options: RedisOptions) =>
   Effect.gen(function*() {
     const name = options.connectionName ?? "accelerator"
     const client = yield* acquire(options, name)
-    const use = <A>(op: string, f: (client: IORedis) => Promise<A>) =>
-      Effect.tryPromise({ try: () => f(client), catch: (cause) => new RedisError({ op, cause }) })
+    const writes = yield* acquire(options, `${name}-writes`)
+    const on = (connection: IORedis) => <A>(op: string, f: (client: IORedis) => Promise<A>) =>
+      Effect.tryPromise({ try: () => f(connection), catch: (cause) => new RedisError({ op, cause }) })
+    const use = on(client)
     return Redis.of({
       client,
       use,
+      useForWrites: on(writes),
       duplicate: (suffix) => acquire(options, `${name}-${suffix}`),
       status: () => client.status
     })

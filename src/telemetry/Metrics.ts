@@ -63,7 +63,7 @@ export type UpstreamOutcome = typeof upstreamOutcomes[number]
 export const fixedMethodLabels = ["other", "batch"] as const
 
 /** Circuit breakers, as `circuit` label values; a breaker with another name is `other`. */
-export const circuits = ["drupal", "redis", "postgres", "other"] as const
+export const circuits = ["drupal", "redis", "redis_writes", "postgres", "postgres_writes", "other"] as const
 /** A `circuit` label value. */
 export type Circuit = typeof circuits[number]
 

@@ -1,6 +1,7 @@
 import { SqlClient } from "@effect/sql"
 import { assert, describe, it } from "@effect/vitest"
 import { Clock, Context, Effect, Either, Exit, Layer, Option, Redacted, Schedule, type Scope } from "effect"
+import { randomBytes } from "node:crypto"
 import { inject } from "vitest"
 import type { TierError } from "../../src/cache/CacheTier.js"
 import * as PostgresTier from "../../src/cache/PostgresTier.js"
@@ -183,6 +184,27 @@ describe("PostgresTier on the shared PostgreSQL", () => {
         assert.isTrue(Option.isNone(yield* tier.get("ns:k")), "the next one migrates and answers")
         yield* tier.set("ns:k", entryAt(now, "again"))
         assert.isTrue(Option.isSome(yield* tier.get("ns:k")))
+      })))
+
+  it.scopedLive("write batches that outlive their bound open the writes' breaker only: reads go on", () =>
+    withSchema((schema) =>
+      Effect.gen(function*() {
+        const tier = yield* PostgresTier.make({ schema, sweepInterval: 0, writeTimeout: "1 millis", breaker: { consecutiveFailures: 3, cooldown: "1 minute" } })
+        const now = yield* Clock.currentTimeMillis
+        // One entry stored by another instance, whose writes meet their bound.
+        const other = yield* PostgresTier.make({ schema, sweepInterval: 0, breaker: false })
+        yield* other.set("ns:kept", entryAt(now, "kept"))
+        // 2.6 MB of incompressible values per batch: never written within 1 ms.
+        const batch = Array.from({ length: 40 }, (_, i) => ({ key: `ns:big:${i}`, entry: entryAt(now, randomBytes(64 * 1024)) }))
+        for (let i = 0; i < 3; i++) {
+          const failed = yield* Effect.either(tier.setMany(batch))
+          assert.isTrue(Either.isLeft(failed) && failed.left.op === "setMany")
+        }
+        const open = yield* Effect.either(tier.setMany(batch))
+        assert.isTrue(Either.isLeft(open) && (open.left.cause as { _tag?: string })._tag === "CircuitOpenError", "the writes' breaker is open")
+        // The reads' breaker saw none of it.
+        const read = yield* tier.get("ns:kept")
+        assert.strictEqual(new TextDecoder().decode(Option.getOrThrow(read).value), "kept")
       })))
 
   it.effect("invalid names and sizes die at construction", () =>

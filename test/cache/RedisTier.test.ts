@@ -1,5 +1,6 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Cause, Clock, Context, Effect, Either, Exit, Layer, Option, Redacted, Schedule } from "effect"
+import { randomBytes } from "node:crypto"
 import { inject } from "vitest"
 import type { TierError } from "../../src/cache/CacheTier.js"
 import * as RedisTier from "../../src/cache/RedisTier.js"
@@ -210,7 +211,8 @@ describe("RedisTier against a private Redis that dies", () => {
 
       yield* Effect.promise(() => server.restart())
       yield* tier.set("ns:k", entry).pipe(Effect.retry({ schedule: Schedule.spaced("100 millis"), times: 100 }))
-      const back = yield* tier.get("ns:k")
+      // Reads have a breaker of their own: it lets a trial read through once its cooldown is over.
+      const back = yield* tier.get("ns:k").pipe(Effect.retry({ schedule: Schedule.spaced("100 millis"), times: 20 }))
       assert.strictEqual(new TextDecoder().decode(Option.getOrThrow(back).value), "survivor")
     }), 30_000)
 
@@ -230,6 +232,28 @@ describe("RedisTier against a private Redis that dies", () => {
         Cause.isTimeoutException(error.cause) || String((error.cause as { cause?: unknown }).cause).includes("timed out"),
         `timed out, got ${String(error.cause)}`
       )
+    }), 30_000)
+})
+
+describe("RedisTier write batches", () => {
+  it.scopedLive("write batches that outlive their bound open the writes' breaker only: reads go on", () =>
+    Effect.gen(function*() {
+      const { tier, prefix } = yield* scopedTier({ writeTimeout: "1 millis", breaker: { consecutiveFailures: 3, cooldown: "1 minute" } })
+      const { tier: other } = yield* scopedTier({ prefix, breaker: false })
+      const now = yield* Clock.currentTimeMillis
+      // One entry stored by another instance, whose writes meet their bound.
+      yield* other.set("ns:kept", entryAt(now, "kept"))
+      // 2.6 MB of incompressible values per batch: never written within 1 ms.
+      const batch = Array.from({ length: 40 }, (_, i) => ({ key: `ns:big:${i}`, entry: entryAt(now, randomBytes(64 * 1024)) }))
+      for (let i = 0; i < 3; i++) {
+        const failed = yield* Effect.either(tier.setMany(batch))
+        assert.isTrue(Either.isLeft(failed) && failed.left.op === "setMany")
+      }
+      const open = yield* Effect.either(tier.setMany(batch))
+      assert.isTrue(Either.isLeft(open) && (open.left.cause as { _tag?: string })._tag === "CircuitOpenError", "the writes' breaker is open")
+      // The reads' breaker saw none of it.
+      const read = yield* tier.get("ns:kept")
+      assert.strictEqual(new TextDecoder().decode(Option.getOrThrow(read).value), "kept")
     }), 30_000)
 })
 
