@@ -248,10 +248,17 @@ export const decodeHeader = (
 }
 
 /**
+ * Compressed bodies that inflate to at most this many bytes are inflated inline (well under a
+ * millisecond): a read never waits in the libuv pool's queue behind large compressions for them.
+ */
+export const INFLATE_INLINE_MAX = 256 * 1024
+
+/**
  * {@link decode} without a fiber when it can answer synchronously: the entry (or `None`, as
- * `decode` would answer) for an envelope whose body is stored uncompressed, `undefined` when the
- * body is compressed and must be inflated by {@link decode} (zlib runs off the event loop).
- * Pure; never throws. The returned `value` is a fresh copy, as with `decode`.
+ * `decode` would answer) for an envelope whose body is stored uncompressed or inflates to at most
+ * {@link INFLATE_INLINE_MAX} bytes, `undefined` when the body is larger and compressed and must be
+ * inflated by {@link decode} (zlib off the event loop). Pure; never throws. The returned `value`
+ * is a fresh copy, as with `decode`.
  */
 export const decodeSync = (bytes: Uint8Array, site?: string): Option.Option<CacheEntry> | undefined => {
   const header = decodeHeader(bytes, { complete: true })
@@ -259,8 +266,15 @@ export const decodeSync = (bytes: Uint8Array, site?: string): Option.Option<Cach
   const h = header.value
   // An entry of another site (or of a writer that named none) is not this site's: a miss.
   if (site !== undefined && h.site !== site) return Option.none()
-  if (h.compressed) return undefined
-  return Option.some(entryOf(h, bytes.subarray(h.bodyOffset, h.bodyOffset + h.bodyLength).slice()))
+  const body = bytes.subarray(h.bodyOffset, h.bodyOffset + h.bodyLength)
+  if (!h.compressed) return Option.some(entryOf(h, body.slice()))
+  if (h.rawLength > INFLATE_INLINE_MAX) return undefined
+  try {
+    const value = zlib.gunzipSync(body, { maxOutputLength: Math.max(h.rawLength, 1) })
+    return value.byteLength === h.rawLength ? Option.some(entryOf(h, value)) : Option.none()
+  } catch {
+    return Option.none()
+  }
 }
 
 const entryOf = (h: EnvelopeHeader, value: Uint8Array): CacheEntry => ({

@@ -78,6 +78,9 @@ export const defaults = {
   sweepMaxBatches: 100
 } as const
 
+/** Bodies of one write batch compressed at once, at most. */
+const ENCODE_CONCURRENCY = 2
+
 /** Options of {@link make}; every field defaults to {@link defaults}. */
 export interface PostgresTierOptions {
   /** Schema of the table; created when missing. Lower-case identifier (`[a-z_][a-z0-9_]*`). */
@@ -317,35 +320,39 @@ export const make = (
 
     const getMany = Effect.fn("PostgresTier.getMany")(function*(keys: ReadonlyArray<string>) {
       if (keys.length === 0) return []
-      return yield* guard(
+      // The bound and the breaker cover PostgreSQL, not the decoding: a large body waiting for
+      // a thread of the libuv pool is the gateway's own queue, not a slow database.
+      const rows = yield* guard(
         "getMany",
         timeout,
-        Effect.gen(function*() {
-          yield* ensureMigrated
-          const rows = yield* sql<Row>`
+        Effect.zipRight(
+          ensureMigrated,
+          sql<Row>`
             SELECT key, value FROM ${t} WHERE key = ANY(${keys}::text[]) AND stale_until > now()`
-          const now = yield* Clock.currentTimeMillis
-          const byKey = new Map<string, Uint8Array>()
-          for (const row of rows) byKey.set(row.key, row.value)
-          return yield* Envelope.decodeAll(keys.map((key) => byKey.get(key)), now, site)
-        })
+        )
       )
+      const now = yield* Clock.currentTimeMillis
+      const byKey = new Map<string, Uint8Array>()
+      for (const row of rows) byKey.set(row.key, row.value)
+      return yield* Envelope.decodeAll(keys.map((key) => byKey.get(key)), now, site)
     })
 
     const setMany = Effect.fn("PostgresTier.setMany")(function*(items: ReadonlyArray<CacheTier.CacheItem>) {
       if (items.length === 0) return
+      // Encoded before the bound (the bound and the breaker cover PostgreSQL), two at a time:
+      // the libuv pool keeps threads for the reads' inflation.
+      const now = yield* Clock.currentTimeMillis
+      const batch = CacheTier.lastPerKey(items)
+      const live = batch.filter((item) => Envelope.isUsable(item.entry, now))
+      const dead = batch.filter((item) => !Envelope.isUsable(item.entry, now)).map((item) => item.key)
+      const encoded = yield* Effect.forEach(live, (item) => Envelope.encode(item.entry, { compressAbove, site }), {
+        concurrency: ENCODE_CONCURRENCY
+      })
       yield* guard(
         "setMany",
         writeTimeout,
         Effect.gen(function*() {
           yield* ensureMigrated
-          const now = yield* Clock.currentTimeMillis
-          const batch = CacheTier.lastPerKey(items)
-          const live = batch.filter((item) => Envelope.isUsable(item.entry, now))
-          const dead = batch.filter((item) => !Envelope.isUsable(item.entry, now)).map((item) => item.key)
-          const encoded = yield* Effect.forEach(live, (item) => Envelope.encode(item.entry, { compressAbove, site }), {
-            concurrency: 8
-          })
           const rows = live.map((item, i) => ({
             key: item.key,
             namespace: CacheTier.namespaceOf(item.key) ?? "",

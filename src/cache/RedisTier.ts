@@ -55,6 +55,9 @@ export const defaults = {
   pageSize: 500
 } as const
 
+/** Bodies of one write batch compressed at once, at most. */
+const ENCODE_CONCURRENCY = 2
+
 /** Options of {@link make}; every field defaults to {@link defaults}. */
 export interface RedisTierOptions {
   /** Prefix of every Redis key this tier touches. */
@@ -138,30 +141,32 @@ export const make = (options: RedisTierOptions = {}): Effect.Effect<RedisCacheTi
 
     const getMany = Effect.fn("RedisTier.getMany")(function*(keys: ReadonlyArray<string>) {
       if (keys.length === 0) return []
-      return yield* guard(
+      // The bound and the breaker cover Redis, not the decoding: a large body waiting for a
+      // thread of the libuv pool is the gateway's own queue, not a slow Redis.
+      const replies = yield* guard(
         "getMany",
         timeout,
-        Effect.gen(function*() {
-          const replies = yield* redis.use("mget", (c) => c.mgetBuffer(...keys.map((key) => entryKey(prefix, key))))
-          const now = yield* Clock.currentTimeMillis
-          return yield* Envelope.decodeAll(replies, now, site)
-        })
+        redis.use("mget", (c) => c.mgetBuffer(...keys.map((key) => entryKey(prefix, key))))
       )
+      const now = yield* Clock.currentTimeMillis
+      return yield* Envelope.decodeAll(replies, now, site)
     })
 
     const setMany = Effect.fn("RedisTier.setMany")(function*(items: ReadonlyArray<CacheTier.CacheItem>) {
       if (items.length === 0) return
+      // Encoded before the bound (the bound and the breaker cover Redis), two at a time: the
+      // libuv pool keeps threads for the reads' inflation.
+      const now = yield* Clock.currentTimeMillis
+      const batch = CacheTier.lastPerKey(items)
+      const live = batch.filter((item) => Envelope.isUsable(item.entry, now))
+      const dead = batch.filter((item) => !Envelope.isUsable(item.entry, now))
+      const encoded = yield* Effect.forEach(live, (item) => Envelope.encode(item.entry, { compressAbove, site }), {
+        concurrency: ENCODE_CONCURRENCY
+      })
       yield* guardWrite(
         "setMany",
         writeTimeout,
         Effect.gen(function*() {
-          const now = yield* Clock.currentTimeMillis
-          const batch = CacheTier.lastPerKey(items)
-          const live = batch.filter((item) => Envelope.isUsable(item.entry, now))
-          const dead = batch.filter((item) => !Envelope.isUsable(item.entry, now))
-          const encoded = yield* Effect.forEach(live, (item) => Envelope.encode(item.entry, { compressAbove, site }), {
-            concurrency: 8
-          })
           // Longest TTL among this batch's members, per tag.
           const tagTtl = new Map<string, { ttl: number; members: Array<string> }>()
           const writes = live.map((item, i) => {
