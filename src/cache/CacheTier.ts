@@ -29,6 +29,7 @@
  *
  * @since 0.1.0
  */
+import * as Deadline from "../concurrency/Deadline.js"
 import { Cause, Data, Duration, Effect, Option } from "effect"
 import type { CircuitBreaker, CircuitBreakerOptions } from "../resilience/CircuitBreaker.js"
 import type * as Envelope from "./Envelope.js"
@@ -71,12 +72,12 @@ export const guarded = (tier: TierName, breaker: CircuitBreaker | undefined, opt
 <A, E>(op: TierOp, bound: Duration.Duration, self: Effect.Effect<A, E>): Effect.Effect<A, TierError> => {
   const wrap = tierError(tier, op)
   const typed = Effect.mapError(self, wrap)
-  const bounded = (options.abandon === true ? Effect.disconnect(typed) : typed).pipe(
-    Effect.timeoutFail({
-      duration: bound,
-      onTimeout: () => wrap(new Cause.TimeoutException(`${tier} ${op} exceeded ${Duration.format(bound)}`))
-    })
-  )
+  // A deadline that forgives a busy event loop: a reply already in the socket buffer when the
+  // timer fires is read first (a loop held for longer than the bound is not a slow tier).
+  const bounded = Deadline.timeoutFail(options.abandon === true ? Effect.disconnect(typed) : typed, {
+    duration: bound,
+    onTimeout: () => wrap(new Cause.TimeoutException(`${tier} ${op} exceeded ${Duration.format(bound)}`))
+  })
   return breaker === undefined ? bounded : Effect.catchTag(breaker.withBreaker(bounded), "CircuitOpenError", (cause) => Effect.fail(wrap(cause)))
 }
 

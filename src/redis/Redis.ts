@@ -10,6 +10,7 @@
  *
  * @since 0.1.0
  */
+import * as Deadline from "../concurrency/Deadline.js"
 import { Context, Data, Duration, Effect, Layer, Option, Redacted } from "effect"
 import type { ConfigError } from "effect/ConfigError"
 import { Redis as IORedis } from "ioredis"
@@ -43,8 +44,9 @@ export interface Redis {
   /** Run one command through `f`, bounded by the command timeout, failures typed. */
   readonly use: <A>(op: string, f: (client: IORedis) => Promise<A>) => Effect.Effect<A, RedisError>
   /**
-   * {@link use} on a second connection kept for bulk writes (the cache's write batches): a
-   * pipeline of a hundred large values never queues ahead of the reads on the first one.
+   * Like {@link use}, on a second connection kept for bulk writes (the cache's write batches): a
+   * pipeline of a hundred large values never queues ahead of the reads on the first one. Not
+   * bounded here: the caller bounds it (and interrupting the wait does not cancel the commands).
    */
   readonly useForWrites: <A>(op: string, f: (client: IORedis) => Promise<A>) => Effect.Effect<A, RedisError>
   /** A fresh connection with the same options (e.g. a pub/sub subscriber), closed with the scope. */
@@ -56,9 +58,17 @@ export interface Redis {
 /** Tag of the Redis adapter. */
 export const Redis = Context.GenericTag<Redis>("accelerator/Redis")
 
-const clientOptions = (options: RedisOptions, name: string) => ({
+/**
+ * ioredis's own command timeout is a backstop (for the rate limiter, which drives the client
+ * itself): a timer that fires after a busy stretch of the event loop fails a command whose
+ * reply is already in the socket buffer. {@link Redis.use} bounds commands at `commandTimeout`
+ * with a deadline that reads pending replies first (`concurrency/Deadline.ts`).
+ */
+const BACKSTOP_FACTOR = 4
+
+const clientOptions = (options: RedisOptions, name: string, backstop: boolean) => ({
   connectTimeout: Duration.toMillis(options.connectTimeout),
-  commandTimeout: Duration.toMillis(options.commandTimeout),
+  ...(backstop ? { commandTimeout: Duration.toMillis(options.commandTimeout) * BACKSTOP_FACTOR } : {}),
   enableOfflineQueue: false,
   maxRetriesPerRequest: 1,
   enableAutoPipelining: true,
@@ -76,10 +86,10 @@ const quit = (client: IORedis) =>
     Effect.ensuring(Effect.sync(() => client.disconnect()))
   )
 
-const acquire = (options: RedisOptions, name: string) =>
+const acquire = (options: RedisOptions, name: string, backstop = true) =>
   Effect.acquireRelease(
     Effect.sync(() => {
-      const client = new IORedis(Redacted.value(options.url), clientOptions(options, name))
+      const client = new IORedis(Redacted.value(options.url), clientOptions(options, name, backstop))
       // Every emitter gets an `error` listener: connection errors are reported through the
       // commands that fail and through `status`, not as an unhandled `error` event.
       client.on("error", () => {})
@@ -108,14 +118,17 @@ export const make = (options: RedisOptions) =>
   Effect.gen(function*() {
     const name = options.connectionName ?? "accelerator"
     const client = yield* acquire(options, name)
-    const writes = yield* acquire(options, `${name}-writes`)
-    const on = (connection: IORedis) => <A>(op: string, f: (client: IORedis) => Promise<A>) =>
-      Effect.tryPromise({ try: () => f(connection), catch: (cause) => new RedisError({ op, cause }) })
-    const use = on(client)
+    // Write batches are bounded by their caller (the cache's write bound): no per-command bound.
+    const writes = yield* acquire(options, `${name}-writes`, false)
+    const use = <A>(op: string, f: (client: IORedis) => Promise<A>) =>
+      Deadline.timeoutFail(
+        Effect.tryPromise({ try: () => f(client), catch: (cause) => new RedisError({ op, cause }) }),
+        { duration: options.commandTimeout, onTimeout: () => new RedisError({ op, cause: new Error("Command timed out") }) }
+      )
     return Redis.of({
       client,
       use,
-      useForWrites: on(writes),
+      useForWrites: (op, f) => Effect.tryPromise({ try: () => f(writes), catch: (cause) => new RedisError({ op, cause }) }),
       duplicate: (suffix) => acquire(options, `${name}-${suffix}`),
       status: () => client.status
     })
