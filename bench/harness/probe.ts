@@ -72,6 +72,13 @@ export interface PhaseReport {
   readonly peak_rss_mb: number
   readonly rss_at_start_mb: number
   readonly cpu_ms: number
+  /**
+   * The gateway's own view of its answers during the phase, from its request-duration histogram
+   * (`accelerator_http_request_duration_seconds`, from the request event to the response's
+   * finish): the bucket bound at or under which 50/99/99.9 % of them finished, ms. Time a request
+   * waited before the gateway read it (socket buffers, a load generator short of CPU) is not in it.
+   */
+  readonly gateway_side_ms: { readonly requests: number; readonly p50_at_most: number | null; readonly p99_at_most: number | null; readonly p999_at_most: number | null } | null
   /** Simulator counters during the phase. */
   readonly upstream: { readonly http_requests: number; readonly rpc_calls: number; readonly methods: Record<string, number>; readonly queue_rejections: number }
 }
@@ -82,8 +89,40 @@ const mb = (b: number) => Math.round(b / 2 ** 20)
  * Starts watching one phase: gateway at `gatewayUrl` (pid `pid`), simulator at `simUrl`. The
  * gateway should sample its gauges every second (`METRICS_SAMPLE_INTERVAL_MS=1000`).
  */
+/** The gateway's request-duration histogram, summed over its labels: cumulative count per bound (s). */
+const durationHistogram = async (gatewayUrl: string): Promise<Map<number, number> | undefined> => {
+  try {
+    const res = await fetch(`${gatewayUrl}/metrics`, { signal: AbortSignal.timeout(5_000) })
+    const buckets = new Map<number, number>()
+    for (const line of (await res.text()).split("\n")) {
+      if (!line.startsWith("accelerator_http_request_duration_seconds_bucket")) continue
+      const le = /le="([^"]+)"/.exec(line)?.[1]
+      if (le === undefined) continue
+      const bound = le === "+Inf" ? Number.POSITIVE_INFINITY : Number(le)
+      buckets.set(bound, (buckets.get(bound) ?? 0) + Number(line.slice(line.lastIndexOf(" ") + 1)))
+    }
+    return buckets
+  } catch {
+    return undefined
+  }
+}
+
+const gatewaySide = (before: Map<number, number> | undefined, after: Map<number, number> | undefined): PhaseReport["gateway_side_ms"] => {
+  if (before === undefined || after === undefined) return null
+  const bounds = [...after.keys()].sort((a, b) => a - b)
+  const total = (after.get(Number.POSITIVE_INFINITY) ?? 0) - (before.get(Number.POSITIVE_INFINITY) ?? 0)
+  if (total <= 0) return { requests: 0, p50_at_most: null, p99_at_most: null, p999_at_most: null }
+  const at = (q: number) => {
+    for (const bound of bounds) {
+      if ((after.get(bound) ?? 0) - (before.get(bound) ?? 0) >= q * total) return Number.isFinite(bound) ? bound * 1000 : null
+    }
+    return null
+  }
+  return { requests: total, p50_at_most: at(0.5), p99_at_most: at(0.99), p999_at_most: at(0.999) }
+}
+
 export const startPhase = async (options: { readonly gatewayUrl: string; readonly pid: number; readonly simUrl: string }) => {
-  const [status0, sim0] = await Promise.all([tryJson(`${options.gatewayUrl}/status.json`), tryJson(`${options.simUrl}/__sim/stats`)])
+  const [status0, sim0, durations0] = await Promise.all([tryJson(`${options.gatewayUrl}/status.json`), tryJson(`${options.simUrl}/__sim/stats`), durationHistogram(options.gatewayUrl)])
   const rss0 = rssOf(options.pid).rss
   const peakReset = resetPeakRss(options.pid)
   let peakPolled = rss0
@@ -112,7 +151,7 @@ export const startPhase = async (options: { readonly gatewayUrl: string; readonl
     end: async (): Promise<PhaseReport> => {
       stopped = true
       await poller
-      const [status1, sim1] = await Promise.all([tryJson(`${options.gatewayUrl}/status.json`), tryJson(`${options.simUrl}/__sim/stats`)])
+      const [status1, sim1, durations1] = await Promise.all([tryJson(`${options.gatewayUrl}/status.json`), tryJson(`${options.simUrl}/__sim/stats`), durationHistogram(options.gatewayUrl)])
       const t0 = tiersOf(status0)
       const t1 = tiersOf(status1)
       const tiers = Object.fromEntries(Object.entries(t1).map(([name, b]) => {
@@ -133,6 +172,7 @@ export const startPhase = async (options: { readonly gatewayUrl: string; readonl
       return {
         tiers,
         origin_loads: typeof origin0 === "number" && typeof origin1 === "number" ? origin1 - origin0 : null,
+        gateway_side_ms: gatewaySide(durations0, durations1),
         event_loop_p99_ms: {
           max: sorted.length === 0 ? null : Math.round(sorted[sorted.length - 1]! * 10) / 10,
           median: sorted.length === 0 ? null : Math.round(sorted[Math.floor(sorted.length / 2)]! * 10) / 10,
