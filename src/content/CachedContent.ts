@@ -9,7 +9,7 @@
  *
  * @since 0.1.0
  */
-import { Cause, Clock, Duration, Effect, FiberSet, Option, Stream } from "effect"
+import { Cause, Clock, Deferred, Duration, Effect, Exit, FiberId, FiberSet, Option, Stream } from "effect"
 import { AccessScope } from "../access/AccessScope.js"
 import type { CacheEntry } from "../cache/Envelope.js"
 import { type CachePolicy, type CacheStatus, type Loaded, type LoadTimeout, TieredCache } from "../cache/TieredCache.js"
@@ -83,6 +83,15 @@ const parseSmall = (bytes: Uint8Array): unknown => {
     return undefined
   }
 }
+
+/** Keys whose document streams into the cache while other misses of it wait, at most. */
+const MAX_MARKDOWN_LEADERS = 1024
+
+/** Longest a key leads (a stream nobody ran, a document streaming for longer). */
+const MARKDOWN_LEAD_MAX_MS = 30_000
+
+/** How long a Markdown miss waits for the same document streaming for another caller. */
+const MARKDOWN_FOLLOW_WAIT = Duration.seconds(5)
 
 /** Stale Markdown documents refreshed in the background at once, at most. */
 const MAX_MARKDOWN_REFRESHES = 32
@@ -260,7 +269,7 @@ export class CachedContent extends Effect.Service<CachedContent>()("accelerator/
      * streams (compressed, up to the bound) is stored only when the stream ended normally, with
      * the epoch the load began in: an invalidation while the document streams wins over it.
      */
-    const openMarkdown = (id: number, credentials: Credentials, partitionId: string, key: string) =>
+    const openMarkdown = (id: number, credentials: Credentials, partitionId: string, key: string, wontStore: () => void = () => {}) =>
       Effect.gen(function*() {
         const since = cache.epoch()
         const metaKey = contentCacheKey(partitionId, id, false, "html")
@@ -280,7 +289,7 @@ export class CachedContent extends Effect.Service<CachedContent>()("accelerator/
           yield* cache.set(key, { value, contentType: "text/markdown; charset=utf-8", tags: [itemTag(id)] }, policies.markdown, since)
         })
         const tapped = stream.pipe(
-          Stream.tap((text) => copy.add(text)),
+          Stream.tap((text) => Effect.zipRight(copy.add(text), Effect.sync(() => copy.givenUp() && wontStore()))),
           Stream.tapError(() => cache.recordOriginLoad(false)),
           // The body refused (the front matter, from the cached metadata, may be out already):
           // the copy and the metadata go on every tier and instance, so the next caller's
@@ -320,30 +329,70 @@ export class CachedContent extends Effect.Service<CachedContent>()("accelerator/
         return Effect.asVoid(FiberSet.run(background, run))
       })
 
-    const markdown = (id: number, credentials: Credentials): Effect.Effect<MarkdownAnswer, DrupalError | LoadTimeout> =>
+    /** The cached answer for a Markdown key, fresh, or stale within grace (refreshed in the background). */
+    const cachedMarkdown = (id: number, credentials: Credentials, partitionId: string, key: string) =>
       Effect.gen(function*() {
-        const partition = yield* access.partition(credentials)
-        const key = markdownCacheKey(partition.id, id)
         const now = yield* Clock.currentTimeMillis
         const cached = yield* cache.get(key)
         if (Option.isSome(cached) && now < cached.value.entry.freshUntil) {
           const response = responseOf(cached.value.entry.contentType)
-          return {
+          return Option.some<MarkdownAnswer>({
             _tag: "Cached",
             served: { body: cached.value.entry.value, contentType: response.contentType, httpStatus: response.status, cache: cached.value.status, millis: 0, entry: cached.value.entry }
-          } as const
+          })
         }
         // Stale-while-revalidate, as on the JSON routes: a document within its grace is answered
         // at once and refreshed in the background, so a failing origin never turns it into an error.
         if (Option.isSome(cached) && now < cached.value.entry.staleUntil && responseOf(cached.value.entry.contentType).status === 200) {
-          yield* refreshMarkdown(id, credentials, partition.id, key)
+          yield* refreshMarkdown(id, credentials, partitionId, key)
           const entry = cached.value.entry
-          return {
+          return Option.some<MarkdownAnswer>({
             _tag: "Cached",
             served: { body: entry.value, contentType: entry.contentType, httpStatus: 200, cache: "STALE", millis: 0, entry }
-          } as const
+          })
         }
-        return yield* openMarkdown(id, credentials, partition.id, key)
+        return Option.none<MarkdownAnswer>()
+      })
+
+    /**
+     * Documents streaming from upstream into the cache, by key: a settled signal once the stream
+     * ended (and was stored), failed, or passed the size bound (it will not be stored). At most
+     * {@link MAX_MARKDOWN_LEADERS} keys; beyond, misses stream on their own.
+     */
+    const leaders = new Map<string, Deferred.Deferred<void>>()
+
+    const markdown = (id: number, credentials: Credentials): Effect.Effect<MarkdownAnswer, DrupalError | LoadTimeout> =>
+      Effect.gen(function*() {
+        const partition = yield* access.partition(credentials)
+        const key = markdownCacheKey(partition.id, id)
+        const found = yield* cachedMarkdown(id, credentials, partition.id, key)
+        if (Option.isSome(found)) return found.value
+        // The same document is already streaming for another caller of this partition: wait for
+        // it to be stored (bounded) and answer from the cache, rather than another upstream stream.
+        const leading = leaders.get(key)
+        if (leading !== undefined) {
+          yield* Effect.timeoutOption(Deferred.await(leading), MARKDOWN_FOLLOW_WAIT)
+          const stored = yield* cachedMarkdown(id, credentials, partition.id, key)
+          if (Option.isSome(stored)) return stored.value
+        }
+        if (leaders.has(key) || leaders.size >= MAX_MARKDOWN_LEADERS) return yield* openMarkdown(id, credentials, partition.id, key)
+        const settled = Deferred.unsafeMake<void>(FiberId.none)
+        leaders.set(key, settled)
+        const settle = () => {
+          clearTimeout(expiry)
+          if (leaders.get(key) === settled) leaders.delete(key)
+          Deferred.unsafeDone(settled, Exit.void)
+        }
+        // A stream nobody runs (its request abandoned before the first pull) settles nothing:
+        // the key leads for at most this long.
+        const expiry = setTimeout(settle, MARKDOWN_LEAD_MAX_MS)
+        expiry.unref()
+        const answer = yield* Effect.onExit(openMarkdown(id, credentials, partition.id, key, settle), (exit) =>
+          Effect.sync(() => {
+            if (Exit.isFailure(exit) || exit.value._tag === "Cached") settle()
+          }))
+        // Settled once the stream is over (its copy stored first), however it ends.
+        return answer._tag === "Streamed" ? { _tag: "Streamed", stream: Stream.ensuring(answer.stream, Effect.sync(settle)) } as const : answer
       })
 
     const discoveryView = (view: "methods" | "tools", credentials: Credentials) =>

@@ -24,6 +24,8 @@ export interface CompressedCopy {
   readonly discard: Effect.Effect<void>
   /** Bytes held now: raw below `RAW_BELOW`, compressed beyond (observability, specs). */
   readonly heldBytes: () => number
+  /** Whether it gave up (the bound passed, or zlib failed): `finish` will give `undefined`. */
+  readonly givenUp: () => boolean
 }
 
 /** Documents up to this size are held uncompressed. */
@@ -102,5 +104,5 @@ export const make = (maxRawBytes: number): CompressedCopy => {
   })
   const heldBytes = () =>
     (held ?? []).reduce((n, b) => n + b.byteLength, 0) + compressed.reduce((n, b) => n + b.byteLength, 0)
-  return { add, finish, discard: Effect.sync(drop), heldBytes }
+  return { add, finish, discard: Effect.sync(drop), heldBytes, givenUp: () => failed || raw > maxRawBytes }
 }
