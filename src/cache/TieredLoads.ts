@@ -202,15 +202,16 @@ export const make = (options: TieredLoadsOptions): TieredLoads => {
             break
           }
         }
-        if (leased) {
-          // The holder may have stored its value and let the lease go between the read above and
-          // this acquire: look once more before loading it a second time.
-          const [found] = yield* readRemote([key], remote, since)
-          const at = yield* Clock.currentTimeMillis
-          if (found !== undefined && Option.isSome(found) && at < found.value.entry.freshUntil) {
-            yield* lease.release(key)
-            return { value: found.value, since }
-          }
+      }
+      if (leased && lease !== undefined) {
+        // The holder before us (if any) may have stored its value and let the lease go between
+        // our last read of the shared tiers (this get's, or a poll's) and our acquire: look once
+        // more before loading it a second time (one batched read per leased load).
+        const [found] = yield* readRemote([key], remote, since)
+        const at = yield* Clock.currentTimeMillis
+        if (found !== undefined && Option.isSome(found) && at < found.value.entry.freshUntil) {
+          yield* lease.release(key)
+          return { value: found.value, since }
         }
       }
       hooks.onOriginLoad?.()

@@ -118,4 +118,34 @@ describe("cross-instance load lease", () => {
       assert.strictEqual(calls.n, 0, "the origin was not asked a second time")
       assert.strictEqual(acquires, 2)
     }))
+
+  it.scopedLive("a load whose first acquire finds the lease free reads the shared tiers once more: the holder may have just stored its value and let it go", () =>
+    Effect.gen(function*() {
+      const prefix = `${freshNamespace("leasefree")}:`
+      const a = yield* instance(prefix, "leasefree-a", false)
+      // b's get read Redis (a miss) just before "another instance" stored its value and let the
+      // lease go: b's first acquire succeeds.
+      let acquires = 0
+      let released = 0
+      const lease: CacheLease = {
+        wait: Duration.seconds(2),
+        release: () => Effect.sync(() => void released++),
+        acquire: () =>
+          Effect.suspend(() => {
+            acquires++
+            return Effect.as(
+              Effect.zipRight(a.setEntries([{ key: "free:k", entry: { value: bytes("stored by the holder"), contentType: "text/plain", createdAt: Date.now(), freshUntil: Date.now() + 60_000, staleUntil: Date.now() + 120_000, tags: [] } }]), a.flush),
+              true
+            )
+          })
+      }
+      const b = yield* instance(prefix, "leasefree-b", false, lease)
+      const calls = { n: 0 }
+      const gate = yield* Deferred.make<void>()
+      yield* Deferred.succeed(gate, undefined)
+      const hit = yield* b.getOrSet("free:k", slowOrigin(calls, gate, "loaded again"), policy())
+      assert.strictEqual(text(hit), "stored by the holder")
+      assert.strictEqual(calls.n, 0, "the origin was not asked a second time")
+      assert.deepStrictEqual([acquires, released], [1, 1], "the lease taken for nothing is given back")
+    }))
 })
