@@ -33,6 +33,13 @@ const slowOrigin = (calls: { n: number }, gate: Deferred.Deferred<void>, value: 
     return { value: bytes(value), contentType: "text/plain", tags: [] as ReadonlyArray<string> }
   })
 
+/** What the lease holder on instance `a` does as it lets the lease go: its value stored, Redis written. */
+const holderStores = (a: TieredCache.TieredCache, key: string) =>
+  Effect.zipRight(
+    a.setEntries([{ key, entry: { value: bytes("stored by the holder"), contentType: "text/plain", createdAt: Date.now(), freshUntil: Date.now() + 60_000, staleUntil: Date.now() + 120_000, tags: [] } }]),
+    a.flush
+  )
+
 describe("cross-instance load lease", () => {
   it.scopedLive("two instances missing one key at once make one origin call; the other answers from Redis", () =>
     Effect.gen(function*() {
@@ -103,10 +110,7 @@ describe("cross-instance load lease", () => {
           Effect.suspend(() => {
             acquires++
             if (acquires === 1) return Effect.succeed(false)
-            return Effect.as(
-              Effect.zipRight(a.setEntries([{ key: "race:k", entry: { value: bytes("stored by the holder"), contentType: "text/plain", createdAt: Date.now(), freshUntil: Date.now() + 60_000, staleUntil: Date.now() + 120_000, tags: [] } }]), a.flush),
-              true
-            )
+            return Effect.as(holderStores(a, "race:k"), true)
           })
       }
       const b = yield* instance(prefix, "leaserace-b", false, lease)
@@ -133,10 +137,7 @@ describe("cross-instance load lease", () => {
         acquire: () =>
           Effect.suspend(() => {
             acquires++
-            return Effect.as(
-              Effect.zipRight(a.setEntries([{ key: "free:k", entry: { value: bytes("stored by the holder"), contentType: "text/plain", createdAt: Date.now(), freshUntil: Date.now() + 60_000, staleUntil: Date.now() + 120_000, tags: [] } }]), a.flush),
-              true
-            )
+            return Effect.as(holderStores(a, "free:k"), true)
           })
       }
       const b = yield* instance(prefix, "leasefree-b", false, lease)
