@@ -248,6 +248,13 @@ export const decodeHeader = (
 }
 
 /**
+ * Encodes the entries of one write batch, in order, compressing at most two bodies at a time:
+ * the libuv pool keeps threads for the reads' inflation.
+ */
+export const encodeAll = (entries: ReadonlyArray<CacheEntry>, options?: EncodeOptions): Effect.Effect<Array<Uint8Array>> =>
+  Effect.forEach(entries, (entry) => encode(entry, options), { concurrency: 2 })
+
+/**
  * Compressed bodies that inflate to at most this many bytes are inflated inline (well under a
  * millisecond): a read never waits in the libuv pool's queue behind large compressions for them.
  */

@@ -78,9 +78,6 @@ export const defaults = {
   sweepMaxBatches: 100
 } as const
 
-/** Bodies of one write batch compressed at once, at most. */
-const ENCODE_CONCURRENCY = 2
-
 /** Options of {@link make}; every field defaults to {@link defaults}. */
 export interface PostgresTierOptions {
   /** Schema of the table; created when missing. Lower-case identifier (`[a-z_][a-z0-9_]*`). */
@@ -339,15 +336,12 @@ export const make = (
 
     const setMany = Effect.fn("PostgresTier.setMany")(function*(items: ReadonlyArray<CacheTier.CacheItem>) {
       if (items.length === 0) return
-      // Encoded before the bound (the bound and the breaker cover PostgreSQL), two at a time:
-      // the libuv pool keeps threads for the reads' inflation.
+      // Encoded before the bound: the bound and the breaker cover PostgreSQL.
       const now = yield* Clock.currentTimeMillis
       const batch = CacheTier.lastPerKey(items)
       const live = batch.filter((item) => Envelope.isUsable(item.entry, now))
       const dead = batch.filter((item) => !Envelope.isUsable(item.entry, now)).map((item) => item.key)
-      const encoded = yield* Effect.forEach(live, (item) => Envelope.encode(item.entry, { compressAbove, site }), {
-        concurrency: ENCODE_CONCURRENCY
-      })
+      const encoded = yield* Envelope.encodeAll(live.map((item) => item.entry), { compressAbove, site })
       yield* guard(
         "setMany",
         writeTimeout,

@@ -55,9 +55,6 @@ export const defaults = {
   pageSize: 500
 } as const
 
-/** Bodies of one write batch compressed at once, at most. */
-const ENCODE_CONCURRENCY = 2
-
 /** Options of {@link make}; every field defaults to {@link defaults}. */
 export interface RedisTierOptions {
   /** Prefix of every Redis key this tier touches. */
@@ -154,15 +151,12 @@ export const make = (options: RedisTierOptions = {}): Effect.Effect<RedisCacheTi
 
     const setMany = Effect.fn("RedisTier.setMany")(function*(items: ReadonlyArray<CacheTier.CacheItem>) {
       if (items.length === 0) return
-      // Encoded before the bound (the bound and the breaker cover Redis), two at a time: the
-      // libuv pool keeps threads for the reads' inflation.
+      // Encoded before the bound: the bound and the breaker cover Redis.
       const now = yield* Clock.currentTimeMillis
       const batch = CacheTier.lastPerKey(items)
       const live = batch.filter((item) => Envelope.isUsable(item.entry, now))
       const dead = batch.filter((item) => !Envelope.isUsable(item.entry, now))
-      const encoded = yield* Effect.forEach(live, (item) => Envelope.encode(item.entry, { compressAbove, site }), {
-        concurrency: ENCODE_CONCURRENCY
-      })
+      const encoded = yield* Envelope.encodeAll(live.map((item) => item.entry), { compressAbove, site })
       yield* guardWrite(
         "setMany",
         writeTimeout,

@@ -313,7 +313,7 @@ export const make = (options: DrupalRpcOptions): Effect.Effect<DrupalRpc, never,
     // JSON calls need. A body that stalls for `streamIdleTimeout` is cut and its connection freed.
     const streamIdleMillis = Duration.toMillis(options.streamIdleTimeout ?? options.callTimeout)
     const streamConnections = options.streamMaxConnections ?? Math.max(1, Math.floor(options.maxConnections / 4))
-    const streamPool = yield* makePool(streamConnections, options.streamIdleTimeout ?? options.callTimeout)
+    const streamPool = yield* makePool(streamConnections, streamIdleMillis)
     // One slot per stream connection, held from the request until the body is released. A stream
     // waits for a slot here, not in the pool's queue: waiting on readers that hold every
     // connection is the gateway's congestion, not the upstream's slowness, so it fails on its
