@@ -14,6 +14,7 @@
  * | `CACHE_REDIS_TIMEOUT_MS` | 500 | bound on one Redis getMany / delete |
  * | `CACHE_REDIS_WRITE_TIMEOUT_MS` | 2000 | bound on one Redis write batch (own connection and breaker) |
  * | `CACHE_REDIS_PAGE_SIZE` | 500 | SCAN / SSCAN `COUNT` and keys per UNLINK |
+ * | `CACHE_REDIS_MAX_VALUE_BYTES` | 1048576 (1 MiB) | larger stored values (after compression) skip Redis |
  * | `CACHE_PG_SCHEMA` | `public` | schema of the cache table (created if missing) |
  * | `CACHE_PG_TABLE` | `accelerator_cache` | cache table name |
  * | `CACHE_PG_UNLOGGED` | true | create the table UNLOGGED: no WAL, emptied after a crash |
@@ -76,6 +77,7 @@ export const RedisTierConfig: Config.Config<RedisTierOptions> = Config.all({
   writeTimeout: millis("CACHE_REDIS_WRITE_TIMEOUT_MS", Duration.toMillis(RedisTier.defaults.writeTimeout)),
   maintenanceTimeout: MaintenanceTimeout,
   pageSize: positiveInt("CACHE_REDIS_PAGE_SIZE", RedisTier.defaults.pageSize),
+  maxValueBytes: positiveInt("CACHE_REDIS_MAX_VALUE_BYTES", RedisTier.defaults.maxValueBytes),
   breaker: TierBreaker
 })
 

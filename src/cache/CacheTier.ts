@@ -17,7 +17,9 @@
  *   read back from a remote tier give `None`, never an error.
  * - **Failures.** Every failure is a {@link TierError} naming the tier and the operation; a tier
  *   never dies on bad data or a dead server. Remote tiers bound every operation by a timeout and
- *   fail fast (circuit breaker) while their server is down, so callers can fall through.
+ *   fail fast (circuit breaker) while their server is down, so callers can fall through. A
+ *   timeout while the server kept answering other operations (`busy`) does not count against
+ *   the breaker, and a fail-safe read (`ReadOptions.failSafe`) skips it with a longer bound.
  * - **Concurrency.** All operations may run concurrently from any number of fibers. There is no
  *   ordering between concurrent operations on the same key: the last write to reach the store
  *   wins, and a read concurrent with a write sees the old or the new entry, never a mix. An
@@ -45,6 +47,12 @@ export class TierError extends Data.TaggedError("TierError")<{
   readonly tier: TierName
   readonly op: TierOp
   readonly cause: unknown
+  /**
+   * Set on a timeout during which the server went on answering other operations of the tier
+   * (the reply was queued behind others: a large value, a busy pool): the tier is busy, not
+   * down, so its circuit breaker does not count it.
+   */
+  readonly busy?: boolean
 }> {
   override get message(): string {
     const cause = this.cause as { readonly message?: unknown; readonly _tag?: unknown } | null | undefined
@@ -61,29 +69,69 @@ export class TierError extends Data.TaggedError("TierError")<{
 export const tierError = (tier: TierName, op: TierOp) => (cause: unknown): TierError =>
   cause instanceof TierError ? cause : new TierError({ tier, op, cause })
 
-/**
- * The guard every remote tier puts around each operation: its failures become a
- * {@link TierError} naming the tier and the operation; the whole operation is bounded by `bound`
- * (a `TimeoutException` cause; with `abandon`, a slow operation is left to finish in the
- * background instead of being waited for while it is interrupted); and it runs through the
- * tier's circuit breaker when it has one (an open circuit is a `TierError` too).
- */
-export const guarded = (tier: TierName, breaker: CircuitBreaker | undefined, options: { readonly abandon?: boolean } = {}) =>
-<A, E>(op: TierOp, bound: Duration.Duration, self: Effect.Effect<A, E>): Effect.Effect<A, TierError> => {
-  const wrap = tierError(tier, op)
-  const typed = Effect.mapError(self, wrap)
-  // A deadline that forgives a busy event loop: a reply already in the socket buffer when the
-  // timer fires is read first (a loop held for longer than the bound is not a slow tier).
-  const bounded = Deadline.timeoutFail(options.abandon === true ? Effect.disconnect(typed) : typed, {
-    duration: bound,
-    onTimeout: () => wrap(new Cause.TimeoutException(`${tier} ${op} exceeded ${Duration.format(bound)}`))
-  })
-  return breaker === undefined ? bounded : Effect.catchTag(breaker.withBreaker(bounded), "CircuitOpenError", (cause) => Effect.fail(wrap(cause)))
+/** Options of {@link guarded}. */
+export interface GuardOptions {
+  /** Leave a slow operation to finish in the background instead of waiting while it is interrupted. */
+  readonly abandon?: boolean
+  /**
+   * A counter of the tier's progress (bytes or replies received, statements completed) that
+   * grows while the server answers. A timeout during which it grew is a busy tier, not a dead
+   * one: the {@link TierError} is marked `busy` and the breaker does not count it.
+   */
+  readonly progress?: () => number
+}
+
+/** Options of one guarded operation. */
+export interface GuardCall {
+  /**
+   * The fail-safe read: the breaker is not asked (it may have opened on a busy tier) and the
+   * caller's longer bound applies. Used once the origin has failed, when the answer is an error.
+   */
+  readonly failSafe?: boolean
 }
 
 /**
- * Circuit-breaker settings of a remote tier; `name` (the tier) and `isFailure` (every
- * `TierError` counts) are set by the tier. See `resilience/CircuitBreaker.ts` for defaults.
+ * The guard every remote tier puts around each operation: its failures become a
+ * {@link TierError} naming the tier and the operation; the whole operation is bounded by `bound`
+ * (a `TimeoutException` cause, marked `busy` when the tier made progress meanwhile; with
+ * `abandon`, a slow operation is left to finish in the background instead of being waited for
+ * while it is interrupted); and it runs through the tier's circuit breaker when it has one (an
+ * open circuit is a `TierError` too), except for a fail-safe read.
+ */
+export const guarded = (tier: TierName, breaker: CircuitBreaker | undefined, options: GuardOptions = {}) =>
+<A, E>(op: TierOp, bound: Duration.Duration, self: Effect.Effect<A, E>, call: GuardCall = {}): Effect.Effect<A, TierError> => {
+  const wrap = tierError(tier, op)
+  const typed = Effect.mapError(self, wrap)
+  const progress = options.progress
+  // A deadline that forgives a busy event loop: a reply already in the socket buffer when the
+  // timer fires is read first (a loop held for longer than the bound is not a slow tier).
+  const bounded = Effect.suspend(() => {
+    const before = progress?.()
+    return Deadline.timeoutFail(options.abandon === true ? Effect.disconnect(typed) : typed, {
+      duration: bound,
+      onTimeout: () =>
+        new TierError({
+          tier,
+          op,
+          cause: new Cause.TimeoutException(`${tier} ${op} exceeded ${Duration.format(bound)}`),
+          busy: progress !== undefined && progress() !== before
+        })
+    })
+  })
+  return breaker === undefined || call.failSafe === true
+    ? bounded
+    : Effect.catchTag(breaker.withBreaker(bounded), "CircuitOpenError", (cause) => Effect.fail(wrap(cause)))
+}
+
+/** The breaker rule of a remote tier: every failure counts, except a timeout of a busy tier. */
+export const countsAgainstTier = (error: unknown): boolean => !(error instanceof TierError && error.busy === true)
+
+/** Bound of a fail-safe read ({@link ReadOptions.failSafe}): this many times the tier's read bound. */
+export const FAIL_SAFE_FACTOR = 4
+
+/**
+ * Circuit-breaker settings of a remote tier; `name` (the tier) and `isFailure`
+ * ({@link countsAgainstTier}) are set by the tier. See `resilience/CircuitBreaker.ts` for defaults.
  */
 export type TierBreakerOptions = Omit<CircuitBreakerOptions, "name" | "isFailure">
 
@@ -93,6 +141,16 @@ export interface CacheItem {
   readonly entry: Envelope.CacheEntry
 }
 
+/** Options of one {@link CacheTier.getMany}. */
+export interface ReadOptions {
+  /**
+   * The fail-safe read, made once the origin has failed and the answer would be an error: past
+   * the tier's circuit breaker, bounded by {@link FAIL_SAFE_FACTOR} times its read bound. A copy
+   * a busy tier holds is worth more than a 5xx. Tiers without a breaker or bound ignore it.
+   */
+  readonly failSafe?: boolean
+}
+
 /**
  * A cache tier. See the module documentation for the contract every implementation keeps.
  */
@@ -100,7 +158,8 @@ export interface CacheTier {
   readonly name: TierName
   /** One lookup per key, same order as `keys`; a missing, expired or unreadable entry is `None`. */
   readonly getMany: (
-    keys: ReadonlyArray<string>
+    keys: ReadonlyArray<string>,
+    options?: ReadOptions
   ) => Effect.Effect<ReadonlyArray<Option.Option<Envelope.CacheEntry>>, TierError>
   /** Stores the items (last wins per key); entries already past `staleUntil` delete their key. */
   readonly setMany: (items: ReadonlyArray<CacheItem>) => Effect.Effect<void, TierError>

@@ -47,11 +47,13 @@
  * UPDATE SKIP LOCKED))`, a TID scan; `SKIP LOCKED` lets the sweepers of several instances run
  * side by side), at most `sweepMaxBatches` batches per run, logging how many rows went.
  *
- * Bounds and failures: `getMany` / `setMany` / `delete` are bounded by `timeout` (default 1 s),
- * `invalidateTags`, `clear`, a migration and each sweep batch by `maintenanceTimeout` (default
- * 30 s). A timed-out statement is abandoned at once and cancelled in the background. A circuit
- * breaker fails calls fast while PostgreSQL is down. Every failure is a {@link TierError} with
- * `tier: "postgres"`.
+ * Bounds and failures: `getMany` / `delete` are bounded by `timeout` (default 1 s), `setMany`
+ * by `writeTimeout` (default 5 s, its own breaker), `invalidateTags`, `clear`, a migration and
+ * each sweep batch by `maintenanceTimeout` (default 30 s). A timed-out statement is abandoned at
+ * once and cancelled in the background. A circuit breaker fails calls fast while PostgreSQL is
+ * down; a timeout while other statements completed (a busy pool, large rows) does not count
+ * against it. A fail-safe read skips the breaker, bounded by 4 × `timeout`. Every failure is a
+ * {@link TierError} with `tier: "postgres"`.
  *
  * @since 0.1.0
  */
@@ -265,12 +267,12 @@ export const make = (
     const sweepInterval = Duration.decode(options.sweepInterval ?? defaults.sweepInterval)
     const breaker = options.breaker === false
       ? undefined
-      : yield* CircuitBreaker.make({ ...options.breaker, name: "postgres" })
+      : yield* CircuitBreaker.make({ ...options.breaker, name: "postgres", isFailure: CacheTier.countsAgainstTier })
     // Write batches have a breaker of their own: a batch too slow for its bound (PostgreSQL busy,
     // a large batch) must not turn off the reads, which are small and answer requests.
     const writeBreaker = options.breaker === false
       ? undefined
-      : yield* CircuitBreaker.make({ ...options.breaker, name: "postgres_writes" })
+      : yield* CircuitBreaker.make({ ...options.breaker, name: "postgres_writes", isFailure: CacheTier.countsAgainstTier })
     const writeTimeout = Duration.decode(options.writeTimeout ?? defaults.writeTimeout)
     const t = sql(names.qualified)
 
@@ -279,16 +281,25 @@ export const make = (
     /** Set once the schema is known to be in place; reset when a statement finds the table missing. */
     let migrated = false
 
-    const guardedOp = CacheTier.guarded("postgres", breaker, { abandon: true })
-    const guardedWrite = CacheTier.guarded("postgres", writeBreaker, { abandon: true })
+    const failSafeTimeout = Duration.times(timeout, CacheTier.FAIL_SAFE_FACTOR)
+    // Statements completed so far: a statement that timed out while others completed waited for
+    // a connection of the pool or behind large rows (busy), it did not face a dead server.
+    let completed = 0
+    const progress = () => completed
+    const guardedOp = CacheTier.guarded("postgres", breaker, { abandon: true, progress })
+    const guardedWrite = CacheTier.guarded("postgres", writeBreaker, { abandon: true, progress })
     /** Types failures, bounds the operation (abandoning a slow statement), runs it through the breaker. */
-    const guard = <A, E>(op: TierOp, bound: Duration.Duration, self: Effect.Effect<A, E>): Effect.Effect<A, TierError> =>
+    const guard = <A, E>(op: TierOp, bound: Duration.Duration, self: Effect.Effect<A, E>, call?: CacheTier.GuardCall): Effect.Effect<A, TierError> =>
       (op === "setMany" ? guardedWrite : guardedOp)(
         op,
         bound,
         // The table is gone (dropped by hand, or its creation lost in a crash with
         // synchronous_commit off): migrate again before the next operation.
-        Effect.tapError(self, (error) => Effect.sync(() => isUndefinedTable(error) && (migrated = false)))
+        Effect.tapBoth(self, {
+          onFailure: (error) => Effect.sync(() => isUndefinedTable(error) && (migrated = false)),
+          onSuccess: () => Effect.sync(() => completed++)
+        }),
+        call
       )
 
     const migrationLock = yield* Effect.makeSemaphore(1)
@@ -315,18 +326,20 @@ export const make = (
       migrated ? Effect.void : migrationLock.withPermits(1)(Effect.suspend(() => migrated ? Effect.void : migrateOnce))
     )
 
-    const getMany = Effect.fn("PostgresTier.getMany")(function*(keys: ReadonlyArray<string>) {
+    const getMany = Effect.fn("PostgresTier.getMany")(function*(keys: ReadonlyArray<string>, read?: CacheTier.ReadOptions) {
       if (keys.length === 0) return []
+      const failSafe = read?.failSafe === true
       // The bound and the breaker cover PostgreSQL, not the decoding: a large body waiting for
       // a thread of the libuv pool is the gateway's own queue, not a slow database.
       const rows = yield* guard(
         "getMany",
-        timeout,
+        failSafe ? failSafeTimeout : timeout,
         Effect.zipRight(
           ensureMigrated,
           sql<Row>`
             SELECT key, value FROM ${t} WHERE key = ANY(${keys}::text[]) AND stale_until > now()`
-        )
+        ),
+        { failSafe }
       )
       const now = yield* Clock.currentTimeMillis
       const byKey = new Map<string, Uint8Array>()

@@ -27,13 +27,19 @@
  * - `clear(ns)`: `SCAN MATCH <prefix>e:<ns>:* COUNT <page>` + `UNLINK` per page (never `KEYS`);
  *   glob characters in the prefix and namespace are escaped.
  *
- * Bodies longer than `compressAbove` (default 16 KiB) are gzip-compressed by the envelope.
+ * Bodies longer than `compressAbove` (default 16 KiB) are gzip-compressed by the envelope. An
+ * entry whose encoded bytes pass `maxValueBytes` (default 1 MiB) is not stored (its key is
+ * removed instead): one thread serves every Redis client, and a multi-megabyte reply holds them all.
  *
- * Bounds and failures: each Redis command is bounded by the adapter's command timeout; `getMany`,
- * `setMany` and `delete` as a whole by `timeout` (default 500 ms), `invalidateTags` and `clear`
- * by `maintenanceTimeout` (default 30 s). While Redis is down, commands fail at once (no offline
- * queue) and, after a few failures, a circuit breaker fails calls without trying. Every failure
- * is a {@link TierError} with `tier: "redis"`. Not for Redis Cluster (multi-key commands span slots).
+ * Bounds and failures: `getMany` is bounded by `timeout` (default 500 ms) alone; `delete` by
+ * `timeout` and each of its commands by the adapter's command timeout; `setMany` by
+ * `writeTimeout` (default 2 s, on the adapter's write connection, its own breaker);
+ * `invalidateTags` and `clear` by `maintenanceTimeout` (default 30 s). While Redis is down,
+ * commands fail at once (no offline queue) and, after a few failures, a circuit breaker fails
+ * calls without trying. A read that times out while replies kept arriving (queued behind a large
+ * value) does not count against the breaker; a fail-safe read skips it, bounded by 4 ×
+ * `timeout`. Every failure is a {@link TierError} with `tier: "redis"`. Not for Redis Cluster
+ * (multi-key commands span slots).
  *
  * @since 0.1.0
  */
@@ -52,7 +58,8 @@ export const defaults = {
   timeout: Duration.millis(500),
   writeTimeout: Duration.seconds(2),
   maintenanceTimeout: Duration.seconds(30),
-  pageSize: 500
+  pageSize: 500,
+  maxValueBytes: 1024 * 1024
 } as const
 
 /** Options of {@link make}; every field defaults to {@link defaults}. */
@@ -71,6 +78,13 @@ export interface RedisTierOptions {
   readonly maintenanceTimeout?: Duration.DurationInput
   /** `COUNT` of `SCAN` / `SSCAN` pages and most keys per `UNLINK` (integer >= 1). */
   readonly pageSize?: number
+  /**
+   * Largest stored value (encoded envelope bytes, after compression). A larger entry is not
+   * written, and an older copy of its key is removed: Redis serves every client from one
+   * thread, and building the reply of a multi-megabyte value holds all of them (a 64 MiB value
+   * takes ~0.2 s before its first byte on a 2-core machine). PostgreSQL keeps such entries.
+   */
+  readonly maxValueBytes?: number
   /** Circuit breaker around every operation (CircuitBreaker defaults); `false` for none. */
   readonly breaker?: TierBreakerOptions | false
 }
@@ -122,28 +136,40 @@ export const make = (options: RedisTierOptions = {}): Effect.Effect<RedisCacheTi
     if (!Number.isSafeInteger(pageSize) || pageSize < 1) {
       return yield* Effect.die(new RangeError(`RedisTier pageSize must be an integer >= 1, got ${pageSize}`))
     }
+    const maxValueBytes = options.maxValueBytes ?? defaults.maxValueBytes
+    if (!(maxValueBytes >= 1)) {
+      return yield* Effect.die(new RangeError(`RedisTier maxValueBytes must be >= 1, got ${maxValueBytes}`))
+    }
     const breaker = options.breaker === false
       ? undefined
-      : yield* CircuitBreaker.make({ ...options.breaker, name: "redis" })
+      : yield* CircuitBreaker.make({ ...options.breaker, name: "redis", isFailure: CacheTier.countsAgainstTier })
     // Write batches have a breaker of their own: a batch too slow for its bound (Redis busy, a
     // large batch) must not turn off the reads, which are small and answer requests.
     const writeBreaker = options.breaker === false
       ? undefined
-      : yield* CircuitBreaker.make({ ...options.breaker, name: "redis_writes" })
+      : yield* CircuitBreaker.make({ ...options.breaker, name: "redis_writes", isFailure: CacheTier.countsAgainstTier })
     const writeTimeout = Duration.decode(options.writeTimeout ?? defaults.writeTimeout)
+    const failSafeTimeout = Duration.times(timeout, CacheTier.FAIL_SAFE_FACTOR)
 
-    /** Types failures, bounds the whole operation, and runs it through the breaker. */
-    const guard = CacheTier.guarded("redis", breaker)
+    /**
+     * Types failures, bounds the whole operation, and runs it through the breaker. A read that
+     * times out while replies kept arriving on its connection waited behind others (one MGET of
+     * a large value holds up every reply pipelined after it): busy, not down.
+     */
+    const guard = CacheTier.guarded("redis", breaker, { progress: redis.received })
     const guardWrite = CacheTier.guarded("redis", writeBreaker)
 
-    const getMany = Effect.fn("RedisTier.getMany")(function*(keys: ReadonlyArray<string>) {
+    const getMany = Effect.fn("RedisTier.getMany")(function*(keys: ReadonlyArray<string>, read?: CacheTier.ReadOptions) {
       if (keys.length === 0) return []
+      const failSafe = read?.failSafe === true
       // The bound and the breaker cover Redis, not the decoding: a large body waiting for a
-      // thread of the libuv pool is the gateway's own queue, not a slow Redis.
+      // thread of the libuv pool is the gateway's own queue, not a slow Redis. The tier's bound
+      // is the only one (the adapter's per-command bound would fire first and see no progress).
       const replies = yield* guard(
         "getMany",
-        timeout,
-        redis.use("mget", (c) => c.mgetBuffer(...keys.map((key) => entryKey(prefix, key))))
+        failSafe ? failSafeTimeout : timeout,
+        redis.use("mget", (c) => c.mgetBuffer(...keys.map((key) => entryKey(prefix, key))), Duration.infinity),
+        { failSafe }
       )
       const now = yield* Clock.currentTimeMillis
       return yield* Envelope.decodeAll(replies, now, site)
@@ -154,9 +180,20 @@ export const make = (options: RedisTierOptions = {}): Effect.Effect<RedisCacheTi
       // Encoded before the bound: the bound and the breaker cover Redis.
       const now = yield* Clock.currentTimeMillis
       const batch = CacheTier.lastPerKey(items)
-      const live = batch.filter((item) => Envelope.isUsable(item.entry, now))
+      const usable = batch.filter((item) => Envelope.isUsable(item.entry, now))
+      const encodedAll = yield* Envelope.encodeAll(usable.map((item) => item.entry), { compressAbove, site })
+      // Entries past their time, and entries too large for Redis, remove their key.
+      const live: Array<CacheTier.CacheItem> = []
+      const encoded: Array<Uint8Array> = []
       const dead = batch.filter((item) => !Envelope.isUsable(item.entry, now))
-      const encoded = yield* Envelope.encodeAll(live.map((item) => item.entry), { compressAbove, site })
+      usable.forEach((item, i) => {
+        const bytes = encodedAll[i]!
+        if (bytes.byteLength > maxValueBytes) dead.push(item)
+        else {
+          live.push(item)
+          encoded.push(bytes)
+        }
+      })
       yield* guardWrite(
         "setMany",
         writeTimeout,

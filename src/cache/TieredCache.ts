@@ -91,6 +91,13 @@ export interface TieredCache {
     requests: ReadonlyArray<{ readonly key: string; readonly lookup: Effect.Effect<Loaded, E> }>,
     policy: CachePolicy
   ) => Effect.Effect<ReadonlyArray<Exit.Exit<CacheHit, E | LoadTimeout>>>
+  /**
+   * For a load made outside `getOrSet` (a streamed answer) that failed with `error` and had
+   * nothing to answer instead: a refusal under `policy` fails with it; for a transient failure
+   * the remote tiers are asked once more past their breakers, and a copy within grace is the
+   * answer (`STALE` once past fresh), else `error` is.
+   */
+  readonly failSafe: <E>(key: string, policy: CachePolicy, error: E) => Effect.Effect<CacheHit, E>
   /** A usable entry, from the first tier that has one (backfilling the tiers above). */
   readonly get: (key: string) => Effect.Effect<Option.Option<CacheHit>>
   /** Usable entries for many keys (one batch per remote tier). */
@@ -175,20 +182,21 @@ export const make = (options: TieredCacheOptions): Effect.Effect<TieredCache, ne
         return Effect.ignore(memory.setMany(items))
       })
 
-    const { readMemoryOne, readOne, readRemote, readShared, readTiers } = yield* TieredReads.make({
+    const { readMemoryOne, readOne, readRemote, readShared, readTiers, recheck } = yield* TieredReads.make({
       memory,
       guard,
       enqueue,
       writeMemory,
       hooks
     })
-    const { resolve, store } = TieredLoads.make({
+    const { failSafe, resolve, store } = TieredLoads.make({
       memory,
       remotes,
       guard,
       writer,
       writeMemory,
       readRemote,
+      recheck,
       hooks,
       lease: options.lease,
       loads,
@@ -244,6 +252,7 @@ export const make = (options: TieredCacheOptions): Effect.Effect<TieredCache, ne
       getOrSet,
       getOrSetMany: Effect.fn("TieredCache.getOrSetMany")(getOrSetMany),
       get: (key: string) => readOne(key, remotes),
+      failSafe: (key, policy, error) => Effect.withSpan(failSafe(key, policy, error), "TieredCache.failSafe"),
       getMany: Effect.fn("TieredCache.getMany")((keys: ReadonlyArray<string>) => readTiers(keys, remotes)),
       set: Effect.fn("TieredCache.set")(set),
       epoch: () => guard.epoch(),

@@ -18,7 +18,9 @@
  * (another instance may have refreshed it), then asks the origin. With
  * `staleWhileRevalidate: false` the load is awaited up to `softTimeout`. When the origin fails,
  * times out (soft timeout) or its circuit is open, a stale entry is answered instead of the
- * error (fail-safe). Past `staleUntil` an entry is gone. `fresh` is jittered (±`jitter`) so
+ * error (fail-safe). When a load fails transiently and no tier had answered, the remote tiers
+ * are asked once more past their breakers (`TieredReads.recheck`): a copy a busy tier held is
+ * answered instead of the error. Past `staleUntil` an entry is gone. `fresh` is jittered (±`jitter`) so
  * entries written together do not expire together. A not-found answer (`notFound`) is fresh for
  * `negative`, a denial (`denied`) for `denied` (with 0 it is not cached); either may then be
  * answered stale for `negativeGrace` (default 0) while it is refreshed. When a negative answer is
@@ -109,6 +111,8 @@ export interface TieredLoadsOptions {
   /** Stores items in the memory tier (and remembers their namespaces). */
   readonly writeMemory: (items: ReadonlyArray<CacheItem>) => Effect.Effect<void>
   readonly readRemote: TieredReads["readRemote"]
+  /** The fail-safe read, made when a load fails with nothing to answer instead. */
+  readonly recheck: TieredReads["recheck"]
   readonly hooks: TieredCacheHooks
   readonly lease?: CacheLease | undefined
   /** Shares the origin load of a key among concurrent callers (owned by the cache's scope). */
@@ -131,6 +135,8 @@ export interface TieredLoads {
    * The answer for `key` given what the read path `found`: a fresh entry as is, a stale one
    * served and refreshed per the policy, nothing loaded (single-flight).
    */
+  /** See {@link make}: a transient failure of a load with nothing to answer asks the remote tiers again. */
+  readonly failSafe: <E>(key: string, policy: CachePolicy, error: E) => Effect.Effect<CacheHit, E>
   readonly resolve: <E>(
     key: string,
     found: Option.Option<CacheHit>,
@@ -141,7 +147,7 @@ export interface TieredLoads {
 
 /** Creates the load path. */
 export const make = (options: TieredLoadsOptions): TieredLoads => {
-  const { background, guard, hooks, loads, memory, readRemote, remotes, writeMemory } = options
+  const { background, guard, hooks, loads, memory, readRemote, recheck, remotes, writeMemory } = options
   const { overtaken, sharedRun } = guard
   const { enqueue, flush } = options.writer
 
@@ -307,8 +313,27 @@ export const make = (options: TieredLoadsOptions): TieredLoads => {
         )
         return Option.isSome(fresh) ? fresh.value : stale
       }
-      return yield* load(key, lookup, policy, false)
+      return yield* load(key, lookup, policy, false).pipe(
+        Effect.catchAll((error) => failSafe(key, policy, error))
+      )
     })
 
-  return { store, resolve }
+  /**
+   * A load with nothing to fall back on failed. A refusal is answered. For a transient failure,
+   * the remote tiers are asked once more, past their breakers (fail-safe read): a read that
+   * failed or timed out on a busy tier may have hidden a copy within grace, which is worth more
+   * than the error.
+   */
+  const failSafe = <E>(key: string, policy: CachePolicy, error: E): Effect.Effect<CacheHit, E> => {
+    const remote = remotesFor(remotes, policy)
+    if (remote.length === 0 || policy.isRefusal?.(error) === true) return Effect.fail(error)
+    return Effect.flatMap(recheck(key, remote), (found) =>
+      Effect.clockWith((clock) => {
+        if (Option.isNone(found)) return Effect.fail(error)
+        const hit = found.value
+        return Effect.succeed<CacheHit>(clock.unsafeCurrentTimeMillis() < hit.entry.freshUntil ? hit : { entry: hit.entry, status: "STALE" })
+      }))
+  }
+
+  return { store, resolve, failSafe }
 }

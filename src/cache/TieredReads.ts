@@ -42,6 +42,9 @@ const hitStatus: Record<TierName, CacheStatus> = {
 /** Most keys one coalesced remote read carries (one MGET, one `= ANY($1)`). */
 const MAX_BATCH = 256
 
+/** Most fail-safe reads at once (each waits at most its tiers' fail-safe bounds); others queue. */
+export const MAX_FAIL_SAFE_READS = 32
+
 /** Most single-key remote reads shared at once; past it a read is batched but not shared. */
 const MAX_SHARED = 100_000
 
@@ -94,6 +97,13 @@ export interface TieredReads {
     remote: ReadonlyArray<CacheTier>,
     since: number
   ) => Effect.Effect<Array<Option.Option<CacheHit>>>
+  /**
+   * The fail-safe read of one key, for when the origin has failed and the answer would be an
+   * error: every `remote` tier is asked again, past its circuit breaker and with its longer
+   * fail-safe bound (`CacheTier.ReadOptions`), at most {@link MAX_FAIL_SAFE_READS} at a time.
+   * A copy found is backfilled as by any read. Never fails.
+   */
+  readonly recheck: (key: string, remote: ReadonlyArray<CacheTier>) => Effect.Effect<Option.Option<CacheHit>>
   /** Memory, then the `remote` tiers for the keys memory missed (one batch per tier). Never fails. */
   readonly readTiers: (keys: ReadonlyArray<string>, remote: ReadonlyArray<CacheTier>) => Effect.Effect<Array<Option.Option<CacheHit>>>
   /**
@@ -131,14 +141,14 @@ export const make = (options: TieredReadsOptions): Effect.Effect<TieredReads, ne
         )
       })
 
-    const readRemote = (keys: ReadonlyArray<string>, remote: ReadonlyArray<CacheTier>, since: number) =>
+    const readRemote = (keys: ReadonlyArray<string>, remote: ReadonlyArray<CacheTier>, since: number, failSafe = false) =>
       Effect.gen(function*() {
         const found: Array<Option.Option<CacheHit>> = keys.map(() => Option.none())
         let missing: Array<number> = keys.map((_, i) => i)
         const above: Array<CacheTier> = []
         for (const tier of remote) {
           if (missing.length === 0) break
-          const result = yield* Effect.either(tier.getMany(missing.map((i) => keys[i]!)))
+          const result = yield* Effect.either(tier.getMany(missing.map((i) => keys[i]!), failSafe ? { failSafe } : undefined))
           if (Either.isLeft(result)) {
             // Not a backfill target either: a write to a tier that just failed would fail too.
             hooks.onLookup?.(tier.name, "error")
@@ -168,6 +178,14 @@ export const make = (options: TieredReadsOptions): Effect.Effect<TieredReads, ne
         }
         return found
       })
+
+    const failSafeReads = yield* Effect.makeSemaphore(MAX_FAIL_SAFE_READS)
+    const recheck = (key: string, remote: ReadonlyArray<CacheTier>) =>
+      remote.length === 0
+        ? Effect.succeedNone
+        : failSafeReads.withPermits(1)(
+          Effect.suspend(() => Effect.map(readRemote([key], remote, guard.epoch(), true), (found) => found[0] ?? Option.none()))
+        )
 
     const readMemory = (keys: ReadonlyArray<string>, now: number) =>
       Effect.map(
@@ -303,5 +321,5 @@ export const make = (options: TieredReadsOptions): Effect.Effect<TieredReads, ne
         return Option.isSome(inMemory) || remote.length === 0 ? Effect.succeed(inMemory) : sharedRead(key, remote, true)
       })
 
-    return { readRemote, readTiers, readOne, readMemoryOne, readShared }
+    return { readRemote: (keys, remote, since) => readRemote(keys, remote, since), recheck, readTiers, readOne, readMemoryOne, readShared }
   })

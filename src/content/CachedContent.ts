@@ -9,7 +9,7 @@
  *
  * @since 0.1.0
  */
-import { Cause, Clock, Deferred, Duration, Effect, Exit, FiberId, FiberSet, Option, Stream } from "effect"
+import { Cause, Chunk, Clock, Deferred, Duration, Effect, Exit, FiberId, FiberSet, Option, type Scope, Stream } from "effect"
 import { AccessScope } from "../access/AccessScope.js"
 import type { CacheEntry } from "../cache/Envelope.js"
 import { type CachePolicy, type CacheStatus, type Loaded, type LoadTimeout, TieredCache } from "../cache/TieredCache.js"
@@ -54,6 +54,29 @@ export interface Served {
 export type MarkdownAnswer =
   | { readonly _tag: "Cached"; readonly served: Served }
   | { readonly _tag: "Streamed"; readonly stream: Stream.Stream<string, DrupalError> }
+
+/**
+ * The document's stream with its first two pieces pulled before anything is answered: the front
+ * matter, then the first converted piece of the body, which opens the upstream stream (a free
+ * stream connection, the headers, the status). A body refused, a busy stream pool or an upstream
+ * timing out is then an error the caller can answer (or stand in for), not a `200` cut after the
+ * front matter. The pull lives in the caller's scope (the request's, closed once the response is
+ * written or abandoned).
+ */
+export const openedAhead = <E>(stream: Stream.Stream<string, E>): Effect.Effect<Stream.Stream<string, E>, E, Scope.Scope> =>
+  Effect.gen(function*() {
+    const pull = yield* Stream.toPull(stream)
+    const ahead: Array<Chunk.Chunk<string>> = []
+    while (ahead.length < 2) {
+      const next = yield* Effect.catchAll(
+        Effect.map(pull, Option.some),
+        (end) => Option.match(end, { onNone: () => Effect.succeed(Option.none<Chunk.Chunk<string>>()), onSome: (e) => Effect.fail(e) })
+      )
+      if (Option.isNone(next)) return Stream.fromChunks(...ahead)
+      if (Chunk.isNonEmpty(next.value)) ahead.push(next.value)
+    }
+    return Stream.concat(Stream.fromChunks(...ahead), Stream.repeatEffectChunkOption(pull))
+  })
 
 const encoder = new TextEncoder()
 const json = (value: unknown) => encoder.encode(JSON.stringify(value))
@@ -361,21 +384,54 @@ export class CachedContent extends Effect.Service<CachedContent>()("accelerator/
      */
     const leaders = new Map<string, Deferred.Deferred<void>>()
 
+    /**
+     * A Markdown answer could not be had (a transient failure; a refusal is answered): a copy
+     * within grace that a busy tier did not hand over on the first read is the answer (the
+     * fail-safe read), else the error.
+     */
+    const failSafeMarkdown = (key: string, error: DrupalError | LoadTimeout) =>
+      Effect.flatMap(cache.failSafe(key, policies.markdown, error), ({ entry }) =>
+        responseOf(entry.contentType).status === 200
+          ? Effect.succeed<MarkdownAnswer>({
+            _tag: "Cached",
+            served: { body: entry.value, contentType: entry.contentType, httpStatus: 200, cache: "STALE", millis: 0, entry }
+          })
+          : Effect.fail(error))
+
     const markdown = (id: number, credentials: Credentials): Effect.Effect<MarkdownAnswer, DrupalError | LoadTimeout> =>
-      Effect.gen(function*() {
-        const partition = yield* access.partition(credentials)
+      Effect.flatMap(access.partition(credentials), (partition) => {
         const key = markdownCacheKey(partition.id, id)
-        const found = yield* cachedMarkdown(id, credentials, partition.id, key)
+        return Effect.catchAll(markdownOf(id, credentials, partition.id, key), (error) => failSafeMarkdown(key, error))
+      })
+
+    /**
+     * {@link markdown}, with a streamed document opened before it is answered
+     * ({@link openedAhead}, in the caller's scope): failing to open it (the upstream down, a busy
+     * stream pool) is answered from a copy within grace when a tier holds one, else it is the error.
+     */
+    const markdownOpened = (id: number, credentials: Credentials): Effect.Effect<MarkdownAnswer, DrupalError | LoadTimeout, Scope.Scope> =>
+      Effect.flatMap(access.partition(credentials), (partition) => {
+        const key = markdownCacheKey(partition.id, id)
+        const opened = Effect.flatMap(markdownOf(id, credentials, partition.id, key), (answer) =>
+          answer._tag === "Streamed"
+            ? Effect.map(openedAhead(answer.stream), (stream): MarkdownAnswer => ({ _tag: "Streamed", stream }))
+            : Effect.succeed(answer))
+        return Effect.catchAll(opened, (error) => failSafeMarkdown(key, error))
+      })
+
+    const markdownOf = (id: number, credentials: Credentials, partitionId: string, key: string): Effect.Effect<MarkdownAnswer, DrupalError | LoadTimeout> =>
+      Effect.gen(function*() {
+        const found = yield* cachedMarkdown(id, credentials, partitionId, key)
         if (Option.isSome(found)) return found.value
         // The same document is already streaming for another caller of this partition: wait for
         // it to be stored (bounded) and answer from the cache, rather than another upstream stream.
         const leading = leaders.get(key)
         if (leading !== undefined) {
           yield* Effect.timeoutOption(Deferred.await(leading), MARKDOWN_FOLLOW_WAIT)
-          const stored = yield* cachedMarkdown(id, credentials, partition.id, key)
+          const stored = yield* cachedMarkdown(id, credentials, partitionId, key)
           if (Option.isSome(stored)) return stored.value
         }
-        if (leaders.has(key) || leaders.size >= MAX_MARKDOWN_LEADERS) return yield* openMarkdown(id, credentials, partition.id, key)
+        if (leaders.has(key) || leaders.size >= MAX_MARKDOWN_LEADERS) return yield* openMarkdown(id, credentials, partitionId, key)
         const settled = Deferred.unsafeMake<void>(FiberId.none)
         leaders.set(key, settled)
         const settle = () => {
@@ -387,7 +443,7 @@ export class CachedContent extends Effect.Service<CachedContent>()("accelerator/
         // the key leads for at most this long.
         const expiry = setTimeout(settle, MARKDOWN_LEAD_MAX_MS)
         expiry.unref()
-        const answer = yield* Effect.onExit(openMarkdown(id, credentials, partition.id, key, settle), (exit) =>
+        const answer = yield* Effect.onExit(openMarkdown(id, credentials, partitionId, key, settle), (exit) =>
           Effect.sync(() => {
             if (Exit.isFailure(exit) || exit.value._tag === "Cached") settle()
           }))
@@ -448,6 +504,7 @@ export class CachedContent extends Effect.Service<CachedContent>()("accelerator/
       refreshSearch: Effect.fn("CachedContent.refreshSearch")(refreshSearch),
       refreshItem: Effect.fn("CachedContent.refreshItem")(refreshItem),
       markdown: Effect.fn("CachedContent.markdown")(markdown),
+      markdownOpened: Effect.fn("CachedContent.markdownOpened")(markdownOpened),
       methods: Effect.fn("CachedContent.methods")((credentials: Credentials) => discoveryView("methods", credentials)),
       tools: Effect.fn("CachedContent.tools")((credentials: Credentials) => discoveryView("tools", credentials))
     }

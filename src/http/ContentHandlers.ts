@@ -6,7 +6,7 @@
  */
 import { HttpApiBuilder, HttpServerRequest, HttpServerResponse } from "@effect/platform"
 import { NodeStream } from "@effect/platform-node"
-import { Chunk, Clock, Effect, Option, type Scope, Stream } from "effect"
+import { Clock, Effect, Stream } from "effect"
 import * as zlib from "node:zlib"
 import { AccessScope } from "../access/AccessScope.js"
 import { CachedContent, type Served } from "../content/CachedContent.js"
@@ -112,28 +112,6 @@ const respondStream = (
 
 const MARKDOWN = "text/markdown; charset=utf-8"
 
-/**
- * The document's stream with its first two pieces pulled before anything is answered: the front
- * matter, then the first converted piece of the body, which opens the upstream stream (a free
- * stream connection, the headers, the status). A body refused, a busy stream pool or an upstream
- * timing out is then a JSON error with its status, not a `200` cut after the front matter. The
- * pull lives in the request's scope, which closes once the response is written or abandoned.
- */
-const openedAhead = <E>(stream: Stream.Stream<string, E>): Effect.Effect<Stream.Stream<string, E>, E, Scope.Scope> =>
-  Effect.gen(function*() {
-    const pull = yield* Stream.toPull(stream)
-    const ahead: Array<Chunk.Chunk<string>> = []
-    while (ahead.length < 2) {
-      const next = yield* Effect.catchAll(
-        Effect.map(pull, Option.some),
-        (end) => Option.match(end, { onNone: () => Effect.succeed(Option.none<Chunk.Chunk<string>>()), onSome: (e) => Effect.fail(e) })
-      )
-      if (Option.isNone(next)) return Stream.fromChunks(...ahead)
-      if (Chunk.isNonEmpty(next.value)) ahead.push(next.value)
-    }
-    return Stream.concat(Stream.fromChunks(...ahead), Stream.repeatEffectChunkOption(pull))
-  })
-
 /** The `content` group's handlers. */
 export const ContentHandlers = HttpApiBuilder.group(GatewayApi, "content", (handlers) =>
   Effect.gen(function*() {
@@ -157,15 +135,17 @@ export const ContentHandlers = HttpApiBuilder.group(GatewayApi, "content", (hand
         Effect.gen(function*() {
           const credentials = yield* requestCredentials
           const id = yield* parseId(path.id)
-          let answer = yield* content.markdown(id, credentials)
+          // Opened ahead: the front matter and the first body piece are pulled before the 200 is
+          // committed, so a failure to open is a JSON error (or the fail-safe copy), never a cut 200.
+          let answer = yield* content.markdownOpened(id, credentials)
           const request = yield* HttpServerRequest.HttpServerRequest
           if (answer._tag === "Streamed" && request.headers["if-none-match"] !== undefined) {
             // A validator from another instance (or an older copy): read the document to its end
             // (which stores it) and answer from the stored copy, a 304 when it still matches.
             yield* Stream.runDrain(answer.stream)
-            answer = yield* content.markdown(id, credentials)
+            answer = yield* content.markdownOpened(id, credentials)
           }
           if (answer._tag === "Cached") return yield* respond(answer.served, semantics)
-          return yield* respondStream(yield* openedAhead(answer.stream), semantics)
+          return yield* respondStream(answer.stream, semantics)
         }).pipe(Effect.catchAll(failWithApiError)))
   }))

@@ -41,8 +41,17 @@ export interface RedisOptions {
 export interface Redis {
   /** The underlying client, for commands the adapter does not wrap. Auto-pipelining is on. */
   readonly client: IORedis
-  /** Run one command through `f`, bounded by the command timeout, failures typed. */
-  readonly use: <A>(op: string, f: (client: IORedis) => Promise<A>) => Effect.Effect<A, RedisError>
+  /**
+   * Run one command through `f`, bounded by the command timeout (or by `bound`; an infinite
+   * bound leaves the bounding to the caller), failures typed.
+   */
+  readonly use: <A>(op: string, f: (client: IORedis) => Promise<A>, bound?: Duration.Duration) => Effect.Effect<A, RedisError>
+  /**
+   * Chunks of replies received so far on the command connection (a counter that only grows): a
+   * caller whose command timed out while it grew was queued behind other replies (a large
+   * value), not facing a dead server.
+   */
+  readonly received: () => number
   /**
    * Like {@link use}, on a second connection kept for bulk writes (the cache's write batches): a
    * pipeline of a hundred large values never queues ahead of the reads on the first one. Not
@@ -120,14 +129,25 @@ export const make = (options: RedisOptions) =>
     const client = yield* acquire(options, name)
     // Write batches are bounded by their caller (the cache's write bound): no per-command bound.
     const writes = yield* acquire(options, `${name}-writes`, false)
-    const use = <A>(op: string, f: (client: IORedis) => Promise<A>) =>
-      Deadline.timeoutFail(
-        Effect.tryPromise({ try: () => f(client), catch: (cause) => new RedisError({ op, cause }) }),
-        { duration: options.commandTimeout, onTimeout: () => new RedisError({ op, cause: new Error("Command timed out") }) }
-      )
+    let received = 0
+    const count = () => {
+      received++
+    }
+    // Each connection (a reconnect makes a new socket) counts the chunks it receives.
+    const watch = () => client.stream?.on("data", count)
+    client.on("connect", watch)
+    if (client.status === "ready" || client.status === "connect") watch()
+    const use = <A>(op: string, f: (client: IORedis) => Promise<A>, bound?: Duration.Duration) => {
+      const command = Effect.tryPromise({ try: () => f(client), catch: (cause) => new RedisError({ op, cause }) })
+      const duration = bound ?? Duration.decode(options.commandTimeout)
+      return Duration.isFinite(duration)
+        ? Deadline.timeoutFail(command, { duration, onTimeout: () => new RedisError({ op, cause: new Error("Command timed out") }) })
+        : command
+    }
     return Redis.of({
       client,
       use,
+      received: () => received,
       useForWrites: (op, f) => Effect.tryPromise({ try: () => f(writes), catch: (cause) => new RedisError({ op, cause }) }),
       duplicate: (suffix) => acquire(options, `${name}-${suffix}`),
       status: () => client.status

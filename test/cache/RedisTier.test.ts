@@ -234,6 +234,56 @@ describe("RedisTier against a private Redis that dies", () => {
     }), 30_000)
 })
 
+describe("RedisTier reads and the breaker", () => {
+  it.scopedLive("a stalled server's timeouts count and open the breaker; the fail-safe read passes it; replies are counted as progress", () =>
+    Effect.gen(function*() {
+      const server = yield* redisServer()
+      const context = yield* Layer.build(adapter(server.url))
+      const redis = Context.get(context, Redis)
+      yield* Effect.provide(untilReady, context)
+      const tier = yield* Effect.provide(
+        RedisTier.make({ prefix: "da:", timeout: "50 millis", breaker: { consecutiveFailures: 3, cooldown: "1 minute" } }),
+        context
+      )
+      const now = yield* Clock.currentTimeMillis
+      yield* tier.set("ns:small", entryAt(now, "small"))
+      // The progress a timed-out read is judged by: chunks received on the read connection.
+      const before = redis.received()
+      assert.isTrue(Option.isSome(yield* tier.get("ns:small")))
+      assert.isAbove(redis.received(), before, "a reply is progress")
+
+      // A stalled server (CLIENT PAUSE): no reply arrives, the timeouts count and open the breaker.
+      yield* redis.use("pause", (c) => c.call("CLIENT", "PAUSE", "500", "ALL"))
+      for (let i = 0; i < 3; i++) {
+        const stalled = yield* Effect.either(tier.get("ns:small"))
+        assert.isTrue(Either.isLeft(stalled) && Cause.isTimeoutException(stalled.left.cause), "a stalled read fails at its bound")
+        assert.isTrue(Either.isLeft(stalled) && stalled.left.busy === false, "with no reply meanwhile: not busy")
+      }
+      yield* Effect.sleep("700 millis")
+      const open = yield* Effect.either(tier.get("ns:small"))
+      assert.isTrue(Either.isLeft(open) && (open.left.cause as { _tag?: string })._tag === "CircuitOpenError", "the breaker is open")
+      // The fail-safe read skips the open breaker (the server answers again).
+      const failSafe = yield* tier.getMany(["ns:small"], { failSafe: true })
+      assert.strictEqual(new TextDecoder().decode(Option.getOrThrow(failSafe[0]!).value), "small")
+    }), 60_000)
+})
+
+describe("RedisTier value bound", () => {
+  it.scopedLive("an entry larger than maxValueBytes is not written and removes the older copy of its key", () =>
+    Effect.gen(function*() {
+      const { tier, prefix: own, redis } = yield* scopedTier({ maxValueBytes: 4096, compressAbove: Number.MAX_SAFE_INTEGER })
+      const now = yield* Clock.currentTimeMillis
+      yield* tier.setMany([{ key: "ns:a", entry: entryAt(now, "small") }, { key: "ns:b", entry: entryAt(now, "kept") }])
+      yield* tier.setMany([{ key: "ns:a", entry: entryAt(now, "y".repeat(8192)) }, { key: "ns:c", entry: entryAt(now, "z".repeat(8192)) }])
+      const [a, b, c] = yield* tier.getMany(["ns:a", "ns:b", "ns:c"])
+      assert.isTrue(Option.isNone(a!), "the older copy of a is gone")
+      assert.strictEqual(new TextDecoder().decode(Option.getOrThrow(b!).value), "kept")
+      assert.isTrue(Option.isNone(c!))
+      const raw = yield* redis.use("exists", (c) => c.exists(RedisTier.entryKey(own, "ns:a"), RedisTier.entryKey(own, "ns:c")))
+      assert.strictEqual(raw, 0)
+    }))
+})
+
 describe("RedisTier write batches", () => {
   it.scopedLive("write batches that outlive their bound open the writes' breaker only: reads go on", () =>
     Effect.gen(function*() {

@@ -6,7 +6,7 @@
  * the tier is written and read again.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Clock, Effect, Option } from "effect"
+import { Clock, Deferred, Effect, Either, Option } from "effect"
 import { inject } from "vitest"
 import type { TierName } from "../../src/cache/CacheTier.js"
 import { postgresServer, redisServer } from "../support/services.js"
@@ -21,6 +21,7 @@ import {
   itemAt,
   makeOrigin,
   policy,
+  sqlClient,
   text
 } from "./tiered-fixtures.js"
 
@@ -117,4 +118,51 @@ describe("TieredCache with a remote tier that dies", () => {
       const b = yield* instance({ databaseUrl: server.url })
       assertHit(Option.getOrThrow(yield* b.cache.get("back:k")), "HIT-POSTGRES", "after restart")
     }), 60_000)
+})
+
+describe("TieredCache fail-safe read", () => {
+  it.scopedLive("a stalled PostgreSQL opens its read breaker; when the origin then fails, the copy PostgreSQL holds is answered, a refusal is not", () =>
+    Effect.gen(function*() {
+      const iso = yield* isolation({ databaseUrl })
+      const a = yield* instance({
+        databaseUrl,
+        schema: iso.schema,
+        postgresTier: { timeout: "200 millis", breaker: { consecutiveFailures: 2, cooldown: "1 minute" } }
+      })
+      const now = yield* Clock.currentTimeMillis
+      // Held only by PostgreSQL: fresh for a moment, then stale within a long grace.
+      yield* a.postgres!.set("fs:held", itemAt(now, "fs:held", "held", { freshMs: 1, ttlMs: 60_000 }).entry)
+      yield* a.postgres!.set("fs:refused", itemAt(now, "fs:refused", "old", { freshMs: 1, ttlMs: 60_000 }).entry)
+
+      // Another session locks the table: reads wait, no statement completes, the reads' breaker opens.
+      const sql = yield* sqlClient(databaseUrl)
+      const locked = yield* Deferred.make<void>()
+      const release = yield* Deferred.make<void>()
+      yield* Effect.forkScoped(sql.withTransaction(Effect.gen(function*() {
+        yield* sql.unsafe(`LOCK TABLE ${a.postgres!.table} IN ACCESS EXCLUSIVE MODE`)
+        yield* Deferred.succeed(locked, undefined)
+        yield* Deferred.await(release)
+      })))
+      yield* Deferred.await(locked)
+      for (let i = 0; i < 2; i++) {
+        const stalled = yield* Effect.either(a.postgres!.get("fs:held"))
+        assert.isTrue(Either.isLeft(stalled) && stalled.left.busy !== true, "a stalled read times out and counts")
+      }
+      yield* Deferred.succeed(release, undefined)
+      const open = yield* Effect.either(a.postgres!.get("fs:held"))
+      assert.isTrue(Either.isLeft(open) && (open.left.cause as { _tag?: string })._tag === "CircuitOpenError", "the reads' breaker is open")
+
+      // The origin is down: the read path found nothing (open breaker), the fail-safe read does.
+      const origin = makeOrigin()
+      const hit = yield* a.cache.getOrSet("fs:held", origin.failing, policy())
+      assert.strictEqual(text(hit), "held")
+      assert.strictEqual(hit.status, "STALE")
+      assert.strictEqual(origin.calls(), 1)
+
+      // A refusal is the answer: no copy stands in for it.
+      const refusal = yield* Effect.either(
+        a.cache.getOrSet("fs:refused", origin.failing, policy({ isRefusal: (error) => (error as { _tag?: string })._tag === "OriginDown" }))
+      )
+      assert.isTrue(Either.isLeft(refusal) && refusal.left._tag === "OriginDown")
+    }), 30_000)
 })

@@ -3,9 +3,10 @@
  * 1000 concurrent requests, and a Redis that dies and comes back during a run.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Effect } from "effect"
+import { Deferred, Effect } from "effect"
 import { inject } from "vitest"
 import { redisServer } from "../support/services.js"
+import { sqlClient } from "../cache/tiered-fixtures.js"
 import { startGateway } from "./fixtures.js"
 
 let run = 0
@@ -71,5 +72,60 @@ describe("cache tiers under load and outage, through the gateway", () => {
         }))
       }
       assert.strictEqual(answered, "HIT-REDIS")
+    }), 60_000)
+})
+
+describe("fail-safe reads through the gateway", () => {
+  it.scopedLive("the origin fails while PostgreSQL's read breaker is open: a Markdown document and an item PostgreSQL holds are answered stale, not 5xx", () =>
+    Effect.gen(function*() {
+      const table = unique()
+      const config = {
+        DATABASE_URL: inject("databaseUrl"),
+        CACHE_PG_TABLE: table,
+        CACHE_PG_TIMEOUT_MS: "200",
+        CACHE_BREAKER_COOLDOWN_MS: "60000",
+        CACHE_MARKDOWN_FRESH_MS: "1",
+        CACHE_CONTENT_FRESH_MS: "1"
+      }
+      // Anonymous callers: their access level needs no upstream call (a token's would).
+      // A first instance loads two answers; PostgreSQL keeps them.
+      const first = yield* startGateway(config)
+      const free = first.sim.corpus.items.filter((i) => i.access === "free").map((i) => i.id)
+      const [doc, item] = free
+      assert.strictEqual((yield* Effect.promise(() => first.request(`/content/${doc}/markdown`))).status, 200)
+      assert.strictEqual((yield* Effect.promise(() => first.request(`/content/${item}`))).status, 200)
+      const sql = yield* sqlClient(inject("databaseUrl"))
+      for (let i = 0; i < 100; i++) {
+        const rows = yield* sql<{ key: string }>`SELECT key FROM ${sql(table)}`
+        if (rows.length >= 3) break
+        yield* Effect.sleep("50 millis")
+      }
+
+      // A second instance (empty memory) whose origin fails every call, transiently (HTTP 503).
+      const second = yield* startGateway(config)
+      yield* second.sim.setFaults({ errorRates: { "*": 1 }, errorKind: "http503" })
+      // Its reads of PostgreSQL stall (the table is locked) until the read breaker opens.
+      const locked = yield* Deferred.make<void>()
+      const release = yield* Deferred.make<void>()
+      yield* Effect.forkScoped(sql.withTransaction(Effect.gen(function*() {
+        yield* sql.unsafe(`LOCK TABLE ${table} IN ACCESS EXCLUSIVE MODE`)
+        yield* Deferred.succeed(locked, undefined)
+        yield* Deferred.await(release)
+      })))
+      yield* Deferred.await(locked)
+      for (const id of free.slice(2, 8)) {
+        const res = yield* Effect.promise(() => second.request(`/content/${id}`))
+        assert.strictEqual(res.status, 503, "nothing to answer: the origin's error")
+      }
+      yield* Deferred.succeed(release, undefined)
+
+      const markdown = yield* Effect.promise(() => second.request(`/content/${doc}/markdown`))
+      assert.strictEqual(markdown.status, 200, markdown.text)
+      assert.strictEqual(markdown.headers.get("x-cache"), "STALE")
+      assert.isTrue(markdown.text.startsWith("---\ntitle: "))
+      const answer = yield* Effect.promise(() => second.request(`/content/${item}`))
+      assert.strictEqual(answer.status, 200, answer.text)
+      assert.strictEqual(answer.headers.get("x-cache"), "STALE")
+      assert.strictEqual(answer.body.id, item)
     }), 60_000)
 })
