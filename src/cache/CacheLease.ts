@@ -30,11 +30,25 @@ export const redisLease = (
 ): CacheLease => {
   const ttlMs = Duration.toMillis(options.ttl)
   const leaseKey = (key: string) => `${options.prefix}lease:${key}`
+  // A key loaded without the lease may be loaded by another instance too: said at most every 5 s.
+  let lastWarned = 0
+  const unleased = (error: unknown) =>
+    Effect.suspend(() => {
+      const now = Date.now()
+      if (now - lastWarned < 5_000) return Effect.succeed(true)
+      lastWarned = now
+      return Effect.as(
+        Effect.logWarning("cache lease: Redis did not answer; loading without the lease").pipe(
+          Effect.annotateLogs({ error: error instanceof Error ? error.message : String(error) })
+        ),
+        true
+      )
+    })
   return {
     acquire: (key) =>
       redis.use("SET", (c) => c.set(leaseKey(key), options.instanceId, "PX", ttlMs, "NX")).pipe(
         Effect.map((reply) => reply === "OK"),
-        Effect.orElseSucceed(() => true)
+        Effect.catchAll(unleased)
       ),
     release: (key) =>
       Effect.ignore(redis.use("EVAL", (c) => c.eval(RELEASE, 1, leaseKey(key), options.instanceId))),
