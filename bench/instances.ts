@@ -255,7 +255,7 @@ const main = async () => {
     "",
     table(["instance", "before (p99, errors)", "during", "after"], Object.entries(kill).map(([name, k]) => [name, w(k.before), w(k.during), w(k.after)])),
     "",
-    "The killed instance's own errors during its absence are the load generator's connections to it (refused); the others must not notice.",
+    "The killed instance's own errors are the requests it had in flight when it was killed (counted by their start, in \"before\") and, during its absence, the load generator's connections to it (refused); the others must not notice.",
     "",
     "![p99 per instance and phase](instances.svg)",
     ""
