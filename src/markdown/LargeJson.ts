@@ -32,6 +32,9 @@ export const yieldToEventLoop: Effect.Effect<void> = Effect.async<void>((resume)
 /** Default step: 64 KiB of input handled synchronously at most. */
 export const DEFAULT_SLICE_BYTES = 64 * 1024
 
+/** Bytes of output copied between two yields when {@link stringify} joins its pieces. */
+const COPY_STEP_BYTES = 4 * 1024 * 1024
+
 /** Default of {@link LargeJsonOptions.largeString}: strings longer than 16 KiB are handled in slices. */
 export const DEFAULT_LARGE_STRING = 16 * 1024
 
@@ -297,11 +300,18 @@ export const stringify = (value: unknown, options?: LargeJsonOptions): Effect.Ef
         pos = digitsEnd
       }
       push(encoder.encode(skeleton.slice(pos)))
+      // The pieces copied into one array in steps too (a 30 MB copy holds the loop for tens of ms).
       const bytes = new Uint8Array(total)
       let offset = 0
+      let sinceYield = 0
       for (const piece of out) {
         bytes.set(piece, offset)
         offset += piece.byteLength
+        sinceYield += piece.byteLength
+        if (sinceYield >= COPY_STEP_BYTES) {
+          sinceYield = 0
+          yield* yieldToEventLoop
+        }
       }
       return bytes
     })

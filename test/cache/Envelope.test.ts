@@ -46,6 +46,19 @@ describe("Envelope", () => {
       assertEntry(yield* Envelope.decode(stored), random, "random")
     }))
 
+  it.effect("a compressed body over the inline bound round-trips through the threaded inflate, exactly", () =>
+    Effect.gen(function*() {
+      const value = json(200_000)
+      assert.isAbove(value.byteLength, Envelope.INFLATE_INLINE_MAX * 4)
+      const big = entryAt(NOW, value)
+      const bytes = yield* Envelope.encode(big)
+      assert.strictEqual(bytes[2], Envelope.FLAG_GZIP)
+      assert.isUndefined(Envelope.decodeSync(bytes), "too large to inflate inline")
+      const decoded = yield* Envelope.decode(bytes)
+      assertEntry(decoded, big, "inflated off the event loop")
+      assert.strictEqual(Option.getOrThrow(decoded).value.byteLength, value.byteLength)
+    }))
+
   it.effect("uses a 16 KiB default threshold", () =>
     Effect.gen(function*() {
       const below = entryAt(NOW, new Uint8Array(16 * 1024).fill(97))
