@@ -234,17 +234,20 @@ describe("RedisTier against a private Redis that dies", () => {
     }), 30_000)
 })
 
+/** A tier over a redis-server of its own (a spec may pause or kill it), connected. */
+const privateTier = (options: RedisTier.RedisTierOptions) =>
+  Effect.gen(function*() {
+    const server = yield* redisServer()
+    const context = yield* Layer.build(adapter(server.url))
+    yield* Effect.provide(untilReady, context)
+    const tier = yield* Effect.provide(RedisTier.make({ prefix: "da:", ...options }), context)
+    return { server, tier, redis: Context.get(context, Redis) }
+  })
+
 describe("RedisTier reads and the breaker", () => {
   it.scopedLive("a stalled server's timeouts count and open the breaker; the fail-safe read passes it; replies are counted as progress", () =>
     Effect.gen(function*() {
-      const server = yield* redisServer()
-      const context = yield* Layer.build(adapter(server.url))
-      const redis = Context.get(context, Redis)
-      yield* Effect.provide(untilReady, context)
-      const tier = yield* Effect.provide(
-        RedisTier.make({ prefix: "da:", timeout: "50 millis", breaker: { consecutiveFailures: 3, cooldown: "1 minute" } }),
-        context
-      )
+      const { redis, tier } = yield* privateTier({ timeout: "50 millis", breaker: { consecutiveFailures: 3, cooldown: "1 minute" } })
       const now = yield* Clock.currentTimeMillis
       yield* tier.set("ns:small", entryAt(now, "small"))
       // The progress a timed-out read is judged by: chunks received on the read connection.
@@ -287,14 +290,7 @@ describe("RedisTier value bound", () => {
 describe("RedisTier write batches", () => {
   it.scopedLive("write batches that outlive their bound open the writes' breaker only: reads go on", () =>
     Effect.gen(function*() {
-      const server = yield* redisServer()
-      const context = yield* Layer.build(adapter(server.url))
-      const redis = Context.get(context, Redis)
-      yield* Effect.provide(untilReady, context)
-      const tier = yield* Effect.provide(
-        RedisTier.make({ prefix: "da:", writeTimeout: "200 millis", breaker: { consecutiveFailures: 3, cooldown: "1 minute" } }),
-        context
-      )
+      const { redis, tier } = yield* privateTier({ writeTimeout: "200 millis", breaker: { consecutiveFailures: 3, cooldown: "1 minute" } })
       const now = yield* Clock.currentTimeMillis
       yield* tier.set("ns:kept", entryAt(now, "kept"))
       // Writes stall (CLIENT PAUSE WRITE holds every write command; reads go on).
