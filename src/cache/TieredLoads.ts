@@ -135,14 +135,18 @@ export interface TieredLoads {
    * The answer for `key` given what the read path `found`: a fresh entry as is, a stale one
    * served and refreshed per the policy, nothing loaded (single-flight).
    */
-  /** See {@link make}: a transient failure of a load with nothing to answer asks the remote tiers again. */
-  readonly failSafe: <E>(key: string, policy: CachePolicy, error: E) => Effect.Effect<CacheHit, E>
   readonly resolve: <E>(
     key: string,
     found: Option.Option<CacheHit>,
     lookup: Effect.Effect<Loaded, E>,
     policy: CachePolicy
   ) => Effect.Effect<CacheHit, E | LoadTimeout>
+  /**
+   * After a load with nothing to answer instead failed with `error`: a refusal under `policy`
+   * fails with it; for a transient failure the remote tiers are asked once more past their
+   * breakers (`TieredReads.recheck`), and a copy within grace is the answer, else `error` is.
+   */
+  readonly failSafe: <E>(key: string, policy: CachePolicy, error: E) => Effect.Effect<CacheHit, E>
 }
 
 /** Creates the load path. */

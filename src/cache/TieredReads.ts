@@ -25,7 +25,7 @@
  *
  * @since 0.1.0
  */
-import { Clock, Effect, Either, Exit, FiberId, FiberSet, Option, type Scope } from "effect"
+import { Clock, Duration, Effect, Either, Exit, FiberId, FiberSet, Option, type Scope } from "effect"
 import type { CacheItem, CacheTier, TierName } from "./CacheTier.js"
 import type { CacheEntry } from "./Envelope.js"
 import type { InvalidationGuard } from "./InvalidationGuard.js"
@@ -44,6 +44,13 @@ const MAX_BATCH = 256
 
 /** Most fail-safe reads at once (each waits at most its tiers' fail-safe bounds); others queue. */
 export const MAX_FAIL_SAFE_READS = 32
+
+/**
+ * Bound on one fail-safe read, the wait for its turn included (the tiers' own fail-safe bounds,
+ * 2 s for Redis and 4 s for PostgreSQL by default, sum to 6 s): past it the caller gets the
+ * origin's error.
+ */
+export const FAIL_SAFE_MAX = Duration.seconds(10)
 
 /** Most single-key remote reads shared at once; past it a read is batched but not shared. */
 const MAX_SHARED = 100_000
@@ -100,8 +107,8 @@ export interface TieredReads {
   /**
    * The fail-safe read of one key, for when the origin has failed and the answer would be an
    * error: every `remote` tier is asked again, past its circuit breaker and with its longer
-   * fail-safe bound (`CacheTier.ReadOptions`), at most {@link MAX_FAIL_SAFE_READS} at a time.
-   * A copy found is backfilled as by any read. Never fails.
+   * fail-safe bound (`CacheTier.ReadOptions`), at most {@link MAX_FAIL_SAFE_READS} at a time and
+   * {@link FAIL_SAFE_MAX} in all. A copy found is backfilled as by any read. Never fails.
    */
   readonly recheck: (key: string, remote: ReadonlyArray<CacheTier>) => Effect.Effect<Option.Option<CacheHit>>
   /** Memory, then the `remote` tiers for the keys memory missed (one batch per tier). Never fails. */
@@ -185,7 +192,7 @@ export const make = (options: TieredReadsOptions): Effect.Effect<TieredReads, ne
         ? Effect.succeedNone
         : failSafeReads.withPermits(1)(
           Effect.suspend(() => Effect.map(readRemote([key], remote, guard.epoch(), true), (found) => found[0] ?? Option.none()))
-        )
+        ).pipe(Effect.timeoutTo({ duration: FAIL_SAFE_MAX, onTimeout: Option.none, onSuccess: (found) => found }))
 
     const readMemory = (keys: ReadonlyArray<string>, now: number) =>
       Effect.map(
