@@ -9,6 +9,7 @@
  */
 import { Duration, Effect } from "effect"
 import type { Redis } from "../redis/Redis.js"
+import { errorText, throttledWarning } from "../telemetry/ThrottledLog.js"
 
 /** What `TieredCache` needs from a lease. */
 export interface CacheLease {
@@ -39,19 +40,9 @@ export const redisLease = (
   const ttlMs = Duration.toMillis(options.ttl)
   const leaseKey = (key: string) => `${options.prefix}lease:${key}`
   // A key loaded without the lease may be loaded by another instance too: said at most every 5 s.
-  let lastWarned = 0
+  const warn = throttledWarning(5_000)
   const unleased = (error: unknown) =>
-    Effect.suspend(() => {
-      const now = Date.now()
-      if (now - lastWarned < 5_000) return Effect.succeed(true)
-      lastWarned = now
-      return Effect.as(
-        Effect.logWarning("cache lease: Redis did not answer; loading without the lease").pipe(
-          Effect.annotateLogs({ error: error instanceof Error ? error.message : String(error) })
-        ),
-        true
-      )
-    })
+    Effect.as(warn("lease", "cache lease: Redis did not answer; loading without the lease", { error: errorText(error) }), true)
   return {
     acquire: (key) =>
       redis.use("SET", (c) => c.set(leaseKey(key), options.instanceId, "PX", ttlMs, "NX"), ACQUIRE_BOUND).pipe(

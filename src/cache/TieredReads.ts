@@ -26,6 +26,7 @@
  * @since 0.1.0
  */
 import { Clock, Duration, Effect, Either, Exit, FiberId, FiberSet, Option, type Scope } from "effect"
+import { errorText, throttledWarning } from "../telemetry/ThrottledLog.js"
 import type { CacheItem, CacheTier, TierName } from "./CacheTier.js"
 import type { CacheEntry } from "./Envelope.js"
 import type { InvalidationGuard } from "./InvalidationGuard.js"
@@ -137,16 +138,9 @@ export const make = (options: TieredReadsOptions): Effect.Effect<TieredReads, ne
      */
     // A failed remote read is a fall-through, so answers stay right; said at most once per
     // tier per 5 s (the count is in `accelerator_cache_lookups_total{outcome="error"}`).
-    const lastWarned = new Map<string, number>()
+    const warn = throttledWarning(5_000)
     const warnReadFailed = (tier: TierName, keys: number, error: unknown) =>
-      Effect.suspend(() => {
-        const now = Date.now()
-        if (now - (lastWarned.get(tier) ?? 0) < 5_000) return Effect.void
-        lastWarned.set(tier, now)
-        return Effect.logWarning("cache: a remote read failed; its keys fall through to the next tier").pipe(
-          Effect.annotateLogs({ tier, keys, error: error instanceof Error ? error.message : String(error) })
-        )
-      })
+      warn(tier, "cache: a remote read failed; its keys fall through to the next tier", { tier, keys, error: errorText(error) })
 
     const readRemote = (keys: ReadonlyArray<string>, remote: ReadonlyArray<CacheTier>, since: number, failSafe = false) =>
       Effect.gen(function*() {

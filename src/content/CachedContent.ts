@@ -398,11 +398,19 @@ export class CachedContent extends Effect.Service<CachedContent>()("accelerator/
           })
           : Effect.fail(error))
 
-    const markdown = (id: number, credentials: Credentials): Effect.Effect<MarkdownAnswer, DrupalError | LoadTimeout> =>
+    /** `answer` for the caller's Markdown key of item `id`, its failure handed to {@link failSafeMarkdown}. */
+    const withFailSafe = <R>(
+      id: number,
+      credentials: Credentials,
+      answer: (partitionId: string, key: string) => Effect.Effect<MarkdownAnswer, DrupalError | LoadTimeout, R>
+    ) =>
       Effect.flatMap(access.partition(credentials), (partition) => {
         const key = markdownCacheKey(partition.id, id)
-        return Effect.catchAll(markdownOf(id, credentials, partition.id, key), (error) => failSafeMarkdown(key, error))
+        return Effect.catchAll(answer(partition.id, key), (error) => failSafeMarkdown(key, error))
       })
+
+    const markdown = (id: number, credentials: Credentials): Effect.Effect<MarkdownAnswer, DrupalError | LoadTimeout> =>
+      withFailSafe(id, credentials, (partitionId, key) => markdownOf(id, credentials, partitionId, key))
 
     /**
      * {@link markdown}, with a streamed document opened before it is answered
@@ -410,14 +418,11 @@ export class CachedContent extends Effect.Service<CachedContent>()("accelerator/
      * stream pool) is answered from a copy within grace when a tier holds one, else it is the error.
      */
     const markdownOpened = (id: number, credentials: Credentials): Effect.Effect<MarkdownAnswer, DrupalError | LoadTimeout, Scope.Scope> =>
-      Effect.flatMap(access.partition(credentials), (partition) => {
-        const key = markdownCacheKey(partition.id, id)
-        const opened = Effect.flatMap(markdownOf(id, credentials, partition.id, key), (answer) =>
+      withFailSafe(id, credentials, (partitionId, key) =>
+        Effect.flatMap(markdownOf(id, credentials, partitionId, key), (answer) =>
           answer._tag === "Streamed"
             ? Effect.map(openedAhead(answer.stream), (stream): MarkdownAnswer => ({ _tag: "Streamed", stream }))
-            : Effect.succeed(answer))
-        return Effect.catchAll(opened, (error) => failSafeMarkdown(key, error))
-      })
+            : Effect.succeed(answer)))
 
     const markdownOf = (id: number, credentials: Credentials, partitionId: string, key: string): Effect.Effect<MarkdownAnswer, DrupalError | LoadTimeout> =>
       Effect.gen(function*() {
