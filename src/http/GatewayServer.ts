@@ -21,7 +21,7 @@ import * as Http from "node:http"
 import type { AddressInfo } from "node:net"
 import { ServerConfig } from "../Config.js"
 import { settleWithin, waitUntil } from "../concurrency/Release.js"
-import { BodyPath, FastPath, ListenerState, setBufferedBody } from "../listener/Listener.js"
+import { BodyPath, FastPath, ListenerState, REQUEST_ID_HEADER, setBufferedBody } from "../listener/Listener.js"
 import { acceptRequestId } from "./RequestContext.js"
 
 /** The listener could not start (port in use, permission denied, …). */
@@ -97,12 +97,15 @@ export const make = (
       inFlight++
       res.once("close", onResponseClose)
       // Every request has an id: the client's when it is sane, else a new one; echoed back.
-      const requestId = acceptRequestId(req.headers["x-request-id"]) ?? randomUUID()
-      req.headers["x-request-id"] = requestId
-      res.setHeader("x-request-id", requestId)
+      const requestId = acceptRequestId(req.headers[REQUEST_ID_HEADER]) ?? randomUUID()
+      req.headers[REQUEST_ID_HEADER] = requestId
       if (draining) res.setHeader("connection", "close")
-      // A hit is written at once; only one whose bytes the client has not taken yet is bounded.
-      if (fastPath !== undefined && fastPath(req, res)) return bound(res)
+      // A hit is written at once (its id included); only one whose bytes the client has not taken yet is bounded.
+      if (fastPath !== undefined && fastPath(req, res)) {
+        if (!res.headersSent) res.setHeader(REQUEST_ID_HEADER, requestId)
+        return bound(res)
+      }
+      res.setHeader(REQUEST_ID_HEADER, requestId)
       if (handler !== undefined) {
         bound(res)
         const refusal = bodyRefusal(req, options.maxBodyBytes)

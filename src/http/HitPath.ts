@@ -9,8 +9,13 @@
  * loads). The keys come from `CacheKeys`, the routes from `listener/Routes.ts` and the request
  * values from `RequestParams`, the same the Effect routes use, so both paths agree.
  *
- * Cost per request: a URL parse, a search normalisation (search only), for a token an HMAC of
- * the header, and one LRU lookup; for a stale answer, a background fiber once per key.
+ * Cost per request: for a token an HMAC of the header, one lookup of the request target in a
+ * memo of resolved keys, and one LRU lookup; for a stale answer, a background fiber once per
+ * key. The memo maps (partition, request target) to the cache key and revalidation it resolves
+ * to; it spares the URL parse, the route match and, for search, the question's normalisation
+ * (most of a search hit's cost) on every repeat. It holds at most {@link MAX_RESOLVED} targets
+ * of at most {@link MAX_RESOLVED_TARGET_LENGTH} characters (the oldest go first); longer
+ * targets are resolved every time.
  *
  * @since 0.1.0
  */
@@ -24,7 +29,7 @@ import { CachedContent, type Revalidation } from "../content/CachedContent.js"
 import { contentCacheKey, discoveryCacheKey, markdownCacheKey, responseOf, searchCacheKey } from "../content/CacheKeys.js"
 import { normalizeSearch } from "../content/SearchQuery.js"
 import { type Credentials, MAX_AUTHORIZATION_LENGTH } from "../drupal/Credentials.js"
-import { type FastPath, HitPath } from "../listener/Listener.js"
+import { type FastPath, HitPath, withRequestId } from "../listener/Listener.js"
 import { matchRoute } from "../listener/Routes.js"
 import * as Metrics from "../telemetry/Metrics.js"
 import * as Representation from "./Representation.js"
@@ -46,8 +51,20 @@ export interface HitPathOptions {
   readonly revalidate?: (key: string, target: Revalidation, credentials: Credentials) => boolean
 }
 
+/** At most this many resolved request targets are remembered (per hit path). */
+export const MAX_RESOLVED = 16_384
+
+/** Request targets longer than this are resolved every time, never remembered. */
+export const MAX_RESOLVED_TARGET_LENGTH = 512
+
+/** The cache key a request is answered from, and what to revalidate it with. */
+interface Resolved {
+  readonly key: string
+  readonly target?: Revalidation
+}
+
 /** The cache key a GET request would be answered from and what to revalidate it with, or `undefined` when the hit path cannot tell. */
-const keyOf = (url: URL, partition: string): { readonly key: string; readonly target?: Revalidation } | undefined => {
+const keyOf = (url: URL, partition: string): Resolved | undefined => {
   if (repeatsSingleParam(url.searchParams)) return undefined
   const route = matchRoute(url.pathname)
   switch (route?.name) {
@@ -93,6 +110,19 @@ const STALE_TIMING = `cache;desc="STALE"`
 export const make = (options: HitPathOptions): FastPath => {
   const semantics = options.semantics ?? Representation.defaults
   const revalidate = options.revalidate
+  // (partition, request target) → what it resolves to; `null` for a target the hit path never answers.
+  const resolved = new Map<string, Resolved | null>()
+  const resolve = (target: string, partition: string): Resolved | undefined => {
+    if (target.length > MAX_RESOLVED_TARGET_LENGTH) return keyOf(new URL(target, "http://gateway"), partition)
+    const memoKey = `${partition} ${target}`
+    let found = resolved.get(memoKey)
+    if (found === undefined) {
+      found = keyOf(new URL(target, "http://gateway"), partition) ?? null
+      if (resolved.size >= MAX_RESOLVED) resolved.delete(resolved.keys().next().value!)
+      resolved.set(memoKey, found)
+    }
+    return found ?? undefined
+  }
   return (req: Http.IncomingMessage, res: Http.ServerResponse) => {
     if (req.method !== "GET" || req.url === undefined) return false
     try {
@@ -101,7 +131,7 @@ export const make = (options: HitPathOptions): FastPath => {
       const credentials = options.access.credentials(header)
       const partition = options.access.partitionSync(credentials)
       if (partition === undefined) return false
-      const found = keyOf(new URL(req.url, "http://gateway"), partition.id)
+      const found = resolve(req.url, partition.id)
       if (found === undefined) return false
       const now = Date.now()
       const entry = options.memory.lookupSync(found.key, now)
@@ -113,13 +143,16 @@ export const make = (options: HitPathOptions): FastPath => {
       const status = stale ? "STALE" : "HIT-MEMORY"
       const response = responseOf(entry.contentType)
       if (response.status !== 200) {
-        res.writeHead(response.status, {
-          "content-type": response.contentType,
-          "content-length": entry.value.byteLength,
-          "cache-control": "no-store",
-          "x-cache": status,
-          "server-timing": stale ? STALE_TIMING : HIT_TIMING
-        })
+        res.writeHead(
+          response.status,
+          withRequestId(req, {
+            "content-type": response.contentType,
+            "content-length": entry.value.byteLength,
+            "cache-control": "no-store",
+            "x-cache": status,
+            "server-timing": stale ? STALE_TIMING : HIT_TIMING
+          })
+        )
         res.end(entry.value)
         options.onHit?.(stale)
         return true
@@ -133,6 +166,7 @@ export const make = (options: HitPathOptions): FastPath => {
       const headers = Representation.validatorHeaders(entry.value, chosen.coding, credentials.fingerprint === "anonymous", entry, now)
       headers["x-cache"] = status
       headers["server-timing"] = stale ? STALE_TIMING : HIT_TIMING
+      withRequestId(req, headers)
       if (Representation.ifNoneMatchHits(req.headers["if-none-match"], entry.value)) {
         delete headers["content-encoding"]
         res.writeHead(304, headers)

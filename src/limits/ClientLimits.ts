@@ -22,7 +22,7 @@ import type * as Http from "node:http"
 import { RateLimiterRedis, RateLimiterRes } from "rate-limiter-flexible"
 import { RedisTierConfig } from "../cache/CacheConfig.js"
 import { ClientLimitsConfig } from "../Config.js"
-import type { FastPath } from "../listener/Listener.js"
+import { type FastPath, withRequestId } from "../listener/Listener.js"
 import { Redis } from "../redis/Redis.js"
 
 /** Options of {@link make}. A bound of 0 is no bound. */
@@ -105,14 +105,17 @@ export const clientAddress = (req: Http.IncomingMessage, trustProxyHops: number)
   return entry === undefined || entry === "" ? socketAddress : entry
 }
 
-const refuse = (res: Http.ServerResponse, retryAfterSeconds: number, code: string, message: string) => {
+const refuse = (req: Http.IncomingMessage, res: Http.ServerResponse, retryAfterSeconds: number, code: string, message: string) => {
   const body = JSON.stringify({ error: { code, message } })
-  res.writeHead(429, {
-    "content-type": "application/json",
-    "content-length": Buffer.byteLength(body),
-    "retry-after": String(retryAfterSeconds),
-    "cache-control": "no-store"
-  })
+  res.writeHead(
+    429,
+    withRequestId(req, {
+      "content-type": "application/json",
+      "content-length": Buffer.byteLength(body),
+      "retry-after": String(retryAfterSeconds),
+      "cache-control": "no-store"
+    })
+  )
   res.end(body)
 }
 
@@ -162,20 +165,20 @@ export const make = (options: ClientLimitsOptions, now: () => number = Date.now)
     const state = stateOf(key, at)
     if (limitsConcurrency && state.inFlight >= options.maxConcurrent) {
       clientRefusals.unsafeUpdate(1, concurrencyLabels)
-      refuse(res, 1, "too_many_concurrent_requests", `At most ${options.maxConcurrent} requests of one client may be in flight at once`)
+      refuse(req, res, 1, "too_many_concurrent_requests", `At most ${options.maxConcurrent} requests of one client may be in flight at once`)
       return false
     }
     if (limitsRate) {
       if (state.blockedUntil > at) {
         clientRefusals.unsafeUpdate(1, rateLabels)
-        refuse(res, Math.max(1, Math.ceil((state.blockedUntil - at) / 1000)), "rate_limited", `More than ${rate} requests per second from one client`)
+        refuse(req, res, Math.max(1, Math.ceil((state.blockedUntil - at) / 1000)), "rate_limited", `More than ${rate} requests per second from one client`)
         return false
       }
       state.tokens = Math.min(burst, state.tokens + ((at - state.refilledAt) / 1000) * rate)
       state.refilledAt = at
       if (state.tokens < 1) {
         clientRefusals.unsafeUpdate(1, rateLabels)
-        refuse(res, Math.max(1, Math.ceil((1 - state.tokens) / rate)), "rate_limited", `More than ${rate} requests per second from one client`)
+        refuse(req, res, Math.max(1, Math.ceil((1 - state.tokens) / rate)), "rate_limited", `More than ${rate} requests per second from one client`)
         return false
       }
       state.tokens -= 1

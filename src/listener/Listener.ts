@@ -16,8 +16,27 @@ import type * as Http from "node:http"
  * A synchronous handler tried before the Effect app. It returns `true` when it has answered
  * the request (it must then have ended the response), `false` to hand the request on.
  * It must not throw and must not block: it runs on the event loop for every request.
+ *
+ * Every answer carries the request's id as `x-request-id` ({@link withRequestId}). The listener
+ * adds it to a response whose headers are not written yet when the fast path returns; a fast
+ * path that writes its headers before returning includes it itself (in one `writeHead`, which
+ * is node's cheapest way to write headers: nothing set before it).
  */
 export type FastPath = (req: Http.IncomingMessage, res: Http.ServerResponse) => boolean
+
+/** The response header that carries the request's id. */
+export const REQUEST_ID_HEADER = "x-request-id"
+
+/**
+ * `headers` with the request's id added as `x-request-id` (the listener puts it in the request's
+ * headers before any fast path runs; without the listener there is none), for a fast path that
+ * writes its headers itself. Returns the same object.
+ */
+export const withRequestId = <H extends Http.OutgoingHttpHeaders>(req: Http.IncomingMessage, headers: H): H => {
+  const id = req.headers[REQUEST_ID_HEADER]
+  if (typeof id === "string") (headers as Http.OutgoingHttpHeaders)[REQUEST_ID_HEADER] = id
+  return headers
+}
 
 /** The fast path the listener calls first for every request (telemetry, then the hit path). */
 export const FastPath = Context.GenericTag<FastPath>("accelerator/FastPath")

@@ -27,6 +27,7 @@
  */
 import { Effect, Metric, type MetricPair, MetricState, Option } from "effect"
 import type * as Http from "node:http"
+import { withRequestId } from "../listener/Listener.js"
 import * as Prom from "prom-client"
 
 /** `Content-Type` of the exposition: `text/plain; version=0.0.4; charset=utf-8`. */
@@ -190,7 +191,7 @@ export const exposition: Effect.Effect<string> = Effect.suspend(() => Effect.pro
  */
 export const handle = (req: Http.IncomingMessage, res: Http.ServerResponse): void => {
   if (req.method !== "GET" && req.method !== "HEAD") {
-    res.writeHead(405, { allow: "GET, HEAD", "content-type": "text/plain; charset=utf-8" })
+    res.writeHead(405, withRequestId(req, { allow: "GET, HEAD", "content-type": "text/plain; charset=utf-8" }))
     res.end("method not allowed\n")
     return
   }

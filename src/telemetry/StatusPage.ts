@@ -26,6 +26,7 @@ import {
   type Scope
 } from "effect"
 import type * as Http from "node:http"
+import { withRequestId } from "../listener/Listener.js"
 import type { State as BreakerState } from "../resilience/CircuitBreaker.js"
 import * as Metrics from "./Metrics.js"
 import { SloMonitor, type SloStatus } from "./SloMonitor.js"
@@ -414,21 +415,24 @@ export const make = (options: StatusPageOptions): Effect.Effect<StatusPage, neve
       const path = q === -1 ? url : url.slice(0, q)
       if (path !== "/status" && path !== "/status.json") return false
       if (req.method !== "GET" && req.method !== "HEAD") {
-        res.writeHead(405, { allow: "GET, HEAD", "content-type": "text/plain; charset=utf-8" })
+        res.writeHead(405, withRequestId(req, { allow: "GET, HEAD", "content-type": "text/plain; charset=utf-8" }))
         res.end("method not allowed\n")
         return true
       }
       try {
         const json = path === "/status.json"
         const body = json ? JSON.stringify(build(Date.now())) : statusHtml
-        res.writeHead(200, {
-          "content-type": json ? jsonContentType : htmlContentType,
-          "cache-control": "no-store",
-          "x-content-type-options": "nosniff"
-        })
+        res.writeHead(
+          200,
+          withRequestId(req, {
+            "content-type": json ? jsonContentType : htmlContentType,
+            "cache-control": "no-store",
+            "x-content-type-options": "nosniff"
+          })
+        )
         res.end(req.method === "HEAD" ? undefined : body)
       } catch {
-        if (!res.headersSent) res.writeHead(500, { "content-type": "text/plain; charset=utf-8" })
+        if (!res.headersSent) res.writeHead(500, withRequestId(req, { "content-type": "text/plain; charset=utf-8" }))
         res.end("status failed\n")
       }
       return true

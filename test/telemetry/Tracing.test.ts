@@ -21,6 +21,28 @@ describe("request ids and tracing", () => {
       assert.notStrictEqual(insane.headers.get("x-request-id"), "<script>")
     }))
 
+  it.scopedLive("every answer the listener's fast paths write themselves carries the request's id", () =>
+    Effect.gen(function*() {
+      // A burst of 1 (the status and metrics pages are exempt): the client's second content
+      // request is refused by the per-client bound, a fast path.
+      const { request } = yield* startGateway({ CLIENT_LIMITS: "on", CLIENT_RATE_PER_SEC: "1", CLIENT_RATE_BURST: "1" })
+      const idOf = (path: string, init: RequestInit = {}) =>
+        Effect.promise(async () => {
+          const id = `id-${path.length}-${init.method ?? "GET"}`
+          const res = await request(path, { ...init, headers: { "x-request-id": id } })
+          return { sent: id, status: res.status, echoed: res.headers.get("x-request-id") }
+        })
+      const answers = [
+        yield* idOf("/status.json"),
+        yield* idOf("/metrics", { method: "POST" }),
+        yield* idOf("/status", { method: "DELETE" }),
+        yield* idOf("/content/1"),
+        yield* idOf("/content/1?format=html")
+      ]
+      assert.deepStrictEqual(answers.map((a) => a.status), [200, 405, 405, 200, 429])
+      for (const a of answers) assert.strictEqual(a.echoed, a.sent, `${a.status} carries the request's id`)
+    }))
+
   it.scopedLive("with OTEL_EXPORTER_OTLP_ENDPOINT set, spans of sampled requests are exported over OTLP/HTTP", () =>
     Effect.gen(function*() {
       const { received, url } = yield* otlpCollector
