@@ -11,6 +11,7 @@
 import { Config, ConfigError, Duration, Either, Option, Redacted } from "effect"
 import { createHash } from "node:crypto"
 import { millis, nonNegativeInt, positiveInt, ratio } from "./ConfigKeys.js"
+import { MAX_ACCEPT_HANDLES } from "./http/AcceptHandles.js"
 import * as CircuitBreaker from "./resilience/CircuitBreaker.js"
 import * as Retry from "./resilience/Retry.js"
 
@@ -56,7 +57,15 @@ export const ServerConfig = Config.all({
   requestTimeout: millis("HTTP_REQUEST_TIMEOUT_MS", 30_000),
   maxBodyBytes: positiveInt("HTTP_MAX_BODY_BYTES", 1024 * 1024),
   /** A response not finished this long after its request arrived is cut (a client that stopped reading). */
-  responseTimeout: millis("HTTP_RESPONSE_TIMEOUT_MS", 300_000)
+  responseTimeout: millis("HTTP_RESPONSE_TIMEOUT_MS", 300_000),
+  /** Extra accepting handles on the listening socket (`http/AcceptHandles.ts`): connections accepted per loop turn, minus one. */
+  acceptHandles: Config.integer("HTTP_ACCEPT_HANDLES").pipe(
+    Config.validate({
+      message: `HTTP_ACCEPT_HANDLES must be a whole number from 0 to ${MAX_ACCEPT_HANDLES}`,
+      validation: (n) => n >= 0 && n <= MAX_ACCEPT_HANDLES
+    }),
+    Config.withDefault(64)
+  )
 })
 export type ServerConfig = Config.Config.Success<typeof ServerConfig>
 

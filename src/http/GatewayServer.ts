@@ -6,6 +6,7 @@
  * - a synchronous **fast path** consulted before the Effect app (`listener/Listener.ts`: telemetry,
  *   then a memory-tier hit answered in microseconds without a fiber; misses fall through to the
  *   full app);
+ * - **bursts of new connections** accepted many per event-loop turn (`AcceptHandles`), not one;
  * - **graceful shutdown**: when the serving scope closes, the listener stops accepting, idle
  *   keep-alive sockets are closed, responses in flight get `Connection: close` and may finish
  *   for up to `shutdownTimeout`, and only then are the remaining sockets cut.
@@ -18,10 +19,12 @@ import { NodeHttpServer } from "@effect/platform-node"
 import { Context, Data, Duration, Effect, Layer, Option, type Scope } from "effect"
 import { randomUUID } from "node:crypto"
 import * as Http from "node:http"
+import type * as Net from "node:net"
 import type { AddressInfo } from "node:net"
 import { ServerConfig } from "../Config.js"
 import { settleWithin, waitUntil } from "../concurrency/Release.js"
 import { BodyPath, FastPath, ListenerState, REQUEST_ID_HEADER, setBufferedBody } from "../listener/Listener.js"
+import * as AcceptHandles from "./AcceptHandles.js"
 import { acceptRequestId } from "./RequestContext.js"
 
 /** The listener could not start (port in use, permission denied, …). */
@@ -53,6 +56,12 @@ export interface GatewayServerOptions {
   readonly fastPath?: FastPath | undefined
   /** Small bodies read ahead and answered synchronously when possible (`POST /mcp`); see {@link BodyPath}. */
   readonly bodyPath?: BodyPath | undefined
+  /**
+   * Extra accepting handles on the listening socket (`AcceptHandles`): a loop turn accepts up to
+   * this many connections more than one. Default 0; when they cannot be made, the listener runs
+   * with its one handle and logs why.
+   */
+  readonly acceptHandles?: number | undefined
 }
 
 /**
@@ -92,6 +101,10 @@ export const make = (
       keepAliveTimeout: Duration.toMillis(options.keepAliveTimeout),
       headersTimeout: Duration.toMillis(options.headersTimeout),
       requestTimeout: Duration.toMillis(options.requestTimeout)
+    })
+    let connectionsAccepted = 0
+    server.on("connection", () => {
+      connectionsAccepted++
     })
     server.on("request", (req, res) => {
       inFlight++
@@ -171,12 +184,31 @@ export const make = (
         )
     )
 
+    // Made once the socket listens; closed with it (and first, when the drain stops accepting).
+    let extraHandles: ReadonlyArray<Net.Server> = []
+    if ((options.acceptHandles ?? 0) > 0) {
+      yield* Effect.acquireRelease(
+        Effect.tryPromise(() => AcceptHandles.open(server, options.acceptHandles ?? 0)).pipe(
+          Effect.tap((made) => {
+            extraHandles = made
+          }),
+          Effect.catchAll((error) =>
+            Effect.logWarning("listener: no extra accepting handles, one connection is accepted per loop turn").pipe(
+              Effect.annotateLogs({ wanted: options.acceptHandles, cause: String(error.error) })
+            )
+          )
+        ),
+        () => Effect.sync(() => AcceptHandles.closeAll(extraHandles))
+      )
+    }
+
     const drain = Effect.gen(function*() {
       draining = true
       yield* Effect.logInfo("shutdown: no longer accepting connections, draining requests in flight").pipe(
         Effect.annotateLogs({ in_flight: inFlight })
       )
       // Stop accepting first; `close` resolves only when every socket has gone, so it is not awaited.
+      AcceptHandles.closeAll(extraHandles)
       server.close()
       server.closeIdleConnections()
       // Polled (the listener counts responses in flight), bounded by the shutdown timeout.
@@ -211,7 +243,7 @@ export const make = (
 
     return {
       server: httpServer,
-      state: { inFlight: () => inFlight, draining: () => draining, port: address.port }
+      state: { inFlight: () => inFlight, connectionsAccepted: () => connectionsAccepted, draining: () => draining, port: address.port }
     }
   })
 

@@ -80,6 +80,8 @@ export const bufferedBody = (req: Http.IncomingMessage): Buffer | undefined => b
 export interface ListenerState {
   /** Requests received whose response has not finished. */
   readonly inFlight: () => number
+  /** Connections accepted since the listener started. */
+  readonly connectionsAccepted: () => number
   /** Whether the listener is draining (shutting down). */
   readonly draining: () => boolean
   /** The port it listens on. */

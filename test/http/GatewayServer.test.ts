@@ -2,6 +2,7 @@ import { HttpRouter, HttpServer, HttpServerResponse } from "@effect/platform"
 import { assert, describe, it } from "@effect/vitest"
 import { Context, Deferred, Effect, Exit, Fiber, Layer, Scope } from "effect"
 import * as Http from "node:http"
+import * as Net from "node:net"
 import * as GatewayServer from "../../src/http/GatewayServer.js"
 import * as Listener from "../../src/listener/Listener.js"
 
@@ -38,8 +39,65 @@ const start = (app: HttpRouter.HttpRouter<never, never>, extra: Partial<GatewayS
     return { scope, port: Context.get(context, Listener.ListenerState).port, info: Context.get(context, Listener.ListenerState) }
   })
 
+/**
+ * Opens `clients` connections to a listener with `acceptHandles` extra handles while its loop is
+ * held (the kernel completes them into the backlog), then counts the connections the first loop
+ * turn accepted, and asks `/x` on each connection.
+ */
+const measureBurst = async (app: HttpRouter.HttpRouter<never, never>, acceptHandles: number, clients: number) =>
+  Effect.runPromise(Effect.scoped(Effect.gen(function*() {
+    const context = yield* Layer.build(HttpServer.serve(app).pipe(Layer.provideMerge(GatewayServer.layer({ ...options, acceptHandles }))))
+    const state = Context.get(context, Listener.ListenerState)
+    const sockets = yield* Effect.promise(() => connectAll(state.port, clients, state.connectionsAccepted))
+    const mostInOneTurn = sockets.mostInOneTurn
+    const answers = yield* Effect.promise(() => Promise.all(sockets.sockets.map((socket) => askOn(socket, "/x"))))
+    return { mostInOneTurn, answers }
+  })))
+
+/**
+ * Connects `n` sockets at once (the kernel completes the handshakes into the listener's
+ * backlog) and follows the server's accepts loop turn by loop turn (a `setImmediate` runs once
+ * per turn, after its poll phase): the most connections one turn accepted.
+ */
+const connectAll = (port: number, n: number, countAccepted: () => number) =>
+  new Promise<{ readonly sockets: ReadonlyArray<Net.Socket>; readonly mostInOneTurn: number }>((resolve, reject) => {
+    const base = countAccepted()
+    const sockets = Array.from({ length: n }, () => Net.connect(port, "127.0.0.1"))
+    for (const s of sockets) s.once("error", reject)
+    let last = base
+    let most = 0
+    let turns = 0
+    const turn = () => {
+      const now = countAccepted()
+      most = Math.max(most, now - last)
+      last = now
+      if (now - base >= n) return resolve({ sockets, mostInOneTurn: most })
+      if (++turns > 100_000) return reject(new Error(`only ${now - base} of ${n} connections accepted`))
+      setImmediate(turn)
+    }
+    setImmediate(turn)
+  })
+
+/** One `GET path` on a raw socket; resolves with the body (the connection is then closed). */
+const askOn = (socket: Net.Socket, path: string) =>
+  new Promise<string>((resolve, reject) => {
+    let raw = ""
+    socket.setEncoding("utf8")
+    socket.on("data", (chunk: string) => {
+      raw += chunk
+      const head = raw.indexOf("\r\n\r\n")
+      const length = /content-length: (\d+)/i.exec(raw)
+      if (head >= 0 && length !== null && raw.length >= head + 4 + Number(length[1])) {
+        socket.destroy()
+        resolve(raw.slice(head + 4))
+      }
+    })
+    socket.once("error", reject)
+    socket.write(`GET ${path} HTTP/1.1\r\nhost: x\r\n\r\n`)
+  })
+
 describe("GatewayServer", () => {
-  it.live("a request in flight completes during shutdown, new connections are refused", () =>
+  it.live.each([0, 8])("a request in flight completes during shutdown, new connections are refused (%i extra accepting handles)", (acceptHandles) =>
     Effect.gen(function*() {
       const entered = yield* Deferred.make<void>()
       const app = HttpRouter.empty.pipe(
@@ -50,7 +108,7 @@ describe("GatewayServer", () => {
           )
         )
       )
-      const { info, port, scope } = yield* start(app)
+      const { info, port, scope } = yield* start(app, { acceptHandles })
       const inFlight = yield* Effect.fork(get(port, "/slow"))
       yield* Deferred.await(entered)
       assert.strictEqual(info.inFlight(), 1)
@@ -67,6 +125,18 @@ describe("GatewayServer", () => {
       assert.strictEqual(response.connection, "close")
       yield* Fiber.join(closing)
       assert.strictEqual(info.inFlight(), 0)
+    }))
+
+  it.live("with extra accepting handles, one loop turn accepts a burst of waiting connections, all served by the one app", () =>
+    Effect.gen(function*() {
+      const app = HttpRouter.empty.pipe(HttpRouter.get("/x", Effect.succeed(HttpServerResponse.text("app"))))
+      const server = yield* Effect.promise(() => measureBurst(app, 12, 20))
+      // 20 connections wait in the backlog: a turn takes one per handle (13), the next the rest.
+      assert.strictEqual(server.mostInOneTurn, 13, "one connection per handle in a turn")
+      assert.deepStrictEqual(server.answers, Array.from({ length: 20 }, () => "app"))
+      const single = yield* Effect.promise(() => measureBurst(app, 0, 5))
+      assert.strictEqual(single.mostInOneTurn, 1, "without extra handles libuv takes one per turn")
+      assert.deepStrictEqual(single.answers, Array.from({ length: 5 }, () => "app"))
     }))
 
   it.live("a request longer than the shutdown bound is cut when the bound passes", () =>

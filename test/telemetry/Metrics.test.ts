@@ -178,7 +178,7 @@ describe("ResourceMonitor", () => {
   it.scoped("layerFromContext reads the pools it finds in the context", () =>
     Effect.gen(function*() {
       const context = Layer.mergeAll(
-        Layer.succeed(Listener.ListenerState, { inFlight: () => 11, draining: () => false, port: 0 }),
+        Layer.succeed(Listener.ListenerState, { inFlight: () => 11, connectionsAccepted: () => 0, draining: () => false, port: 0 }),
         Layer.succeed(PostgresPool, { total: () => 9, idle: () => 8, waiting: () => 2 })
       )
       yield* Layer.build(
