@@ -35,17 +35,24 @@ export const noStoreOnError = (response: HttpServerResponse.HttpServerResponse):
 export const withRequestContext = (sampleRatio: number) => <E, R>(app: HttpApp.Default<E, R>): HttpApp.Default<E, R> =>
   Effect.flatMap(HttpServerRequest.HttpServerRequest, (request) => {
     const id = request.headers["x-request-id"] ?? "-"
-    const traced = sampleRatio > 0 && Math.random() < sampleRatio
     const path = request.url.split("?")[0]!
-    return app.pipe(
-      Effect.map(noStoreOnError),
-      Effect.tap((response) => Effect.annotateCurrentSpan("http.response.status_code", response.status)),
-      Effect.withSpan(`http.server ${request.method}`, {
-        kind: "server",
-        captureStackTrace: false,
-        attributes: { "http.request.method": request.method, "url.path": path },
-        ...Option.match(HttpTraceContext.fromHeaders(request.headers), { onNone: () => ({}), onSome: (parent) => ({ parent }) })
-      }),
+    const answered = Effect.map(app, noStoreOnError)
+    // An untraced request builds no span and asks for none (asking for a span that is not
+    // there costs an exception with its stack trace), and runs with the tracer off, so the
+    // spans of the code it calls are no-ops.
+    const traced = sampleRatio > 0 && Math.random() < sampleRatio
+    const run = traced
+      ? answered.pipe(
+        Effect.tap((response) => Effect.annotateCurrentSpan("http.response.status_code", response.status)),
+        Effect.withSpan(`http.server ${request.method}`, {
+          kind: "server",
+          captureStackTrace: false,
+          attributes: { "http.request.method": request.method, "url.path": path },
+          ...Option.match(HttpTraceContext.fromHeaders(request.headers), { onNone: () => ({}), onSome: (parent) => ({ parent }) })
+        })
+      )
+      : answered
+    return run.pipe(
       Effect.tap((response) =>
         response.status >= 500
           ? Effect.logWarning("request answered with a server error").pipe(
