@@ -170,9 +170,20 @@ export interface GatewayOptions {
   readonly nodeArgs?: ReadonlyArray<string>
 }
 
-/** A gateway process (`node --import tsx src/main.ts`), ready when `/health/live` answers. */
+/**
+ * The node flags `npm start` gives the gateway (`tsx <flags> src/main.ts` in package.json), so a
+ * bench gateway runs as a started one does.
+ */
+export const startFlags = (): ReadonlyArray<string> => {
+  const start = (JSON.parse(fs.readFileSync(path.join(process.cwd(), "package.json"), "utf8")) as { scripts: { start: string } }).scripts.start
+  const match = /^tsx((?: --[^ ]+)*) src\/main\.ts$/.exec(start)
+  if (match === null) throw new Error(`package.json's start script is not "tsx [--flags] src/main.ts": ${start}`)
+  return match[1]!.split(" ").filter((flag) => flag !== "")
+}
+
+/** A gateway process (`node <npm start's flags> --import tsx src/main.ts`), ready when `/health/live` answers. */
 export const startGateway = async (options: GatewayOptions) => {
-  const proc = spawnManaged(`${options.name}-${Date.now()}`, [...(options.nodeArgs ?? []), "--import", "tsx", "src/main.ts"], {
+  const proc = spawnManaged(`${options.name}-${Date.now()}`, [...startFlags(), ...(options.nodeArgs ?? []), "--import", "tsx", "src/main.ts"], {
     PORT: String(options.port),
     HOST: "127.0.0.1",
     LOG_LEVEL: "warning",
