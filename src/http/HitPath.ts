@@ -9,7 +9,8 @@
  * loads). The keys come from `CacheKeys`, the routes from `listener/Routes.ts` and the request
  * values from `RequestParams`, the same the Effect routes use, so both paths agree.
  *
- * Cost per request: for a token an HMAC of the header, one lookup of the request target in a
+ * Cost per request: for a token an HMAC of the header (once per connection while the header
+ * stays the same), one lookup of the request target in a
  * memo of resolved keys, and one LRU lookup; for a stale answer, a background fiber once per
  * key. The memo maps (partition, request target) to the cache key and revalidation it resolves
  * to; it spares the URL parse, the route match and, for search, the question's normalisation
@@ -22,6 +23,7 @@
 import { Effect, Either, Layer, Runtime } from "effect"
 import type { ConfigError } from "effect/ConfigError"
 import type * as Http from "node:http"
+import type * as Net from "node:net"
 import { AccessScope } from "../access/AccessScope.js"
 import type { MemoryTier } from "../cache/MemoryTier.js"
 import { TieredCache } from "../cache/TieredCache.js"
@@ -98,6 +100,14 @@ const keyOf = (url: URL, partition: string): Resolved | undefined => {
   }
 }
 
+/** Where a connection keeps the credentials of its last `Authorization` header. */
+const LAST_CREDENTIALS = Symbol("accelerator/HitPath/lastCredentials")
+
+/** A client connection, with the credentials of its last `Authorization` header. */
+type ConnectionCredentials = Net.Socket & {
+  [LAST_CREDENTIALS]?: { readonly header: string; readonly credentials: Credentials }
+}
+
 const HIT_TIMING = `cache;desc="HIT-MEMORY"`
 const STALE_TIMING = `cache;desc="STALE"`
 
@@ -123,12 +133,23 @@ export const make = (options: HitPathOptions): FastPath => {
     }
     return found ?? undefined
   }
+  // A client's connection carries the same `Authorization` on each of its requests: the
+  // credentials made from it (an HMAC of the token) are kept on the connection and reused while
+  // the header is the same string, and go with the connection.
+  const credentialsOf = (socket: ConnectionCredentials | null | undefined, header: string | undefined): Credentials => {
+    if (header === undefined || socket === null || socket === undefined) return options.access.credentials(header)
+    const last = socket[LAST_CREDENTIALS]
+    if (last !== undefined && last.header === header) return last.credentials
+    const credentials = options.access.credentials(header)
+    socket[LAST_CREDENTIALS] = { header, credentials }
+    return credentials
+  }
   return (req: Http.IncomingMessage, res: Http.ServerResponse) => {
     if (req.method !== "GET" || req.url === undefined) return false
     try {
       const header = req.headers.authorization
       if (header !== undefined && header.length > MAX_AUTHORIZATION_LENGTH) return false
-      const credentials = options.access.credentials(header)
+      const credentials = credentialsOf(req.socket as ConnectionCredentials | null, header)
       const partition = options.access.partitionSync(credentials)
       if (partition === undefined) return false
       const found = resolve(req.url, partition.id)

@@ -5,9 +5,37 @@
  */
 import { assert, describe, it } from "@effect/vitest"
 import { Effect } from "effect"
+import { Client } from "undici"
 import { startGateway } from "./fixtures.js"
 
 const free = { authorization: "Bearer demo-free-token" }
+
+describe("callers taking turns on one kept-alive connection", () => {
+  it.scopedLive("each request is answered at its own header's access level, memory hits included", () =>
+    Effect.gen(function*() {
+      const { base, sim } = yield* startGateway()
+      const locked = sim.corpus.items.find((i) => i.access === "subscriber")!
+      const client = new Client(base, { pipelining: 1 })
+      yield* Effect.addFinalizer(() => Effect.promise(() => client.close()))
+      const ask = (authorization: string | undefined) =>
+        Effect.promise(async () => {
+          const res = await client.request({ path: `/content/${locked.id}`, method: "GET", headers: authorization === undefined ? {} : { authorization } })
+          await res.body.dump()
+          return `${res.statusCode} ${String(res.headers["x-cache"] ?? "")}`
+        })
+      const subscriber = "Bearer demo-subscriber-token"
+      // Loaded, then a memory hit: the connection now holds the subscriber's credentials.
+      assert.match(yield* ask(subscriber), /^200 /)
+      assert.strictEqual(yield* ask(subscriber), "200 HIT-MEMORY")
+      // The same connection with another header, or none, is answered at that level.
+      assert.match(yield* ask("Bearer demo-free-token"), /^403 /)
+      assert.match(yield* ask(undefined), /^403 /)
+      assert.match(yield* ask("Basic c3Vic2NyaWJlcjp3cm9uZw=="), /^403 /, "a wrong basic password is anonymous")
+      assert.strictEqual(yield* ask(subscriber), "200 HIT-MEMORY")
+      assert.match(yield* ask("Bearer demo-free-token"), /^403 /)
+      assert.strictEqual(yield* ask(subscriber), "200 HIT-MEMORY")
+    }))
+})
 
 describe("a free user asking for subscriber items (module-faithful simulator)", () => {
   it.scopedLive("is 403 forbidden on every route that reads an item", () =>
