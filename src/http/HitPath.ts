@@ -10,9 +10,8 @@
  * values from `RequestParams`, the same the Effect routes use, so both paths agree.
  *
  * Cost per request: for a token an HMAC of the header (once per connection while the header
- * stays the same), one lookup of the request target in a
- * memo of resolved keys, and one LRU lookup; for a stale answer, a background fiber once per
- * key. The memo maps (partition, request target) to the cache key and revalidation it resolves
+ * stays the same), one lookup of the request target in a memo of resolved keys, and one LRU
+ * lookup; for a stale answer, a background fiber once per key. The memo maps (partition, request target) to the cache key and revalidation it resolves
  * to; it spares the URL parse, the route match and, for search, the question's normalisation
  * (most of a search hit's cost) on every repeat. It holds at most {@link MAX_RESOLVED} targets
  * of at most {@link MAX_RESOLVED_TARGET_LENGTH} characters (the oldest go first; 13–15 MB of
