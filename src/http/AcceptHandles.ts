@@ -15,9 +15,12 @@
  * {@link SETUP_TIMEOUT_MS}; when it fails (no child processes allowed, a platform without
  * descriptor passing) the gateway runs with its one handle and logs why.
  *
- * Cost: one descriptor per handle; when a connection arrives every handle is woken and all but
- * one find nothing to accept (one syscall each, in libuv, no JavaScript): about `count` µs per
- * new connection, nothing per request on a kept-alive connection.
+ * Cost: one descriptor per handle, and nothing per request on a kept-alive connection. When a
+ * connection arrives every handle is woken, and all but one find nothing to accept (one syscall
+ * each, in libuv, no JavaScript); taking waiting connections in batches saves more than that
+ * costs: a plain `node:http` server answering one request per connection (wrk, `Connection:
+ * close`, 32 connections) took 11.5 k and 7.7 k connections/s with 64 extra handles against
+ * 9.6 k and 6.8 k with none, at 91 and 137 µs of CPU per connection against 110 and 156.
  *
  * @since 0.4.0
  */
