@@ -7,6 +7,10 @@
  *   then a memory-tier hit answered in microseconds without a fiber; misses fall through to the
  *   full app);
  * - **bursts of new connections** accepted many per event-loop turn (`AcceptHandles`), not one;
+ * - **requests that arrive before the app is attached** (the socket listens, and accepts, while
+ *   the extra handles are made and the app is built on it) are held, not refused: at most
+ *   {@link EARLY_MAX_REQUESTS} for at most {@link EARLY_WAIT_MS} each, then `503 starting`, and
+ *   handed to the app the moment it is attached;
  * - **graceful shutdown**: when the serving scope closes, the listener stops accepting, idle
  *   keep-alive sockets are closed, responses in flight get `Connection: close` and may finish
  *   for up to `shutdownTimeout`, and only then are the remaining sockets cut.
@@ -62,7 +66,17 @@ export interface GatewayServerOptions {
    * with its one handle and logs why.
    */
   readonly acceptHandles?: number | undefined
+  /** Requests held while the app is not attached yet; default {@link EARLY_MAX_REQUESTS}. */
+  readonly earlyMaxRequests?: number | undefined
+  /** Longest a request is held for the app to be attached; default {@link EARLY_WAIT_MS}. */
+  readonly earlyWait?: Duration.DurationInput | undefined
 }
+
+/** Requests held at most while the listener accepts but the app is not attached yet (start). */
+export const EARLY_MAX_REQUESTS = 1_024
+
+/** Longest a request waits for the app to be attached before it is answered `503 starting`. */
+export const EARLY_WAIT_MS = 10_000
 
 /**
  * Starts the listener in the current scope and returns Effect's `HttpServer` for it plus the
@@ -80,6 +94,11 @@ export const make = (
     let inFlight = 0
     let draining = false
     let handler: ((req: Http.IncomingMessage, res: Http.ServerResponse) => void) | undefined
+    // Whether the app has ever been attached: before, requests are held; after, its absence means shutdown.
+    let attached = false
+    const early = new Set<Early>()
+    const earlyMax = options.earlyMaxRequests ?? EARLY_MAX_REQUESTS
+    const earlyWaitMs = options.earlyWait === undefined ? EARLY_WAIT_MS : Duration.toMillis(options.earlyWait)
     const fastPath = options.fastPath
     const bodyPath = options.bodyPath
 
@@ -119,15 +138,53 @@ export const make = (
         return bound(res)
       }
       res.setHeader(REQUEST_ID_HEADER, requestId)
-      if (handler !== undefined) {
-        bound(res)
-        const refusal = bodyRefusal(req, options.maxBodyBytes)
-        if (refusal !== undefined) return refuseBody(req, res, refusal)
-        if (bodyPath !== undefined && bodyPath.claims(req)) return readAhead(bodyPath, handler, req, res)
-        return handler(req, res)
-      }
+      if (handler !== undefined) return toApp(handler, req, res)
+      if (!attached) return holdEarly(req, res)
       shuttingDown(res)
     })
+
+    /** Hands a request to the attached app: bounded, a refused body answered, a claimed one read ahead. */
+    const toApp = (
+      app: (req: Http.IncomingMessage, res: Http.ServerResponse) => void,
+      req: Http.IncomingMessage,
+      res: Http.ServerResponse
+    ) => {
+      bound(res)
+      const refusal = bodyRefusal(req, options.maxBodyBytes)
+      if (refusal !== undefined) return refuseBody(req, res, refusal)
+      if (bodyPath !== undefined && bodyPath.claims(req)) return readAhead(bodyPath, app, req, res)
+      return app(req, res)
+    }
+
+    /** Holds a request that came before the app was attached (bounded in number and time). */
+    const holdEarly = (req: Http.IncomingMessage, res: Http.ServerResponse) => {
+      if (early.size >= earlyMax) return notReady(res)
+      const entry: Early = {
+        req,
+        res,
+        timer: setTimeout(() => {
+          if (early.delete(entry)) notReady(res)
+        }, earlyWaitMs)
+      }
+      early.add(entry)
+      // A client that hangs up while held frees its place.
+      res.once("close", () => {
+        clearTimeout(entry.timer)
+        early.delete(entry)
+      })
+    }
+
+    /** The app is attached: every held request goes to it, in arrival order. */
+    const attach = (app: (req: Http.IncomingMessage, res: Http.ServerResponse) => void) => {
+      handler = app
+      attached = true
+      const held = Array.from(early)
+      early.clear()
+      for (const { req, res, timer } of held) {
+        clearTimeout(timer)
+        if (!res.destroyed && !res.writableEnded) toApp(app, req, res)
+      }
+    }
 
     /**
      * Reads a claimed body whole (a declared length within both bounds; node's parser holds the
@@ -228,7 +285,7 @@ export const make = (
       address: { _tag: "TcpAddress", hostname: address.address, port: address.port },
       serve: (httpApp, middleware) =>
         Effect.gen(function*() {
-          handler = yield* NodeHttpServer.makeHandler(httpApp, middleware!)
+          attach(yield* NodeHttpServer.makeHandler(httpApp, middleware!))
           yield* Effect.addFinalizer(() =>
             drain.pipe(
               Effect.ensuring(Effect.sync(() => {
@@ -272,10 +329,24 @@ export const layerConfig = (
     })
   )
 
+/** A request that arrived before the app was attached, held until it is (see {@link EARLY_WAIT_MS}). */
+interface Early {
+  readonly req: Http.IncomingMessage
+  readonly res: Http.ServerResponse
+  readonly timer: ReturnType<typeof setTimeout>
+}
+
 /** The answer once the app has been detached (shutdown). */
 const shuttingDown = (res: Http.ServerResponse) => {
-  res.writeHead(503, { "content-type": "application/json", "connection": "close" })
+  res.writeHead(503, { "content-type": "application/json", "cache-control": "no-store", "connection": "close" })
   res.end(JSON.stringify({ error: { code: "shutting_down", message: "The gateway is shutting down" } }))
+}
+
+/** The answer to a request held too long, or one too many, before the app was attached (start). */
+const notReady = (res: Http.ServerResponse) => {
+  if (res.headersSent || res.destroyed) return
+  res.writeHead(503, { "content-type": "application/json", "cache-control": "no-store", "retry-after": "1" })
+  res.end(JSON.stringify({ error: { code: "starting", message: "The gateway is starting; retry shortly" } }))
 }
 
 /** Request bytes read and discarded at most before a refused body is answered; beyond, the connection is cut. */

@@ -96,6 +96,18 @@ const askOn = (socket: Net.Socket, path: string) =>
     socket.write(`GET ${path} HTTP/1.1\r\nhost: x\r\n\r\n`)
   })
 
+/** Resolves once `check` holds (polled every 5 ms; fails after 5 s). */
+const waitFor = (check: () => boolean) =>
+  new Promise<void>((resolve, reject) => {
+    const started = Date.now()
+    const poll = () => {
+      if (check()) return resolve()
+      if (Date.now() - started > 5_000) return reject(new Error("condition not met within 5 s"))
+      setTimeout(poll, 5)
+    }
+    poll()
+  })
+
 describe("GatewayServer", () => {
   it.live.each([0, 8])("a request in flight completes during shutdown, new connections are refused (%i extra accepting handles)", (acceptHandles) =>
     Effect.gen(function*() {
@@ -126,6 +138,40 @@ describe("GatewayServer", () => {
       yield* Fiber.join(closing)
       assert.strictEqual(info.inFlight(), 0)
     }))
+
+  it.live("a request that arrives before the app is attached is held and answered by the app once it is", () =>
+    Effect.scoped(Effect.gen(function*() {
+      const app = HttpRouter.empty.pipe(HttpRouter.get("/x", Effect.succeed(HttpServerResponse.text("served"))))
+      const { server, state } = yield* GatewayServer.make({ ...options, acceptHandles: 4 })
+      const early = yield* Effect.fork(get(state.port, "/x"))
+      // Accepted and parsed, but no app yet: held (not refused as a shutdown).
+      yield* Effect.promise(() => waitFor(() => state.inFlight() === 1))
+      yield* Effect.sleep("100 millis")
+      assert.isNull(early.unsafePoll(), "the early request must wait for the app")
+      yield* server.serve(app)
+      const answer = yield* Fiber.join(early)
+      assert.strictEqual(answer.status, 200)
+      assert.strictEqual(answer.body, "served")
+      assert.strictEqual((yield* get(state.port, "/x")).body, "served")
+    })))
+
+  it.live("early requests are bounded: one too many, or one held too long, is answered 503 starting", () =>
+    Effect.scoped(Effect.gen(function*() {
+      const { state } = yield* GatewayServer.make({ ...options, earlyMaxRequests: 1, earlyWait: "300 millis" })
+      const held = yield* Effect.fork(get(state.port, "/x"))
+      yield* Effect.promise(() => waitFor(() => state.inFlight() === 1))
+      const tooMany = yield* get(state.port, "/x")
+      assert.strictEqual(tooMany.status, 503)
+      assert.strictEqual(JSON.parse(tooMany.body).error.code, "starting")
+      assert.isNull(held.unsafePoll(), "the held request is still waiting")
+      const late = yield* Fiber.join(held)
+      assert.strictEqual(late.status, 503)
+      assert.strictEqual(JSON.parse(late.body).error.code, "starting")
+      // Its place is free again.
+      const again = yield* Effect.fork(get(state.port, "/x"))
+      yield* Effect.promise(() => waitFor(() => state.inFlight() === 1))
+      assert.strictEqual((yield* Fiber.join(again)).status, 503)
+    })))
 
   it.live("with extra accepting handles, one loop turn accepts a burst of waiting connections, all served by the one app", () =>
     Effect.gen(function*() {
