@@ -64,8 +64,7 @@ export const ServerConfig = Config.all({
       message: `HTTP_ACCEPT_HANDLES must be a whole number from 0 to ${MAX_ACCEPT_HANDLES}`,
       validation: (n) => n >= 0 && n <= MAX_ACCEPT_HANDLES
     }),
-    // Off until a SIGTERM under load with extra handles stops answering 503 shutting_down (README).
-    Config.withDefault(0)
+    Config.withDefault(64)
   )
 })
 export type ServerConfig = Config.Config.Success<typeof ServerConfig>
