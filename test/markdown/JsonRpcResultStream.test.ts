@@ -85,6 +85,29 @@ describe("JsonRpcResultStream", () => {
       }
     }))
 
+  it.effect("a large upstream chunk is decoded in pieces of at most 64 KiB: chunks stay under 64 Ki code units, cuts anywhere", () =>
+    Effect.gen(function*() {
+      // One body chunk of ~400 KB, read in 64 KiB pieces: the padding moves the cuts across
+      // escapes (\u003C, \uD83D\uDE80), raw multi-byte UTF-8 (é, 🚀) and surrogate pairs.
+      const unit = `${HTML} ¡ÿ Ā 😀 ${"y".repeat(37)}`
+      for (const pad of [0, 1, 2, 3, 4, 5, 6, 7]) {
+        const long = "z".repeat(pad) + unit.repeat(2500)
+        for (const json of [reply(`"${drupalJsonEscape(long)}"`), reply(JSON.stringify(long))]) {
+          assert.isAbove(json.length, 200_000)
+          const es = yield* events(json)
+          assert.strictEqual(content(es), long, `padding ${pad}`)
+          const chunks = es.filter((e) => e._tag === "ContentChunk")
+          assert.isAbove(chunks.length, 2)
+          for (const c of chunks) {
+            assert.isAtMost(c.chunk.length, 65536)
+            const last = c.chunk.charCodeAt(c.chunk.length - 1)
+            assert.isFalse(last >= 0xd800 && last <= 0xdbff, "no chunk ends inside a surrogate pair")
+          }
+          assert.deepStrictEqual(shape(es), shape(yield* events(json, 4096)))
+        }
+      }
+    }))
+
   it.effect("a long content decodes exactly whatever the split, and a fault deep inside it keeps its reason", () =>
     Effect.gen(function*() {
       // Many pieces: the content is scanned past the parser (bytes and text paths), escapes of
