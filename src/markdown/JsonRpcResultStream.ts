@@ -610,16 +610,21 @@ class ReplyDecoder {
       this.rawPending = ""
     }
     while (i < n) {
-      const b = bytes[i]!
+      // A run of plain bytes: found by a tight loop, copied natively when it is long.
+      let j = i
+      let b = 0
+      while (j < n && PLAIN_BYTE[b = bytes[j]!] === 1) j++
+      if (j - i > 32) {
+        out.set(bytes.subarray(i, j), o)
+        o += j - i
+      } else {
+        for (let k = i; k < j; k++) out[o++] = bytes[k]!
+      }
+      i = j
+      if (i >= n) break
       if (b !== 92) {
-        if (b === 34) {
-          closed = true
-          break
-        }
-        if (b < 32 || b > 127) break
-        out[o++] = b
-        i++
-        continue
+        if (b === 34) closed = true
+        break
       }
       if (i + 1 >= n || (bytes[i + 1] === 117 && i + 6 > n)) {
         // Cut by the end of the piece: kept for the next one (the text path checks what is there).
@@ -632,18 +637,18 @@ class ReplyDecoder {
       }
       const e = bytes[i + 1]!
       if (e === 117) {
-        const h1 = hexValue(bytes[i + 2]!)
-        const h2 = hexValue(bytes[i + 3]!)
-        const h3 = hexValue(bytes[i + 4]!)
-        const h4 = hexValue(bytes[i + 5]!)
+        const h1 = HEX[bytes[i + 2]!]!
+        const h2 = HEX[bytes[i + 3]!]!
+        const h3 = HEX[bytes[i + 4]!]!
+        const h4 = HEX[bytes[i + 5]!]!
         // One byte in latin1 (what the scratch buffer is read as); wider units take the text path.
         if ((h1 | h2 | h3 | h4) < 0 || h1 !== 0 || h2 !== 0) break
         out[o++] = (h3 << 4) | h4
         i += 6
       } else {
-        const decoded = SHORT_ESCAPES[e]
-        if (decoded === undefined) break
-        out[o++] = decoded.charCodeAt(0)
+        const decoded = SHORT_ESCAPE_BYTES[e]!
+        if (decoded < 0) break
+        out[o++] = decoded
         i += 2
       }
     }
@@ -908,11 +913,20 @@ const ASCII_CHARS = Array.from({ length: 128 }, (_, c) => String.fromCharCode(c)
 const hexValue = (c: number): number =>
   c >= 48 && c <= 57 ? c - 48 : c >= 65 && c <= 70 ? c - 55 : c >= 97 && c <= 102 ? c - 87 : -1
 
+/** {@link hexValue} by byte. */
+const HEX = Int8Array.from({ length: 256 }, (_, c) => hexValue(c))
+
+/** Bytes that {@link ReplyDecoder.rawBytes} copies as they are: printable ASCII but `"` and `\\`. */
+const PLAIN_BYTE = Uint8Array.from({ length: 256 }, (_, c) => (c >= 32 && c <= 127 && c !== 34 && c !== 92 ? 1 : 0))
+
 /** JSON's short escapes by the code of the character after the backslash. */
 const SHORT_ESCAPES: Array<string | undefined> = []
 for (const [c, v] of [["b", "\b"], ["f", "\f"], ["n", "\n"], ["r", "\r"], ["t", "\t"], ["\"", "\""], ["\\", "\\"], ["/", "/"]]) {
   SHORT_ESCAPES[c!.charCodeAt(0)] = v
 }
+
+/** {@link SHORT_ESCAPES} as code units by byte, -1 where there is none. */
+const SHORT_ESCAPE_BYTES = Int16Array.from({ length: 256 }, (_, c) => SHORT_ESCAPES[c]?.charCodeAt(0) ?? -1)
 
 /**
  * Streaming UTF-8 → UTF-16, strict: a sequence cut by the end of a piece waits for the next one;
