@@ -1,5 +1,6 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Chunk, Effect, Either, Option, Stream } from "effect"
+import fc from "fast-check"
 import { htmlToMarkdown } from "../../src/markdown/HtmlToMarkdown.js"
 import {
   contentToMarkdown,
@@ -107,6 +108,91 @@ describe("JsonRpcResultStream", () => {
         }
       }
     }))
+
+  describe("property: any content, any split", () => {
+    // What makes the scanner's work hard: escapes of every width, raw multi-byte UTF-8, surrogate
+    // pairs, quotes and backslashes; a long filler puts the 64 KiB piece cuts anywhere.
+    const hardPiece = fc.oneof(
+      { arbitrary: fc.constantFrom("<", ">", "&", "'", "/", "\"", "\\", "\n", "\t", "é", "ÿ", "Ā", "€", "😀", "🚀", "\u2028", "a", "u", " "), weight: 12 },
+      { arbitrary: fc.string({ maxLength: 6 }), weight: 4 },
+      { arbitrary: fc.integer({ min: 1, max: 70_000 }).map((n) => "x".repeat(n)), weight: 1 }
+    )
+    const contentArb = fc.array(hardPiece, { maxLength: 40 })
+    // Cut points anywhere, or a cut every 1-9 bytes (every escape cut at every offset).
+    type Cuts = ReadonlyArray<number> | { readonly every: number }
+    const isPoints = (cuts: Cuts): cuts is ReadonlyArray<number> => Array.isArray(cuts)
+    const cutsArb: fc.Arbitrary<Cuts> = fc.oneof(
+      fc.array(fc.nat(), { maxLength: 12 }),
+      fc.integer({ min: 1, max: 9 }).map((every) => ({ every }))
+    )
+    const run = <A>(effect: Effect.Effect<A, unknown>) => Effect.runPromise(effect)
+    const cutBytes = (bytes: Uint8Array, cuts: Cuts) => {
+      const points: Array<number> = isPoints(cuts)
+        ? [...new Set(cuts.map((c) => c % (bytes.length + 1)))].sort((a, b) => a - b)
+        : Array.from({ length: Math.floor(bytes.length / cuts.every) }, (_, i) => (i + 1) * cuts.every)
+      const pieces: Array<Uint8Array> = []
+      let last = 0
+      for (const at of [...points, bytes.length]) {
+        if (at > last) pieces.push(bytes.subarray(last, at))
+        last = at
+      }
+      return Stream.fromIterable(pieces).pipe(Stream.rechunk(1))
+    }
+    const decode = (bytes: Uint8Array, cuts: Cuts) =>
+      cutBytes(bytes, cuts).pipe(resultEvents(), Stream.runCollect, Effect.map(Chunk.toReadonlyArray))
+    const utf8 = (text: string) => new TextEncoder().encode(text)
+
+    it("decodes exactly, in chunks of at most 64 Ki code units that never split a surrogate pair", () =>
+      fc.assert(
+        fc.asyncProperty(contentArb, fc.boolean(), cutsArb, async (pieces, escaped, cuts) => {
+          const text = pieces.join("")
+          const json = reply(escaped ? `"${drupalJsonEscape(text)}"` : JSON.stringify(text))
+          const es = await run(decode(utf8(json), cuts))
+          assert.strictEqual(content(es), text)
+          assert.deepStrictEqual(shape(es), shape(await run(decode(utf8(json), []))))
+          const chunks = es.flatMap((e) => (e._tag === "ContentChunk" ? [e.chunk] : []))
+          for (let i = 0; i < chunks.length; i++) {
+            const c = chunks[i]!
+            assert.isAbove(c.length, 0)
+            assert.isAtMost(c.length, 65536)
+            const last = c.charCodeAt(c.length - 1)
+            const next = chunks[i + 1]?.charCodeAt(0) ?? -1
+            assert.isFalse(last >= 0xd800 && last <= 0xdbff && next >= 0xdc00 && next <= 0xdfff, "a pair split")
+          }
+        }),
+        { numRuns: 60 }
+      ))
+
+    it("a fault anywhere in the content is malformed, whatever the split", () =>
+      fc.assert(
+        fc.asyncProperty(
+          contentArb,
+          fc.nat(),
+          fc.constantFrom("\\q", "\t", "\\u12G4", "\\x41", "invalid UTF-8"),
+          fc.boolean(),
+          cutsArb,
+          async (pieces, where, fault, escaped, cuts) => {
+            const at = where % (pieces.length + 1)
+            const encode = (xs: ReadonlyArray<string>) => escaped ? drupalJsonEscape(xs.join("")) : JSON.stringify(xs.join("")).slice(1, -1)
+            const head = `"${encode(pieces.slice(0, at))}`
+            const json = reply(`${head}${fault === "invalid UTF-8" ? "" : fault}${encode(pieces.slice(at))}"`)
+            let bytes = utf8(json)
+            if (fault === "invalid UTF-8") {
+              // A byte that is never UTF-8, where the content reached `at`.
+              const cut = utf8(reply(`${head}\u0000`).split("\u0000")[0]!).length
+              const joined = new Uint8Array(bytes.length + 1)
+              joined.set(bytes.subarray(0, cut))
+              joined[cut] = 0xff
+              joined.set(bytes.subarray(cut), cut + 1)
+              bytes = joined
+            }
+            const error = await run(failure(decode(bytes, cuts)))
+            assert.strictEqual(error instanceof JsonRpcDecodeError ? error.reason : String(error), "malformed")
+          }
+        ),
+        { numRuns: 60 }
+      ))
+  })
 
   it.effect("a long content decodes exactly whatever the split, and a fault deep inside it keeps its reason", () =>
     Effect.gen(function*() {
