@@ -369,6 +369,27 @@ const INLINE_MARKERS: Record<string, string> = {
 
 const INLINE_CODE = new Set(["code", "kbd", "samp", "tt"])
 
+const MARKER_OF = new Map(Object.entries(INLINE_MARKERS))
+
+/** Elements with a case of their own in `MarkdownEmitter.open`. */
+const OWN_CASE = [
+  "br", "hr", "img", "iframe", "drupal-media", "figcaption", "dt", "dd", "sup", "sub", "h1", "h2", "h3", "h4",
+  "h5", "h6", "ul", "ol", "li", "blockquote", "pre", "a", "table", "caption", "tr", "td", "th"
+]
+const SKIPPED_TAG = 1
+const CODE_TAG = 2
+const MARKER_TAG = 3
+const BLOCK_TAG = 4
+const OWN_CASE_TAG = 5
+/** The class of every element the emitter knows (others: `undefined`, a transparent element). */
+const TAG_CLASS = new Map<string, number>([
+  ...[...SKIPPED].map((tag) => [tag, SKIPPED_TAG] as const),
+  ...[...INLINE_CODE].map((tag) => [tag, CODE_TAG] as const),
+  ...[...MARKER_OF.keys()].map((tag) => [tag, MARKER_TAG] as const),
+  ...[...BLOCKS].map((tag) => [tag, BLOCK_TAG] as const),
+  ...OWN_CASE.map((tag) => [tag, OWN_CASE_TAG] as const)
+])
+
 interface Opener {
   text: string
   written: boolean
@@ -627,7 +648,8 @@ class MarkdownEmitter {
   // --- elements ----------------------------------------------------------------------------
 
   private open(tag: string, attribs: Record<string, string>): Frame {
-    if (SKIPPED.has(tag)) {
+    const tagClass = TAG_CLASS.get(tag)
+    if (tagClass === SKIPPED_TAG) {
       this.skipDepth = 1
       return { tag, kind: "skip" }
     }
@@ -639,6 +661,18 @@ class MarkdownEmitter {
     if (this.code !== null) {
       if (tag === "br") this.codeText(this.code, " ")
       return noneFrame(tag)
+    }
+    // One lookup classifies the tag: most are plain blocks, emphasis or unknown (no string switch).
+    switch (tagClass) {
+      case undefined:
+        return noneFrame(tag)
+      case CODE_TAG:
+        return this.openCode(tag)
+      case MARKER_TAG:
+        return this.openEmphasis(tag, MARKER_OF.get(tag)!)
+      case BLOCK_TAG:
+        this.requestSep(2)
+        return { tag, kind: "block" }
     }
     const singleLine = this.cellDepth > 0 || this.headingDepth > 0 || this.linkDepth > 0
     switch (tag) {
@@ -755,16 +789,8 @@ class MarkdownEmitter {
       case "td":
       case "th":
         return this.openCell(tag, attribs)
-      default: {
-        if (INLINE_CODE.has(tag)) return this.openCode(tag)
-        const marker = INLINE_MARKERS[tag]
-        if (marker !== undefined) return this.openEmphasis(tag, marker)
-        if (BLOCKS.has(tag)) {
-          this.requestSep(2)
-          return { tag, kind: "block" }
-        }
+      default:
         return noneFrame(tag)
-      }
     }
   }
 
