@@ -284,8 +284,7 @@ const hex = (n: number, width: number): string => n.toString(16).toUpperCase().p
 // The emitter: htmlparser2 callbacks → Markdown
 // ---------------------------------------------------------------------------------------------
 
-/** Character classes for text outside code (index: UTF-16 code unit < 128). */
-const PLAIN = 0
+/** Character classes for text outside code (index: UTF-16 code unit < 128; 0: plain). */
 const SPACE = 1
 const ALWAYS = 2
 const CONTEXT = 3
@@ -298,6 +297,13 @@ for (const c of "\\`*[]<~") CLASS[c.charCodeAt(0)] = ALWAYS
 for (const c of "_&|#") CLASS[c.charCodeAt(0)] = CONTEXT
 const NBSP = 0xa0
 const BACKTICK = 96
+
+/**
+ * Where a run of plain text stops in `normalText`: a character of class ALWAYS or CONTEXT, or
+ * whitespace other than a single space between two words (a single space is written as it is:
+ * the same output as collapsing it, without a write per word). Kept in step with `CLASS`.
+ */
+const TEXT_STOP = /[\\`*[\]<~_&|#\t\n\f\r\u00a0]| (?![^\t\n\f\r \u00a0])/g
 
 const ESCAPED: Array<string> = []
 for (let c = 0; c < 128; c++) ESCAPED[c] = "\\" + String.fromCharCode(c)
@@ -1298,16 +1304,17 @@ class MarkdownEmitter {
           this.digitRun = -1
         }
       }
-      for (; i < n; i++) {
-        c = t.charCodeAt(i)
-        const k = c < 128 ? CLASS[c]! : c === NBSP ? SPACE : PLAIN
-        if (k === PLAIN) continue
-        if (k === SPACE) {
-          // A single space between two words is written as it is: the same output as collapsing
-          // it, without a write per word.
-          if (c === 32 && i + 1 < n && !isSpace(t.charCodeAt(i + 1))) continue
+      for (;; i++) {
+        // The next character that is not plain text (a native scan: text is mostly plain).
+        TEXT_STOP.lastIndex = i
+        if (!TEXT_STOP.test(t)) {
+          i = n
           break
         }
+        i = TEXT_STOP.lastIndex - 1
+        c = t.charCodeAt(i)
+        const k = c < 128 ? CLASS[c]! : SPACE
+        if (k === SPACE) break
         if (i > start) this.push(t.slice(start, i))
         start = i + 1
         if (k === ALWAYS) {
