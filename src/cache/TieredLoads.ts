@@ -188,12 +188,15 @@ export const make = (options: TieredLoadsOptions): TieredLoads => {
         return { value: { entry: current.value, status: "HIT-MEMORY" as CacheStatus }, since }
       }
       const remote = remotesFor(remotes, policy)
-      if (replacing && remote.length > 0) {
+      const lease = options.lease
+      const useLease = lease !== undefined && remote.some((tier) => tier.name === "redis")
+      // A refresh looks for a copy another instance refreshed first. With a lease that look
+      // comes once the lease is ours (below): any holder before us stored its value before it
+      // let go, so one read after the acquire sees it, and one before it would be a second read.
+      if (replacing && remote.length > 0 && !useLease) {
         const [found] = yield* readRemote([key], remote, since)
         if (found !== undefined && Option.isSome(found) && now < found.value.entry.freshUntil) return { value: found.value, since }
       }
-      const lease = options.lease
-      const useLease = lease !== undefined && remote.some((tier) => tier.name === "redis")
       let leased = useLease ? yield* lease.acquire(key) : false
       if (useLease && !leased) {
         // Another instance is loading this key: wait briefly for its value in the shared tiers,

@@ -10,12 +10,20 @@ import * as MemoryTier from "../../src/cache/MemoryTier.js"
 import * as RedisTier from "../../src/cache/RedisTier.js"
 import * as TieredCache from "../../src/cache/TieredCache.js"
 import { Redis } from "../../src/redis/Redis.js"
-import { bytes, freshNamespace, policy, redisAdapter, text } from "./tiered-fixtures.js"
+import { assertHit, bytes, ensure, eventually, freshNamespace, makeOrigin, policy, redisAdapter, text } from "./tiered-fixtures.js"
 
-const instance = (prefix: string, name: string, withLease: boolean, lease?: CacheLease) =>
+const instance = (prefix: string, name: string, withLease: boolean, lease?: CacheLease, reads?: { n: number }) =>
   Effect.gen(function*() {
     const redis = yield* redisAdapter(inject("redisUrl"), name)
-    const tier = yield* Effect.provideService(RedisTier.make({ prefix }), Redis, redis)
+    const made = yield* Effect.provideService(RedisTier.make({ prefix }), Redis, redis)
+    // Counts the batched reads of the Redis tier when asked to.
+    const tier: RedisTier.RedisCacheTier = reads === undefined ? made : {
+      ...made,
+      getMany: (keys, read) => Effect.suspend(() => {
+        reads.n++
+        return made.getMany(keys, read)
+      })
+    }
     return yield* TieredCache.make({
       memory: yield* MemoryTier.make(),
       redis: tier,
@@ -148,5 +156,45 @@ describe("cross-instance load lease", () => {
       assert.strictEqual(text(hit), "stored by the holder")
       assert.strictEqual(calls.n, 0, "the origin was not asked a second time")
       assert.deepStrictEqual([acquires, released], [1, 1], "the lease taken for nothing is given back")
+    }))
+
+  it.scopedLive("with the lease, the refresh of a stale entry takes the fresher copy another instance stored, reading Redis once (after the lease is taken)", () =>
+    Effect.gen(function*() {
+      const prefix = `${freshNamespace("leaserefresh")}:`
+      const a = yield* instance(prefix, "leaserefresh-a", true)
+      const reads = { n: 0 }
+      const b = yield* instance(prefix, "leaserefresh-b", true, undefined, reads)
+      const origin = makeOrigin()
+      const shortFresh = policy({ fresh: "200 millis" })
+      assertHit(yield* a.getOrSet("swr:k", origin.value("v1"), shortFresh), "MISS", "v1")
+      yield* a.flush
+      assertHit(yield* b.getOrSet("swr:k", origin.value("unused"), shortFresh), "HIT-REDIS", "v1")
+      yield* Effect.sleep("250 millis")
+      // a refreshes first (awaiting its load) and stores the new value in Redis.
+      assertHit(yield* a.getOrSet("swr:k", origin.value("v2"), { ...shortFresh, staleWhileRevalidate: false }), "MISS", "v2")
+      yield* a.flush
+      // b still has v1, stale: answered at once; its refresh takes the lease, then finds v2.
+      const before = reads.n
+      assertHit(yield* b.getOrSet("swr:k", origin.value("from the origin"), shortFresh), "STALE", "v1")
+      yield* eventually(Effect.flatMap(b.memory.get("swr:k"), (found) => ensure(text(found) === "v2", "not refreshed yet")))
+      assert.strictEqual(origin.calls(), 2, "b's refresh did not call the origin")
+      assert.strictEqual(reads.n - before, 1, "one read of Redis for the refresh")
+    }))
+
+  it.scopedLive("with the lease, the refresh of a stale entry nobody refreshed reads Redis once, then calls the origin", () =>
+    Effect.gen(function*() {
+      const prefix = `${freshNamespace("leaserefresh1")}:`
+      const reads = { n: 0 }
+      const b = yield* instance(prefix, "leaserefresh1-b", true, undefined, reads)
+      const origin = makeOrigin()
+      const shortFresh = policy({ fresh: "200 millis" })
+      assertHit(yield* b.getOrSet("swr:k", origin.value("v1"), shortFresh), "MISS", "v1")
+      yield* b.flush
+      yield* Effect.sleep("250 millis")
+      const before = reads.n
+      assertHit(yield* b.getOrSet("swr:k", origin.value("v2"), shortFresh), "STALE", "v1")
+      yield* eventually(Effect.flatMap(b.memory.get("swr:k"), (found) => ensure(text(found) === "v2", "not refreshed yet")))
+      assert.strictEqual(origin.calls(), 2, "the refresh called the origin")
+      assert.strictEqual(reads.n - before, 1, "one read of Redis for the refresh")
     }))
 })
