@@ -137,13 +137,12 @@ export const make = (options: RedisOptions) =>
     const watch = () => client.stream?.on("data", count)
     client.on("connect", watch)
     if (client.status === "ready" || client.status === "connect") watch()
-    const use = <A>(op: string, f: (client: IORedis) => Promise<A>, bound?: Duration.Duration) => {
-      const command = Effect.tryPromise({ try: () => f(client), catch: (cause) => new RedisError({ op, cause }) })
-      const duration = bound ?? Duration.decode(options.commandTimeout)
-      return Duration.isFinite(duration)
-        ? Deadline.timeoutFail(command, { duration, onTimeout: () => new RedisError({ op, cause: new Error("Command timed out") }) })
-        : command
-    }
+    const use = <A>(op: string, f: (client: IORedis) => Promise<A>, bound?: Duration.Duration) =>
+      Deadline.promiseWithin(() => f(client), {
+        duration: bound ?? options.commandTimeout,
+        onTimeout: () => new RedisError({ op, cause: new Error("Command timed out") }),
+        onError: (cause) => new RedisError({ op, cause })
+      })
     return Redis.of({
       client,
       use,
