@@ -48,6 +48,27 @@ const holderStores = (a: TieredCache.TieredCache, key: string) =>
     a.flush
   )
 
+/** Fresh for 200 ms: the refresh specs let it go stale. */
+const shortFresh = policy({ fresh: "200 millis" })
+
+/**
+ * Asks the stale `swr:k` of `cache` (answered `stale` at once), waits until its background
+ * refresh has put `refreshed` in memory, and returns the reads of Redis that took.
+ */
+const staleThenRefreshed = (
+  cache: TieredCache.TieredCache,
+  reads: { n: number },
+  lookup: Effect.Effect<TieredCache.Loaded>,
+  stale: string,
+  refreshed: string
+) =>
+  Effect.gen(function*() {
+    const before = reads.n
+    assertHit(yield* cache.getOrSet("swr:k", lookup, shortFresh), "STALE", stale)
+    yield* eventually(Effect.flatMap(cache.memory.get("swr:k"), (found) => ensure(text(found) === refreshed, "not refreshed yet")))
+    return reads.n - before
+  })
+
 describe("cross-instance load lease", () => {
   it.scopedLive("two instances missing one key at once make one origin call; the other answers from Redis", () =>
     Effect.gen(function*() {
@@ -165,7 +186,6 @@ describe("cross-instance load lease", () => {
       const reads = { n: 0 }
       const b = yield* instance(prefix, "leaserefresh-b", true, undefined, reads)
       const origin = makeOrigin()
-      const shortFresh = policy({ fresh: "200 millis" })
       assertHit(yield* a.getOrSet("swr:k", origin.value("v1"), shortFresh), "MISS", "v1")
       yield* a.flush
       assertHit(yield* b.getOrSet("swr:k", origin.value("unused"), shortFresh), "HIT-REDIS", "v1")
@@ -174,11 +194,9 @@ describe("cross-instance load lease", () => {
       assertHit(yield* a.getOrSet("swr:k", origin.value("v2"), { ...shortFresh, staleWhileRevalidate: false }), "MISS", "v2")
       yield* a.flush
       // b still has v1, stale: answered at once; its refresh takes the lease, then finds v2.
-      const before = reads.n
-      assertHit(yield* b.getOrSet("swr:k", origin.value("from the origin"), shortFresh), "STALE", "v1")
-      yield* eventually(Effect.flatMap(b.memory.get("swr:k"), (found) => ensure(text(found) === "v2", "not refreshed yet")))
+      const refreshReads = yield* staleThenRefreshed(b, reads, origin.value("from the origin"), "v1", "v2")
       assert.strictEqual(origin.calls(), 2, "b's refresh did not call the origin")
-      assert.strictEqual(reads.n - before, 1, "one read of Redis for the refresh")
+      assert.strictEqual(refreshReads, 1, "one read of Redis for the refresh")
     }))
 
   it.scopedLive("with the lease, the refresh of a stale entry nobody refreshed reads Redis once, then calls the origin", () =>
@@ -187,14 +205,11 @@ describe("cross-instance load lease", () => {
       const reads = { n: 0 }
       const b = yield* instance(prefix, "leaserefresh1-b", true, undefined, reads)
       const origin = makeOrigin()
-      const shortFresh = policy({ fresh: "200 millis" })
       assertHit(yield* b.getOrSet("swr:k", origin.value("v1"), shortFresh), "MISS", "v1")
       yield* b.flush
       yield* Effect.sleep("250 millis")
-      const before = reads.n
-      assertHit(yield* b.getOrSet("swr:k", origin.value("v2"), shortFresh), "STALE", "v1")
-      yield* eventually(Effect.flatMap(b.memory.get("swr:k"), (found) => ensure(text(found) === "v2", "not refreshed yet")))
+      const refreshReads = yield* staleThenRefreshed(b, reads, origin.value("v2"), "v1", "v2")
       assert.strictEqual(origin.calls(), 2, "the refresh called the origin")
-      assert.strictEqual(reads.n - before, 1, "one read of Redis for the refresh")
+      assert.strictEqual(refreshReads, 1, "one read of Redis for the refresh")
     }))
 })
