@@ -34,6 +34,7 @@ import { Context, Duration, Effect, Exit, Layer, Option, Redacted, Request, Requ
 import type { NonEmptyArray } from "effect/Array"
 import { errors as UndiciErrors, Pool } from "undici"
 import { DrupalClientConfig } from "../Config.js"
+import * as Deadline from "../concurrency/Deadline.js"
 import { settleWithin } from "../concurrency/Release.js"
 import * as SingleFlight from "../concurrency/SingleFlight.js"
 import * as CircuitBreaker from "../resilience/CircuitBreaker.js"
@@ -398,10 +399,12 @@ export const make = (options: DrupalRpcOptions): Effect.Effect<DrupalRpc, never,
             })
             : mapUndiciError(cause, label, options)
       }).pipe(
-        Effect.timeoutFail({
-          duration: callTimeout,
-          onTimeout: () => new DrupalTimeoutError({ phase: "call", timeout: callTimeout, method: label })
-        })
+        // Forgiving and cheap (`Deadline`): a reply read in the poll phase after the deadline wins.
+        (self) =>
+          Deadline.timeoutFail(self, {
+            duration: callTimeout,
+            onTimeout: () => new DrupalTimeoutError({ phase: "call", timeout: callTimeout, method: label })
+          })
       )
       return Effect.withSpan(Effect.suspend(() => {
         const started = performance.now()
