@@ -7,10 +7,11 @@
  *
  * They are also cheap, because they bound every Redis command and every remote tier operation:
  * the deadline is a plain timer, not a fiber. `Effect.timeoutFail` races the operation against a
- * sleeping fiber (two forked fibers and the race's bookkeeping): ~60–70 µs of CPU per bounded
- * operation in a micro-run, against ~10 µs here for an effect (one fiber, the operation's) and
- * ~3 µs for a promise ({@link promiseWithin}, no fiber). The deadline runs on the real clock
- * (`setTimeout`), not on Effect's `Clock`: a `TestClock` does not move it.
+ * sleeping fiber (two forked fibers and the race's bookkeeping): 52–76 µs of CPU per bounded
+ * operation in a micro-run (100,000 resolved operations, 32 at a time), against 32–41 µs here
+ * for an effect (one fiber, the operation's) and 9–12 µs for a promise ({@link promiseWithin},
+ * no fiber). The deadline runs on the real clock (`setTimeout`), not on Effect's `Clock`: a
+ * `TestClock` does not move it.
  *
  * @since 0.1.0
  */
