@@ -240,7 +240,7 @@ export const CachePolicyConfig = Config.all({
   /** How long a not-found answer is kept. */
   negative: millis("CACHE_NEGATIVE_MS", 10_000),
   /** How long a denial (403: this caller's partition may not read the item) is kept, per partition. */
-  denied: millis("CACHE_DENIED_MS", 5_000),
+  denied: millis("CACHE_DENIED_MS", 60_000),
   /** After its time, how long a not-found or a denial may still be answered (stale) while it is refreshed in the background. */
   negativeGrace: millis("CACHE_NEGATIVE_GRACE_MS", 300_000),
   /** After this long an origin load answers a stale entry if there is one (namespaces without stale-while-revalidate). */
