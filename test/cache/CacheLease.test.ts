@@ -7,10 +7,12 @@ import { Deferred, Duration, Effect, Fiber } from "effect"
 import { inject } from "vitest"
 import { type CacheLease, redisLease } from "../../src/cache/CacheLease.js"
 import * as MemoryTier from "../../src/cache/MemoryTier.js"
+import * as PostgresTier from "../../src/cache/PostgresTier.js"
 import * as RedisTier from "../../src/cache/RedisTier.js"
 import * as TieredCache from "../../src/cache/TieredCache.js"
+import { SqlClient } from "@effect/sql"
 import { Redis } from "../../src/redis/Redis.js"
-import { assertHit, bytes, ensure, eventually, freshNamespace, makeOrigin, policy, redisAdapter, text } from "./tiered-fixtures.js"
+import { assertHit, bytes, ensure, eventually, freshNamespace, inTier, isolation, makeOrigin, policy, redisAdapter, sqlClient, text } from "./tiered-fixtures.js"
 
 const instance = (prefix: string, name: string, withLease: boolean, lease?: CacheLease, reads?: { n: number }) =>
   Effect.gen(function*() {
@@ -32,6 +34,35 @@ const instance = (prefix: string, name: string, withLease: boolean, lease?: Cach
       invalidationMemory: 100,
       ...(lease !== undefined ? { lease } : withLease ? { lease: redisLease(redis, { prefix, instanceId: name, ttl: "5 seconds", wait: "2 seconds" }) } : {})
     })
+  })
+
+/** An instance with the lease over real Redis and PostgreSQL tiers, counting each tier's reads. */
+const instanceWithPostgres = (name: string, reads: { redis: number; postgres: number }) =>
+  Effect.gen(function*() {
+    const { prefix, schema } = yield* isolation({ redisUrl: inject("redisUrl"), databaseUrl: inject("databaseUrl") })
+    const redis = yield* redisAdapter(inject("redisUrl"), name)
+    const redisTier = yield* Effect.provideService(RedisTier.make({ prefix }), Redis, redis)
+    const postgresTier = yield* Effect.provideService(
+      PostgresTier.make({ schema, sweepInterval: 0 }),
+      SqlClient.SqlClient,
+      yield* sqlClient(inject("databaseUrl"))
+    )
+    const cache = yield* TieredCache.make({
+      memory: yield* MemoryTier.make(),
+      redis: {
+        ...redisTier,
+        getMany: (keys, read) => Effect.suspend(() => (reads.redis++, redisTier.getMany(keys, read)))
+      },
+      postgres: {
+        ...postgresTier,
+        getMany: (keys, read) => Effect.suspend(() => (reads.postgres++, postgresTier.getMany(keys, read)))
+      },
+      writeQueueCapacity: 100,
+      writeBatchSize: 10,
+      invalidationMemory: 100,
+      lease: redisLease(redis, { prefix, instanceId: name, ttl: "5 seconds", wait: "2 seconds" })
+    })
+    return { cache, redisTier, postgresTier }
   })
 
 const slowOrigin = (calls: { n: number }, gate: Deferred.Deferred<void>, value: string) =>
@@ -211,5 +242,19 @@ describe("cross-instance load lease", () => {
       const refreshReads = yield* staleThenRefreshed(b, reads, origin.value("v2"), "v1", "v2")
       assert.strictEqual(origin.calls(), 2, "the refresh called the origin")
       assert.strictEqual(refreshReads, 1, "one read of Redis for the refresh")
+    }))
+
+  it.scopedLive("with Redis and PostgreSQL, a leased miss reads PostgreSQL once (the read path) and only Redis after taking the lease; the value reaches both", () =>
+    Effect.gen(function*() {
+      const reads = { redis: 0, postgres: 0 }
+      const { cache, postgresTier, redisTier } = yield* instanceWithPostgres("leasepg", reads)
+      const origin = makeOrigin()
+      assertHit(yield* cache.getOrSet("ns:cold", origin.value("v1"), policy({ fresh: "1 minute", grace: "1 minute" })), "MISS", "v1")
+      assert.strictEqual(origin.calls(), 1)
+      assert.deepStrictEqual(reads, { redis: 2, postgres: 1 }, "the read path asked both tiers, the look after the lease Redis alone")
+      yield* cache.flush
+      const [inRedis, inPostgres] = yield* Effect.all([inTier(redisTier, "ns:cold"), inTier(postgresTier, "ns:cold")])
+      assert.strictEqual(text(inRedis), "v1")
+      assert.strictEqual(text(inPostgres), "v1")
     }))
 })
