@@ -9,7 +9,7 @@ import type { InvalidArguments } from "../discovery/ArgumentValidator.js"
 import type { UnknownMethod } from "../discovery/Discovery.js"
 import type { DrupalError } from "../drupal/DrupalError.js"
 import { HttpApp, HttpServerResponse } from "@effect/platform"
-import { Effect } from "effect"
+import { Duration, Effect } from "effect"
 import { toClientError } from "./ClientError.js"
 import { type ApiError, apiError, fromClientError } from "./ApiError.js"
 import type { BadInput } from "./RequestParams.js"
@@ -74,9 +74,42 @@ export const retryAfterSeconds = (failure: HandlerFailure): number | undefined =
 export const failWithApiError = (failure: HandlerFailure): Effect.Effect<never, ApiError> => {
   const error = toApiError(failure)
   const seconds = retryAfterSeconds(failure)
-  if (seconds === undefined) return Effect.fail(error)
+  // A server error says why in the log (the listener's warning names the request and status only).
+  const failed = SERVER_ERRORS.has(error._tag)
+    ? Effect.zipRight(
+      Effect.logWarning("request failed").pipe(Effect.annotateLogs({ code: error.code, cause: describeFailure(failure) })),
+      Effect.fail(error)
+    )
+    : Effect.fail(error)
+  if (seconds === undefined) return failed
   return Effect.zipRight(
     HttpApp.appendPreResponseHandler((_request, response) => Effect.succeed(HttpServerResponse.setHeader(response, "retry-after", String(seconds)))),
-    Effect.fail(error)
+    failed
   )
+}
+
+const SERVER_ERRORS: ReadonlySet<string> = new Set(["InternalError", "BadUpstreamReply", "UpstreamUnavailable", "UpstreamTimeout"])
+
+/**
+ * What went wrong, for the log: the failure's kind and its own short message (a reason, a status,
+ * a JSON-RPC code, the method), never a body excerpt, a URL or a header.
+ */
+export const describeFailure = (failure: HandlerFailure): string => {
+  switch (failure._tag) {
+    case "DrupalHttpError":
+      return `Drupal answered HTTP ${failure.status}${failure.rpcError === undefined ? "" : ` (JSON-RPC ${failure.rpcError.code})`}${
+        failure.method === undefined ? "" : ` calling ${failure.method}`
+      }`
+    case "DrupalRpcError":
+      return `JSON-RPC error ${failure.code} calling ${failure.method}`
+    case "DrupalTransportError":
+    case "DrupalTimeoutError":
+    case "DrupalDecodeError":
+    case "CircuitOpenError":
+      return `${failure._tag}: ${failure.message}`.slice(0, 300)
+    case "LoadTimeout":
+      return `LoadTimeout: the origin load took longer than ${Duration.format(failure.after)}`
+    default:
+      return failure._tag
+  }
 }
