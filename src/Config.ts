@@ -168,7 +168,7 @@ export const DrupalClientConfig = Config.all({
   headersTimeout: millis("DRUPAL_HEADERS_TIMEOUT_MS", 10_000),
   callTimeout: millis("DRUPAL_CALL_TIMEOUT_MS", 30_000),
   keepAliveTimeout: millis("DRUPAL_KEEP_ALIVE_TIMEOUT_MS", 30_000),
-  maxReplyBytes: positiveInt("DRUPAL_MAX_REPLY_BYTES", 32 * 1024 * 1024),
+  maxReplyBytes: positiveInt("DRUPAL_MAX_REPLY_BYTES", 64 * 1024 * 1024),
   maxGetUrlLength: positiveInt("DRUPAL_GET_MAX_URL", 2_000),
   readMethods: Config.array(Config.string(), "DRUPAL_READ_METHODS").pipe(
     Config.withDefault(["content.search", "content.get_tutorial", "user.access_context"])
