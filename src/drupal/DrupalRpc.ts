@@ -395,7 +395,8 @@ export const make = (options: DrupalRpcOptions): Effect.Effect<DrupalRpc, never,
             ? new DrupalDecodeError({
               reason: "unexpected_result",
               detail: `reply larger than ${options.maxReplyBytes} bytes`,
-              method: label
+              method: label,
+              cause
             })
             : mapUndiciError(cause, label, options)
       }).pipe(
@@ -496,7 +497,8 @@ export const make = (options: DrupalRpcOptions): Effect.Effect<DrupalRpc, never,
      * its schema and for a missing entity), the culprit is found without it: a batch of at most
      * {@link SINGLES_AT_MOST} calls is resent one call per request, a larger one is split in
      * halves that are sent (and split again) on their own. A batch of n calls holding k bad
-     * items that the 400 cannot name costs about 2k·log2(n/k) more requests, never n.
+     * items that the 400 cannot name costs about 2k·log2(n/k) more requests, never n. A batch
+     * whose reply is over `maxReplyBytes` is resent one call per request.
      */
     const sendGroup = (items: ReadonlyArray<Unique>, credentials: Credentials): Effect.Effect<void> =>
       Effect.gen(function*() {
@@ -515,7 +517,15 @@ export const make = (options: DrupalRpcOptions): Effect.Effect<DrupalRpc, never,
               ? exchange("GET", getUrl(apiPath, payload), undefined, credentials, methods)
               : exchange("POST", apiPath, payload, credentials, methods)
           )
-          if (reply._tag === "Left") return yield* failAll(pending, reply.left)
+          if (reply._tag === "Left") {
+            // A batch whose reply passed the bound (one large item is enough) is not a failure of
+            // every call in it: each call is sent on its own, so only one whose own reply is too
+            // large fails.
+            if (!single && reply.left._tag === "DrupalDecodeError" && reply.left.cause instanceof ReplyTooLarge) {
+              return yield* Effect.forEach(pending, (u) => sendGroup([u], credentials), { concurrency: SINGLES_AT_MOST, discard: true })
+            }
+            return yield* failAll(pending, reply.left)
+          }
           const { body, status } = reply.right
           const parsed = yield* parseReply(reply.right)
           if (status === 200) {

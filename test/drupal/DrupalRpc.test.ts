@@ -114,6 +114,32 @@ describe("DrupalRpc", () => {
       [{}, { switches: { missingItem: "parse" } }]
     ))
 
+  it.live("a batch whose reply is over maxReplyBytes (one large item) answers its other calls: each is resent on its own", () =>
+    withClient(
+      Effect.gen(function*() {
+        const rpc = yield* DrupalRpc
+        const sim = yield* Simulator.Simulator
+        yield* sim.reset
+        const [large, ...small] = yield* Effect.all(
+          [
+            Effect.either(rpc.call("content.get_tutorial", { id: 1, include_content: true }, admin)),
+            ...ids(5, 2).map((id) => Effect.either(rpc.call("content.get_tutorial", { id, include_content: false }, admin)))
+          ],
+          { concurrency: "unbounded" }
+        )
+        assert.deepStrictEqual(small.map((r) => Either.isRight(r) && (r.right as { id: number }).id), ids(5, 2))
+        assert.isTrue(
+          Either.isLeft(large!) && large.left._tag === "DrupalDecodeError" && /reply larger than 4096 bytes/.test(large.left.message),
+          "the large item alone fails, as too large"
+        )
+        const stats = yield* sim.stats
+        // One batch of six (too large), then six calls on their own.
+        assert.strictEqual(stats.max_batch_size, 6)
+        assert.strictEqual(stats.http_requests, 7)
+      }),
+      [{ maxReplyBytes: 4096 }]
+    ))
+
   it.live("calls with different credentials never share a batch", () =>
     withClient(Effect.gen(function*() {
       const rpc = yield* DrupalRpc
