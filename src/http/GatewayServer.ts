@@ -21,7 +21,6 @@ import { FileSystem, HttpServer } from "@effect/platform"
 import * as HttpIncomingMessage from "@effect/platform/HttpIncomingMessage"
 import { NodeHttpServer } from "@effect/platform-node"
 import { Context, Data, Duration, Effect, Layer, Option, type Scope } from "effect"
-import { randomUUID } from "node:crypto"
 import * as Http from "node:http"
 import type * as Net from "node:net"
 import type { AddressInfo } from "node:net"
@@ -29,7 +28,7 @@ import { ServerConfig } from "../Config.js"
 import { settleWithin, waitUntil } from "../concurrency/Release.js"
 import { BodyPath, FastPath, ListenerState, REQUEST_ID_HEADER, setBufferedBody } from "../listener/Listener.js"
 import * as AcceptHandles from "./AcceptHandles.js"
-import { acceptRequestId } from "./RequestContext.js"
+import { acceptRequestId, requestIds } from "./RequestContext.js"
 
 /** The listener could not start (port in use, permission denied, …). */
 export class ServerStartError extends Data.TaggedError("ServerStartError")<{
@@ -93,6 +92,7 @@ export const make = (
   Effect.gen(function*() {
     let inFlight = 0
     let draining = false
+    const nextRequestId = requestIds()
     let handler: ((req: Http.IncomingMessage, res: Http.ServerResponse) => void) | undefined
     // Whether the app has ever been attached: before, requests are held; after, its absence means shutdown.
     let attached = false
@@ -129,7 +129,7 @@ export const make = (
       inFlight++
       res.once("close", onResponseClose)
       // Every request has an id: the client's when it is sane, else a new one; echoed back.
-      const requestId = acceptRequestId(req.headers[REQUEST_ID_HEADER]) ?? randomUUID()
+      const requestId = acceptRequestId(req.headers[REQUEST_ID_HEADER]) ?? nextRequestId()
       req.headers[REQUEST_ID_HEADER] = requestId
       if (draining) res.setHeader("connection", "close")
       // A hit is written at once (its id included); only one whose bytes the client has not taken yet is bounded.

@@ -10,6 +10,7 @@
  */
 import { type HttpApp, HttpServerRequest, HttpServerResponse, HttpTraceContext } from "@effect/platform"
 import { Effect, Option } from "effect"
+import { randomBytes } from "node:crypto"
 
 /** Most characters of a client-supplied request id kept; longer or odd ones are replaced. */
 export const MAX_REQUEST_ID_LENGTH = 128
@@ -19,6 +20,18 @@ const SANE_ID = /^[A-Za-z0-9._:-]{1,128}$/
 /** The client's id when it is a sane token, else `undefined`. */
 export const acceptRequestId = (value: string | ReadonlyArray<string> | undefined): string | undefined =>
   typeof value === "string" && SANE_ID.test(value) ? value : undefined
+
+/**
+ * A generator of request ids for requests that bring none: a random prefix per generator (72
+ * bits, base64url) and a counter, e.g. `q3Jx0v9LkZ2a-1b`. Unique across processes and restarts
+ * without a random draw per request (a UUID per request was 6 % of a memory hit's allocations).
+ * Ids are labels for logs and support, not secrets: the counter shows the order of requests.
+ */
+export const requestIds = (): (() => string) => {
+  const prefix = randomBytes(9).toString("base64url")
+  let next = 0
+  return () => `${prefix}-${(next++).toString(36)}`
+}
 
 /** An error answer (status >= 400) that says nothing about caching is marked `no-store`: no client or CDN keeps an error. */
 export const noStoreOnError = (response: HttpServerResponse.HttpServerResponse): HttpServerResponse.HttpServerResponse =>

@@ -17,7 +17,11 @@ describe("request ids and tracing", () => {
       assert.strictEqual(echoed.headers.get("x-request-id"), "abc-123")
       assert.strictEqual(hit.headers.get("x-cache"), "HIT-MEMORY")
       assert.strictEqual(hit.headers.get("x-request-id"), "abc-456")
-      assert.match(generated.headers.get("x-request-id") ?? "", /^[0-9a-f-]{36}$/)
+      const another = yield* Effect.promise(() => request("/search?q=views"))
+      const id = generated.headers.get("x-request-id") ?? ""
+      assert.match(id, /^[A-Za-z0-9_-]{12}-[0-9a-z]+$/)
+      assert.notStrictEqual(another.headers.get("x-request-id"), id, "each request gets its own id")
+      assert.strictEqual(another.headers.get("x-request-id")?.slice(0, 12), id.slice(0, 12), "one prefix per process")
       assert.notStrictEqual(insane.headers.get("x-request-id"), "<script>")
     }))
 
