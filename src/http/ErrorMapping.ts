@@ -102,9 +102,13 @@ export const describeFailure = (failure: HandlerFailure): string => {
       }`
     case "DrupalRpcError":
       return `JSON-RPC error ${failure.code} calling ${failure.method}`
+    case "DrupalDecodeError":
+      // The detail of a schema mismatch may quote the reply: only the bound's own detail is kept.
+      return `DrupalDecodeError (${failure.reason})${failure.method === undefined ? "" : ` calling ${failure.method}`}${
+        /^reply larger than \d+ bytes$/.test(failure.detail) ? `: ${failure.detail}` : ""
+      }`
     case "DrupalTransportError":
     case "DrupalTimeoutError":
-    case "DrupalDecodeError":
     case "CircuitOpenError":
       return `${failure._tag}: ${failure.message}`.slice(0, 300)
     case "LoadTimeout":

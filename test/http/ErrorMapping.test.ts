@@ -5,7 +5,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Duration, Effect, HashMap, Logger } from "effect"
 import { LoadTimeout } from "../../src/cache/TieredModel.js"
-import { DrupalHttpError, DrupalTransportError } from "../../src/drupal/DrupalError.js"
+import { DrupalDecodeError, DrupalHttpError, DrupalTransportError } from "../../src/drupal/DrupalError.js"
 import { describeFailure, failWithApiError, type HandlerFailure } from "../../src/http/ErrorMapping.js"
 import { BadInput } from "../../src/http/RequestParams.js"
 
@@ -45,6 +45,17 @@ describe("failWithApiError's log", () => {
       assert.strictEqual(timeout.error.code, "upstream_timeout")
       assert.strictEqual(timeout.lines[0]!.annotations.cause, "LoadTimeout: the origin load took longer than 35s")
       assert.notInclude(describeFailure(new LoadTimeout({ key: "content:p:1", after: Duration.seconds(35) })), "content:p:1")
+    }))
+
+  it.effect("a reply that does not fit its schema logs its reason and method, not the detail that may quote the reply; the reply bound's detail is kept", () =>
+    Effect.gen(function*() {
+      const mismatch = yield* logged(
+        new DrupalDecodeError({ reason: "unexpected_result", detail: "Expected string, actual \"subscriber-only paragraph\"", method: "content.get_tutorial" })
+      )
+      assert.strictEqual(mismatch.lines[0]!.annotations.cause, "DrupalDecodeError (unexpected_result) calling content.get_tutorial")
+      assert.notInclude(JSON.stringify(mismatch.lines), "subscriber-only paragraph")
+      const tooLarge = yield* logged(new DrupalDecodeError({ reason: "unexpected_result", detail: "reply larger than 67108864 bytes", method: "batch" }))
+      assert.strictEqual(tooLarge.lines[0]!.annotations.cause, "DrupalDecodeError (unexpected_result) calling batch: reply larger than 67108864 bytes")
     }))
 
   it.effect("a client error (400) logs nothing", () =>
