@@ -247,6 +247,13 @@ export class DrupalDecodeError extends Data.TaggedError("DrupalDecodeError")<{
   }
 }
 
+/** The cause of a `DrupalDecodeError` for a reply over the client's `maxReplyBytes`. */
+export class ReplyTooLarge extends Error {}
+
+/** Whether `error` is a reply over the client's `maxReplyBytes` (one call's, or a whole batch's). */
+export const isReplyTooLarge = (error: { readonly _tag: string }): boolean =>
+  error._tag === "DrupalDecodeError" && (error as DrupalDecodeError).cause instanceof ReplyTooLarge
+
 // ---------------------------------------------------------------------------------------------
 // Union and classification
 // ---------------------------------------------------------------------------------------------

@@ -50,9 +50,11 @@ import {
   DrupalTimeoutError,
   DrupalTransportError,
   isDrupalError,
+  isReplyTooLarge,
   isTransient,
   isTransientUnknown,
-  type JsonRpcErrorObject
+  type JsonRpcErrorObject,
+  ReplyTooLarge
 } from "./DrupalError.js"
 import { canonicalJson, getUrl, isErrorItem, isReplyItem, requestItem, type RpcReplyItem } from "./JsonRpc.js"
 import * as LargeJson from "../markdown/LargeJson.js"
@@ -521,7 +523,7 @@ export const make = (options: DrupalRpcOptions): Effect.Effect<DrupalRpc, never,
             // A batch whose reply passed the bound (one large item is enough) is not a failure of
             // every call in it: each call is sent on its own, so only one whose own reply is too
             // large fails.
-            if (!single && reply.left._tag === "DrupalDecodeError" && reply.left.cause instanceof ReplyTooLarge) {
+            if (!single && isReplyTooLarge(reply.left)) {
               return yield* Effect.forEach(pending, (u) => sendGroup([u], credentials), { concurrency: SINGLES_AT_MOST, discard: true })
             }
             return yield* failAll(pending, reply.left)
@@ -774,8 +776,6 @@ export const make = (options: DrupalRpcOptions): Effect.Effect<DrupalRpc, never,
       breakerState: breaker.state
     })
   })
-
-class ReplyTooLarge extends Error {}
 
 const ignoreBodyError = (): void => {}
 

@@ -7,7 +7,7 @@ import type { LoadTimeout } from "../cache/TieredCache.js"
 import type { InvalidSearch } from "../content/SearchQuery.js"
 import type { InvalidArguments } from "../discovery/ArgumentValidator.js"
 import type { UnknownMethod } from "../discovery/Discovery.js"
-import type { DrupalError } from "../drupal/DrupalError.js"
+import { type DrupalError, isReplyTooLarge } from "../drupal/DrupalError.js"
 import { HttpApp, HttpServerResponse } from "@effect/platform"
 import { Duration, Effect } from "effect"
 import { toClientError } from "./ClientError.js"
@@ -105,7 +105,7 @@ export const describeFailure = (failure: HandlerFailure): string => {
     case "DrupalDecodeError":
       // The detail of a schema mismatch may quote the reply: only the bound's own detail is kept.
       return `DrupalDecodeError (${failure.reason})${failure.method === undefined ? "" : ` calling ${failure.method}`}${
-        /^reply larger than \d+ bytes$/.test(failure.detail) ? `: ${failure.detail}` : ""
+        isReplyTooLarge(failure) ? `: ${failure.detail}` : ""
       }`
     case "DrupalTransportError":
     case "DrupalTimeoutError":

@@ -5,7 +5,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Duration, Effect, HashMap, Logger } from "effect"
 import { LoadTimeout } from "../../src/cache/TieredModel.js"
-import { DrupalDecodeError, DrupalHttpError, DrupalTransportError } from "../../src/drupal/DrupalError.js"
+import { DrupalDecodeError, DrupalHttpError, DrupalTransportError, ReplyTooLarge } from "../../src/drupal/DrupalError.js"
 import { describeFailure, failWithApiError, type HandlerFailure } from "../../src/http/ErrorMapping.js"
 import { BadInput } from "../../src/http/RequestParams.js"
 
@@ -54,7 +54,7 @@ describe("failWithApiError's log", () => {
       )
       assert.strictEqual(mismatch.lines[0]!.annotations.cause, "DrupalDecodeError (unexpected_result) calling content.get_tutorial")
       assert.notInclude(JSON.stringify(mismatch.lines), "subscriber-only paragraph")
-      const tooLarge = yield* logged(new DrupalDecodeError({ reason: "unexpected_result", detail: "reply larger than 67108864 bytes", method: "batch" }))
+      const tooLarge = yield* logged(new DrupalDecodeError({ reason: "unexpected_result", detail: "reply larger than 67108864 bytes", method: "batch", cause: new ReplyTooLarge() }))
       assert.strictEqual(tooLarge.lines[0]!.annotations.cause, "DrupalDecodeError (unexpected_result) calling batch: reply larger than 67108864 bytes")
     }))
 
