@@ -248,7 +248,12 @@ export const CachePolicyConfig = Config.all({
   /** An origin load taking longer fails. */
   hardTimeout: millis("CACHE_HARD_TIMEOUT_MS", 35_000),
   /** Largest Markdown document kept in the cache (held gzipped while it streams); larger ones are streamed every time. */
-  markdownMaxBytes: positiveInt("CACHE_MARKDOWN_MAX_BYTES", 32 * 1024 * 1024)
+  markdownMaxBytes: positiveInt("CACHE_MARKDOWN_MAX_BYTES", 32 * 1024 * 1024),
+  /**
+   * A Markdown miss whose upstream reply (JSON bytes) ends within this many bytes is read whole,
+   * converted in one step and stored before it is answered; a longer one streams. 0: always stream.
+   */
+  markdownWholeBelow: nonNegativeInt("MARKDOWN_WHOLE_BELOW_BYTES", 256 * 1024)
 })
 export type CachePolicyConfig = Config.Config.Success<typeof CachePolicyConfig>
 

@@ -79,6 +79,11 @@ export const openedAhead = <E>(stream: Stream.Stream<string, E>): Effect.Effect<
   })
 
 const encoder = new TextEncoder()
+
+/** Reads a streamed answer to its end (which stores it); a cached one is done. */
+const drainAnswer = (answer: MarkdownAnswer): Effect.Effect<void, DrupalError> =>
+  answer._tag === "Streamed" ? Stream.runDrain(answer.stream) : Effect.void
+const MARKDOWN_CONTENT_TYPE = "text/markdown; charset=utf-8"
 const json = (value: unknown) => encoder.encode(JSON.stringify(value))
 
 // A missing item is the method's own per-item error (the module's default) or, on a site that
@@ -288,11 +293,20 @@ export class CachedContent extends Effect.Service<CachedContent>()("accelerator/
      * The document of item `id` from the origin: the item's metadata through the cache (the entry
      * `/content/{id}?include_content=false` uses), so a Markdown miss makes no uncached metadata
      * call and denials and unknown ids are answered from the cache (and kept under the Markdown
-     * key too, for the hit path); then the body, streamed and converted. The copy kept while it
-     * streams (compressed, up to the bound) is stored only when the stream ended normally, with
-     * the epoch the load began in: an invalidation while the document streams wins over it.
+     * key too, for the hit path); then the body, opened in the caller's scope. A reply within
+     * `wholeBelow` bytes is converted in one step, stored and answered as `Cached` (`MISS`); a
+     * longer one streams and converts, and the copy kept while it streams (compressed, up to the
+     * bound) is stored only when the stream ended normally. Either is stored with the epoch the
+     * load began in: an invalidation while the document loads wins over it.
      */
-    const openMarkdown = (id: number, credentials: Credentials, partitionId: string, key: string, wontStore: () => void = () => {}) =>
+    const openMarkdown = (
+      id: number,
+      credentials: Credentials,
+      partitionId: string,
+      key: string,
+      wholeBelow: number,
+      wontStore: () => void = () => {}
+    ): Effect.Effect<MarkdownAnswer, DrupalError | LoadTimeout, Scope.Scope> =>
       Effect.gen(function*() {
         const since = cache.epoch()
         const metaKey = contentCacheKey(partitionId, id, false, "html")
@@ -303,21 +317,35 @@ export class CachedContent extends Effect.Service<CachedContent>()("accelerator/
           return { _tag: "Cached", served: meta } as const
         }
         const item = yield* decodeItem(parseSmall(meta.body))
-        const stream = content.markdownOf(id, item, credentials)
+        const started = yield* Clock.currentTimeMillis
+        // The body refused (the front matter, from the cached metadata, may be out already):
+        // the copy and the metadata go on every tier and instance, so the next caller's
+        // metadata load meets the refusal before anything is answered.
+        const failed = (error: DrupalError) =>
+          Effect.zipRight(cache.recordOriginLoad(false), isRefusal(error) ? cache.delete([key, metaKey]) : Effect.void)
+        const opened = yield* Effect.tapError(content.markdownOpen(id, item, credentials, wholeBelow), failed)
+        if (opened._tag === "Whole") {
+          // A small document: converted in one step, stored, and answered as a cached one.
+          yield* cache.recordOriginLoad(true)
+          const value = encoder.encode(opened.markdown)
+          const entry = value.byteLength <= config.markdownMaxBytes
+            ? yield* cache.set(key, { value, contentType: MARKDOWN_CONTENT_TYPE, tags: [itemTag(id)] }, policies.markdown, since)
+            : undefined
+          const now = yield* Clock.currentTimeMillis
+          const served: Served = { body: value, contentType: MARKDOWN_CONTENT_TYPE, httpStatus: 200, cache: "MISS", millis: now - started, upstreamMillis: now - started, ...(entry === undefined ? {} : { entry }) }
+          return { _tag: "Cached", served } as const
+        }
+        const stream = opened.stream
         const copy = CompressedCopy.make(config.markdownMaxBytes)
         const store = Effect.gen(function*() {
           yield* cache.recordOriginLoad(true)
           const value = yield* copy.finish
           if (value === undefined) return
-          yield* cache.set(key, { value, contentType: "text/markdown; charset=utf-8", tags: [itemTag(id)] }, policies.markdown, since)
+          yield* cache.set(key, { value, contentType: MARKDOWN_CONTENT_TYPE, tags: [itemTag(id)] }, policies.markdown, since)
         })
         const tapped = stream.pipe(
           Stream.tap((text) => Effect.zipRight(copy.add(text), Effect.sync(() => copy.givenUp() && wontStore()))),
-          Stream.tapError(() => cache.recordOriginLoad(false)),
-          // The body refused (the front matter, from the cached metadata, may be out already):
-          // the copy and the metadata go on every tier and instance, so the next caller's
-          // metadata load meets the refusal before anything is answered.
-          Stream.tapError((error) => (isRefusal(error) ? cache.delete([key, metaKey]) : Effect.void)),
+          Stream.tapError(failed),
           Stream.concat(Stream.drain(Stream.fromEffect(store))),
           Stream.ensuring(copy.discard)
         )
@@ -338,8 +366,7 @@ export class CachedContent extends Effect.Service<CachedContent>()("accelerator/
       Effect.suspend(() => {
         if (refreshing.has(key) || refreshing.size >= MAX_MARKDOWN_REFRESHES) return Effect.void
         refreshing.add(key)
-        const run = openMarkdown(id, credentials, partitionId, key).pipe(
-          Effect.flatMap((answer) => (answer._tag === "Streamed" ? Stream.runDrain(answer.stream) : Effect.void)),
+        const run = Effect.scoped(Effect.flatMap(openMarkdown(id, credentials, partitionId, key, config.markdownWholeBelow), drainAnswer)).pipe(
           Effect.catchAll((error) =>
             isRefusal(error)
               ? cache.delete([key])
@@ -409,8 +436,12 @@ export class CachedContent extends Effect.Service<CachedContent>()("accelerator/
         return Effect.catchAll(answer(partition.id, key), (error) => failSafeMarkdown(key, error))
       })
 
+    /**
+     * The caller's document, a stream of it left unopened (run it later, in any scope): a miss
+     * always streams here, where {@link markdownOpened} converts a small document in one step.
+     */
     const markdown = (id: number, credentials: Credentials): Effect.Effect<MarkdownAnswer, DrupalError | LoadTimeout> =>
-      withFailSafe(id, credentials, (partitionId, key) => markdownOf(id, credentials, partitionId, key))
+      Effect.scoped(withFailSafe(id, credentials, (partitionId, key) => markdownOf(id, credentials, partitionId, key, 0)))
 
     /**
      * {@link markdown}, with a streamed document opened before it is answered
@@ -419,12 +450,23 @@ export class CachedContent extends Effect.Service<CachedContent>()("accelerator/
      */
     const markdownOpened = (id: number, credentials: Credentials): Effect.Effect<MarkdownAnswer, DrupalError | LoadTimeout, Scope.Scope> =>
       withFailSafe(id, credentials, (partitionId, key) =>
-        Effect.flatMap(markdownOf(id, credentials, partitionId, key), (answer) =>
+        Effect.flatMap(markdownOf(id, credentials, partitionId, key, config.markdownWholeBelow), (answer) =>
           answer._tag === "Streamed"
             ? Effect.map(openedAhead(answer.stream), (stream): MarkdownAnswer => ({ _tag: "Streamed", stream }))
             : Effect.succeed(answer)))
 
-    const markdownOf = (id: number, credentials: Credentials, partitionId: string, key: string): Effect.Effect<MarkdownAnswer, DrupalError | LoadTimeout> =>
+    /**
+     * The caller's document from the cache, else opened (a reply within `wholeBelow` bytes is
+     * converted whole and stored; a longer one streams from the caller's scope), else, when
+     * another caller of the partition is already loading it, from the cache once it is stored.
+     */
+    const markdownOf = (
+      id: number,
+      credentials: Credentials,
+      partitionId: string,
+      key: string,
+      wholeBelow: number
+    ): Effect.Effect<MarkdownAnswer, DrupalError | LoadTimeout, Scope.Scope> =>
       Effect.gen(function*() {
         const found = yield* cachedMarkdown(id, credentials, partitionId, key)
         if (Option.isSome(found)) return found.value
@@ -436,7 +478,7 @@ export class CachedContent extends Effect.Service<CachedContent>()("accelerator/
           const stored = yield* cachedMarkdown(id, credentials, partitionId, key)
           if (Option.isSome(stored)) return stored.value
         }
-        if (leaders.has(key) || leaders.size >= MAX_MARKDOWN_LEADERS) return yield* openMarkdown(id, credentials, partitionId, key)
+        if (leaders.has(key) || leaders.size >= MAX_MARKDOWN_LEADERS) return yield* openMarkdown(id, credentials, partitionId, key, wholeBelow)
         const settled = Deferred.unsafeMake<void>(FiberId.none)
         leaders.set(key, settled)
         const settle = () => {
@@ -448,7 +490,7 @@ export class CachedContent extends Effect.Service<CachedContent>()("accelerator/
         // the key leads for at most this long.
         const expiry = setTimeout(settle, MARKDOWN_LEAD_MAX_MS)
         expiry.unref()
-        const answer = yield* Effect.onExit(openMarkdown(id, credentials, partitionId, key, settle), (exit) =>
+        const answer = yield* Effect.onExit(openMarkdown(id, credentials, partitionId, key, wholeBelow, settle), (exit) =>
           Effect.sync(() => {
             if (Exit.isFailure(exit) || exit.value._tag === "Cached") settle()
           }))
@@ -489,7 +531,10 @@ export class CachedContent extends Effect.Service<CachedContent>()("accelerator/
           ? search(target.query, credentials)
           : target.route === "content"
           ? item(target.id, credentials, target.options)
-          : Effect.flatMap(markdown(target.id, credentials), (answer) => (answer._tag === "Streamed" ? Stream.runDrain(answer.stream) : Effect.void))
+          : Effect.scoped(Effect.flatMap(
+            withFailSafe(target.id, credentials, (partitionId, key) => markdownOf(target.id, credentials, partitionId, key, config.markdownWholeBelow)),
+            drainAnswer
+          ))
         return FiberSet.run(
           background,
           run.pipe(

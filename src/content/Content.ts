@@ -5,16 +5,21 @@
  *
  * @since 0.1.0
  */
-import { Effect, Option, Stream } from "effect"
+import { Effect, Either, Option, type Scope, Stream } from "effect"
 import type { Credentials } from "../drupal/Credentials.js"
 import { DrupalEndpoint } from "../drupal/DrupalEndpoint.js"
 import { DrupalDecodeError, type DrupalError, DrupalRpcError } from "../drupal/DrupalError.js"
 import { DrupalRpc, type UpstreamValidator } from "../drupal/DrupalRpc.js"
-import { frontMatter, htmlToMarkdown } from "../markdown/HtmlToMarkdown.js"
-import { type JsonRpcResultError, resultEvents } from "../markdown/JsonRpcResultStream.js"
+import { frontMatter, htmlToMarkdown, makeConverter } from "../markdown/HtmlToMarkdown.js"
+import { type JsonRpcResultError, resultEvents, wholeContent } from "../markdown/JsonRpcResultStream.js"
 import * as LargeJson from "../markdown/LargeJson.js"
 import { ContentItem, decodeResult, SearchResult } from "./ContentModel.js"
 import { type SearchQuery, toRpcParams } from "./SearchQuery.js"
+
+/** An item's Markdown from {@link Content.markdownOpen}: the whole document, or its stream. */
+export type OpenedMarkdown =
+  | { readonly _tag: "Whole"; readonly markdown: string }
+  | { readonly _tag: "Streamed"; readonly stream: Stream.Stream<string, DrupalError> }
 
 /** How an item is asked for. */
 export interface GetOptions {
@@ -79,7 +84,9 @@ export class Content extends Effect.Service<Content>()("accelerator/Content", {
       return { _tag: "Modified", result: yield* decodeSearch(reply.result), validator: reply.validator } as const
     })
 
-    const markdownOf = (id: number, item: ContentItem, credentials: Credentials): Stream.Stream<string, DrupalError> => {
+    const bodyParams = (id: number) => ({ id, include_content: true, format: "html" })
+    /** The document's URL (the converter's base for relative links) and its front matter. */
+    const documentHead = (item: ContentItem) => {
       const url = new URL(item.url, endpoint.url).href
       const head = frontMatter({
         title: item.title,
@@ -90,7 +97,12 @@ export class Content extends Effect.Service<Content>()("accelerator/Content", {
         tags: item.metadata?.tags,
         updated: item.metadata?.updated
       })
-      const html = rpc.stream("content.get_tutorial", { id, include_content: true, format: "html" }, credentials).pipe(
+      return { url, head }
+    }
+    /** The front matter, then the reply's HTML body converted as it streams. */
+    const streamedMarkdown = (item: ContentItem, reply: Stream.Stream<Uint8Array, DrupalError>): Stream.Stream<string, DrupalError> => {
+      const { head, url } = documentHead(item)
+      const html = reply.pipe(
         resultEvents(),
         Stream.mapError(fromResultError),
         Stream.filterMap((event) => event._tag === "ContentChunk" ? Option.some(event.chunk) : Option.none()),
@@ -100,6 +112,36 @@ export class Content extends Effect.Service<Content>()("accelerator/Content", {
         Stream.tap(() => LargeJson.yieldToEventLoop)
       )
       return Stream.concat(Stream.make(head), htmlToMarkdown(html, { baseUrl: url }))
+    }
+    const markdownOf = (id: number, item: ContentItem, credentials: Credentials): Stream.Stream<string, DrupalError> =>
+      streamedMarkdown(item, rpc.stream("content.get_tutorial", bodyParams(id), credentials))
+
+    /**
+     * {@link markdownOf}, its body opened now (in the caller's scope): a reply of at most
+     * `wholeBelow` bytes is decoded and converted in one step (`Whole`, the whole document; the
+     * upstream connection already released), a longer one streams as in {@link markdownOf}.
+     * Failing to open, a refusal or an undecodable small reply fail the effect.
+     */
+    const markdownOpen = (
+      id: number,
+      item: ContentItem,
+      credentials: Credentials,
+      wholeBelow: number
+    ): Effect.Effect<OpenedMarkdown, DrupalError, Scope.Scope> => {
+      if (rpc.openBody === undefined || wholeBelow <= 0) {
+        return Effect.succeed({ _tag: "Streamed", stream: markdownOf(id, item, credentials) })
+      }
+      return Effect.flatMap(rpc.openBody("content.get_tutorial", bodyParams(id), credentials, wholeBelow), (opened) => {
+        if (opened._tag === "Streaming") return Effect.succeed<OpenedMarkdown>({ _tag: "Streamed", stream: streamedMarkdown(item, opened.stream) })
+        return Effect.suspend(() => {
+          const html = wholeContent(opened.chunks)
+          if (Either.isLeft(html)) return Effect.fail(fromResultError(html.left))
+          const { head, url } = documentHead(item)
+          const converter = makeConverter({ baseUrl: url })
+          const body = html.right === undefined ? "" : converter.write(html.right)
+          return Effect.succeed<OpenedMarkdown>({ _tag: "Whole", markdown: head + body + converter.end() })
+        })
+      })
     }
     return {
       getConditional,
@@ -126,7 +168,8 @@ export class Content extends Effect.Service<Content>()("accelerator/Content", {
        * {@link markdown} for an item whose metadata the caller already has (e.g. from the cache):
        * no metadata call, only the streamed body.
        */
-      markdownOf
+      markdownOf,
+      markdownOpen
     }
   })
 }) {}

@@ -147,6 +147,21 @@ export interface DrupalRpc {
     credentials: Credentials
   ) => Stream.Stream<Uint8Array, DrupalError>
   /**
+   * {@link stream}, opened now in the caller's scope and read ahead up to `wholeBelow` bytes: a
+   * reply that ends within them is `Whole` (its bytes, the connection already released); a longer
+   * one is `Streaming` (the bytes read so far, then the rest as it arrives, the connection held
+   * until the scope closes). Opening fails as the stream's start would (status, headers, busy
+   * pool). With `wholeBelow <= 0` nothing is opened: `Streaming` with a lazy {@link stream}.
+   * A small reply then costs one read, not a `Stream` per request. Optional so that stand-in
+   * clients (specs) need not implement it: callers use `stream` then.
+   */
+  readonly openBody?: (
+    method: string,
+    params: Record<string, unknown> | undefined,
+    credentials: Credentials,
+    wholeBelow: number
+  ) => Effect.Effect<OpenedBody, DrupalError, Scope.Scope>
+  /**
    * A read revalidated with the validator of an earlier reply (`If-None-Match` /
    * `If-Modified-Since`), sent on its own as a GET, not batched nor deduplicated, retried and
    * behind the breaker like `call`. Drupal's page cache gives validators to anonymous GETs only:
@@ -165,6 +180,11 @@ export interface DrupalRpc {
   readonly pool: () => PoolStats
   readonly breakerState: Effect.Effect<CircuitBreaker.State>
 }
+
+/** A reply body opened by {@link DrupalRpc.openBody}. */
+export type OpenedBody =
+  | { readonly _tag: "Whole"; readonly chunks: ReadonlyArray<Uint8Array> }
+  | { readonly _tag: "Streaming"; readonly stream: Stream.Stream<Uint8Array, DrupalError> }
 
 /** Tag of the client. */
 export const DrupalRpc = Context.GenericTag<DrupalRpc>("accelerator/DrupalRpc")
@@ -630,7 +650,8 @@ export const make = (options: DrupalRpcOptions): Effect.Effect<DrupalRpc, never,
       return yield* (dedupKey === undefined ? retried : singleFlight.run(dedupKey, retried))
     })
 
-    const stream = (method: string, params: Record<string, unknown> | undefined, credentials: Credentials) => {
+    /** One call sent on its own on a stream connection, its response (status 200) held in the caller's scope. */
+    const openStream = (method: string, params: Record<string, unknown> | undefined, credentials: Credentials) => {
       const payload = JSON.stringify(requestItem(1, method, params))
       const url = getUrl(apiPath, payload)
       const asGet = readMethods.has(method) && url.length + options.url.origin.length <= options.maxGetUrlLength
@@ -671,29 +692,58 @@ export const make = (options: DrupalRpcOptions): Effect.Effect<DrupalRpc, never,
           })
         )
       )
-      return Stream.withSpan(Stream.unwrapScoped(
-        Effect.map(
-          // The open is interruptible: a consumer that goes away while the upstream has not
-          // answered yet aborts the request instead of waiting for its headers.
-          Effect.flatMap(
-            Effect.acquireRelease(Effect.as(streamSlot, slotHolder()), (holder) => Effect.sync(holder.free)),
-            (holder) =>
-              Effect.acquireRelease(
-                Effect.tap(Effect.interruptible(open), (res) =>
-                  // The connection is free once its body is done (ended, cut idle, destroyed),
-                  // which may be long before the consumer lets the stream go (a response
-                  // waiting on a client that stopped reading).
-                  Effect.sync(() => res.body.once("close", holder.free))),
-                (res) => Effect.sync(() => res.body.destroy())
-              )
-          ),
-          (res) =>
-            Stream.fromAsyncIterable(
-              drainedWithin(res.body as AsyncIterable<Uint8Array> & { destroy: (error: Error) => void }, streamIdleMillis),
-              (cause) => mapUndiciError(cause, method, options)
-            )
-        )
-      ), "DrupalRpc.stream", { attributes: { "rpc.method": method } })
+      // The open is interruptible: a consumer that goes away while the upstream has not
+      // answered yet aborts the request instead of waiting for its headers.
+      return Effect.flatMap(
+        Effect.acquireRelease(Effect.as(streamSlot, slotHolder()), (holder) => Effect.sync(holder.free)),
+        (holder) =>
+          Effect.acquireRelease(
+            Effect.tap(Effect.interruptible(open), (res) =>
+              // The connection is free once its body is done (ended, cut idle, destroyed),
+              // which may be long before the consumer lets the stream go (a response
+              // waiting on a client that stopped reading).
+              Effect.sync(() => res.body.once("close", holder.free))),
+            (res) => Effect.sync(() => res.body.destroy())
+          )
+      )
+    }
+    const bodyOf = (res: { readonly body: unknown }) =>
+      drainedWithin(res.body as AsyncIterable<Uint8Array> & { destroy: (error: Error) => void }, streamIdleMillis)
+
+    const stream = (method: string, params: Record<string, unknown> | undefined, credentials: Credentials) =>
+      Stream.withSpan(
+        Stream.unwrapScoped(
+          Effect.map(openStream(method, params, credentials), (res) => Stream.fromAsyncIterable(bodyOf(res), (cause) => mapUndiciError(cause, method, options)))
+        ),
+        "DrupalRpc.stream",
+        { attributes: { "rpc.method": method } }
+      )
+
+    const openBody = (
+      method: string,
+      params: Record<string, unknown> | undefined,
+      credentials: Credentials,
+      wholeBelow: number
+    ): Effect.Effect<OpenedBody, DrupalError, Scope.Scope> => {
+      if (wholeBelow <= 0) return Effect.succeed({ _tag: "Streaming", stream: stream(method, params, credentials) })
+      return Effect.gen(function*() {
+        const res = yield* openStream(method, params, credentials)
+        const iterator = bodyOf(res)[Symbol.asyncIterator]()
+        const next = Effect.tryPromise({ try: () => iterator.next(), catch: (cause) => mapUndiciError(cause, method, options) })
+        const chunks: Array<Uint8Array> = []
+        let bytes = 0
+        while (bytes < wholeBelow) {
+          const read = yield* next
+          if (read.done === true) return { _tag: "Whole", chunks } as const
+          chunks.push(read.value)
+          bytes += read.value.byteLength
+        }
+        const rest: AsyncIterable<Uint8Array> = { [Symbol.asyncIterator]: () => iterator }
+        return {
+          _tag: "Streaming",
+          stream: Stream.concat(Stream.fromIterable(chunks), Stream.fromAsyncIterable(rest, (cause) => mapUndiciError(cause, method, options)))
+        } as const
+      }).pipe(Effect.withSpan("DrupalRpc.openBody", { attributes: { "rpc.method": method } }))
     }
 
     const callConditional = (
@@ -768,6 +818,7 @@ export const make = (options: DrupalRpcOptions): Effect.Effect<DrupalRpc, never,
       call,
       callConditional,
       stream,
+      openBody,
       discovery,
       pool: () => {
         const stats = pool.stats

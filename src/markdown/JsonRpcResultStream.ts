@@ -14,7 +14,7 @@
  *
  * @since 0.1.0
  */
-import { Chunk, Data, Effect, Option, Stream } from "effect"
+import { Chunk, Data, Effect, Either, Option, Stream } from "effect"
 import { isAscii, isUtf8 } from "node:buffer"
 import type * as Scope from "effect/Scope"
 import { dual } from "effect/Function"
@@ -177,6 +177,69 @@ export const resultEvents: {
       )
     })
 )
+
+/**
+ * The content string of a reply already read whole (its chunks, any split): what the
+ * `ContentChunk`s of {@link resultEvents} would join to, `undefined` when the value at the
+ * content path is absent or not a string; or the failure `resultEvents` gives (`Left`).
+ *
+ * The common reply (valid UTF-8, one JSON-RPC 2.0 response object with a `result` and no `error`,
+ * small fields that cannot pass `maxFieldBytes`) is read with `JSON.parse`; any other goes
+ * through the incremental decoder, so every failure is exactly that of `resultEvents`. One
+ * difference remains: of duplicate keys, `JSON.parse` keeps the last. For replies small enough to
+ * decode in one step.
+ */
+export const wholeContent = (
+  chunks: ReadonlyArray<Uint8Array>,
+  options?: JsonRpcResultStreamOptions
+): Either.Either<string | undefined, JsonRpcResultError> => {
+  const contentPath = options?.contentPath ?? ["content"]
+  const max = Math.max(1, options?.maxFieldBytes ?? DEFAULT_MAX_FIELD_BYTES)
+  const fast = parsedContent(chunks, contentPath, max)
+  if (fast !== undefined) return Either.right(fast.content)
+  const decoder = new ReplyDecoder(contentPath, max)
+  const events: Array<ResultEvent> = []
+  try {
+    for (const bytes of chunks) decoder.push(bytes, events)
+    decoder.end(events)
+  } catch (error) {
+    if (error instanceof JsonRpcReplyError || error instanceof JsonRpcDecodeError) return Either.left(error)
+    throw error
+  }
+  let content: string | undefined
+  for (const event of events) {
+    if (event._tag === "ContentStart") content = ""
+    else if (event._tag === "ContentChunk") content += event.chunk
+  }
+  return Either.right(content)
+}
+
+const fatalUtf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true })
+
+const isRecord = (u: unknown): u is { readonly [key: string]: unknown } => typeof u === "object" && u !== null && !Array.isArray(u)
+
+/** {@link wholeContent}'s `JSON.parse` path: `undefined` when the reply is not the common one. */
+const parsedContent = (
+  chunks: ReadonlyArray<Uint8Array>,
+  contentPath: ReadonlyArray<string>,
+  max: number
+): { readonly content: string | undefined } | undefined => {
+  let text: string
+  let reply: unknown
+  try {
+    text = chunks.length === 1 ? fatalUtf8.decode(chunks[0]) : fatalUtf8.decode(Buffer.concat(chunks))
+    reply = JSON.parse(text)
+  } catch {
+    return undefined
+  }
+  if (!isRecord(reply) || reply["jsonrpc"] !== "2.0" || !("result" in reply) || "error" in reply) return undefined
+  let at: unknown = reply["result"]
+  for (const key of contentPath) at = isRecord(at) && Object.hasOwn(at, key) ? at[key] : undefined
+  const content = typeof at === "string" ? at : undefined
+  // Every member but the content fits in what is left: none can pass the bound of a small field.
+  if (text.length - (content?.length ?? 0) > max) return undefined
+  return { content }
+}
 
 const failWith = (error: unknown): Effect.Effect<never, JsonRpcResultError> =>
   error instanceof JsonRpcReplyError || error instanceof JsonRpcDecodeError ? Effect.fail(error) : Effect.die(error)

@@ -3,11 +3,14 @@
  * need not produce (ids out of place, null ids everywhere, HTML pages), checked byte for byte.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Duration, Effect, Either, Exit } from "effect"
+import { Chunk, Duration, Effect, Either, Exit, Layer, Stream } from "effect"
 import * as Http from "node:http"
 import type { AddressInfo } from "node:net"
 import { anonymous, bearer } from "../../src/drupal/Credentials.js"
 import * as DrupalRpc from "../../src/drupal/DrupalRpc.js"
+import * as DrupalEndpoint from "../../src/drupal/DrupalEndpoint.js"
+import { Content } from "../../src/content/Content.js"
+import type { ContentItem } from "../../src/content/ContentModel.js"
 import { clientOptions } from "./fixtures.js"
 
 interface Exchange {
@@ -219,5 +222,58 @@ describe("DrupalRpc against the module's wire behaviour", () => {
         const discovery = yield* Effect.either(rpc.discovery(bearer("t"), "no.such"))
         assert.isTrue(Either.isLeft(discovery) && discovery.left._tag === "DrupalHttpError" && discovery.left.status === status)
       }
+    }))
+
+  it.scopedLive("openBody: a reply within the bound is Whole (its exact bytes), a longer one streams from what was read; a refusal fails the open", () =>
+    Effect.gen(function*() {
+      const small = JSON.stringify({ jsonrpc: "2.0", id: 1, result: { id: 1, content: "<p>small</p>" } })
+      const large = JSON.stringify({ jsonrpc: "2.0", id: 1, result: { id: 2, content: `<p>${"x".repeat(300_000)}</p>` } })
+      const { rpc } = yield* scriptedUpstream(({ body }) => {
+        const id = items(body)[0]!.params?.id
+        return id === 1 ? { status: 200, body: small } : id === 2 ? { status: 200, body: large } : { status: 403, body: DRUPAL_500, contentType: "text/html" }
+      })
+      const decoder = new TextDecoder()
+      const text = (chunks: ReadonlyArray<Uint8Array>) => chunks.map((c) => decoder.decode(c, { stream: true })).join("") + decoder.decode()
+      const whole = yield* rpc.openBody!("content.get_tutorial", { id: 1 }, anonymous, 64 * 1024)
+      assert.strictEqual(whole._tag, "Whole")
+      if (whole._tag === "Whole") assert.strictEqual(text(whole.chunks), small)
+      const longer = yield* rpc.openBody!("content.get_tutorial", { id: 2 }, anonymous, 64 * 1024)
+      assert.strictEqual(longer._tag, "Streaming")
+      if (longer._tag === "Streaming") assert.strictEqual(text(Chunk.toReadonlyArray(yield* Stream.runCollect(longer.stream))), large)
+      // Nothing read ahead: a lazy stream of the whole body.
+      const lazy = yield* rpc.openBody!("content.get_tutorial", { id: 1 }, anonymous, 0)
+      assert.strictEqual(lazy._tag, "Streaming")
+      if (lazy._tag === "Streaming") assert.strictEqual(text(Chunk.toReadonlyArray(yield* Stream.runCollect(lazy.stream))), small)
+      const refused = yield* Effect.either(rpc.openBody!("content.get_tutorial", { id: 3 }, anonymous, 64 * 1024))
+      assert.isTrue(Either.isLeft(refused) && refused.left._tag === "DrupalHttpError" && refused.left.status === 403)
+      assert.strictEqual(rpc.pool().running, 0)
+    }))
+
+  it.scopedLive("Content.markdownOpen on a small reply: converted whole; a JSON-RPC error or a cut reply fails it, never a short document", () =>
+    Effect.gen(function*() {
+      const item = { id: 1, title: "T", url: "/tutorial/1", summary: "s", metadata: { drupal_version: "11", difficulty: "beginner", tags: ["a"], updated: "2026-01-01T00:00:00Z" } }
+      const replies: Record<number, string> = {
+        1: JSON.stringify({ jsonrpc: "2.0", id: 1, result: { ...item, content: "<h2>Intro</h2><p>Read <a href=\"/x\">this</a>.</p>" } }),
+        2: JSON.stringify({ jsonrpc: "2.0", id: null, error: { code: -32000, message: "Access Denied", data: "denied" } }),
+        3: JSON.stringify({ jsonrpc: "2.0", id: 1, result: { ...item, content: "<p>cut" } }).slice(0, 120)
+      }
+      const { rpc } = yield* scriptedUpstream(({ body }) => ({ status: 200, body: replies[items(body)[0]!.params?.id as number]! }))
+      const open = (id: number) =>
+        Effect.flatMap(Content, (content) => content.markdownOpen(id, item as unknown as ContentItem, anonymous, 64 * 1024)).pipe(
+          Effect.provide(Content.Default.pipe(
+            Layer.provide(Layer.succeed(DrupalRpc.DrupalRpc, rpc)),
+            Layer.provide(DrupalEndpoint.layer("http://drupal.test"))
+          ))
+        )
+      const converted = yield* open(1)
+      assert.strictEqual(converted._tag, "Whole")
+      if (converted._tag === "Whole") {
+        assert.isTrue(converted.markdown.startsWith("---\ntitle: \"T\"\nurl: \"http://drupal.test/tutorial/1\""), converted.markdown)
+        assert.isTrue(converted.markdown.endsWith("## Intro\n\nRead [this](http://drupal.test/x).\n"), converted.markdown)
+      }
+      const denied = yield* Effect.either(open(2))
+      assert.isTrue(Either.isLeft(denied) && denied.left._tag === "DrupalRpcError" && denied.left.message === "Access Denied")
+      const cut = yield* Effect.either(open(3))
+      assert.isTrue(Either.isLeft(cut) && cut.left._tag === "DrupalDecodeError")
     }))
 })

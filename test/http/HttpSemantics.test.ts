@@ -207,7 +207,8 @@ describe("HTTP semantics", () => {
 
   it.scopedLive("Markdown: streamed compressed on the fly, then cached with a validator; a cold stream asked with an ETag answers 304", () =>
     Effect.gen(function*() {
-      const { base, sim } = yield* startGateway()
+      // Every document streams, small ones too (by default a small one is converted whole).
+      const { base, sim } = yield* startGateway({ MARKDOWN_WHOLE_BELOW_BYTES: "0" })
       const free = sim.corpus.items.filter((i) => i.access === "free")
       const path = `/content/${free[0]!.id}/markdown`
       const streamed = yield* get(base, path, { "accept-encoding": "gzip" })
@@ -228,11 +229,45 @@ describe("HTTP semantics", () => {
       const brCached = yield* get(base, `/content/${free[1]!.id}/markdown`)
       assert.deepStrictEqual(brCached.body, brText)
 
-      const cold = yield* startGateway({ DRUPAL_URL: sim.url })
+      const cold = yield* startGateway({ DRUPAL_URL: sim.url, MARKDOWN_WHOLE_BELOW_BYTES: "0" })
       const revalidated = yield* get(cold.base, path, { "if-none-match": cached.headers["etag"]! })
       assert.strictEqual(revalidated.status, 304)
       assert.strictEqual(revalidated.body.byteLength, 0)
       assert.isTrue(fromApp(revalidated))
+    }))
+
+  it.scopedLive("Markdown: a document whose reply fits MARKDOWN_WHOLE_BELOW_BYTES is converted whole (one body call, a length, a validator, stored), the same bytes as streamed", () =>
+    Effect.gen(function*() {
+      const whole = yield* startGateway()
+      const streaming = yield* startGateway({ DRUPAL_URL: whole.sim.url, MARKDOWN_WHOLE_BELOW_BYTES: "0" })
+      const tutorialCalls = Effect.map(whole.sim.stats, (stats) => stats.methods["content.get_tutorial"] ?? 0)
+      const items = whole.sim.corpus.items.filter((i) => i.access === "free").slice(0, 30)
+      for (const item of items) {
+        const path = `/content/${item.id}/markdown`
+        const before = yield* tutorialCalls
+        const converted = yield* get(whole.base, path)
+        // The metadata, then the body: two calls, the body read once.
+        assert.strictEqual((yield* tutorialCalls) - before, 2, path)
+        assert.strictEqual(converted.status, 200)
+        assert.strictEqual(converted.headers["x-cache"], "MISS")
+        assert.strictEqual(converted.headers["content-type"], "text/markdown; charset=utf-8")
+        assert.strictEqual(converted.headers["content-length"], String(converted.body.byteLength))
+        assert.isDefined(converted.headers["etag"])
+        const streamed = yield* get(streaming.base, path)
+        assert.isUndefined(streamed.headers["content-length"])
+        assert.strictEqual(converted.body.toString("utf8"), streamed.body.toString("utf8"), path)
+        // Stored before it was answered: the next ask is a memory hit with the same validator.
+        const hit = yield* get(whole.base, path)
+        assert.isTrue(fromHitPath(hit))
+        assert.strictEqual(hit.headers["etag"], converted.headers["etag"])
+        assert.deepStrictEqual(hit.body, converted.body)
+      }
+      // Compressed as any answer is, when asked.
+      const other = whole.sim.corpus.items.filter((i) => i.access === "free")[40]!
+      const compressed = yield* get(whole.base, `/content/${other.id}/markdown`, { "accept-encoding": "gzip" })
+      assert.strictEqual(compressed.headers["content-encoding"], "gzip")
+      const plain = yield* get(streaming.base, `/content/${other.id}/markdown`)
+      assert.strictEqual(gunzipSync(compressed.body).toString("utf8"), plain.body.toString("utf8"))
     }))
 
   it.scopedLive("a stale anonymous item is revalidated upstream with Drupal's validators: a 304 renews it without a body", () =>

@@ -9,7 +9,8 @@ import {
   type JsonRpcResultStreamOptions,
   readResult,
   type ResultEvent,
-  resultEvents
+  resultEvents,
+  wholeContent
 } from "../../src/markdown/JsonRpcResultStream.js"
 import { drupalJsonEscape, jsonRpcReplyPieces } from "./generate.js"
 import { makeHeapProbe } from "../support/heap.js"
@@ -191,6 +192,62 @@ describe("JsonRpcResultStream", () => {
           }
         ),
         { numRuns: 60 }
+      ))
+  })
+
+  describe("wholeContent: a reply read whole", () => {
+    const utf8 = (text: string) => new TextEncoder().encode(text)
+    // What resultEvents makes of the same bytes: the joined content (undefined without one), or its failure.
+    const viaStream = (bytes: Uint8Array, options?: JsonRpcResultStreamOptions) =>
+      Effect.runPromise(Effect.either(Stream.make(bytes).pipe(resultEvents(options), Stream.runCollect, Effect.map((c) => {
+        const es = Chunk.toReadonlyArray(c)
+        return es.some((e) => e._tag === "ContentStart") ? content(es) : undefined
+      }))))
+    const summary = (result: Either.Either<string | undefined, unknown>) =>
+      Either.isRight(result)
+        ? { content: result.right }
+        : result.left instanceof JsonRpcDecodeError
+        ? { reason: result.left.reason }
+        : result.left instanceof JsonRpcReplyError
+        ? { reply: [result.left.code, result.left.message, result.left.data, result.left.id] }
+        : { other: String(result.left) }
+    const envelopes = [
+      (c: string) => reply(c),
+      (c: string) => `{"jsonrpc":"2.0","id":1,"result":{"content":${c}}}`,
+      (c: string) => `{"result":{"content":${c}},"id":"x","jsonrpc":"2.0"}`,
+      (c: string) => `{"jsonrpc":"1.0","id":1,"result":{"content":${c}}}`,
+      (c: string) => `{"id":1,"result":{"content":${c}}}`,
+      (c: string) => `{"jsonrpc":"2.0","id":1,"result":{"content":${c}},"error":{"code":-32000,"message":"Access Denied","data":null}}`,
+      (_: string) => `{"jsonrpc":"2.0","id":null,"error":{"code":-32602,"message":"Invalid params","data":"Item not found"}}`,
+      (_: string) => `{"jsonrpc":"2.0","id":3,"error":{"code":"x"}}`,
+      (c: string) => `[{"jsonrpc":"2.0","id":1,"result":{"content":${c}}}]`,
+      (c: string) => `{"jsonrpc":"2.0","id":1,"result":{"content":${c},"summary":"${"s".repeat(300)}"}}`,
+      (_: string) => `{"jsonrpc":"2.0","id":1,"result":{"content":null,"title":"t"}}`,
+      (_: string) => `{"jsonrpc":"2.0","id":1,"result":"plain"}`,
+      (c: string) => `\ufeff{"jsonrpc":"2.0","id":1,"result":{"content":${c}}}`,
+      (c: string) => `{"jsonrpc":"2.0","id":1,"result":{"content":${c}}} x`
+    ]
+    it("gives exactly the content or the failure of resultEvents, for common and odd replies, whole or cut", () =>
+      fc.assert(
+        fc.asyncProperty(
+          fc.array(fc.oneof(fc.constantFrom("<p>", "&amp;", "\"", "\\", "\n", "é", "😀", "\u2028", "x"), fc.string({ maxLength: 8 })), { maxLength: 30 }),
+          fc.boolean(),
+          fc.nat({ max: envelopes.length - 1 }),
+          fc.option(fc.nat(), { nil: undefined }),
+          fc.constantFrom(undefined, 256),
+          async (pieces, escaped, which, cutAt, maxFieldBytes) => {
+            const text = pieces.join("")
+            const json = envelopes[which]!(escaped ? `"${drupalJsonEscape(text)}"` : JSON.stringify(text))
+            let bytes = utf8(json)
+            if (cutAt !== undefined) bytes = bytes.subarray(0, cutAt % (bytes.length + 1))
+            const options = maxFieldBytes === undefined ? undefined : { maxFieldBytes }
+            // Split in two, as a reply read in two chunks.
+            const half = Math.floor(bytes.length / 2)
+            const whole = wholeContent([bytes.subarray(0, half), bytes.subarray(half)], options)
+            assert.deepStrictEqual(summary(whole), summary(await viaStream(bytes, options)), json.slice(0, 200))
+          }
+        ),
+        { numRuns: 300 }
       ))
   })
 
