@@ -29,12 +29,12 @@
  *
  * @since 0.1.0
  */
-import * as ExperimentalResolver from "@effect/experimental/RequestResolver"
 import { Context, Duration, Effect, Exit, Layer, Option, Redacted, Request, RequestResolver, type Scope, Stream } from "effect"
 import type { NonEmptyArray } from "effect/Array"
 import { errors as UndiciErrors, Pool } from "undici"
 import { DrupalClientConfig } from "../Config.js"
 import * as Deadline from "../concurrency/Deadline.js"
+import * as RequestWindow from "../concurrency/RequestWindow.js"
 import { settleWithin } from "../concurrency/Release.js"
 import * as SingleFlight from "../concurrency/SingleFlight.js"
 import * as CircuitBreaker from "../resilience/CircuitBreaker.js"
@@ -616,7 +616,7 @@ export const make = (options: DrupalRpcOptions): Effect.Effect<DrupalRpc, never,
       )
     })
 
-    const loader = yield* ExperimentalResolver.dataLoader(resolver, {
+    const windowed = yield* RequestWindow.make(resolver, {
       window: options.batchWindow,
       maxBatchSize: options.batchMaxSize
     })
@@ -640,7 +640,7 @@ export const make = (options: DrupalRpcOptions): Effect.Effect<DrupalRpc, never,
       const request = new RpcCall({ method, params, credentials, dedupKey })
       // Decided per attempt: a retry made when the upstream has become busy may be coalesced.
       const once = Effect.suspend(() =>
-        Effect.ensuring(Effect.request(request, policy.admit() ? loader : resolver), Effect.sync(policy.leave))
+        Effect.ensuring(policy.admit() ? windowed(request) : Effect.request(request, resolver), Effect.sync(policy.leave))
       )
       const retried = Retry.retry<DrupalError>({
         isRetryable: isTransientUnknown,
