@@ -9,7 +9,7 @@
  *
  * @since 0.1.0
  */
-import { Cause, Chunk, Clock, Deferred, Duration, Effect, Exit, FiberId, FiberSet, Option, type Scope, Stream } from "effect"
+import { Cause, Chunk, Clock, Deferred, Duration, Effect, Either, Exit, FiberId, FiberSet, Option, type Scope, Stream } from "effect"
 import { AccessScope } from "../access/AccessScope.js"
 import type { CacheEntry } from "../cache/Envelope.js"
 import { type CachePolicy, type CacheStatus, type Loaded, type LoadTimeout, TieredCache } from "../cache/TieredCache.js"
@@ -217,6 +217,23 @@ export class CachedContent extends Effect.Service<CachedContent>()("accelerator/
      * without a body; a reload of a copy without validators is sent on its own to get them. A
      * first load goes the ordinary way (batched, deduplicated).
      */
+    /**
+     * An item refused as the answer to keep: an unknown id is answered 404 and remembered
+     * briefly, so a client polling for it does not reach Drupal on every request; a denial is
+     * answered 403 and remembered briefly in this caller's partition (the key holds it), so
+     * anonymous callers asking for subscriber items are answered from memory. Any other failure:
+     * `undefined`.
+     */
+    const refusalLoaded = (id: number, error: DrupalError): Loaded | undefined => {
+      if (isNotFound(error)) {
+        return { value: json({ error: { code: "not_found", message: "No such content item" } }), contentType: NOT_FOUND_CONTENT_TYPE, tags: [itemTag(id)], notFound: true }
+      }
+      const denial = denialOf(error)
+      return denial === undefined
+        ? undefined
+        : { value: json({ error: { code: denial.code, message: denial.message } }), contentType: DENIED_CONTENT_TYPE, tags: [itemTag(id)], denied: true }
+    }
+
     const loadItem = (id: number, credentials: Credentials, options: GetOptions, key: string): Effect.Effect<Loaded, DrupalError> =>
       Effect.flatMap(Clock.currentTimeMillis, (now) => {
         const previous = cache.memory.lookupSync(key, now)
@@ -234,25 +251,9 @@ export class CachedContent extends Effect.Service<CachedContent>()("accelerator/
           )
           : Effect.flatMap(content.get(id, credentials, options), (found) => toLoaded(id, found))
         return load.pipe(
-          // An unknown id is answered 404 and remembered briefly, so a client polling for it
-          // does not reach Drupal on every request.
-          Effect.catchIf(isNotFound, () =>
-            Effect.succeed<Loaded>({
-              value: json({ error: { code: "not_found", message: "No such content item" } }),
-              contentType: NOT_FOUND_CONTENT_TYPE,
-              tags: [itemTag(id)],
-              notFound: true
-            })),
-          // A denial is answered 403 and remembered briefly in this caller's partition (the key
-          // holds it), so anonymous callers asking for subscriber items are answered from memory.
           Effect.catchAll((error): Effect.Effect<Loaded, DrupalError> => {
-            const denial = denialOf(error)
-            return denial === undefined ? Effect.fail(error) : Effect.succeed<Loaded>({
-              value: json({ error: { code: denial.code, message: denial.message } }),
-              contentType: DENIED_CONTENT_TYPE,
-              tags: [itemTag(id)],
-              denied: true
-            })
+            const negative = refusalLoaded(id, error)
+            return negative === undefined ? Effect.fail(error) : Effect.succeed(negative)
           })
         )
       })
@@ -310,6 +311,52 @@ export class CachedContent extends Effect.Service<CachedContent>()("accelerator/
       Effect.gen(function*() {
         const since = cache.epoch()
         const metaKey = contentCacheKey(partitionId, id, false, "html")
+        const started = yield* Clock.currentTimeMillis
+        // A refusal of the body: the copy and the metadata go on every tier and instance, so the
+        // next caller's metadata load meets the refusal before anything is answered.
+        const failed = (error: DrupalError) =>
+          Effect.zipRight(cache.recordOriginLoad(false), isRefusal(error) ? cache.delete([key, metaKey]) : Effect.void)
+        /** Stores a load under the Markdown key and answers it as a cached answer (`MISS`). */
+        const storedAnswer = (loaded: Loaded) =>
+          Effect.gen(function*() {
+            const entry = loaded.value.byteLength <= config.markdownMaxBytes ? yield* cache.set(key, loaded, policies.markdown, since) : undefined
+            const now = yield* Clock.currentTimeMillis
+            const response = responseOf(loaded.contentType)
+            const served: Served = {
+              body: loaded.value,
+              contentType: response.contentType,
+              httpStatus: response.status,
+              cache: "MISS",
+              millis: now - started,
+              upstreamMillis: now - started,
+              ...(entry === undefined ? {} : { entry })
+            }
+            return { _tag: "Cached", served } as const
+          })
+        // The body first: a small reply is the whole document, metadata included (one call).
+        let reply: Stream.Stream<Uint8Array, DrupalError> | undefined
+        if (wholeBelow > 0) {
+          const first = yield* Effect.either(content.documentOpen(id, credentials, wholeBelow))
+          if (Either.isLeft(first)) {
+            // Denied or unknown: kept as the item's answer (the metadata key, shared with the
+            // JSON route) and as the document's, as a metadata load would have.
+            const negative = refusalLoaded(id, first.left)
+            if (negative === undefined) {
+              yield* failed(first.left)
+              return yield* Effect.fail(first.left)
+            }
+            yield* cache.recordOriginLoad(true)
+            yield* cache.set(metaKey, negative, policies.content, since)
+            return yield* storedAnswer(negative)
+          }
+          if (first.right._tag === "Whole") {
+            yield* cache.recordOriginLoad(true)
+            return yield* storedAnswer({ value: encoder.encode(first.right.markdown), contentType: MARKDOWN_CONTENT_TYPE, tags: [itemTag(id)] })
+          }
+          reply = first.right.reply
+        }
+        // A long document: its metadata (through the cache) for the front matter, then its body
+        // streamed and converted.
         const meta = yield* serve(metaKey, loadItem(id, credentials, { includeContent: false, format: "html" }, metaKey), policies.content)
         if (meta.httpStatus !== 200) {
           const negative = meta.httpStatus === 403 ? { denied: true } : { notFound: true }
@@ -317,25 +364,7 @@ export class CachedContent extends Effect.Service<CachedContent>()("accelerator/
           return { _tag: "Cached", served: meta } as const
         }
         const item = yield* decodeItem(parseSmall(meta.body))
-        const started = yield* Clock.currentTimeMillis
-        // The body refused (the front matter, from the cached metadata, may be out already):
-        // the copy and the metadata go on every tier and instance, so the next caller's
-        // metadata load meets the refusal before anything is answered.
-        const failed = (error: DrupalError) =>
-          Effect.zipRight(cache.recordOriginLoad(false), isRefusal(error) ? cache.delete([key, metaKey]) : Effect.void)
-        const opened = yield* Effect.tapError(content.markdownOpen(id, item, credentials, wholeBelow), failed)
-        if (opened._tag === "Whole") {
-          // A small document: converted in one step, stored, and answered as a cached one.
-          yield* cache.recordOriginLoad(true)
-          const value = encoder.encode(opened.markdown)
-          const entry = value.byteLength <= config.markdownMaxBytes
-            ? yield* cache.set(key, { value, contentType: MARKDOWN_CONTENT_TYPE, tags: [itemTag(id)] }, policies.markdown, since)
-            : undefined
-          const now = yield* Clock.currentTimeMillis
-          const served: Served = { body: value, contentType: MARKDOWN_CONTENT_TYPE, httpStatus: 200, cache: "MISS", millis: now - started, upstreamMillis: now - started, ...(entry === undefined ? {} : { entry }) }
-          return { _tag: "Cached", served } as const
-        }
-        const stream = opened.stream
+        const stream = reply === undefined ? content.markdownOf(id, item, credentials) : content.streamedMarkdown(item, reply)
         const copy = CompressedCopy.make(config.markdownMaxBytes)
         const store = Effect.gen(function*() {
           yield* cache.recordOriginLoad(true)

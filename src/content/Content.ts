@@ -11,15 +11,15 @@ import { DrupalEndpoint } from "../drupal/DrupalEndpoint.js"
 import { DrupalDecodeError, type DrupalError, DrupalRpcError } from "../drupal/DrupalError.js"
 import { DrupalRpc, type UpstreamValidator } from "../drupal/DrupalRpc.js"
 import { frontMatter, htmlToMarkdown, makeConverter } from "../markdown/HtmlToMarkdown.js"
-import { type JsonRpcResultError, resultEvents, wholeContent } from "../markdown/JsonRpcResultStream.js"
+import { type JsonRpcResultError, resultEvents, wholeResult } from "../markdown/JsonRpcResultStream.js"
 import * as LargeJson from "../markdown/LargeJson.js"
 import { ContentItem, decodeResult, SearchResult } from "./ContentModel.js"
 import { type SearchQuery, toRpcParams } from "./SearchQuery.js"
 
-/** An item's Markdown from {@link Content.markdownOpen}: the whole document, or its stream. */
-export type OpenedMarkdown =
+/** An item's document from {@link Content.documentOpen}: whole, or its reply still to convert. */
+export type OpenedDocument =
   | { readonly _tag: "Whole"; readonly markdown: string }
-  | { readonly _tag: "Streamed"; readonly stream: Stream.Stream<string, DrupalError> }
+  | { readonly _tag: "Streaming"; readonly reply: Stream.Stream<Uint8Array, DrupalError> }
 
 /** How an item is asked for. */
 export interface GetOptions {
@@ -117,29 +117,33 @@ export class Content extends Effect.Service<Content>()("accelerator/Content", {
       streamedMarkdown(item, rpc.stream("content.get_tutorial", bodyParams(id), credentials))
 
     /**
-     * {@link markdownOf}, its body opened now (in the caller's scope): a reply of at most
-     * `wholeBelow` bytes is decoded and converted in one step (`Whole`, the whole document; the
-     * upstream connection already released), a longer one streams as in {@link markdownOf}.
-     * Failing to open, a refusal or an undecodable small reply fail the effect.
+     * Item `id`'s document in one call when its reply is small: the full item opened first, in
+     * the caller's scope. A reply of at most `wholeBelow` bytes carries the metadata and the body:
+     * decoded and converted in one step (`Whole`, the whole document; the upstream connection
+     * already released). A longer one is `Streaming`: the reply's bytes, to convert with
+     * {@link streamedMarkdown} once the item's metadata is known. With `wholeBelow <= 0` (or a
+     * client without `openBody`) nothing is opened: `Streaming` over a lazy stream. Failing to
+     * open, a refusal (denied, not found) or an undecodable small reply fail the effect.
      */
-    const markdownOpen = (
+    const documentOpen = (
       id: number,
-      item: ContentItem,
       credentials: Credentials,
       wholeBelow: number
-    ): Effect.Effect<OpenedMarkdown, DrupalError, Scope.Scope> => {
+    ): Effect.Effect<OpenedDocument, DrupalError, Scope.Scope> => {
       if (rpc.openBody === undefined || wholeBelow <= 0) {
-        return Effect.succeed({ _tag: "Streamed", stream: markdownOf(id, item, credentials) })
+        return Effect.succeed({ _tag: "Streaming", reply: rpc.stream("content.get_tutorial", bodyParams(id), credentials) })
       }
       return Effect.flatMap(rpc.openBody("content.get_tutorial", bodyParams(id), credentials, wholeBelow), (opened) => {
-        if (opened._tag === "Streaming") return Effect.succeed<OpenedMarkdown>({ _tag: "Streamed", stream: streamedMarkdown(item, opened.stream) })
+        if (opened._tag === "Streaming") return Effect.succeed<OpenedDocument>({ _tag: "Streaming", reply: opened.stream })
         return Effect.suspend(() => {
-          const html = wholeContent(opened.chunks)
-          if (Either.isLeft(html)) return Effect.fail(fromResultError(html.left))
-          const { head, url } = documentHead(item)
-          const converter = makeConverter({ baseUrl: url })
-          const body = html.right === undefined ? "" : converter.write(html.right)
-          return Effect.succeed<OpenedMarkdown>({ _tag: "Whole", markdown: head + body + converter.end() })
+          const whole = wholeResult(opened.chunks)
+          if (Either.isLeft(whole)) return Effect.fail(fromResultError(whole.left))
+          return Effect.map(decodeItem(whole.right.result), (item): OpenedDocument => {
+            const { head, url } = documentHead(item)
+            const converter = makeConverter({ baseUrl: url })
+            const body = whole.right.content === undefined ? "" : converter.write(whole.right.content)
+            return { _tag: "Whole", markdown: head + body + converter.end() }
+          })
         })
       })
     }
@@ -169,7 +173,8 @@ export class Content extends Effect.Service<Content>()("accelerator/Content", {
        * no metadata call, only the streamed body.
        */
       markdownOf,
-      markdownOpen
+      documentOpen,
+      streamedMarkdown
     }
   })
 }) {}

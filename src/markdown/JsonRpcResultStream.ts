@@ -178,10 +178,17 @@ export const resultEvents: {
     })
 )
 
+/** A reply read whole by {@link wholeResult}. */
+export interface WholeResult {
+  /** The `result` member, the content string in place. */
+  readonly result: JsonValue
+  /** The content string (what the `ContentChunk`s join to); `undefined` when absent or not a string. */
+  readonly content: string | undefined
+}
+
 /**
- * The content string of a reply already read whole (its chunks, any split): what the
- * `ContentChunk`s of {@link resultEvents} would join to, `undefined` when the value at the
- * content path is absent or not a string; or the failure `resultEvents` gives (`Left`).
+ * A reply already read whole (its chunks, any split): its `result` and content string, or the
+ * failure {@link resultEvents} gives on the same bytes (`Left`).
  *
  * The common reply (valid UTF-8, one JSON-RPC 2.0 response object with a `result` and no `error`,
  * small fields that cannot pass `maxFieldBytes`) is read with `JSON.parse`; any other goes
@@ -189,14 +196,14 @@ export const resultEvents: {
  * difference remains: of duplicate keys, `JSON.parse` keeps the last. For replies small enough to
  * decode in one step.
  */
-export const wholeContent = (
+export const wholeResult = (
   chunks: ReadonlyArray<Uint8Array>,
   options?: JsonRpcResultStreamOptions
-): Either.Either<string | undefined, JsonRpcResultError> => {
+): Either.Either<WholeResult, JsonRpcResultError> => {
   const contentPath = options?.contentPath ?? ["content"]
   const max = Math.max(1, options?.maxFieldBytes ?? DEFAULT_MAX_FIELD_BYTES)
-  const fast = parsedContent(chunks, contentPath, max)
-  if (fast !== undefined) return Either.right(fast.content)
+  const fast = parsedResult(chunks, contentPath, max)
+  if (fast !== undefined) return Either.right(fast)
   const decoder = new ReplyDecoder(contentPath, max)
   const events: Array<ResultEvent> = []
   try {
@@ -206,24 +213,44 @@ export const wholeContent = (
     if (error instanceof JsonRpcReplyError || error instanceof JsonRpcDecodeError) return Either.left(error)
     throw error
   }
+  // The result rebuilt from its members, in reply order.
+  let result: JsonValue = {}
   let content: string | undefined
-  for (const event of events) {
-    if (event._tag === "ContentStart") content = ""
-    else if (event._tag === "ContentChunk") content += event.chunk
+  const place = (path: ReadonlyArray<string>, value: JsonValue) => {
+    if (path.length === 0) {
+      result = value
+      return
+    }
+    let at = result as Record<string, JsonValue>
+    for (const key of path.slice(0, -1)) {
+      const next = Object.hasOwn(at, key) ? at[key] : undefined
+      if (typeof next !== "object" || next === null || Array.isArray(next)) {
+        const created: Record<string, JsonValue> = {}
+        Object.defineProperty(at, key, { value: created, enumerable: true, writable: true, configurable: true })
+        at = created
+      } else at = next as Record<string, JsonValue>
+    }
+    Object.defineProperty(at, path[path.length - 1]!, { value, enumerable: true, writable: true, configurable: true })
   }
-  return Either.right(content)
+  for (const event of events) {
+    if (event._tag === "Field") place(event.path, event.value)
+    else if (event._tag === "ContentStart") content = ""
+    else if (event._tag === "ContentChunk") content += event.chunk
+    else place(event.path, content ?? "")
+  }
+  return Either.right({ result, content })
 }
 
 const fatalUtf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true })
 
 const isRecord = (u: unknown): u is { readonly [key: string]: unknown } => typeof u === "object" && u !== null && !Array.isArray(u)
 
-/** {@link wholeContent}'s `JSON.parse` path: `undefined` when the reply is not the common one. */
-const parsedContent = (
+/** {@link wholeResult}'s `JSON.parse` path: `undefined` when the reply is not the common one. */
+const parsedResult = (
   chunks: ReadonlyArray<Uint8Array>,
   contentPath: ReadonlyArray<string>,
   max: number
-): { readonly content: string | undefined } | undefined => {
+): WholeResult | undefined => {
   let text: string
   let reply: unknown
   try {
@@ -233,12 +260,13 @@ const parsedContent = (
     return undefined
   }
   if (!isRecord(reply) || reply["jsonrpc"] !== "2.0" || !("result" in reply) || "error" in reply) return undefined
-  let at: unknown = reply["result"]
+  const result = reply["result"] as JsonValue
+  let at: unknown = result
   for (const key of contentPath) at = isRecord(at) && Object.hasOwn(at, key) ? at[key] : undefined
   const content = typeof at === "string" ? at : undefined
   // Every member but the content fits in what is left: none can pass the bound of a small field.
   if (text.length - (content?.length ?? 0) > max) return undefined
-  return { content }
+  return { result, content }
 }
 
 const failWith = (error: unknown): Effect.Effect<never, JsonRpcResultError> =>

@@ -10,7 +10,6 @@ import { anonymous, bearer } from "../../src/drupal/Credentials.js"
 import * as DrupalRpc from "../../src/drupal/DrupalRpc.js"
 import * as DrupalEndpoint from "../../src/drupal/DrupalEndpoint.js"
 import { Content } from "../../src/content/Content.js"
-import type { ContentItem } from "../../src/content/ContentModel.js"
 import { clientOptions } from "./fixtures.js"
 
 interface Exchange {
@@ -249,7 +248,7 @@ describe("DrupalRpc against the module's wire behaviour", () => {
       assert.strictEqual(rpc.pool().running, 0)
     }))
 
-  it.scopedLive("Content.markdownOpen on a small reply: converted whole; a JSON-RPC error or a cut reply fails it, never a short document", () =>
+  it.scopedLive("Content.documentOpen on a small reply: one call gives the front matter and the body, converted whole; a JSON-RPC error or a cut reply fails it, never a short document", () =>
     Effect.gen(function*() {
       const item = { id: 1, title: "T", url: "/tutorial/1", summary: "s", metadata: { drupal_version: "11", difficulty: "beginner", tags: ["a"], updated: "2026-01-01T00:00:00Z" } }
       const replies: Record<number, string> = {
@@ -259,7 +258,7 @@ describe("DrupalRpc against the module's wire behaviour", () => {
       }
       const { rpc } = yield* scriptedUpstream(({ body }) => ({ status: 200, body: replies[items(body)[0]!.params?.id as number]! }))
       const open = (id: number) =>
-        Effect.flatMap(Content, (content) => content.markdownOpen(id, item as unknown as ContentItem, anonymous, 64 * 1024)).pipe(
+        Effect.flatMap(Content, (content) => content.documentOpen(id, anonymous, 64 * 1024)).pipe(
           Effect.provide(Content.Default.pipe(
             Layer.provide(Layer.succeed(DrupalRpc.DrupalRpc, rpc)),
             Layer.provide(DrupalEndpoint.layer("http://drupal.test"))

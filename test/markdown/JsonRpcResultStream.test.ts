@@ -10,7 +10,7 @@ import {
   readResult,
   type ResultEvent,
   resultEvents,
-  wholeContent
+  wholeResult
 } from "../../src/markdown/JsonRpcResultStream.js"
 import { drupalJsonEscape, jsonRpcReplyPieces } from "./generate.js"
 import { makeHeapProbe } from "../support/heap.js"
@@ -195,7 +195,7 @@ describe("JsonRpcResultStream", () => {
       ))
   })
 
-  describe("wholeContent: a reply read whole", () => {
+  describe("wholeResult: a reply read whole", () => {
     const utf8 = (text: string) => new TextEncoder().encode(text)
     // What resultEvents makes of the same bytes: the joined content (undefined without one), or its failure.
     const viaStream = (bytes: Uint8Array, options?: JsonRpcResultStreamOptions) =>
@@ -227,7 +227,7 @@ describe("JsonRpcResultStream", () => {
       (c: string) => `\ufeff{"jsonrpc":"2.0","id":1,"result":{"content":${c}}}`,
       (c: string) => `{"jsonrpc":"2.0","id":1,"result":{"content":${c}}} x`
     ]
-    it("gives exactly the content or the failure of resultEvents, for common and odd replies, whole or cut", () =>
+    it("gives exactly the content or the failure of resultEvents, and the reply's result, for common and odd replies, whole or cut", () =>
       fc.assert(
         fc.asyncProperty(
           fc.array(fc.oneof(fc.constantFrom("<p>", "&amp;", "\"", "\\", "\n", "é", "😀", "\u2028", "x"), fc.string({ maxLength: 8 })), { maxLength: 30 }),
@@ -243,8 +243,10 @@ describe("JsonRpcResultStream", () => {
             const options = maxFieldBytes === undefined ? undefined : { maxFieldBytes }
             // Split in two, as a reply read in two chunks.
             const half = Math.floor(bytes.length / 2)
-            const whole = wholeContent([bytes.subarray(0, half), bytes.subarray(half)], options)
-            assert.deepStrictEqual(summary(whole), summary(await viaStream(bytes, options)), json.slice(0, 200))
+            const whole = wholeResult([bytes.subarray(0, half), bytes.subarray(half)], options)
+            const streamed = await viaStream(bytes, options)
+            assert.deepStrictEqual(summary(Either.map(whole, (w) => w.content)), summary(streamed), json.slice(0, 200))
+            if (Either.isRight(whole)) assert.deepStrictEqual(whole.right.result, JSON.parse(json.replace(/^\ufeff/, "")).result)
           }
         ),
         { numRuns: 300 }
