@@ -492,27 +492,33 @@ describe("telemetry through the gateway", () => {
       assert.strictEqual(originLoads(after, "ok") - originLoads(before, "ok"), 0, "no successful load happened")
     }))
 
-  it.scopedLive("a cold Markdown request counts its origin load like every other full miss", () =>
-    Effect.gen(function*() {
-      const gw = yield* startGateway()
-      const free = gw.sim.corpus.items.find((i) => i.access === "free")!
-      yield* gw.sim.reset
-      const before = yield* scrape(gw)
-      const md = yield* get(gw, `/content/${free.id}/markdown`)
-      assert.deepStrictEqual([md.status, md.headers.get("x-cache")], [200, "MISS"])
-      // The first request asks Drupal (metadata, then the streamed body); the second does not.
-      const calls = (yield* gw.sim.stats).methods["content.get_tutorial"] ?? 0
-      assert.isAbove(calls, 0, "Drupal was asked")
-      const again = yield* get(gw, `/content/${free.id}/markdown`)
-      assert.strictEqual(again.headers.get("x-cache"), "HIT-MEMORY")
-      assert.strictEqual((yield* gw.sim.stats).methods["content.get_tutorial"], calls)
-      const after = yield* scrape(gw)
-      // Two full misses: the item's metadata (through the cache, the entry of
-      // `/content/{id}?include_content=false`) and the streamed body.
-      assert.strictEqual(lookups(after, "memory", "miss") - lookups(before, "memory", "miss"), 2)
-      assert.strictEqual(lookups(after, "memory", "hit") - lookups(before, "memory", "hit"), 1)
-      assert.strictEqual(originLoads(after, "ok") - originLoads(before, "ok"), 2, "the fetches after the misses are origin loads")
-    }))
+  for (const [mode, config, misses] of [
+    // One full miss: the document, whose small reply carries the metadata too.
+    ["converted whole", {}, 1],
+    // Two full misses: the item's metadata (through the cache, the entry of
+    // `/content/{id}?include_content=false`) and the streamed body.
+    ["streamed", { MARKDOWN_WHOLE_BELOW_BYTES: "0" }, 2]
+  ] as const) {
+    it.scopedLive(`a cold Markdown request (${mode}) counts its origin loads like every other full miss`, () =>
+      Effect.gen(function*() {
+        const gw = yield* startGateway(config)
+        const free = gw.sim.corpus.items.find((i) => i.access === "free")!
+        yield* gw.sim.reset
+        const before = yield* scrape(gw)
+        const md = yield* get(gw, `/content/${free.id}/markdown`)
+        assert.deepStrictEqual([md.status, md.headers.get("x-cache")], [200, "MISS"])
+        // The first request asks Drupal; the second does not.
+        const calls = (yield* gw.sim.stats).methods["content.get_tutorial"] ?? 0
+        assert.strictEqual(calls, misses, "one upstream call per full miss")
+        const again = yield* get(gw, `/content/${free.id}/markdown`)
+        assert.strictEqual(again.headers.get("x-cache"), "HIT-MEMORY")
+        assert.strictEqual((yield* gw.sim.stats).methods["content.get_tutorial"], calls)
+        const after = yield* scrape(gw)
+        assert.strictEqual(lookups(after, "memory", "miss") - lookups(before, "memory", "miss"), misses)
+        assert.strictEqual(lookups(after, "memory", "hit") - lookups(before, "memory", "hit"), 1)
+        assert.strictEqual(originLoads(after, "ok") - originLoads(before, "ok"), misses, "the fetches after the misses are origin loads")
+      }))
+  }
 
   it.scopedLive("the configured Redis and PostgreSQL are sampled into /metrics and /status.json", () =>
     Effect.gen(function*() {
