@@ -212,12 +212,6 @@ export class CachedContent extends Effect.Service<CachedContent>()("accelerator/
       Effect.map(LargeJson.stringify(found), (value): Loaded => ({ value, contentType: "application/json", tags: [itemTag(id)] }))
 
     /**
-     * Loads an item. A reload of a key whose memory copy carries the origin's validators (an
-     * anonymous reply of Drupal's page cache) is conditional, and a 304 renews that copy's bytes
-     * without a body; a reload of a copy without validators is sent on its own to get them. A
-     * first load goes the ordinary way (batched, deduplicated).
-     */
-    /**
      * An item refused as the answer to keep: an unknown id is answered 404 and remembered
      * briefly, so a client polling for it does not reach Drupal on every request; a denial is
      * answered 403 and remembered briefly in this caller's partition (the key holds it), so
@@ -234,6 +228,12 @@ export class CachedContent extends Effect.Service<CachedContent>()("accelerator/
         : { value: json({ error: { code: denial.code, message: denial.message } }), contentType: DENIED_CONTENT_TYPE, tags: [itemTag(id)], denied: true }
     }
 
+    /**
+     * Loads an item. A reload of a key whose memory copy carries the origin's validators (an
+     * anonymous reply of Drupal's page cache) is conditional, and a 304 renews that copy's bytes
+     * without a body; a reload of a copy without validators is sent on its own to get them. A
+     * first load goes the ordinary way (batched, deduplicated).
+     */
     const loadItem = (id: number, credentials: Credentials, options: GetOptions, key: string): Effect.Effect<Loaded, DrupalError> =>
       Effect.flatMap(Clock.currentTimeMillis, (now) => {
         const previous = cache.memory.lookupSync(key, now)
@@ -291,14 +291,15 @@ export class CachedContent extends Effect.Service<CachedContent>()("accelerator/
         }))
 
     /**
-     * The document of item `id` from the origin: the item's metadata through the cache (the entry
-     * `/content/{id}?include_content=false` uses), so a Markdown miss makes no uncached metadata
-     * call and denials and unknown ids are answered from the cache (and kept under the Markdown
-     * key too, for the hit path); then the body, opened in the caller's scope. A reply within
-     * `wholeBelow` bytes is converted in one step, stored and answered as `Cached` (`MISS`); a
-     * longer one streams and converts, and the copy kept while it streams (compressed, up to the
-     * bound) is stored only when the stream ended normally. Either is stored with the epoch the
-     * load began in: an invalidation while the document loads wins over it.
+     * The document of item `id` from the origin. With `wholeBelow > 0` the full item is opened
+     * first, in the caller's scope: a reply within `wholeBelow` bytes carries the metadata and the
+     * body, converted in one step, stored and answered as `Cached` (`MISS`); a denial or an
+     * unknown id is kept under the metadata key (the entry `/content/{id}?include_content=false`
+     * uses) and the Markdown key, and answered. A longer reply (or any miss with `wholeBelow` 0)
+     * takes the item's metadata through the cache for the front matter, then streams and
+     * converts the body; the copy kept while it streams (compressed, up to the bound) is stored
+     * only when the stream ended normally. Everything is stored with the epoch the load began
+     * in: an invalidation while the document loads wins over it.
      */
     const openMarkdown = (
       id: number,
