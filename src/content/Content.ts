@@ -9,7 +9,7 @@ import { Effect, Either, Option, type Scope, Stream } from "effect"
 import type { Credentials } from "../drupal/Credentials.js"
 import { DrupalEndpoint } from "../drupal/DrupalEndpoint.js"
 import { DrupalDecodeError, type DrupalError, DrupalRpcError } from "../drupal/DrupalError.js"
-import { DrupalRpc, type UpstreamValidator } from "../drupal/DrupalRpc.js"
+import { DrupalRpc, type OpenedBody, type UpstreamValidator } from "../drupal/DrupalRpc.js"
 import { frontMatter, htmlToMarkdown, makeConverter } from "../markdown/HtmlToMarkdown.js"
 import { type JsonRpcResultError, resultEvents, wholeResult } from "../markdown/JsonRpcResultStream.js"
 import * as LargeJson from "../markdown/LargeJson.js"
@@ -130,10 +130,11 @@ export class Content extends Effect.Service<Content>()("accelerator/Content", {
       credentials: Credentials,
       wholeBelow: number
     ): Effect.Effect<OpenedDocument, DrupalError, Scope.Scope> => {
-      if (rpc.openBody === undefined || wholeBelow <= 0) {
-        return Effect.succeed({ _tag: "Streaming", reply: rpc.stream("content.get_tutorial", bodyParams(id), credentials) })
-      }
-      return Effect.flatMap(rpc.openBody("content.get_tutorial", bodyParams(id), credentials, wholeBelow), (opened) => {
+      // A client without `openBody` (a spec's stand-in) streams lazily, as `openBody` does with 0.
+      const opening = rpc.openBody === undefined
+        ? Effect.succeed<OpenedBody>({ _tag: "Streaming", stream: rpc.stream("content.get_tutorial", bodyParams(id), credentials) })
+        : rpc.openBody("content.get_tutorial", bodyParams(id), credentials, wholeBelow)
+      return Effect.flatMap(opening, (opened) => {
         if (opened._tag === "Streaming") return Effect.succeed<OpenedDocument>({ _tag: "Streaming", reply: opened.stream })
         return Effect.suspend(() => {
           const whole = wholeResult(opened.chunks)
