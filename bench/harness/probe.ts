@@ -131,16 +131,21 @@ export const startPhase = async (options: { readonly gatewayUrl: string; readonl
   let loopMax: number | null = null
   let lastGenerated: unknown
   let stopped = false
+  // The gauges are those of the gateway's last sample (every METRICS_SAMPLE_INTERVAL_MS, 1 s in
+  // the benches), over the interval before it: the first poll's may cover the end of the
+  // previous phase, so the loop's figures start at the second poll.
+  let polls = 0
   const poller = (async () => {
     while (!stopped) {
       await new Promise((r) => setTimeout(r, 1_000))
       peakPolled = Math.max(peakPolled, rssOf(options.pid).rss)
       try {
         const s = await getJson(`${options.gatewayUrl}/status.json`, 5_000)
+        const fresh = polls++ > 0 && s.generatedAt !== lastGenerated
         const v = s?.process?.eventLoopDelayP99Seconds
-        if (typeof v === "number" && s.generatedAt !== lastGenerated) loopSamples.push(v * 1000)
+        if (typeof v === "number" && fresh) loopSamples.push(v * 1000)
         const m = s?.process?.eventLoopDelayMaxSeconds
-        if (typeof m === "number" && s.generatedAt !== lastGenerated) loopMax = Math.max(loopMax ?? 0, Math.round(m * 10_000) / 10)
+        if (typeof m === "number" && fresh) loopMax = Math.max(loopMax ?? 0, Math.round(m * 10_000) / 10)
         lastGenerated = s.generatedAt
       } catch {
         // busy: skip this sample

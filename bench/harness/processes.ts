@@ -181,9 +181,16 @@ export const startFlags = (): ReadonlyArray<string> => {
   return match[1]!.split(" ").filter((flag) => flag !== "")
 }
 
+/**
+ * Extra node flags for every bench gateway, from `BENCH_GATEWAY_NODE_ARGS` (space-separated, e.g.
+ * `--trace-gc`): to look inside a bench's gateways without editing the bench.
+ */
+const extraGatewayFlags = (): ReadonlyArray<string> => (process.env.BENCH_GATEWAY_NODE_ARGS ?? "").split(" ").filter((flag) => flag !== "")
+
 /** A gateway process (`node <npm start's flags> --import tsx src/main.ts`), ready when `/health/live` answers. */
 export const startGateway = async (options: GatewayOptions) => {
-  const proc = spawnManaged(`${options.name}-${Date.now()}`, [...startFlags(), ...(options.nodeArgs ?? []), "--import", "tsx", "src/main.ts"], {
+  const flags = [...startFlags(), ...(options.nodeArgs ?? []), ...extraGatewayFlags()]
+  const proc = spawnManaged(`${options.name}-${Date.now()}`, [...flags, "--import", "tsx", "src/main.ts"], {
     PORT: String(options.port),
     HOST: "127.0.0.1",
     LOG_LEVEL: "warning",

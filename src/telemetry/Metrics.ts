@@ -225,15 +225,15 @@ export const redisConnected = Metric.gauge(metricNames.redisConnected, {
 
 /** Event loop delay, median over the last sampling interval. */
 export const eventLoopDelayP50 = Metric.gauge("accelerator_process_event_loop_delay_p50_seconds", {
-  description: "Median event loop delay over the last sampling interval, in seconds."
+  description: "Median event loop delay over the last sampling interval, in seconds (beyond the 10 ms timer interval)."
 })
 /** Event loop delay, 99th percentile over the last sampling interval. */
 export const eventLoopDelayP99 = Metric.gauge(metricNames.eventLoopDelayP99, {
-  description: "99th percentile of the event loop delay over the last sampling interval, in seconds."
+  description: "99th percentile of the event loop delay over the last sampling interval, in seconds (beyond the 10 ms timer interval)."
 })
 /** Event loop delay, largest over the last sampling interval: the longest the loop was held at once. */
 export const eventLoopDelayMax = Metric.gauge(metricNames.eventLoopDelayMax, {
-  description: "Largest event loop delay over the last sampling interval, in seconds (the longest the loop was held at once, at 10 ms resolution)."
+  description: "Largest event loop delay over the last sampling interval, in seconds (beyond the 10 ms timer interval: about the longest the loop was held at once)."
 })
 /** V8 heap in use. */
 export const heapUsedBytes = Metric.gauge(metricNames.heapUsedBytes, {

@@ -1,6 +1,6 @@
 /**
- * Samples process and pool gauges on an interval: event loop delay (p50/p99 over the last
- * interval, from `perf_hooks.monitorEventLoopDelay`), V8 heap in use, RSS, and whatever pool
+ * Samples process and pool gauges on an interval: event loop delay (p50/p99/max over the last
+ * interval, from `perf_hooks.monitorEventLoopDelay`, less its timer's interval), V8 heap in use, RSS, and whatever pool
  * readers the wiring passes in (upstream pool, PostgreSQL pool, Redis status, memory tier size,
  * requests in flight). GC pauses are recorded as they happen from a `PerformanceObserver` on
  * `gc` entries.
@@ -71,21 +71,37 @@ const safely = (f: () => void): void => {
   }
 }
 
+/** Timer interval of the event loop delay histogram, in milliseconds. */
+export const EVENT_LOOP_RESOLUTION_MS = 10
+
 /**
  * Takes one sample of every gauge now. Synchronous; used by the sampling fiber and handy in
  * tests. `eventLoop`, when given, is read and reset.
+ *
+ * `monitorEventLoopDelay` records the time between two runs of its timer, so an idle loop
+ * records the timer's interval (`resolutionNs`, 10 ms) and a loop held for 30 ms records
+ * 30–40 ms. The gauges report what the loop added to the interval: the recorded value less
+ * `resolutionNs`, never below 0.
  */
 export const sampleOnce = (
   readers: ResourceReaders,
-  eventLoop?: { percentile: (p: number) => number; reset: () => void; count?: number; max?: number }
+  eventLoop?: {
+    percentile: (p: number) => number
+    reset: () => void
+    count?: number
+    max?: number
+    resolutionNs?: number
+  }
 ): void => {
   if (eventLoop !== undefined) {
     safely(() => {
       // An interval with no observation yet reports 0 rather than the histogram's sentinel.
       const has = eventLoop.count === undefined || eventLoop.count > 0
-      Metrics.eventLoopDelayP50.unsafeUpdate(has ? eventLoop.percentile(50) / 1e9 : 0, [])
-      Metrics.eventLoopDelayP99.unsafeUpdate(has ? eventLoop.percentile(99) / 1e9 : 0, [])
-      if (eventLoop.max !== undefined) Metrics.eventLoopDelayMax.unsafeUpdate(has ? eventLoop.max / 1e9 : 0, [])
+      const resolution = eventLoop.resolutionNs ?? 0
+      const seconds = (recorded: number) => (has ? Math.max(0, recorded - resolution) / 1e9 : 0)
+      Metrics.eventLoopDelayP50.unsafeUpdate(seconds(eventLoop.percentile(50)), [])
+      Metrics.eventLoopDelayP99.unsafeUpdate(seconds(eventLoop.percentile(99)), [])
+      if (eventLoop.max !== undefined) Metrics.eventLoopDelayMax.unsafeUpdate(seconds(eventLoop.max), [])
       eventLoop.reset()
     })
   }
@@ -121,12 +137,23 @@ export const make = (options: ResourceMonitorOptions): Effect.Effect<void, never
     const interval = Duration.decode(options.interval)
     const eventLoop = yield* Effect.acquireRelease(
       Effect.sync(() => {
-        const h = monitorEventLoopDelay({ resolution: 10 })
+        const h = monitorEventLoopDelay({ resolution: EVENT_LOOP_RESOLUTION_MS })
         h.enable()
         return h
       }),
       (h) => Effect.sync(() => h.disable())
     )
+    const loop = {
+      percentile: (p: number) => eventLoop.percentile(p),
+      reset: () => eventLoop.reset(),
+      get count() {
+        return eventLoop.count
+      },
+      get max() {
+        return eventLoop.max
+      },
+      resolutionNs: EVENT_LOOP_RESOLUTION_MS * 1e6
+    }
     yield* Effect.acquireRelease(
       Effect.sync(() => {
         const observer = new PerformanceObserver((list) => {
@@ -140,7 +167,7 @@ export const make = (options: ResourceMonitorOptions): Effect.Effect<void, never
       }),
       (observer) => Effect.sync(() => observer.disconnect())
     )
-    yield* Effect.sync(() => sampleOnce(options, eventLoop)).pipe(
+    yield* Effect.sync(() => sampleOnce(options, loop)).pipe(
       Effect.repeat(Schedule.spaced(interval)),
       Effect.forkScoped
     )

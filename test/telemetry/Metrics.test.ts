@@ -156,20 +156,24 @@ describe("ResourceMonitor", () => {
       assert.isFalse(f.some((family) => family.name === "accelerator_cache_memory_bytes"))
     }))
 
-  it.effect("an event-loop sample sets p50, p99 and the interval's largest delay, then resets the histogram", () =>
+  it.effect("an event-loop sample sets p50, p99 and the interval's largest delay beyond the timer's interval, then resets the histogram", () =>
     Effect.gen(function*() {
       let resets = 0
       ResourceMonitor.sampleOnce({}, {
-        percentile: (p) => (p === 50 ? 11e6 : 19e6),
+        percentile: (p) => (p === 50 ? 10.5e6 : 19e6),
         max: 37e6,
         count: 12,
-        reset: () => void resets++
+        reset: () => void resets++,
+        resolutionNs: 10e6
       })
       const f = yield* families
-      assert.strictEqual(valueOf(f, "accelerator_process_event_loop_delay_p50_seconds"), 0.011)
-      assert.strictEqual(valueOf(f, "accelerator_process_event_loop_delay_p99_seconds"), 0.019)
-      assert.strictEqual(valueOf(f, "accelerator_process_event_loop_delay_max_seconds"), 0.037)
+      assert.strictEqual(valueOf(f, "accelerator_process_event_loop_delay_p50_seconds"), 0.0005)
+      assert.strictEqual(valueOf(f, "accelerator_process_event_loop_delay_p99_seconds"), 0.009)
+      assert.strictEqual(valueOf(f, "accelerator_process_event_loop_delay_max_seconds"), 0.027)
       assert.strictEqual(resets, 1)
+      // A recorded value under the interval (the timer ran early) is 0, never negative.
+      ResourceMonitor.sampleOnce({}, { percentile: () => 9.9e6, max: 9.9e6, count: 3, reset: () => void resets++, resolutionNs: 10e6 })
+      assert.strictEqual(valueOf(yield* families, "accelerator_process_event_loop_delay_p99_seconds"), 0)
       // An interval without observations reports 0, not the histogram's sentinel.
       ResourceMonitor.sampleOnce({}, { percentile: () => 9e18, max: 0, count: 0, reset: () => void resets++ })
       assert.strictEqual(valueOf(yield* families, "accelerator_process_event_loop_delay_max_seconds"), 0)
