@@ -80,7 +80,16 @@ export interface PhaseReport {
    */
   readonly gateway_side_ms: { readonly requests: number; readonly p50_at_most: number | null; readonly p99_at_most: number | null; readonly p999_at_most: number | null } | null
   /** Simulator counters during the phase. */
-  readonly upstream: { readonly http_requests: number; readonly rpc_calls: number; readonly methods: Record<string, number>; readonly queue_rejections: number }
+  readonly upstream: {
+    readonly http_requests: number
+    readonly rpc_calls: number
+    readonly methods: Record<string, number>
+    readonly queue_rejections: number
+    /** Mean time an HTTP request waited for a PHP worker of the simulator, ms (its cost model). */
+    readonly queue_ms_per_request: number | null
+    /** Share of the simulator's workers held over the phase (worker time / (workers × phase time)). */
+    readonly worker_utilisation: number | null
+  }
 }
 
 const mb = (b: number) => Math.round(b / 2 ** 20)
@@ -121,7 +130,19 @@ const gatewaySide = (before: Map<number, number> | undefined, after: Map<number,
   return { requests: total, p50_at_most: at(0.5), p99_at_most: at(0.99), p999_at_most: at(0.999) }
 }
 
-export const startPhase = async (options: { readonly gatewayUrl: string; readonly pid: number; readonly simUrl: string }) => {
+const queuePerRequest = (sim0: any, sim1: any): number | null => {
+  const requests = (sim1?.http_requests ?? 0) - (sim0?.http_requests ?? 0)
+  const queued = (sim1?.queue_ms ?? Number.NaN) - (sim0?.queue_ms ?? Number.NaN)
+  return requests > 0 && Number.isFinite(queued) ? Math.round((queued / requests) * 10) / 10 : null
+}
+
+const utilisation = (sim0: any, sim1: any, workers: number, seconds: number): number | null => {
+  const held = (sim1?.worker_ms ?? Number.NaN) - (sim0?.worker_ms ?? Number.NaN)
+  return Number.isFinite(held) && seconds > 0 ? Math.round((held / (workers * seconds * 1000)) * 1000) / 1000 : null
+}
+
+export const startPhase = async (options: { readonly gatewayUrl: string; readonly pid: number; readonly simUrl: string; readonly workers?: number }) => {
+  const phaseStarted = performance.now()
   const [status0, sim0, durations0] = await Promise.all([tryJson(`${options.gatewayUrl}/status.json`), tryJson(`${options.simUrl}/__sim/stats`), durationHistogram(options.gatewayUrl)])
   const rss0 = rssOf(options.pid).rss
   const peakReset = resetPeakRss(options.pid)
@@ -192,7 +213,9 @@ export const startPhase = async (options: { readonly gatewayUrl: string; readonl
           http_requests: (sim1?.http_requests ?? Number.NaN) - (sim0?.http_requests ?? Number.NaN),
           rpc_calls: (sim1?.rpc_calls ?? Number.NaN) - (sim0?.rpc_calls ?? Number.NaN),
           methods,
-          queue_rejections: (sim1?.queue_rejections ?? Number.NaN) - (sim0?.queue_rejections ?? Number.NaN)
+          queue_rejections: (sim1?.queue_rejections ?? Number.NaN) - (sim0?.queue_rejections ?? Number.NaN),
+          queue_ms_per_request: queuePerRequest(sim0, sim1),
+          worker_utilisation: utilisation(sim0, sim1, options.workers ?? 16, (performance.now() - phaseStarted) / 1000)
         }
       }
     }
