@@ -8,7 +8,8 @@
  * `largeString` out of the text (its escaped source is unescaped in slices with `JSON.parse` of
  * each slice), parses the remaining small skeleton with one `JSON.parse`, and puts the strings
  * back. {@link stringify} does the reverse: the skeleton with `JSON.stringify`, each huge string
- * escaped and encoded a slice at a time. Values and bytes are exactly those of `JSON.parse` and
+ * escaped and encoded a slice at a time; a value without a huge string (the common case) is one
+ * plain `JSON.stringify`. Values and bytes are exactly those of `JSON.parse` and
  * of `JSON.stringify` + UTF-8 encoding.
  *
  * Bounds: no synchronous step handles more than `sliceBytes` of input, except the skeleton's
@@ -35,8 +36,12 @@ export const DEFAULT_SLICE_BYTES = 64 * 1024
 /** Bytes of output copied between two yields when {@link stringify} joins its pieces. */
 const COPY_STEP_BYTES = 4 * 1024 * 1024
 
-/** Default of {@link LargeJsonOptions.largeString}: strings longer than 16 KiB are handled in slices. */
-export const DEFAULT_LARGE_STRING = 16 * 1024
+/**
+ * Default of {@link LargeJsonOptions.largeString}: strings longer than 256 KiB are handled in
+ * slices. Shorter ones cost well under a millisecond each in one `JSON.parse`/`JSON.stringify`,
+ * less than the steps would.
+ */
+export const DEFAULT_LARGE_STRING = 256 * 1024
 
 /** Options of {@link parse} and {@link stringify}. */
 export interface LargeJsonOptions {
@@ -249,6 +254,22 @@ export const parse = (chunks: ReadonlyArray<Uint8Array>, options?: LargeJsonOpti
 
 const encoder = new TextEncoder()
 
+/** Whether JSON data `value` holds a string value longer than `large` characters (walked without recursion). */
+const holdsLongString = (value: unknown, large: number): boolean => {
+  const stack: Array<unknown> = [value]
+  while (stack.length > 0) {
+    const v = stack.pop()
+    if (typeof v === "string") {
+      if (v.length > large) return true
+    } else if (Array.isArray(v)) {
+      for (let i = 0; i < v.length; i++) stack.push(v[i])
+    } else if (typeof v === "object" && v !== null) {
+      for (const key of Object.keys(v)) stack.push((v as Record<string, unknown>)[key])
+    }
+  }
+  return false
+}
+
 /**
  * `JSON.stringify(value)` encoded as UTF-8, in steps, yielding between them: the bytes are those
  * of `new TextEncoder().encode(JSON.stringify(value))`. `value` must be JSON data (plain objects,
@@ -258,6 +279,8 @@ export const stringify = (value: unknown, options?: LargeJsonOptions): Effect.Ef
   Effect.suspend(() => {
     const slice = Math.max(16, options?.sliceBytes ?? DEFAULT_SLICE_BYTES)
     const large = Math.max(1, options?.largeString ?? DEFAULT_LARGE_STRING)
+    // The common case, nothing to lift: one plain `JSON.stringify` (no replacer, no steps).
+    if (!holdsLongString(value, large)) return Effect.succeed(encoder.encode(JSON.stringify(value)))
     const marker = markerPrefix()
     const lifted: Array<string> = []
     const skeleton = JSON.stringify(value, (_key, v: unknown) => {
