@@ -119,11 +119,22 @@ interface HeaderJson {
 const encoder = new TextEncoder()
 const decoder = new TextDecoder("utf-8", { fatal: true })
 
+/**
+ * The gzip of each value being or lately compressed: every remote tier stores the same value
+ * (the same `Uint8Array`), which is compressed once for all of them. Weak: it goes with the value.
+ */
+const compressions = new WeakMap<Uint8Array, Promise<Option.Option<Uint8Array>>>()
+
 const gzip = (body: Uint8Array): Effect.Effect<Option.Option<Uint8Array>> =>
-  Effect.async<Option.Option<Uint8Array>>((resume) => {
-    zlib.gzip(body, { level: 6 }, (error, result) => {
-      resume(Effect.succeed(error ? Option.none() : Option.some(result)))
-    })
+  Effect.promise(() => {
+    let compressed = compressions.get(body)
+    if (compressed === undefined) {
+      compressed = new Promise<Option.Option<Uint8Array>>((resolve) => {
+        zlib.gzip(body, { level: 6 }, (error, result) => resolve(error ? Option.none() : Option.some(result)))
+      })
+      compressions.set(body, compressed)
+    }
+    return compressed
   })
 
 const gunzip = (body: Uint8Array, rawLength: number): Effect.Effect<Option.Option<Uint8Array>> =>

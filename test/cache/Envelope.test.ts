@@ -1,7 +1,10 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Option } from "effect"
 import { randomBytes } from "node:crypto"
+import { syncBuiltinESMExports } from "node:module"
 import * as zlib from "node:zlib"
+import zlibModule from "node:zlib"
+import { vi } from "vitest"
 import * as Envelope from "../../src/cache/Envelope.js"
 import { assertEntry, entryAt } from "./conformance.js"
 
@@ -44,6 +47,32 @@ describe("Envelope", () => {
       const stored = yield* Envelope.encode(random, { compressAbove: 1024 })
       assert.strictEqual(stored[2], 0)
       assertEntry(yield* Envelope.decode(stored), random, "random")
+    }))
+
+  it.effect("a value written to several tiers at once is compressed once", () =>
+    Effect.gen(function*() {
+      const spy = vi.spyOn(zlibModule, "gzip")
+      syncBuiltinESMExports()
+      try {
+        const value = json(2_000)
+        const entry = entryAt(NOW, value)
+        // Both remote tiers encode the same entry (the same value), at the same time.
+        const [a, b] = yield* Effect.all([Envelope.encode(entry), Envelope.encode({ ...entry, tags: ["other"] })], {
+          concurrency: "unbounded"
+        })
+        assert.strictEqual(spy.mock.calls.length, 1)
+        assert.strictEqual(a[2], Envelope.FLAG_GZIP)
+        assertEntry(yield* Envelope.decode(a), entry, "first")
+        assertEntry(yield* Envelope.decode(b), { ...entry, tags: ["other"] }, "second")
+        // Later writes of it too; an equal value in another array is compressed on its own.
+        yield* Envelope.encode(entry)
+        assert.strictEqual(spy.mock.calls.length, 1)
+        yield* Envelope.encode(entryAt(NOW, value.slice()))
+        assert.strictEqual(spy.mock.calls.length, 2)
+      } finally {
+        spy.mockRestore()
+        syncBuiltinESMExports()
+      }
     }))
 
   it.effect("a compressed body over the inline bound round-trips through the threaded inflate, exactly", () =>
