@@ -103,7 +103,7 @@ const main = async () => {
         const stop = progress(label, secs)
         const wrk = await runWrk({ url: gateway.url, requestList: list, connections: conns, seconds: secs }).finally(stop)
         const report = await probe.end()
-        console.error(`[bench]   ${label}: ${wrk.rps} req/s, p50 ${wrk.p50_ms} / p99 ${wrk.p99_ms} / max ${wrk.max_ms} ms, statuses ${JSON.stringify(wrk.statuses)}, upstream ${report.upstream.http_requests} (queue ${report.upstream.queue_ms_per_request} ms/request, workers ${report.upstream.worker_utilisation}), loop p99 ≤ ${report.event_loop_p99_ms.max} ms, loop max ${report.event_loop_max_ms} ms, gateway-side p99 ≤ ${report.gateway_side_ms?.p99_at_most ?? "—"} ms, peak RSS ${report.peak_rss_mb} MB`)
+        console.error(`[bench]   ${label}: ${wrk.rps} req/s, p50 ${wrk.p50_ms} / p99 ${wrk.p99_ms} / max ${wrk.max_ms} ms, statuses ${JSON.stringify(wrk.statuses)}, upstream ${report.upstream.http_requests} (queue ${report.upstream.queue_ms_per_request} ms/request, workers ${report.upstream.worker_utilisation}), loop p99 ≤ ${report.event_loop_p99_ms.max} ms, loop max ${report.event_loop_max_ms} ms, gateway-side p99 ≤ ${report.gateway_side_ms?.p99_at_most ?? "—"} ms, upstream calls as the gateway saw them p50 ≤ ${report.upstream_side_ms?.p50_at_most ?? "—"} / p99 ≤ ${report.upstream_side_ms?.p99_at_most ?? "—"} ms, peak RSS ${report.peak_rss_mb} MB`)
         if (record) runs.push({ corpus: corpusName, connections: conns, phase, wrk, gateway: report, five_xx: fiveXx(wrk) })
         if (!gateway.proc.alive()) throw new Error(`the gateway died during ${label}:\n${gateway.proc.logTail()}`)
       }
@@ -172,6 +172,7 @@ const main = async () => {
     r.gateway === undefined ? "—" : `${ratio(r.gateway.tiers, "memory")} / ${ratio(r.gateway.tiers, "redis")} / ${ratio(r.gateway.tiers, "postgres")}`,
     r.gateway === undefined ? "—" : `${fmt(r.gateway.event_loop_p99_ms.max, 1)} / ${r.gateway.event_loop_max_ms === null ? "—" : fmt(r.gateway.event_loop_max_ms, 1)}`,
     r.gateway?.gateway_side_ms == null ? "—" : `≤ ${r.gateway.gateway_side_ms.p50_at_most ?? "—"} / ≤ ${r.gateway.gateway_side_ms.p99_at_most ?? "—"} / ≤ ${r.gateway.gateway_side_ms.p999_at_most ?? "—"}`,
+    r.gateway?.upstream_side_ms == null || r.gateway.upstream_side_ms.requests === 0 ? "—" : `≤ ${r.gateway.upstream_side_ms.p50_at_most ?? "—"} / ≤ ${r.gateway.upstream_side_ms.p99_at_most ?? "—"}`,
     r.gateway === undefined ? "—" : fmt(r.gateway.peak_rss_mb)
   ])
   const markdown = [
@@ -183,7 +184,7 @@ const main = async () => {
     "",
     "## Every run",
     "",
-    table(["corpus", "conn.", "phase", "req/s", "p50 ms", "p90 ms", "p99 ms", "max ms", "statuses", "upstream HTTP / RPC calls", "Drupal: queue wait ms per request / workers held", "hit ratio memory / redis / postgres", "event-loop delay ms: p99 (max of 1 s samples) / max", "gateway-side ms: p50 / p99 / p99.9 (bucket bounds)", "peak RSS MB"], rows),
+    table(["corpus", "conn.", "phase", "req/s", "p50 ms", "p90 ms", "p99 ms", "max ms", "statuses", "upstream HTTP / RPC calls", "Drupal: queue wait ms per request / workers held", "hit ratio memory / redis / postgres", "event-loop delay ms: p99 (max of 1 s samples) / max", "gateway-side ms: p50 / p99 / p99.9 (bucket bounds)", "upstream calls as the gateway saw them, ms: p50 / p99 (bucket bounds)", "peak RSS MB"], rows),
     "",
     `Replay sets (answers captured from the gateway after the cold run, within ${captureBudget} s, 64 at a time, in order of first appearance; the replay cycles the list's requests whose answers were captured): ${replays.map((r) => `${r.corpus} c${r.connections}: ${fmt(r.answers)} of ${fmt(r.distinct)} distinct answers, ${fmt(r.bytes / 2 ** 20)} MB, ${fmt(r.requests_covered)} of ${fmt(listSize)} requests`).join("; ")}.`,
     "Hit ratio per tier: hits / lookups of that tier during the run (`/status.json`); a lookup reaches Redis only after a memory miss, PostgreSQL only after both.",

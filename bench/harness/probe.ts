@@ -79,6 +79,8 @@ export interface PhaseReport {
    * waited before the gateway read it (socket buffers, a load generator short of CPU) is not in it.
    */
   readonly gateway_side_ms: { readonly requests: number; readonly p50_at_most: number | null; readonly p99_at_most: number | null; readonly p999_at_most: number | null } | null
+  /** The gateway's own upstream-request histogram (`accelerator_upstream_request_duration_seconds`): a call as the gateway saw it, from send to reply read. */
+  readonly upstream_side_ms: { readonly requests: number; readonly p50_at_most: number | null; readonly p99_at_most: number | null; readonly p999_at_most: number | null } | null
   /** Simulator counters during the phase. */
   readonly upstream: {
     readonly http_requests: number
@@ -98,13 +100,13 @@ const mb = (b: number) => Math.round(b / 2 ** 20)
  * Starts watching one phase: gateway at `gatewayUrl` (pid `pid`), simulator at `simUrl`. The
  * gateway should sample its gauges every second (`METRICS_SAMPLE_INTERVAL_MS=1000`).
  */
-/** The gateway's request-duration histogram, summed over its labels: cumulative count per bound (s). */
-const durationHistogram = async (gatewayUrl: string): Promise<Map<number, number> | undefined> => {
+/** One of the gateway's duration histograms, summed over its labels: cumulative count per bound (s). */
+const durationHistogram = async (gatewayUrl: string, metric = "accelerator_http_request_duration_seconds"): Promise<Map<number, number> | undefined> => {
   try {
     const res = await fetch(`${gatewayUrl}/metrics`, { signal: AbortSignal.timeout(5_000) })
     const buckets = new Map<number, number>()
     for (const line of (await res.text()).split("\n")) {
-      if (!line.startsWith("accelerator_http_request_duration_seconds_bucket")) continue
+      if (!line.startsWith(`${metric}_bucket`)) continue
       const le = /le="([^"]+)"/.exec(line)?.[1]
       if (le === undefined) continue
       const bound = le === "+Inf" ? Number.POSITIVE_INFINITY : Number(le)
@@ -143,7 +145,8 @@ const utilisation = (sim0: any, sim1: any, workers: number, seconds: number): nu
 
 export const startPhase = async (options: { readonly gatewayUrl: string; readonly pid: number; readonly simUrl: string; readonly workers?: number }) => {
   const phaseStarted = performance.now()
-  const [status0, sim0, durations0] = await Promise.all([tryJson(`${options.gatewayUrl}/status.json`), tryJson(`${options.simUrl}/__sim/stats`), durationHistogram(options.gatewayUrl)])
+  const upstreamMetric = "accelerator_upstream_request_duration_seconds"
+  const [status0, sim0, durations0, upstream0] = await Promise.all([tryJson(`${options.gatewayUrl}/status.json`), tryJson(`${options.simUrl}/__sim/stats`), durationHistogram(options.gatewayUrl), durationHistogram(options.gatewayUrl, upstreamMetric)])
   const rss0 = rssOf(options.pid).rss
   const peakReset = resetPeakRss(options.pid)
   let peakPolled = rss0
@@ -177,7 +180,7 @@ export const startPhase = async (options: { readonly gatewayUrl: string; readonl
     end: async (): Promise<PhaseReport> => {
       stopped = true
       await poller
-      const [status1, sim1, durations1] = await Promise.all([tryJson(`${options.gatewayUrl}/status.json`), tryJson(`${options.simUrl}/__sim/stats`), durationHistogram(options.gatewayUrl)])
+      const [status1, sim1, durations1, upstream1] = await Promise.all([tryJson(`${options.gatewayUrl}/status.json`), tryJson(`${options.simUrl}/__sim/stats`), durationHistogram(options.gatewayUrl), durationHistogram(options.gatewayUrl, upstreamMetric)])
       const t0 = tiersOf(status0)
       const t1 = tiersOf(status1)
       const tiers = Object.fromEntries(Object.entries(t1).map(([name, b]) => {
@@ -199,6 +202,7 @@ export const startPhase = async (options: { readonly gatewayUrl: string; readonl
         tiers,
         origin_loads: typeof origin0 === "number" && typeof origin1 === "number" ? origin1 - origin0 : null,
         gateway_side_ms: gatewaySide(durations0, durations1),
+        upstream_side_ms: gatewaySide(upstream0, upstream1),
         event_loop_p99_ms: {
           max: sorted.length === 0 ? null : Math.round(sorted[sorted.length - 1]! * 10) / 10,
           median: sorted.length === 0 ? null : Math.round(sorted[Math.floor(sorted.length / 2)]! * 10) / 10,
