@@ -45,6 +45,7 @@ import {
   JsonRpcCode
 } from "../drupal/DrupalError.js"
 import { DrupalRpc } from "../drupal/DrupalRpc.js"
+import * as Traced from "../telemetry/Traced.js"
 
 /** A caller's partition. `id` goes into cache keys; `level` into logs. */
 export interface Partition {
@@ -273,7 +274,7 @@ export const make = (options: AccessScopeOptions) =>
     }
 
     /** The partition from the cache or Drupal (not fresh in memory): the span shows the lookup. */
-    const resolvePartition = Effect.fn("AccessScope.partition")(function*(credentials: Credentials) {
+    const resolvePartition = Traced.fn("AccessScope.partition")(function*(credentials: Credentials) {
       // A lookup that outlasts the hard timeout fails with `LoadTimeout`: 504 upstream_timeout.
       const hit = yield* cache.getOrSet(keyOf(credentials), lookup(credentials), policy)
       return yield* read(hit.entry)

@@ -65,6 +65,7 @@ import * as CircuitBreaker from "../resilience/CircuitBreaker.js"
 import * as CacheTier from "./CacheTier.js"
 import { type TierBreakerOptions, type TierOp, TierError } from "./CacheTier.js"
 import * as Envelope from "./Envelope.js"
+import * as Traced from "../telemetry/Traced.js"
 
 /** Default option values. */
 export const defaults = {
@@ -326,7 +327,7 @@ export const make = (
       migrated ? Effect.void : migrationLock.withPermits(1)(Effect.suspend(() => migrated ? Effect.void : migrateOnce))
     )
 
-    const getMany = Effect.fn("PostgresTier.getMany")(function*(keys: ReadonlyArray<string>, read?: CacheTier.ReadOptions) {
+    const getMany = Traced.fn("PostgresTier.getMany")(function*(keys: ReadonlyArray<string>, read?: CacheTier.ReadOptions) {
       if (keys.length === 0) return []
       const failSafe = read?.failSafe === true
       // The bound and the breaker cover PostgreSQL, not the decoding: a large body waiting for
@@ -347,7 +348,7 @@ export const make = (
       return yield* Envelope.decodeAll(keys.map((key) => byKey.get(key)), now, site)
     })
 
-    const setMany = Effect.fn("PostgresTier.setMany")(function*(items: ReadonlyArray<CacheTier.CacheItem>) {
+    const setMany = Traced.fn("PostgresTier.setMany")(function*(items: ReadonlyArray<CacheTier.CacheItem>) {
       if (items.length === 0) return
       // Encoded before the bound: the bound and the breaker cover PostgreSQL.
       const now = yield* Clock.currentTimeMillis
@@ -382,7 +383,7 @@ export const make = (
       )
     })
 
-    const deleteKeys = Effect.fn("PostgresTier.delete")(function*(keys: ReadonlyArray<string>) {
+    const deleteKeys = Traced.fn("PostgresTier.delete")(function*(keys: ReadonlyArray<string>) {
       if (keys.length === 0) return
       yield* guard(
         "delete",
@@ -391,7 +392,7 @@ export const make = (
       )
     })
 
-    const invalidateTags = Effect.fn("PostgresTier.invalidateTags")(function*(tags: ReadonlyArray<string>) {
+    const invalidateTags = Traced.fn("PostgresTier.invalidateTags")(function*(tags: ReadonlyArray<string>) {
       if (tags.length === 0) return
       yield* guard(
         "invalidateTags",
@@ -400,7 +401,7 @@ export const make = (
       )
     })
 
-    const clear = Effect.fn("PostgresTier.clear")(function*(namespace: string) {
+    const clear = Traced.fn("PostgresTier.clear")(function*(namespace: string) {
       yield* CacheTier.checkNamespace(namespace)
       yield* guard(
         "clear",
@@ -438,7 +439,7 @@ export const make = (
           if (n < size) break
         }
         return { deleted, batches }
-      }).pipe(Effect.withSpan("PostgresTier.sweep"))
+      }).pipe(Traced.withSpan("PostgresTier.sweep"))
 
     // Start even when PostgreSQL is down: operations retry the migration.
     yield* ensureMigrated.pipe(

@@ -50,6 +50,7 @@ import * as CircuitBreaker from "../resilience/CircuitBreaker.js"
 import * as CacheTier from "./CacheTier.js"
 import type { TierBreakerOptions } from "./CacheTier.js"
 import * as Envelope from "./Envelope.js"
+import * as Traced from "../telemetry/Traced.js"
 
 /** Default option values. */
 export const defaults = {
@@ -159,7 +160,7 @@ export const make = (options: RedisTierOptions = {}): Effect.Effect<RedisCacheTi
     const guard = CacheTier.guarded("redis", breaker, { progress: redis.received })
     const guardWrite = CacheTier.guarded("redis", writeBreaker)
 
-    const getMany = Effect.fn("RedisTier.getMany")(function*(keys: ReadonlyArray<string>, read?: CacheTier.ReadOptions) {
+    const getMany = Traced.fn("RedisTier.getMany")(function*(keys: ReadonlyArray<string>, read?: CacheTier.ReadOptions) {
       if (keys.length === 0) return []
       const failSafe = read?.failSafe === true
       // The bound and the breaker cover Redis, not the decoding: a large body waiting for a
@@ -175,7 +176,7 @@ export const make = (options: RedisTierOptions = {}): Effect.Effect<RedisCacheTi
       return yield* Envelope.decodeAll(replies, now, site)
     })
 
-    const setMany = Effect.fn("RedisTier.setMany")(function*(items: ReadonlyArray<CacheTier.CacheItem>) {
+    const setMany = Traced.fn("RedisTier.setMany")(function*(items: ReadonlyArray<CacheTier.CacheItem>) {
       if (items.length === 0) return
       // Encoded before the bound: the bound and the breaker cover Redis.
       const now = yield* Clock.currentTimeMillis
@@ -230,7 +231,7 @@ export const make = (options: RedisTierOptions = {}): Effect.Effect<RedisCacheTi
       )
     })
 
-    const deleteKeys = Effect.fn("RedisTier.delete")(function*(keys: ReadonlyArray<string>) {
+    const deleteKeys = Traced.fn("RedisTier.delete")(function*(keys: ReadonlyArray<string>) {
       if (keys.length === 0) return
       yield* guard(
         "delete",
@@ -265,7 +266,7 @@ export const make = (options: RedisTierOptions = {}): Effect.Effect<RedisCacheTi
         return heads
       })
 
-    const invalidateTags = Effect.fn("RedisTier.invalidateTags")(function*(tags: ReadonlyArray<string>) {
+    const invalidateTags = Traced.fn("RedisTier.invalidateTags")(function*(tags: ReadonlyArray<string>) {
       if (tags.length === 0) return
       const wanted = new Set(tags)
       const invalidateOne = (tag: string) => {
@@ -287,7 +288,7 @@ export const make = (options: RedisTierOptions = {}): Effect.Effect<RedisCacheTi
       yield* guard("invalidateTags", maintenanceTimeout, Effect.forEach(tags, invalidateOne, { discard: true }))
     })
 
-    const clear = Effect.fn("RedisTier.clear")(function*(namespace: string) {
+    const clear = Traced.fn("RedisTier.clear")(function*(namespace: string) {
       yield* CacheTier.checkNamespace(namespace)
       const pattern = `${escapeGlob(entryKey(prefix, `${namespace}:`))}*`
       yield* guard(

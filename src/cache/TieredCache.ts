@@ -45,6 +45,7 @@ import {
   type TieredCacheHooks
 } from "./TieredModel.js"
 import * as TieredReads from "./TieredReads.js"
+import * as Traced from "../telemetry/Traced.js"
 
 export {
   type CacheBus,
@@ -222,7 +223,7 @@ export const make = (options: TieredCacheOptions): Effect.Effect<TieredCache, ne
         if (Option.isSome(inMemory) && now < inMemory.value.entry.freshUntil) return Effect.succeed(inMemory.value)
         const remote = remotesFor(remotes, policy)
         const found = Option.isSome(inMemory) || remote.length === 0 ? Effect.succeed(inMemory) : readShared(key, remote)
-        return Effect.withSpan(Effect.flatMap(found, (f) => resolve(key, f, lookup, policy)), "TieredCache.getOrSet")
+        return Traced.withSpan(Effect.flatMap(found, (f) => resolve(key, f, lookup, policy)), "TieredCache.getOrSet")
       })
 
     const getOrSetMany = <E>(
@@ -250,20 +251,20 @@ export const make = (options: TieredCacheOptions): Effect.Effect<TieredCache, ne
     // The HTTP hit path never comes here.
     return {
       getOrSet,
-      getOrSetMany: Effect.fn("TieredCache.getOrSetMany")(getOrSetMany),
+      getOrSetMany: Traced.fn("TieredCache.getOrSetMany")(getOrSetMany),
       get: (key: string) => readOne(key, remotes),
-      failSafe: (key, policy, error) => Effect.withSpan(failSafe(key, policy, error), "TieredCache.failSafe"),
-      getMany: Effect.fn("TieredCache.getMany")((keys: ReadonlyArray<string>) => readTiers(keys, remotes)),
-      set: Effect.fn("TieredCache.set")(set),
+      failSafe: (key, policy, error) => Traced.withSpan(failSafe(key, policy, error), "TieredCache.failSafe"),
+      getMany: Traced.fn("TieredCache.getMany")((keys: ReadonlyArray<string>) => readTiers(keys, remotes)),
+      set: Traced.fn("TieredCache.set")(set),
       epoch: () => guard.epoch(),
-      setEntries: Effect.fn("TieredCache.setEntries")(setEntries),
-      delete: Effect.fn("TieredCache.delete")(deleteKeys),
-      invalidateTags: Effect.fn("TieredCache.invalidateTags")(invalidateTags),
-      clear: Effect.fn("TieredCache.clear")(clear),
-      applyRemote: Effect.fn("TieredCache.applyRemote")(applyRemote),
-      dropMemory: Effect.fn("TieredCache.dropMemory")(dropMemory),
+      setEntries: Traced.fn("TieredCache.setEntries")(setEntries),
+      delete: Traced.fn("TieredCache.delete")(deleteKeys),
+      invalidateTags: Traced.fn("TieredCache.invalidateTags")(invalidateTags),
+      clear: Traced.fn("TieredCache.clear")(clear),
+      applyRemote: Traced.fn("TieredCache.applyRemote")(applyRemote),
+      dropMemory: Traced.fn("TieredCache.dropMemory")(dropMemory),
       pendingWrites: writer.pending,
-      flush: flush.pipe(Effect.withSpan("TieredCache.flush")),
+      flush: flush.pipe(Traced.withSpan("TieredCache.flush")),
       recordOriginLoad: (ok) => Effect.sync(() => hooks.onOriginResult?.(ok)),
       memory
     } satisfies TieredCache

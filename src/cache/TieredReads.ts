@@ -33,6 +33,7 @@ import type { InvalidationGuard } from "./InvalidationGuard.js"
 import type { MemoryTier } from "./MemoryTier.js"
 import type { RemoteWriter } from "./RemoteWriter.js"
 import type { CacheHit, CacheStatus, TieredCacheHooks } from "./TieredModel.js"
+import * as Traced from "../telemetry/Traced.js"
 
 const hitStatus: Record<TierName, CacheStatus> = {
   memory: "HIT-MEMORY",
@@ -259,7 +260,7 @@ export const make = (options: TieredReadsOptions): Effect.Effect<TieredReads, ne
       // In the cache's scope: closing it interrupts the read, and the observer releases the
       // waiters (an interrupted or failed read is their outcome, as with any shared run). One
       // span per batch (`TieredCache.readBatch`), not one per key: a span costs more than a key.
-      runFork(Effect.withSpan(readBatch(reads), "TieredCache.readBatch", { captureStackTrace: false })).addObserver((exit) => {
+      runFork(Traced.withSpan(readBatch(reads), "TieredCache.readBatch", { captureStackTrace: false })).addObserver((exit) => {
         if (Exit.isFailure(exit)) for (const read of reads) settle(read, Exit.failCause(exit.cause))
       })
     }

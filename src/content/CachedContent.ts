@@ -35,6 +35,7 @@ import * as CompressedCopy from "./CompressedCopy.js"
 import { Content, type GetOptions } from "./Content.js"
 import { ContentItem, decodeResult } from "./ContentModel.js"
 import { type SearchQuery } from "./SearchQuery.js"
+import * as Traced from "../telemetry/Traced.js"
 
 /** An answer ready to send. */
 export interface Served {
@@ -579,14 +580,14 @@ export class CachedContent extends Effect.Service<CachedContent>()("accelerator/
     // Every public operation is a span (`CachedContent.<op>`), the parent of the cache's and the client's.
     return {
       revalidate,
-      search: Effect.fn("CachedContent.search")(search),
-      item: Effect.fn("CachedContent.item")(item),
-      refreshSearch: Effect.fn("CachedContent.refreshSearch")(refreshSearch),
-      refreshItem: Effect.fn("CachedContent.refreshItem")(refreshItem),
-      markdown: Effect.fn("CachedContent.markdown")(markdown),
-      markdownOpened: Effect.fn("CachedContent.markdownOpened")(markdownOpened),
-      methods: Effect.fn("CachedContent.methods")((credentials: Credentials) => discoveryView("methods", credentials)),
-      tools: Effect.fn("CachedContent.tools")((credentials: Credentials) => discoveryView("tools", credentials))
+      search: Traced.fn("CachedContent.search")(search),
+      item: Traced.fn("CachedContent.item")(item),
+      refreshSearch: Traced.fn("CachedContent.refreshSearch")(refreshSearch),
+      refreshItem: Traced.fn("CachedContent.refreshItem")(refreshItem),
+      markdown: Traced.fn("CachedContent.markdown")(markdown),
+      markdownOpened: Traced.fn("CachedContent.markdownOpened")(markdownOpened),
+      methods: Traced.fn("CachedContent.methods")((credentials: Credentials) => discoveryView("methods", credentials)),
+      tools: Traced.fn("CachedContent.tools")((credentials: Credentials) => discoveryView("tools", credentials))
     }
   })
 }) {}

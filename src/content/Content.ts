@@ -15,6 +15,7 @@ import { type JsonRpcResultError, resultEvents, wholeResult } from "../markdown/
 import * as LargeJson from "../markdown/LargeJson.js"
 import { ContentItem, decodeResult, SearchResult } from "./ContentModel.js"
 import { type SearchQuery, toRpcParams } from "./SearchQuery.js"
+import * as Traced from "../telemetry/Traced.js"
 
 /** An item's document from {@link Content.documentOpen}: whole, or its reply still to convert. */
 export type OpenedDocument =
@@ -46,7 +47,7 @@ export class Content extends Effect.Service<Content>()("accelerator/Content", {
   effect: Effect.gen(function*() {
     const rpc = yield* DrupalRpc
     const endpoint = yield* DrupalEndpoint
-    const get = Effect.fn("Content.get")(function*(id: number, credentials: Credentials, options: GetOptions) {
+    const get = Traced.fn("Content.get")(function*(id: number, credentials: Credentials, options: GetOptions) {
       const params = { id, include_content: options.includeContent, format: options.format }
       return yield* decodeItem(yield* rpc.call("content.get_tutorial", params, credentials))
     })
@@ -55,7 +56,7 @@ export class Content extends Effect.Service<Content>()("accelerator/Content", {
      * says so (a 304, no body), else the item and its reply's validators. Anonymous reads only
      * carry validators (see `DrupalRpc.callConditional`); a client without it loads plainly.
      */
-    const getConditional = Effect.fn("Content.getConditional")(function*(
+    const getConditional = Traced.fn("Content.getConditional")(function*(
       id: number,
       credentials: Credentials,
       options: GetOptions,
@@ -71,7 +72,7 @@ export class Content extends Effect.Service<Content>()("accelerator/Content", {
     })
 
     /** A search revalidated with the validators of an earlier reply, as {@link getConditional}. */
-    const searchConditional = Effect.fn("Content.searchConditional")(function*(
+    const searchConditional = Traced.fn("Content.searchConditional")(function*(
       query: SearchQuery,
       credentials: Credentials,
       validator: UpstreamValidator | undefined
@@ -152,7 +153,7 @@ export class Content extends Effect.Service<Content>()("accelerator/Content", {
       getConditional,
       searchConditional,
       /** Runs a normalised search as the caller. */
-      search: Effect.fn("Content.search")(function*(query: SearchQuery, credentials: Credentials) {
+      search: Traced.fn("Content.search")(function*(query: SearchQuery, credentials: Credentials) {
         return yield* decodeSearch(yield* rpc.call("content.search", toRpcParams(query), credentials))
       }),
       /** One item as the caller, with or without its body. */
@@ -165,7 +166,7 @@ export class Content extends Effect.Service<Content>()("accelerator/Content", {
        * A failure mid-body fails the stream (the client sees a cut response, never a short one
        * presented as whole).
        */
-      markdown: Effect.fn("Content.markdown")(function*(id: number, credentials: Credentials) {
+      markdown: Traced.fn("Content.markdown")(function*(id: number, credentials: Credentials) {
         const item = yield* get(id, credentials, { includeContent: false, format: "html" })
         return markdownOf(id, item, credentials)
       }),

@@ -26,6 +26,7 @@ import { ArgumentValidator, type InvalidArguments } from "./ArgumentValidator.js
 import { decodeMethodList, type MethodInfo } from "./DiscoveryDocument.js"
 import { diff, fingerprint, isEmptyDiff, type MethodSetDiff } from "./Fingerprint.js"
 import { type McpTool, toTools } from "./McpTools.js"
+import * as Traced from "../telemetry/Traced.js"
 
 /** Methods found added, removed or changed by discovery refreshes (label `change` from a fixed set). */
 export const discoveryChanges = Metric.counter("accelerator_discovery_method_changes_total", {
@@ -256,11 +257,11 @@ export const make = (options: DiscoveryOptions) =>
 
     // Every public operation is a span (`Discovery.<op>`).
     return Discovery.of({
-      methodSet: Effect.fn("Discovery.methodSet")(methodSet),
+      methodSet: Traced.fn("Discovery.methodSet")(methodSet),
       peek,
-      ensureMethod: Effect.fn("Discovery.ensureMethod")(ensureMethod),
-      validate: Effect.fn("Discovery.validate")(validate),
-      refreshAll: refreshAll.pipe(Effect.withSpan("Discovery.refreshAll"))
+      ensureMethod: Traced.fn("Discovery.ensureMethod")(ensureMethod),
+      validate: Traced.fn("Discovery.validate")(validate),
+      refreshAll: refreshAll.pipe(Traced.withSpan("Discovery.refreshAll"))
     })
   })
 

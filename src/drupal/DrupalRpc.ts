@@ -58,6 +58,7 @@ import {
 } from "./DrupalError.js"
 import { canonicalJson, getUrl, isErrorItem, isReplyItem, requestItem, type RpcReplyItem } from "./JsonRpc.js"
 import * as LargeJson from "../markdown/LargeJson.js"
+import * as Traced from "../telemetry/Traced.js"
 
 /** Options of {@link make}; `DrupalClientConfig` holds the defaults. */
 export interface DrupalRpcOptions {
@@ -429,7 +430,7 @@ export const make = (options: DrupalRpcOptions): Effect.Effect<DrupalRpc, never,
             onTimeout: () => new DrupalTimeoutError({ phase: "call", timeout: callTimeout, method: label })
           })
       )
-      return Effect.withSpan(Effect.suspend(() => {
+      return Traced.withSpan(Effect.suspend(() => {
         const started = performance.now()
         return breaker.withBreaker(
           // A 5xx is a reply, but it counts against the upstream like a transport failure.
@@ -626,7 +627,7 @@ export const make = (options: DrupalRpcOptions): Effect.Effect<DrupalRpc, never,
       ...(hooks.onDedupJoin === undefined ? {} : { onJoin: hooks.onDedupJoin })
     })
 
-    const call = Effect.fn("DrupalRpc.call")(function*(
+    const call = Traced.fn("DrupalRpc.call")(function*(
       method: string,
       rawParams: Record<string, unknown> | undefined,
       credentials: Credentials
@@ -743,7 +744,7 @@ export const make = (options: DrupalRpcOptions): Effect.Effect<DrupalRpc, never,
           _tag: "Streaming",
           stream: Stream.concat(Stream.fromIterable(chunks), Stream.fromAsyncIterable(rest, (cause) => mapUndiciError(cause, method, options)))
         } as const
-      }).pipe(Effect.withSpan("DrupalRpc.openBody", { attributes: { "rpc.method": method } }))
+      }).pipe(Traced.withSpan("DrupalRpc.openBody", { attributes: { "rpc.method": method } }))
     }
 
     const callConditional = (
@@ -792,7 +793,7 @@ export const make = (options: DrupalRpcOptions): Effect.Effect<DrupalRpc, never,
           ...options.retry,
           onRetry: () => Effect.sync(() => hooks.onRetry?.(method))
         }),
-        Effect.withSpan("DrupalRpc.callConditional", { attributes: { "rpc.method": method } })
+        Traced.withSpan("DrupalRpc.callConditional", { attributes: { "rpc.method": method } })
       )
     }
 
@@ -812,7 +813,7 @@ export const make = (options: DrupalRpcOptions): Effect.Effect<DrupalRpc, never,
               ? Effect.fail(new DrupalDecodeError({ reason: "invalid_json", detail: "discovery reply is not JSON", method: "discovery" }))
               : Effect.succeed(parsed))
         }
-      ).pipe(Retry.retry<DrupalError>({ isRetryable: isTransientUnknown, ...options.retry }), Effect.withSpan("DrupalRpc.discovery"))
+      ).pipe(Retry.retry<DrupalError>({ isRetryable: isTransientUnknown, ...options.retry }), Traced.withSpan("DrupalRpc.discovery"))
 
     return DrupalRpc.of({
       call,

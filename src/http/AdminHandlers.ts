@@ -31,6 +31,7 @@ import * as WebhookReplays from "../invalidation/WebhookReplays.js"
 import { Redis } from "../redis/Redis.js"
 import { AdminOnlyApi, InvalidateRequest, MAX_ADMIN_BODY_BYTES } from "./AdminApi.js"
 import { type ApiError, apiError } from "./ApiError.js"
+import * as Traced from "../telemetry/Traced.js"
 
 type AdminError = ApiError
 
@@ -123,7 +124,7 @@ export const AdminHandlers = HttpApiBuilder.group(AdminOnlyApi, "admin", (handle
     const adminDigest = Option.map(adminToken, (token) => sha256(Redacted.value(token)))
     const replays = WebhookReplays.make({ redis: yield* Effect.serviceOption(Redis), prefix: yield* RedisPrefix })
 
-    const invalidate = Effect.fn("Admin.invalidate")(function*(expectedDigest: Buffer) {
+    const invalidate = Traced.fn("Admin.invalidate")(function*(expectedDigest: Buffer) {
       const request = yield* HttpServerRequest.HttpServerRequest
       if (!bearerMatches(request.headers["authorization"], expectedDigest)) {
         yield* withResponseHeader("www-authenticate", "Bearer")
@@ -145,7 +146,7 @@ export const AdminHandlers = HttpApiBuilder.group(AdminOnlyApi, "admin", (handle
       return { invalidated }
     })
 
-    const webhook = Effect.fn("Admin.drupalWebhook")(function*(secret: Redacted.Redacted<string>) {
+    const webhook = Traced.fn("Admin.drupalWebhook")(function*(secret: Redacted.Redacted<string>) {
       const request = yield* HttpServerRequest.HttpServerRequest
       const body = yield* readBoundedBody(MAX_WEBHOOK_BODY_BYTES)
       const now = yield* Clock.currentTimeMillis

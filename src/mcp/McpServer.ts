@@ -53,6 +53,7 @@ import {
 } from "./Protocol.js"
 import * as ResultPager from "./ResultPager.js"
 import * as ToolSource from "./ToolSource.js"
+import * as Traced from "../telemetry/Traced.js"
 
 /** One HTTP exchange as the route hands it over. */
 export interface Exchange {
@@ -511,7 +512,7 @@ export class McpServer extends Effect.Service<McpServer>()("accelerator/McpServe
 
     return {
       /** Answers one exchange; never fails (every failure is a reply). */
-      handle: Effect.fn("McpServer.handle")(handle),
+      handle: Traced.fn("McpServer.handle")(handle),
       /** Calls validated by this server (for the fast path). */
       validated: validated as Pick<ValidatedCalls, "get">
     }

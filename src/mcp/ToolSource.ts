@@ -15,6 +15,7 @@ import type { McpTool, ObjectSchema } from "../discovery/McpTools.js"
 import type { Credentials } from "../drupal/Credentials.js"
 import { endpointUrl } from "../drupal/DrupalEndpoint.js"
 import { DrupalDecodeError, type DrupalError, DrupalHttpError, DrupalTransportError } from "../drupal/DrupalError.js"
+import * as Traced from "../telemetry/Traced.js"
 
 /** Most pages followed. */
 export const MAX_PAGES = 20
@@ -89,4 +90,4 @@ export const fetchTools = (siteUrl: URL, credentials: Credentials, timeout: Dura
     tools.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))
     const fingerprint = createHash("sha256").update(JSON.stringify(tools)).digest("hex")
     return { tools, fingerprint }
-  }).pipe(Effect.withSpan("McpToolSource.fetch"))
+  }).pipe(Traced.withSpan("McpToolSource.fetch"))
