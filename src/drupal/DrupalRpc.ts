@@ -632,7 +632,7 @@ export const make = (options: DrupalRpcOptions): Effect.Effect<DrupalRpc, never,
       rawParams: Record<string, unknown> | undefined,
       credentials: Credentials
     ) {
-      yield* Effect.annotateCurrentSpan("rpc.method", method)
+      yield* Traced.annotate("rpc.method", method)
       // An empty `params` is sent as none: the module treats the two alike (undeclared params are
       // ignored), and one form gives one deduplication key.
       const params = rawParams !== undefined && Object.keys(rawParams).length === 0 ? undefined : rawParams

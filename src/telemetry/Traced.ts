@@ -50,3 +50,10 @@ export const fn = (name: string, options?: Tracer.SpanOptions): Effect.fn.Gen & 
     }
     return Object.defineProperty(traced, "length", { value: body.length, configurable: true })
   }) as never
+
+/**
+ * `Effect.annotateCurrentSpan(key, value)` when the tracer is on; nothing otherwise (asking for a
+ * span that is not there builds an exception with its stack trace).
+ */
+export const annotate = (key: string, value: unknown): Effect.Effect<void> =>
+  Effect.flatMap(FiberRef.get(FiberRef.currentTracerEnabled), (on) => (on ? Effect.annotateCurrentSpan(key, value) : Effect.void))

@@ -44,7 +44,7 @@ const parentName = (span: Tracer.Span): string | undefined =>
 
 describe("Traced", () => {
   const inner = Traced.fn("Test.inner")(function*(n: number) {
-    yield* Effect.annotateCurrentSpan("n", n)
+    yield* Traced.annotate("n", n)
     return n * 2
   })
   const outer = Traced.fn("Test.outer", { attributes: { fixed: "yes" } })(
