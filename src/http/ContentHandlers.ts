@@ -65,6 +65,7 @@ export const respond = (
       served.body,
       Representation.codingFor(semantics, request.headers["accept-encoding"], served.body.byteLength)
     )
+    yield* Representation.prepare(served.body)
     const headers = Representation.validatorHeaders(served.body, chosen.coding, isAnonymous(request), served.entry, now)
     if (Representation.ifNoneMatchHits(request.headers["if-none-match"], served.body)) {
       delete headers["content-encoding"]
