@@ -7,6 +7,7 @@ import { Effect } from "effect"
 import { createHash } from "node:crypto"
 import { gunzipSync, brotliDecompressSync } from "node:zlib"
 import * as Representation from "../../src/http/Representation.js"
+import { countingTurns } from "../support/turns.js"
 
 const bytes = (text: string) => new TextEncoder().encode(text)
 const large = () => bytes(JSON.stringify({ items: Array.from({ length: 200 }, (_, i) => ({ id: i, title: `Item ${i}` })) }))
@@ -15,27 +16,14 @@ describe("Representation", () => {
   it.effect("a body over the step is hashed for its ETag in steps, the event loop running between them; the tag is the one-shot hash", () =>
     Effect.gen(function*() {
       const body = new Uint8Array(Representation.HASH_STEP_BYTES * 5 + 17).map((_, i) => i % 251)
-      let turns = 0
-      let ticking = true
-      const tick = () => {
-        if (!ticking) return
-        turns++
-        setImmediate(tick)
-      }
-      setImmediate(tick)
-      yield* Representation.prepare(body)
-      ticking = false
+      const [, turns] = yield* countingTurns(Representation.prepare(body))
       assert.isAtLeast(turns, 5, "the event loop ran between the steps")
       const expected = createHash("sha256").update(body).digest("base64url").slice(0, 27)
       assert.strictEqual(Representation.etagOf(body, "identity"), `"${expected}"`)
       // A small body is left to the synchronous hash: no step, no turn.
       const small = new Uint8Array(1024).fill(7)
-      turns = 0
-      ticking = true
-      setImmediate(tick)
-      yield* Representation.prepare(small)
-      ticking = false
-      assert.strictEqual(turns, 0)
+      const [, smallTurns] = yield* countingTurns(Representation.prepare(small))
+      assert.strictEqual(smallTurns, 0)
       assert.strictEqual(Representation.hashOf(small), createHash("sha256").update(small).digest("base64url").slice(0, 27))
     }))
 

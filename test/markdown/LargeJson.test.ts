@@ -8,6 +8,7 @@ import { assert, describe, it } from "@effect/vitest"
 import { Effect } from "effect"
 import fc from "fast-check"
 import * as LargeJson from "../../src/markdown/LargeJson.js"
+import { countingTurns } from "../support/turns.js"
 
 const encoder = new TextEncoder()
 
@@ -82,17 +83,8 @@ describe("LargeJson", () => {
       const bytes = encoder.encode(JSON.stringify(reply))
       const steps: Array<number> = []
       const chunks = split(bytes, Array.from({ length: 64 }, (_, i) => i * 65_536 + 17))
-      // Event-loop turns taken while parsing: a macrotask ticker counts them.
-      let turns = 0
-      let ticking = true
-      const tick = () => {
-        if (!ticking) return
-        turns++
-        setImmediate(tick)
-      }
-      setImmediate(tick)
-      const parsed = yield* LargeJson.parse(chunks, { onSlice: (n) => steps.push(n) })
-      ticking = false
+      // Event-loop turns taken while parsing.
+      const [parsed, turns] = yield* countingTurns(LargeJson.parse(chunks, { onSlice: (n) => steps.push(n) }))
       assert.deepStrictEqual(parsed, reply)
       const minSteps = Math.floor(bytes.byteLength / LargeJson.DEFAULT_SLICE_BYTES)
       assert.isAtLeast(turns, minSteps, "the event loop ran between steps")
