@@ -8,11 +8,9 @@
  * `InvalidationGuard.ts`). Before calling the origin, a load looks at memory again, so a caller
  * that missed just before another caller's load stored its value does not call the origin a
  * second time. With a lease (Redis), one instance loads a cold key and the others wait briefly
- * (`lease.wait`) for its value in the shared tiers, or for its lease to go; taking the lease and
- * one more look at Redis share a round trip, and the holder gives the lease back in the
- * background once its value is in the shared tiers. A loaded value goes to memory at once and to
- * the remote tiers through the writer (never awaited by the reader, leased or not), unless an
- * invalidation overtook the load: it is then answered to its caller but not stored.
+ * (`lease.wait`) for its value in the shared tiers, or for its lease to go. A loaded value goes
+ * to memory at once and to the remote tiers through the writer (never awaited by the reader),
+ * unless an invalidation overtook the load: it is then answered to its caller but not stored.
  *
  * Freshness: an entry is fresh until `freshUntil`, then stale until `staleUntil` (`grace`).
  * A stale entry is answered at once and refreshed in the background, one refresh per key at a
@@ -200,27 +198,7 @@ export const make = (options: TieredLoadsOptions): TieredLoads => {
         const [found] = yield* readRemote([key], remote, since)
         if (found !== undefined && Option.isSome(found) && now < found.value.entry.freshUntil) return { value: found.value, since }
       }
-      let leased = false
-      if (useLease) {
-        // The lease and one look at Redis, in one round trip: the holder before us (if any) may
-        // have stored its value and let the lease go since the read that missed. Both go on the
-        // same connection, the `SET NX` first (the read is sent from the batch at the end of the
-        // turn), so a holder that let go before our `SET` had stored its value before that and
-        // the read sees it. Redis only: a holder writes Redis before it lets the lease go
-        // (`flush`, below), and a PostgreSQL read here cost a miss about a quarter of its cache
-        // CPU; a value too large for Redis is then loaded twice in that narrow race, never
-        // answered wrong.
-        const [took, [found]] = yield* Effect.all(
-          [lease.acquire(key), readRemote([key], remote.filter((tier) => tier.name === "redis"), since)],
-          { concurrency: 2 }
-        )
-        const at = yield* Clock.currentTimeMillis
-        if (found !== undefined && Option.isSome(found) && at < found.value.entry.freshUntil) {
-          if (took) yield* FiberSet.run(background, lease.release(key))
-          return { value: found.value, since }
-        }
-        leased = took
-      }
+      let leased = useLease ? yield* lease.acquire(key) : false
       if (useLease && !leased) {
         // Another instance is loading this key: wait briefly for its value in the shared tiers,
         // or for its lease to go (its load failed), whichever comes first.
@@ -234,16 +212,23 @@ export const make = (options: TieredLoadsOptions): TieredLoads => {
           const at = yield* Clock.currentTimeMillis
           if (found !== undefined && Option.isSome(found) && at < found.value.entry.freshUntil) return { value: found.value, since }
           if (yield* lease.acquire(key)) {
-            // As above: the holder may have stored its value and let go since this poll's read.
-            const [found] = yield* readRemote([key], remote.filter((tier) => tier.name === "redis"), since)
-            const at = yield* Clock.currentTimeMillis
-            if (found !== undefined && Option.isSome(found) && at < found.value.entry.freshUntil) {
-              yield* FiberSet.run(background, lease.release(key))
-              return { value: found.value, since }
-            }
             leased = true
             break
           }
+        }
+      }
+      if (leased && lease !== undefined) {
+        // The holder before us (if any) may have stored its value and let the lease go between
+        // our last read of the shared tiers (this get's, or a poll's) and our acquire: look once
+        // more before loading it a second time (one read per leased load). Redis only: a holder
+        // writes Redis before it lets the lease go (`flush`, below), and a PostgreSQL read here
+        // cost a miss about a quarter of its cache CPU. A value too large for Redis is then
+        // loaded twice in that narrow race, never answered wrong.
+        const [found] = yield* readRemote([key], remote.filter((tier) => tier.name === "redis"), since)
+        const at = yield* Clock.currentTimeMillis
+        if (found !== undefined && Option.isSome(found) && at < found.value.entry.freshUntil) {
+          yield* lease.release(key)
+          return { value: found.value, since }
         }
       }
       hooks.onOriginLoad?.()
@@ -265,10 +250,9 @@ export const make = (options: TieredLoadsOptions): TieredLoads => {
       }
       const entry = yield* store(key, loaded, policy, storeSince, replacing)
       if (leased && lease !== undefined) {
-        // The others poll the shared tiers: let this value reach them before the lease goes. In
-        // the background: the caller has its answer now, not after the writes' round trips and
-        // the release's (three to four turns of a busy event loop).
-        yield* FiberSet.run(background, Effect.zipRight(flush, lease.release(key)))
+        // The others poll the shared tiers: let this value reach them before the lease goes.
+        yield* flush
+        yield* lease.release(key)
       }
       // Joiners judge the answer by the epoch it was stored under (after this load's own forget).
       return { value: { entry, status: "MISS" as CacheStatus }, since: storeSince }
