@@ -37,11 +37,18 @@ export const DEFAULT_SLICE_BYTES = 64 * 1024
 const COPY_STEP_BYTES = 4 * 1024 * 1024
 
 /**
- * Default of {@link LargeJsonOptions.largeString}: strings longer than 256 KiB are handled in
- * slices. Shorter ones cost well under a millisecond each in one `JSON.parse`/`JSON.stringify`,
- * less than the steps would.
+ * Default of {@link LargeJsonOptions.largeString} for {@link parse}: strings longer than 16 KiB
+ * are handled in slices (a reply of many medium strings, a batch of items, keeps a small
+ * skeleton).
  */
-export const DEFAULT_LARGE_STRING = 256 * 1024
+export const DEFAULT_LARGE_STRING = 16 * 1024
+
+/**
+ * Default of {@link LargeJsonOptions.largeString} for {@link stringify}, which serialises one
+ * value (an item): strings longer than 256 KiB are handled in slices; a value without one is a
+ * single `JSON.stringify`, well under a millisecond for a few such strings, less than the steps.
+ */
+export const DEFAULT_STRINGIFY_LARGE_STRING = 256 * 1024
 
 /** Options of {@link parse} and {@link stringify}. */
 export interface LargeJsonOptions {
@@ -278,7 +285,7 @@ const holdsLongString = (value: unknown, large: number): boolean => {
 export const stringify = (value: unknown, options?: LargeJsonOptions): Effect.Effect<Uint8Array> =>
   Effect.suspend(() => {
     const slice = Math.max(16, options?.sliceBytes ?? DEFAULT_SLICE_BYTES)
-    const large = Math.max(1, options?.largeString ?? DEFAULT_LARGE_STRING)
+    const large = Math.max(1, options?.largeString ?? DEFAULT_STRINGIFY_LARGE_STRING)
     // The common case, nothing to lift: one plain `JSON.stringify` (no replacer, no steps).
     if (!holdsLongString(value, large)) return Effect.succeed(encoder.encode(JSON.stringify(value)))
     const marker = markerPrefix()

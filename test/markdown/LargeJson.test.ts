@@ -102,15 +102,15 @@ describe("LargeJson", () => {
     Effect.gen(function*() {
       const steps: Array<number> = []
       const onSlice = (n: number) => steps.push(n)
-      // A typical item: a body of 100 KB, under the default 256 KiB.
+      // A typical item: a body of 100 KB, under stringify's default 256 KiB.
       const item = { id: 7, title: "t", body: "<p>é</p>".repeat(12_500), tags: ["a", { deep: ["x".repeat(100)] }] }
       const small = yield* LargeJson.stringify(item, { onSlice })
       assert.strictEqual(Buffer.from(small).toString("utf8"), JSON.stringify(item))
       assert.strictEqual(steps.length, 0, "one plain JSON.stringify")
       // A string past the bound, nested deep, is still found and written in steps.
-      const nested = { ...item, tags: ["a", { deep: ["x".repeat(LargeJson.DEFAULT_LARGE_STRING + 1)] }] }
+      const nested = { ...item, tags: ["a", { deep: ["x".repeat(LargeJson.DEFAULT_STRINGIFY_LARGE_STRING + 1)] }] }
       const large = yield* LargeJson.stringify(nested, { onSlice })
       assert.strictEqual(Buffer.from(large).toString("utf8"), JSON.stringify(nested))
-      assert.isAtLeast(steps.length, Math.floor(LargeJson.DEFAULT_LARGE_STRING / LargeJson.DEFAULT_SLICE_BYTES))
+      assert.isAtLeast(steps.length, Math.floor(LargeJson.DEFAULT_STRINGIFY_LARGE_STRING / LargeJson.DEFAULT_SLICE_BYTES))
     }))
 })
