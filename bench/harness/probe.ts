@@ -96,10 +96,6 @@ export interface PhaseReport {
 
 const mb = (b: number) => Math.round(b / 2 ** 20)
 
-/**
- * Starts watching one phase: gateway at `gatewayUrl` (pid `pid`), simulator at `simUrl`. The
- * gateway should sample its gauges every second (`METRICS_SAMPLE_INTERVAL_MS=1000`).
- */
 /** One of the gateway's duration histograms, summed over its labels: cumulative count per bound (s). */
 const durationHistogram = async (gatewayUrl: string, metric = "accelerator_http_request_duration_seconds"): Promise<Map<number, number> | undefined> => {
   try {
@@ -143,6 +139,10 @@ const utilisation = (sim0: any, sim1: any, workers: number, seconds: number): nu
   return Number.isFinite(held) && seconds > 0 ? Math.round((held / (workers * seconds * 1000)) * 1000) / 1000 : null
 }
 
+/**
+ * Starts watching one phase: gateway at `gatewayUrl` (pid `pid`), simulator at `simUrl`. The
+ * gateway should sample its gauges every second (`METRICS_SAMPLE_INTERVAL_MS=1000`).
+ */
 export const startPhase = async (options: { readonly gatewayUrl: string; readonly pid: number; readonly simUrl: string; readonly workers?: number }) => {
   const phaseStarted = performance.now()
   const upstreamMetric = "accelerator_upstream_request_duration_seconds"
@@ -153,7 +153,6 @@ export const startPhase = async (options: { readonly gatewayUrl: string; readonl
   const cpu0 = cpuMsOf(options.pid)
   const loopSamples: Array<number> = []
   let loopMax: number | null = null
-  let lastGenerated: unknown
   let stopped = false
   // The gauges are those of the gateway's last sample (every METRICS_SAMPLE_INTERVAL_MS, 1 s in
   // the benches), over the interval before it: the first poll's may cover the end of the
@@ -165,12 +164,11 @@ export const startPhase = async (options: { readonly gatewayUrl: string; readonl
       peakPolled = Math.max(peakPolled, rssOf(options.pid).rss)
       try {
         const s = await getJson(`${options.gatewayUrl}/status.json`, 5_000)
-        const fresh = polls++ > 0 && s.generatedAt !== lastGenerated
+        const fresh = polls++ > 0
         const v = s?.process?.eventLoopDelayP99Seconds
         if (typeof v === "number" && fresh) loopSamples.push(v * 1000)
         const m = s?.process?.eventLoopDelayMaxSeconds
         if (typeof m === "number" && fresh) loopMax = Math.max(loopMax ?? 0, Math.round(m * 10_000) / 10)
-        lastGenerated = s.generatedAt
       } catch {
         // busy: skip this sample
       }

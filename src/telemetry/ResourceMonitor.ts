@@ -85,20 +85,14 @@ export const EVENT_LOOP_RESOLUTION_MS = 10
  */
 export const sampleOnce = (
   readers: ResourceReaders,
-  eventLoop?: {
-    percentile: (p: number) => number
-    reset: () => void
-    count?: number
-    max?: number
-    resolutionNs?: number
-  }
+  eventLoop?: { percentile: (p: number) => number; reset: () => void; count?: number; max?: number },
+  resolutionNs = 0
 ): void => {
   if (eventLoop !== undefined) {
     safely(() => {
       // An interval with no observation yet reports 0 rather than the histogram's sentinel.
       const has = eventLoop.count === undefined || eventLoop.count > 0
-      const resolution = eventLoop.resolutionNs ?? 0
-      const seconds = (recorded: number) => (has ? Math.max(0, recorded - resolution) / 1e9 : 0)
+      const seconds = (recorded: number) => (has ? Math.max(0, recorded - resolutionNs) / 1e9 : 0)
       Metrics.eventLoopDelayP50.unsafeUpdate(seconds(eventLoop.percentile(50)), [])
       Metrics.eventLoopDelayP99.unsafeUpdate(seconds(eventLoop.percentile(99)), [])
       if (eventLoop.max !== undefined) Metrics.eventLoopDelayMax.unsafeUpdate(seconds(eventLoop.max), [])
@@ -143,17 +137,6 @@ export const make = (options: ResourceMonitorOptions): Effect.Effect<void, never
       }),
       (h) => Effect.sync(() => h.disable())
     )
-    const loop = {
-      percentile: (p: number) => eventLoop.percentile(p),
-      reset: () => eventLoop.reset(),
-      get count() {
-        return eventLoop.count
-      },
-      get max() {
-        return eventLoop.max
-      },
-      resolutionNs: EVENT_LOOP_RESOLUTION_MS * 1e6
-    }
     yield* Effect.acquireRelease(
       Effect.sync(() => {
         const observer = new PerformanceObserver((list) => {
@@ -167,7 +150,7 @@ export const make = (options: ResourceMonitorOptions): Effect.Effect<void, never
       }),
       (observer) => Effect.sync(() => observer.disconnect())
     )
-    yield* Effect.sync(() => sampleOnce(options, loop)).pipe(
+    yield* Effect.sync(() => sampleOnce(options, eventLoop, EVENT_LOOP_RESOLUTION_MS * 1e6)).pipe(
       Effect.repeat(Schedule.spaced(interval)),
       Effect.forkScoped
     )

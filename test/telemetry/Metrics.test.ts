@@ -163,16 +163,15 @@ describe("ResourceMonitor", () => {
         percentile: (p) => (p === 50 ? 10.5e6 : 19e6),
         max: 37e6,
         count: 12,
-        reset: () => void resets++,
-        resolutionNs: 10e6
-      })
+        reset: () => void resets++
+      }, 10e6)
       const f = yield* families
       assert.strictEqual(valueOf(f, "accelerator_process_event_loop_delay_p50_seconds"), 0.0005)
       assert.strictEqual(valueOf(f, "accelerator_process_event_loop_delay_p99_seconds"), 0.009)
       assert.strictEqual(valueOf(f, "accelerator_process_event_loop_delay_max_seconds"), 0.027)
       assert.strictEqual(resets, 1)
       // A recorded value under the interval (the timer ran early) is 0, never negative.
-      ResourceMonitor.sampleOnce({}, { percentile: () => 9.9e6, max: 9.9e6, count: 3, reset: () => void resets++, resolutionNs: 10e6 })
+      ResourceMonitor.sampleOnce({}, { percentile: () => 9.9e6, max: 9.9e6, count: 3, reset: () => void resets++ }, 10e6)
       assert.strictEqual(valueOf(yield* families, "accelerator_process_event_loop_delay_p99_seconds"), 0)
       // An interval without observations reports 0, not the histogram's sentinel.
       ResourceMonitor.sampleOnce({}, { percentile: () => 9e18, max: 0, count: 0, reset: () => void resets++ })
