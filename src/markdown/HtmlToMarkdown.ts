@@ -1,13 +1,14 @@
 /**
  * Streaming conversion of Drupal HTML into RAG-ready Markdown (CommonMark + GFM tables).
  *
- * The converter sits on htmlparser2's incremental {@link Parser}: HTML is written chunk by chunk
- * and Markdown is emitted as soon as it is final. Nothing holds the whole document: the state is
+ * The converter sits on an incremental tokenizer ({@link HtmlTokenizer}: htmlparser2's events,
+ * several times faster): HTML is written chunk by chunk and Markdown is emitted as soon as it is
+ * final. Nothing holds the whole document: the state is
  * a stack of open elements (bounded by the nesting depth), one bounded buffer for a code block or
  * an inline code span (`maxBufferBytes`), and the output of the chunk being converted.
  *
- * Two bounds come from htmlparser2 itself and are documented rather than enforced here: a single
- * tag (with its attributes) and a single comment are buffered by the parser until they end.
+ * One bound comes from the tokenizer and is documented rather than enforced here: a single tag
+ * (with its attributes) is buffered until it ends (as htmlparser2 does; a comment is not).
  *
  * Output rules: ATX headings (`id`s dropped: Markdown renderers derive their own anchors, and
  * chunkers split on the heading text); blocks separated by one blank line (never more, outside
@@ -39,7 +40,7 @@
  */
 import { Chunk, Stream } from "effect"
 import { dual } from "effect/Function"
-import { Parser, Tokenizer } from "htmlparser2"
+import { type HtmlHandler, HtmlTokenizer } from "./HtmlTokenizer.js"
 
 /** Options of the converter. */
 export interface HtmlToMarkdownOptions {
@@ -75,15 +76,15 @@ export interface HtmlMarkdownConverter {
 
 /**
  * Creates a {@link HtmlMarkdownConverter}. Memory is bounded by the nesting depth, the chunk
- * size and `maxBufferBytes`, never by the document. Never throws on malformed HTML (htmlparser2
- * recovers); throws a `TypeError` when `options.baseUrl` is not an absolute URL.
+ * size and `maxBufferBytes`, never by the document. Never throws on malformed HTML (the tokenizer
+ * recovers as htmlparser2 does); throws a `TypeError` when `options.baseUrl` is not an absolute URL.
  */
 export const makeConverter = (options: HtmlToMarkdownOptions = {}): HtmlMarkdownConverter => {
   const emitter = new MarkdownEmitter(
     options.baseUrl === undefined ? undefined : new URL(options.baseUrl),
     Math.max(16, options.maxBufferBytes ?? DEFAULT_MAX_BUFFER_BYTES)
   )
-  const parser = new Parser(emitter, { decodeEntities: true, lowerCaseTags: true, lowerCaseAttributeNames: true, Tokenizer: FastTokenizer })
+  const parser = new HtmlTokenizer(emitter)
   let ended = false
   return {
     write: (html) => {
@@ -131,61 +132,6 @@ export const htmlToMarkdown: {
       )
     })
 )
-
-// ---------------------------------------------------------------------------------------------
-// The tokenizer's fast paths
-// ---------------------------------------------------------------------------------------------
-
-/** The fields of htmlparser2 12's `Tokenizer` the fast paths move (private in its typings). */
-interface TokenizerCursor {
-  readonly buffer: string
-  readonly offset: number
-  index: number
-}
-
-type TokenizerState = (this: TokenizerCursor, c: number) => void
-
-/**
- * Moves the cursor to just before the next `a` or `b` of the current buffer (or its last code
- * unit): the tokenizer's loop steps on to it. Used where a state ignores every other character.
- */
-const skipUntil = (t: TokenizerCursor, a: number, b: number): void => {
-  const buffer = t.buffer
-  const n = buffer.length
-  let i = t.index - t.offset + 1
-  while (i < n) {
-    const c = buffer.charCodeAt(i)
-    if (c === a || c === b) break
-    i++
-  }
-  t.index = t.offset + i - 1
-}
-
-const LT = 60
-const AMP = 38
-
-/**
- * htmlparser2's tokenizer visits every character through its state switch; in text and in quoted
- * attribute values, where only `<` / the quote and `&` matter, this subclass skips to the next one
- * in a tight loop (about 3× faster on Drupal bodies). The tokens are exactly the base class's: its
- * states are called for every character that matters. Written against htmlparser2 12.0 (pinned in
- * package.json); the golden files and the chunking specs exercise every path.
- */
-class FastTokenizer extends Tokenizer {}
-{
-  const proto = FastTokenizer.prototype as unknown as Record<string, TokenizerState>
-  const fastForward = (name: string, stop: number) => {
-    const base = proto[name]
-    if (typeof base !== "function") throw new Error(`htmlparser2's Tokenizer has no ${name}: update the fast paths`)
-    proto[name] = function(this: TokenizerCursor, c: number) {
-      if (c !== stop && c !== AMP) skipUntil(this, stop, AMP)
-      else base.call(this, c)
-    }
-  }
-  fastForward("stateText", LT)
-  fastForward("stateInAttributeValueDoubleQuotes", 34)
-  fastForward("stateInAttributeValueSingleQuotes", 39)
-}
 
 // ---------------------------------------------------------------------------------------------
 // Front matter
@@ -281,7 +227,7 @@ const yamlString = (s: string): string =>
 const hex = (n: number, width: number): string => n.toString(16).toUpperCase().padStart(width, "0")
 
 // ---------------------------------------------------------------------------------------------
-// The emitter: htmlparser2 callbacks → Markdown
+// The emitter: tokenizer events → Markdown
 // ---------------------------------------------------------------------------------------------
 
 /** Character classes for text outside code (index: UTF-16 code unit < 128; 0: plain). */
@@ -554,12 +500,12 @@ const URL_ESCAPES: Record<string, string> = {
 }
 
 /**
- * Buffers Markdown for one document. Output rules live in the `write…` helpers; the htmlparser2
+ * Buffers Markdown for one document. Output rules live in the `write…` helpers; the tokenizer
  * callbacks (`onopentag`, `ontext`, `onclosetag`) only dispatch.
  */
-class MarkdownEmitter {
-  /** Markdown of the current chunk. */
-  private out = ""
+class MarkdownEmitter implements HtmlHandler {
+  /** Markdown of the current chunk, joined once per chunk (a flat string: cheap to encode). */
+  private out: Array<string> = []
   /** The last non-empty string written ("\n" at the start): its last character decides the word-boundary rules. */
   private last = "\n"
   private wroteAny = false
@@ -608,8 +554,9 @@ class MarkdownEmitter {
 
   drain(): string {
     const out = this.out
-    this.out = ""
-    return out
+    if (out.length === 0) return ""
+    this.out = []
+    return out.length === 1 ? out[0]! : out.join("")
   }
 
   /** Code unit of the last character written (read only by a few rules: computed on demand). */
@@ -622,7 +569,7 @@ class MarkdownEmitter {
     if (this.wroteAny && this.lineOpen) this.push("\n")
   }
 
-  // --- htmlparser2 handler ---------------------------------------------------------------
+  // --- tokenizer handler ------------------------------------------------------------------
 
   onopentag(name: string, attribs: Record<string, string>): void {
     if (this.skipDepth > 0) {
@@ -639,7 +586,7 @@ class MarkdownEmitter {
       return
     }
     const frame = lastOf(this.frames)
-    // htmlparser2 closes a tag left unfinished at EOF without having opened it.
+    // The tokenizer (as htmlparser2) closes a tag left unfinished at EOF without having opened it.
     if (frame === undefined || frame.tag !== name) return
     this.frames.pop()
     this.resolveHeld()
@@ -1096,7 +1043,7 @@ class MarkdownEmitter {
       capture.length += s.length
       if (capture.length <= CARRY_MAX) capture.parts.push(s)
     }
-    this.out += s
+    this.out.push(s)
     this.last = s
   }
 
