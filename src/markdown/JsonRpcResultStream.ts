@@ -701,17 +701,15 @@ class ReplyDecoder {
       this.rawPending = ""
     }
     while (i < n) {
-      // A run of plain bytes: found by a tight loop, copied natively when it is long.
-      let j = i
+      // A run of plain bytes, copied as it is scanned (runs are short: Drupal escapes every
+      // `<`, `>`, `&` and `/`).
       let b = 0
-      while (j < n && PLAIN_BYTE[b = bytes[j]!] === 1) j++
-      if (j - i > 32) {
-        out.set(bytes.subarray(i, j), o)
-        o += j - i
-      } else {
-        for (let k = i; k < j; k++) out[o++] = bytes[k]!
+      while (i < n) {
+        b = bytes[i]!
+        if (PLAIN_BYTE[b] !== 1) break
+        out[o++] = b
+        i++
       }
-      i = j
       if (i >= n) break
       if (b !== 92) {
         if (b === 34) closed = true
