@@ -2,8 +2,9 @@
  * A gzip-compressed copy of a document being streamed, so that a large document (a Markdown
  * conversion of tens of MB) can be cached without holding it whole while it streams: the memory
  * held is the compressed size (HTML-derived Markdown compresses ~4–6×), up to a bound on the raw
- * size. Compression runs on libuv's thread pool (`node:zlib` streams); each `add` waits until its
- * bytes are taken by zlib, so at most one chunk is in flight. Documents up to `RAW_BELOW` are
+ * size. Compression runs on libuv's thread pool (`node:zlib` streams); each `add` waits until the
+ * previous chunk's bytes are taken by zlib, so at most two chunks are in flight and one
+ * compresses while the next is converted. Documents up to `RAW_BELOW` are
  * held as they are (most are a few KB: a zlib stream per document would cost more than it saves).
  *
  * @since 0.1.0
@@ -54,15 +55,35 @@ export const make = (maxRawBytes: number): CompressedCopy => {
     gzip = stream
     return stream
   }
+  // Writes handed to zlib and not yet taken; `waiting` resumes an `add` once one is.
+  let inFlight = 0
+  let waiting: (() => void) | undefined
+  /**
+   * Hands the bytes to zlib and resumes once at most these are still being taken: the previous
+   * chunk compresses (on the thread pool) while the caller converts the next, and no more than
+   * two chunks are ever held for zlib.
+   */
+  const write = (stream: zlib.Gzip, bytes: Uint8Array): Effect.Effect<void> =>
+    Effect.async<void>((resume) => {
+      inFlight++
+      stream.write(bytes, () => {
+        inFlight--
+        const resumeWaiting = waiting
+        waiting = undefined
+        resumeWaiting?.()
+      })
+      if (inFlight <= 1) resume(Effect.void)
+      else waiting = () => resume(Effect.void)
+    })
   const add = (chunk: Uint8Array | string): Effect.Effect<void> =>
     Effect.suspend(() => {
       if (held === undefined && gzip === undefined) return Effect.void
-      raw += typeof chunk === "string" ? Buffer.byteLength(chunk, "utf8") : chunk.byteLength
+      const bytes = typeof chunk === "string" ? Buffer.from(chunk, "utf8") : chunk
+      raw += bytes.byteLength
       if (raw > maxRawBytes || failed) {
         drop()
         return Effect.void
       }
-      const bytes = typeof chunk === "string" ? Buffer.from(chunk, "utf8") : chunk
       if (held !== undefined && raw <= RAW_BELOW) {
         held.push(bytes)
         return Effect.void
@@ -73,13 +94,9 @@ export const make = (maxRawBytes: number): CompressedCopy => {
         const started = startGzip()
         const first = Buffer.concat([...(held ?? []), bytes])
         held = undefined
-        return Effect.async<void>((resume) => {
-          started.write(first, () => resume(Effect.void))
-        })
+        return write(started, first)
       }
-      return Effect.async<void>((resume) => {
-        stream.write(bytes, () => resume(Effect.void))
-      })
+      return write(stream, bytes)
     })
   const finish = Effect.suspend(() => {
     if (held !== undefined) {

@@ -41,6 +41,22 @@ describe("CompressedCopy", () => {
       assert.deepStrictEqual(Buffer.from((yield* copy.finish)!), Buffer.from(doc))
     }))
 
+  it.effect("a chunk compresses while the next is made: add resumes at once unless two chunks are with zlib", () =>
+    Effect.gen(function*() {
+      const doc = markdown(2 * 1024 * 1024)
+      const copy = CompressedCopy.make(32 * 1024 * 1024)
+      const [first, second, ...rest] = chunksOf(doc, 512 * 1024)
+      // Past RAW_BELOW: zlib starts with this chunk, and `add` does not wait for it.
+      assert.isTrue(Effect.runSyncExit(copy.add(first!))._tag === "Success", "the first chunk with zlib: no wait")
+      // A second chunk while the first is still with zlib: this `add` waits for the first.
+      const waited = Effect.runSyncExit(copy.add(second!))
+      assert.isTrue(waited._tag === "Failure", "two chunks with zlib: the add waits")
+      // The waiting add went on in the background: let zlib take both before the rest.
+      yield* Effect.promise(() => new Promise((resolve) => setTimeout(resolve, 200)))
+      for (const chunk of rest) yield* copy.add(chunk)
+      assert.deepStrictEqual(Buffer.from((yield* copy.finish)!), Buffer.from(doc))
+    }))
+
   it.effect("a document past the bound is dropped: nothing held, nothing given back", () =>
     Effect.gen(function*() {
       const copy = CompressedCopy.make(512 * 1024)
