@@ -226,6 +226,8 @@ export class HtmlTokenizer {
   private carry = ""
   private carryStart = 0
   private ended = false
+  /** See `nextAmpFrom`; -1 until looked up in the chunk. */
+  private nextAmp = -1
 
   /** Names met in this document (see `lowerName`). */
   private readonly names: Array<string> = Array.from({ length: NAME_CACHE_SIZE }, () => "")
@@ -248,6 +250,7 @@ export class HtmlTokenizer {
     if (this.ended || chunk.length === 0) return
     this.offset += this.buffer.length
     this.buffer = chunk
+    this.nextAmp = -1
     this.parse()
   }
 
@@ -438,8 +441,29 @@ export class HtmlTokenizer {
     } else if (c === AMP) {
       this.startEntity()
     } else {
-      this.skipUntil(LT, AMP)
+      // To the next `<` or `&` (native scans).
+      const buffer = this.buffer
+      const at = this.index - this.offset + 1
+      let lt = buffer.indexOf("<", at)
+      if (lt < 0) lt = buffer.length
+      const amp = this.nextAmpFrom(at)
+      this.index = this.offset + (lt < amp ? lt : amp) - 1
     }
+  }
+
+  /**
+   * Where the chunk's first `&` at or after `at` is (the chunk's length if none): looked up once
+   * and kept until passed (the tokenizer only moves forward), so a chunk without one is not
+   * scanned again at every text run.
+   */
+  private nextAmpFrom(at: number): number {
+    let amp = this.nextAmp
+    if (amp < at) {
+      amp = this.buffer.indexOf("&", at)
+      if (amp < 0) amp = this.buffer.length
+      this.nextAmp = amp
+    }
+    return amp
   }
 
   /**
@@ -495,14 +519,11 @@ export class HtmlTokenizer {
         if (i >= n) return false
         const valueStart = c === DOUBLE_QUOTE || c === SINGLE_QUOTE ? i + 1 : i
         if (valueStart !== i) {
-          const quote = c
-          while (++i < n) {
-            c = buffer.charCodeAt(i)
-            if (c === quote || c === AMP) break
-          }
-          if (i >= n || c === AMP) return false
-          value = buffer.slice(valueStart, i)
-          c = ++i < n ? buffer.charCodeAt(i) : 0
+          const close = buffer.indexOf(c === DOUBLE_QUOTE ? "\"" : "'", valueStart)
+          if (close < 0 || this.nextAmpFrom(valueStart) < close) return false
+          value = buffer.slice(valueStart, close)
+          i = close + 1
+          c = i < n ? buffer.charCodeAt(i) : 0
         } else {
           for (; i < n; c = buffer.charCodeAt(++i)) {
             if (c === GT || isWhitespace(c)) break
