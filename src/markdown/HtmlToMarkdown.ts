@@ -487,9 +487,6 @@ const BASIC_ENTITIES: Record<string, string> = { amp: "&", lt: "<", gt: ">", quo
 const decodeBasic = (s: string): string =>
   s.indexOf("&") < 0 ? s : s.replace(/&(amp|lt|gt|quot|apos|nbsp|#0*39);/g, (_, name: string) => BASIC_ENTITIES[name] ?? "'")
 
-/** Entries of a converter's memo of resolved link targets (cleared when full). */
-const URL_MEMO_SIZE = 512
-
 const URL_ESCAPES: Record<string, string> = {
   " ": "%20",
   "\t": "%09",
@@ -552,9 +549,6 @@ class MarkdownEmitter implements HtmlHandler {
   private termEnd = -1
   /** Text of a cell that spans rows, collected while it is written (bounded by `CARRY_MAX`). */
   private capture: { parts: Array<string>; length: number } | null = null
-
-  /** Link and image targets resolved in this document (at most `URL_MEMO_SIZE`). */
-  private readonly urls = new Map<string, string>()
 
   constructor(private readonly baseUrl: URL | undefined, private readonly maxBuffer: number) {}
 
@@ -1402,16 +1396,6 @@ class MarkdownEmitter implements HtmlHandler {
   }
 
   private url(raw: string): string {
-    // Documents link the same targets again and again (images, sibling pages): each resolved once.
-    const known = this.urls.get(raw)
-    if (known !== undefined) return known
-    const resolved = this.resolveUrl(raw)
-    if (this.urls.size >= URL_MEMO_SIZE) this.urls.clear()
-    this.urls.set(raw, resolved)
-    return resolved
-  }
-
-  private resolveUrl(raw: string): string {
     const trimmed = raw.trim()
     let href = trimmed
     if (this.baseUrl !== undefined) {
