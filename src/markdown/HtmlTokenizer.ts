@@ -201,6 +201,9 @@ const MATH_ML = 2
 
 const { fromCodePoint } = String
 
+/** A copy of `s` that shares no memory with the string it was sliced from. */
+const unpinned = (s: string): string => Buffer.from(s, "utf16le").toString("utf16le")
+
 /** Entries of the tag and attribute name cache (a power of two). */
 const NAME_CACHE_SIZE = 256
 
@@ -1001,8 +1004,9 @@ export class HtmlTokenizer {
     if (cached.length === length && buffer.startsWith(cached, at)) return cached
     const written = buffer.slice(at, at + length)
     const name = written.toLowerCase()
-    // Only names written in lower case are cached: they are what `startsWith` can find.
-    if (name === written) this.names[key] = name
+    // Only names written in lower case are cached: they are what `startsWith` can find. The entry
+    // is a copy: a slice of 13 or more code units would keep the whole chunk alive in V8.
+    if (name === written) this.names[key] = unpinned(name)
     return name
   }
 
