@@ -8,9 +8,7 @@
  * `InvalidationGuard.ts`). Before calling the origin, a load looks at memory again, so a caller
  * that missed just before another caller's load stored its value does not call the origin a
  * second time. With a lease (Redis), one instance loads a cold key and the others wait briefly
- * (`lease.wait`) for its value in the shared tiers, or for its lease to go; the holder answers
- * its caller at once and gives the lease back once the value is written to the shared tiers
- * (with the other leases written in the same turn, in one round trip). A loaded value goes
+ * (`lease.wait`) for its value in the shared tiers, or for its lease to go. A loaded value goes
  * to memory at once and to the remote tiers through the writer (never awaited by the reader),
  * unless an invalidation overtook the load: it is then answered to its caller but not stored.
  *
@@ -56,9 +54,6 @@ import {
   remotesFor,
   type TieredCacheHooks
 } from "./TieredModel.js"
-
-/** Most leases one release round trip gives back. */
-const RELEASE_BATCH = 256
 
 const jittered = (policy: CachePolicy, base: Duration.DurationInput) => {
   const ms = Duration.toMillis(base)
@@ -113,7 +108,7 @@ export interface TieredLoadsOptions {
   /** Every remote tier, in order. */
   readonly remotes: ReadonlyArray<CacheTier>
   readonly guard: InvalidationGuard
-  readonly writer: Pick<RemoteWriter, "enqueue" | "whenWritten">
+  readonly writer: Pick<RemoteWriter, "enqueue" | "flush">
   /** Stores items in the memory tier (and remembers their namespaces). */
   readonly writeMemory: (items: ReadonlyArray<CacheItem>) => Effect.Effect<void>
   readonly readRemote: TieredReads["readRemote"]
@@ -125,8 +120,6 @@ export interface TieredLoadsOptions {
   readonly loads: SingleFlight.SingleFlight
   /** Where background refreshes run (owned by the cache's scope). */
   readonly background: FiberSet.FiberSet
-  /** Runs an effect in `background` from outside a fiber (a writer's callback). */
-  readonly runInBackground: (effect: Effect.Effect<void>) => void
   /** Deletes `key` on every tier and instance (the origin refused it; see `CachePolicy.isRefusal`). */
   readonly forget: (key: string) => Effect.Effect<void>
 }
@@ -161,26 +154,7 @@ export interface TieredLoads {
 export const make = (options: TieredLoadsOptions): TieredLoads => {
   const { background, guard, hooks, loads, memory, readRemote, recheck, remotes, writeMemory } = options
   const { overtaken, sharedRun } = guard
-  const { enqueue, whenWritten } = options.writer
-
-  // Leases whose values have reached the shared tiers, given back together: one round trip per
-  // turn of the event loop (at most RELEASE_BATCH keys each), from one background fiber.
-  let toRelease: Array<string> = []
-  const releaseAll = (lease: CacheLease) => () => {
-    const keys = toRelease
-    toRelease = []
-    for (let i = 0; i < keys.length; i += RELEASE_BATCH) options.runInBackground(lease.releaseMany(keys.slice(i, i + RELEASE_BATCH)))
-  }
-  /**
-   * Gives the lease of `key` back once its value is written to the shared tiers (the others poll
-   * them while it is held, and load themselves once it goes). The caller does not wait: it has
-   * its answer from memory already.
-   */
-  const releaseWhenWritten = (lease: CacheLease, key: string) =>
-    whenWritten(() => {
-      toRelease.push(key)
-      if (toRelease.length === 1) setImmediate(releaseAll(lease))
-    })
+  const { enqueue, flush } = options.writer
 
   /**
    * Stores a loaded value unless an invalidation overtook the load (`since`). A value that is
@@ -247,7 +221,7 @@ export const make = (options: TieredLoadsOptions): TieredLoads => {
         // The holder before us (if any) may have stored its value and let the lease go between
         // our last read of the shared tiers (this get's, or a poll's) and our acquire: look once
         // more before loading it a second time (one read per leased load). Redis only: a holder
-        // writes Redis before it lets the lease go (`releaseWhenWritten`), and a PostgreSQL read here
+        // writes Redis before it lets the lease go (`flush`, below), and a PostgreSQL read here
         // cost a miss about a quarter of its cache CPU. A value too large for Redis is then
         // loaded twice in that narrow race, never answered wrong.
         const [found] = yield* readRemote([key], remote.filter((tier) => tier.name === "redis"), since)
@@ -275,7 +249,11 @@ export const make = (options: TieredLoadsOptions): TieredLoads => {
         storeSince = guard.epoch()
       }
       const entry = yield* store(key, loaded, policy, storeSince, replacing)
-      if (leased && lease !== undefined) releaseWhenWritten(lease, key)
+      if (leased && lease !== undefined) {
+        // The others poll the shared tiers: let this value reach them before the lease goes.
+        yield* flush
+        yield* lease.release(key)
+      }
       // Joiners judge the answer by the epoch it was stored under (after this load's own forget).
       return { value: { entry, status: "MISS" as CacheStatus }, since: storeSince }
     })
