@@ -43,7 +43,10 @@ import { DecodingMode, EntityDecoder, htmlDecodeTree } from "entities/decode"
 
 /** What the tokenizer calls, in document order. */
 export interface HtmlHandler {
-  /** An element opens; `attribs` holds each attribute's first value, names in lower case. */
+  /**
+   * An element opens; `attribs` holds each attribute's first value, names in lower case (read
+   * only: elements without attributes share one frozen empty object).
+   */
   onopentag(name: string, attribs: Record<string, string>): void
   /** Text, entities decoded; a run of text may come in several calls. */
   ontext(text: string): void
@@ -203,6 +206,9 @@ const { fromCodePoint } = String
 
 /** A copy of `s` that shares no memory with the string it was sliced from. */
 const unpinned = (s: string): string => Buffer.from(s, "utf16le").toString("utf16le")
+
+/** The attributes of an element that has none (shared: handlers only read them). */
+const NO_ATTRIBUTES: Record<string, string> = Object.freeze({}) as Record<string, string>
 
 /** Entries of the tag and attribute name cache (a power of two). */
 const NAME_CACHE_SIZE = 256
@@ -1041,7 +1047,7 @@ export class HtmlTokenizer {
       else if (name === "math") this.foreignContext.push(MATH_ML)
       else if (HTML_INTEGRATION_ELEMENTS.has(name)) this.foreignContext.push(NO_FOREIGN)
     }
-    this.attribs = {}
+    this.attribs = NO_ATTRIBUTES
   }
 
   private endOpenTag(): void {
@@ -1056,7 +1062,8 @@ export class HtmlTokenizer {
   }
 
   private endAttribute(): void {
-    const attribs = this.attribs
+    let attribs = this.attribs
+    if (attribs === NO_ATTRIBUTES) this.attribs = attribs = {}
     if (attribs !== null && !Object.hasOwn(attribs, this.attribname)) attribs[this.attribname] = this.attribvalue
     this.attribvalue = ""
   }
@@ -1079,7 +1086,7 @@ export class HtmlTokenizer {
       }
     } else if (name === "br") {
       // `</br>` is a line break.
-      this.handler.onopentag("br", {})
+      this.handler.onopentag("br", NO_ATTRIBUTES)
       this.handler.onclosetag("br")
     }
   }
