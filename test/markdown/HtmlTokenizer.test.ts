@@ -5,6 +5,7 @@ import { readdirSync, readFileSync } from "node:fs"
 import { fileURLToPath } from "node:url"
 import { type HtmlHandler, HtmlTokenizer } from "../../src/markdown/HtmlTokenizer.js"
 import { htmlPieces } from "./generate.js"
+import { cutRanges } from "../support/cuts.js"
 
 /**
  * The events of a document as one list: open tags with their attributes, close tags, and each run
@@ -35,17 +36,8 @@ const recorder = () => {
 }
 
 /** The document written in pieces cut at `cuts` (code unit offsets, any order). */
-const pieces = (html: string, cuts: ReadonlyArray<number>): Array<string> => {
-  const at = [...new Set(cuts.map((c) => c % (html.length + 1)))].sort((a, b) => a - b)
-  const out: Array<string> = []
-  let from = 0
-  for (const cut of at) {
-    out.push(html.slice(from, cut))
-    from = cut
-  }
-  out.push(html.slice(from))
-  return out
-}
+const pieces = (html: string, cuts: ReadonlyArray<number>): Array<string> =>
+  cutRanges(html.length, cuts).map(([start, end]) => html.slice(start, end))
 
 const ours = (chunks: ReadonlyArray<string>) => {
   const r = recorder()

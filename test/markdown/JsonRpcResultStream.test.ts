@@ -14,6 +14,7 @@ import {
 } from "../../src/markdown/JsonRpcResultStream.js"
 import { drupalJsonEscape, jsonRpcReplyPieces } from "./generate.js"
 import { makeHeapProbe } from "../support/heap.js"
+import { cutRanges } from "../support/cuts.js"
 
 /** The body as UTF-8 bytes cut every `size` bytes, one piece per Effect chunk. */
 const body = (text: string, size = Number.POSITIVE_INFINITY) => {
@@ -128,15 +129,10 @@ describe("JsonRpcResultStream", () => {
     )
     const run = <A>(effect: Effect.Effect<A, unknown>) => Effect.runPromise(effect)
     const cutBytes = (bytes: Uint8Array, cuts: Cuts) => {
-      const points: Array<number> = isPoints(cuts)
-        ? [...new Set(cuts.map((c) => c % (bytes.length + 1)))].sort((a, b) => a - b)
+      const points: ReadonlyArray<number> = isPoints(cuts)
+        ? cuts
         : Array.from({ length: Math.floor(bytes.length / cuts.every) }, (_, i) => (i + 1) * cuts.every)
-      const pieces: Array<Uint8Array> = []
-      let last = 0
-      for (const at of [...points, bytes.length]) {
-        if (at > last) pieces.push(bytes.subarray(last, at))
-        last = at
-      }
+      const pieces = cutRanges(bytes.length, points).filter(([start, end]) => end > start).map(([start, end]) => bytes.subarray(start, end))
       return Stream.fromIterable(pieces).pipe(Stream.rechunk(1))
     }
     const decode = (bytes: Uint8Array, cuts: Cuts) =>

@@ -9,21 +9,13 @@ import { Effect } from "effect"
 import fc from "fast-check"
 import * as LargeJson from "../../src/markdown/LargeJson.js"
 import { countingTurns } from "../support/turns.js"
+import { cutRanges } from "../support/cuts.js"
 
 const encoder = new TextEncoder()
 
 /** Splits bytes at the given cut points. */
-const split = (bytes: Uint8Array, cuts: ReadonlyArray<number>): Array<Uint8Array> => {
-  const points = [...new Set(cuts.map((c) => c % (bytes.byteLength + 1)))].sort((a, b) => a - b)
-  const out: Array<Uint8Array> = []
-  let last = 0
-  for (const p of points) {
-    out.push(bytes.subarray(last, p))
-    last = p
-  }
-  out.push(bytes.subarray(last))
-  return out
-}
+const split = (bytes: Uint8Array, cuts: ReadonlyArray<number>): Array<Uint8Array> =>
+  cutRanges(bytes.byteLength, cuts).map(([start, end]) => bytes.subarray(start, end))
 
 // Strings with what makes JSON escaping hard: quotes, backslashes, control characters, lone and
 // paired surrogates, multi-byte UTF-8; long enough to be lifted out with a small `largeString`.
