@@ -675,18 +675,21 @@ class ReplyDecoder {
   }
 
   /**
-   * The common case of {@link rawContent}, on the bytes: ASCII content with escapes of latin1
-   * characters, decoded into one scratch buffer and read as a one-byte string (no UTF-8 decoding,
-   * no string per escape); an escape cut by the end of the piece is completed from the next one.
-   * Returns how many bytes it took: it stops before anything else (a byte over 127, a `\\u`
-   * escape over U+00FF, a control character, an invalid escape), which the text path then
-   * handles; at the closing quote it ends the content and returns the index after the quote.
+   * The common case of {@link rawContent}, on the bytes: ASCII content with escapes, decoded
+   * into one scratch buffer read as one-byte strings (no UTF-8 decoding, no string per latin1
+   * escape; a wider `\\u` escape is a part of its own); an escape cut by the end of the piece is
+   * completed from the next one. Returns how many bytes it took: it stops before anything else
+   * (a byte over 127, a surrogate escape, a control character, an invalid escape), which the
+   * text path then handles; at the closing quote it ends the content and returns the index
+   * after the quote.
    */
   private rawBytes(bytes: Uint8Array, events: Array<ResultEvent>): number {
     const n = bytes.length
     if (this.scratch.length < n) this.scratch = Buffer.allocUnsafe(Math.max(n, this.scratch.length * 2))
     const out = this.scratch
     let o = 0
+    // Where the scratch bytes not yet made into a content part start.
+    let partStart = 0
     let i = 0
     let closed = false
     if (this.rawPending !== "") {
@@ -730,9 +733,20 @@ class ReplyDecoder {
         const h2 = HEX[bytes[i + 3]!]!
         const h3 = HEX[bytes[i + 4]!]!
         const h4 = HEX[bytes[i + 5]!]!
-        // One byte in latin1 (what the scratch buffer is read as); wider units take the text path.
-        if ((h1 | h2 | h3 | h4) < 0 || h1 !== 0 || h2 !== 0) break
-        out[o++] = (h3 << 4) | h4
+        if ((h1 | h2 | h3 | h4) < 0) break
+        if (h1 === 0 && h2 === 0) {
+          // One byte in latin1 (what the scratch buffer is read as).
+          out[o++] = (h3 << 4) | h4
+        } else {
+          // A wider unit (Drupal escapes every non-ASCII one: `’`, `—`): the latin1 run so far
+          // and the unit become parts of their own. Surrogates take the text path, which keeps
+          // a pair in one chunk.
+          const unit = (h1 << 12) | (h2 << 8) | (h3 << 4) | h4
+          if (unit >= 0xd800 && unit <= 0xdfff) break
+          if (o > partStart) this.contentParts.push(out.toString("latin1", partStart, o))
+          this.contentParts.push(String.fromCharCode(unit))
+          partStart = o
+        }
         i += 6
       } else {
         const decoded = SHORT_ESCAPE_BYTES[e]!
@@ -741,7 +755,7 @@ class ReplyDecoder {
         i += 2
       }
     }
-    if (o > 0) this.contentParts.push(out.toString("latin1", 0, o))
+    if (o > partStart) this.contentParts.push(out.toString("latin1", partStart, o))
     if (!closed) return i
     this.flushContent(events)
     events.push({ _tag: "ContentEnd", path: this.contentPath! })
