@@ -2,10 +2,10 @@
  * Streaming conversion of Drupal HTML into RAG-ready Markdown (CommonMark + GFM tables).
  *
  * The converter sits on an incremental tokenizer ({@link HtmlTokenizer}: htmlparser2's events,
- * several times faster): HTML is written chunk by chunk and Markdown is emitted as soon as it is
- * final. Nothing holds the whole document: the state is
- * a stack of open elements (bounded by the nesting depth), one bounded buffer for a code block or
- * an inline code span (`maxBufferBytes`), and the output of the chunk being converted.
+ * about twice as fast): HTML is written chunk by chunk and Markdown is emitted as soon as it is
+ * final. Nothing holds the whole document: the state is a stack of open elements (bounded by the
+ * nesting depth), one bounded buffer for a code block or an inline code span (`maxBufferBytes`),
+ * and the output of the chunk being converted.
  *
  * One bound comes from the tokenizer and is documented rather than enforced here: a single tag
  * (with its attributes) is buffered until it ends (as htmlparser2 does; a comment is not).
