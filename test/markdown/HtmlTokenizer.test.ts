@@ -132,6 +132,27 @@ describe("HtmlTokenizer", () => {
     assert.deepStrictEqual(htmlparser2(["<p>a<a href=\"/x"]), ours(["<p>a<a href=\"/x"]))
   })
 
+  it("assembles a 4 MB attribute value read in 64 KiB pieces without carrying it from piece to piece", () => {
+    const r = recorder()
+    const tokenizer = new HtmlTokenizer(r.handler)
+    const value = "data:image/png;base64," + "QUJD".repeat(1024 * 1024)
+    const html = `<p><img alt="a &amp; b" src="${value}">x</p>`
+    let most = 0
+    for (const [start, end] of cutRanges(html.length, Array.from({ length: Math.ceil(html.length / 65_536) }, (_, i) => (i + 1) * 65_536))) {
+      tokenizer.write(html.slice(start, end))
+      most = Math.max(most, (tokenizer as unknown as { carry: string }).carry.length)
+    }
+    tokenizer.end()
+    assert.isBelow(most, 64, "a value is assembled as it is read, not carried whole")
+    assert.deepStrictEqual(r.events(), [
+      "open p []",
+      `open img ${JSON.stringify([["alt", "a & b"], ["src", value]])}`,
+      "close img",
+      "text \"x\"",
+      "close p"
+    ])
+  })
+
   it("keeps no comment text: a 1 MB comment read in pieces carries nothing between them", () => {
     const r = recorder()
     const tokenizer = new HtmlTokenizer(r.handler)
