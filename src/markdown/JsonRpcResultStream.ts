@@ -419,7 +419,9 @@ class Assembler {
   constructor(private readonly max: number, private readonly path: ReadonlyArray<string>) {}
 
   consume(token: Token): void {
-    this.size++
+    // One per token, but the text of a string or number counts by its characters alone: how the
+    // parser cut it into chunks (it depends on the pieces the reply came in) must not count.
+    if (token.name !== "stringChunk" && token.name !== "numberChunk") this.size++
     switch (token.name) {
       case "startObject":
         this.open({})

@@ -344,7 +344,7 @@ describe("JsonRpcResultStream", () => {
         title instanceof JsonRpcDecodeError ? [title.reason, title.path] : [],
         ["field_too_large", ["title"]]
       )
-      const nested = yield* failure(events(reply("\"\"").replace("\"fapi\"", `"fapi",${JSON.stringify(big.slice(0, 40))}`), 7, {
+      const nested = yield* failure(events(reply("\"\"").replace("\"fapi\"", `"fapi",${JSON.stringify(big.slice(0, 50))}`), 7, {
         maxFieldBytes: 100
       }))
       assert.deepStrictEqual(
@@ -355,6 +355,23 @@ describe("JsonRpcResultStream", () => {
       assert.strictEqual(envelope instanceof JsonRpcDecodeError ? envelope.reason : "", "field_too_large")
       const es = yield* events(reply(JSON.stringify(big + big)), 4096)
       assert.strictEqual(content(es).length, big.length * 2)
+    }))
+
+  it.effect("a small field's size does not depend on how the reply is split: at the bound it passes, cut short it is truncated", () =>
+    Effect.gen(function*() {
+      // A string field counts its characters and its two tokens: 254 characters are 256.
+      const json = `{"jsonrpc":"2.0","id":1,"result":{"content":"x","summary":"${"s".repeat(254)}"}}`
+      const options = { maxFieldBytes: 256 }
+      const reasons = new Set<string>()
+      for (let size = 1; size <= 64; size++) {
+        const es = yield* events(json, size, options)
+        assert.strictEqual(content(es), "x")
+        const cutShort = yield* failure(events(json.slice(0, json.length - 10), size, options))
+        reasons.add(cutShort instanceof JsonRpcDecodeError ? cutShort.reason : String(cutShort))
+      }
+      assert.deepStrictEqual([...reasons], ["truncated"])
+      const over = yield* failure(events(json.replace("s\"", "ss\""), 7, options))
+      assert.strictEqual(over instanceof JsonRpcDecodeError ? over.reason : "", "field_too_large")
     }))
 
   it.effect("follows a nested content path; a non-string content is a Field", () =>
