@@ -563,7 +563,7 @@ class ReplyDecoder {
   private rawPending = ""
   /** A high surrogate held back so that no content chunk ends inside a pair, in raw mode. */
   private rawSurrogate = ""
-  /** Where {@link rawBytes} decodes (grown to the largest piece). */
+  /** Where {@link parsedBytes} builds a piece's JSON string literal (grown to the largest piece). */
   private scratch = Buffer.allocUnsafe(64 * 1024)
 
   constructor(private readonly contentTarget: ReadonlyArray<string>, private readonly max: number) {}
@@ -580,8 +580,7 @@ class ReplyDecoder {
   private pushPiece(input: Uint8Array, events: Array<ResultEvent>): void {
     let bytes = input
     if (this.raw && this.rawSurrogate === "" && this.text.idle()) {
-      let used = this.parsedBytes(bytes, events)
-      if (used === 0) used = this.rawBytes(bytes, events)
+      const used = this.parsedBytes(bytes, events)
       if (used > 0) {
         const tail = Buffer.from(bytes.buffer, bytes.byteOffset + Math.max(0, used - 16), Math.min(16, used)).toString("latin1")
         this.tail = (this.tail + tail).slice(-16)
@@ -681,9 +680,8 @@ class ReplyDecoder {
    * The content string decoded by `JSON.parse` (native: two to three times the byte loop's rate
    * on Drupal's escape-dense HTML), on the whole piece at once: up to the closing quote, or up to
    * the last complete escape (the cut one waits in `rawPending`). Only for ASCII bytes, and only
-   * when `JSON.parse` takes the text: otherwise it takes nothing (returns 0) and
-   * {@link rawBytes} and the text path decode the piece, and refuse what is wrong, as they always
-   * did. Returns how many bytes it took: the piece, or up to and including the closing quote.
+   * when `JSON.parse` takes the text: otherwise it takes nothing (returns 0) and the text path
+   * ({@link rawContent}) decodes the piece, and refuses what is wrong. Returns how many bytes it took: the piece, or up to and including the closing quote.
    */
   private parsedBytes(bytes: Uint8Array, events: Array<ResultEvent>): number {
     const n = bytes.length
@@ -756,96 +754,6 @@ class ReplyDecoder {
     if (decoded.length > 0) this.contentParts.push(decoded)
     if (cut < n) this.rawPending = Buffer.from(bytes.buffer, bytes.byteOffset + cut, n - cut).toString("latin1")
     return n
-  }
-
-  /**
-   * The common case of {@link rawContent}, on the bytes: ASCII content with escapes, decoded
-   * into one scratch buffer read as one-byte strings (no UTF-8 decoding, no string per latin1
-   * escape; a wider `\\u` escape is a part of its own); an escape cut by the end of the piece is
-   * completed from the next one. Returns how many bytes it took: it stops before anything else
-   * (a byte over 127, a surrogate escape, a control character, an invalid escape), which the
-   * text path then handles; at the closing quote it ends the content and returns the index
-   * after the quote.
-   */
-  private rawBytes(bytes: Uint8Array, events: Array<ResultEvent>): number {
-    const n = bytes.length
-    if (this.scratch.length < n) this.scratch = Buffer.allocUnsafe(Math.max(n, this.scratch.length * 2))
-    const out = this.scratch
-    let o = 0
-    // Where the scratch bytes not yet made into a content part start.
-    let partStart = 0
-    let i = 0
-    let closed = false
-    if (this.rawPending !== "") {
-      // An escape cut by the end of the previous piece: complete it from this one.
-      const joined = this.rawPending + Buffer.from(bytes.buffer, bytes.byteOffset, Math.min(n, 6)).toString("latin1")
-      const length = joined.charCodeAt(1) === 117 ? 6 : 2
-      if (joined.length < length) return 0
-      const unit = escapeUnit(joined, 0)
-      if (unit < 0 || unit > 255) return 0
-      out[o++] = unit
-      i = length - this.rawPending.length
-      this.rawPending = ""
-    }
-    while (i < n) {
-      // A run of plain bytes, copied as it is scanned (runs are short: Drupal escapes every
-      // `<`, `>`, `&` and `/`).
-      let b = 0
-      while (i < n) {
-        b = bytes[i]!
-        if (PLAIN_BYTE[b] !== 1) break
-        out[o++] = b
-        i++
-      }
-      if (i >= n) break
-      if (b !== 92) {
-        if (b === 34) closed = true
-        break
-      }
-      if (i + 1 >= n || (bytes[i + 1] === 117 && i + 6 > n)) {
-        // Cut by the end of the piece: kept for the next one (the text path checks what is there).
-        let valid = true
-        for (let k = i + 2; k < n; k++) if (hexValue(bytes[k]!) < 0) valid = false
-        if (!valid) break
-        this.rawPending = Buffer.from(bytes.buffer, bytes.byteOffset + i, n - i).toString("latin1")
-        i = n
-        break
-      }
-      const e = bytes[i + 1]!
-      if (e === 117) {
-        const h1 = HEX[bytes[i + 2]!]!
-        const h2 = HEX[bytes[i + 3]!]!
-        const h3 = HEX[bytes[i + 4]!]!
-        const h4 = HEX[bytes[i + 5]!]!
-        if ((h1 | h2 | h3 | h4) < 0) break
-        if (h1 === 0 && h2 === 0) {
-          // One byte in latin1 (what the scratch buffer is read as).
-          out[o++] = (h3 << 4) | h4
-        } else {
-          // A wider unit (Drupal escapes every non-ASCII one: `’`, `—`): the latin1 run so far
-          // and the unit become parts of their own. Surrogates take the text path, which keeps
-          // a pair in one chunk.
-          const unit = (h1 << 12) | (h2 << 8) | (h3 << 4) | h4
-          if (unit >= 0xd800 && unit <= 0xdfff) break
-          if (o > partStart) this.contentParts.push(out.toString("latin1", partStart, o))
-          this.contentParts.push(String.fromCharCode(unit))
-          partStart = o
-        }
-        i += 6
-      } else {
-        const decoded = SHORT_ESCAPE_BYTES[e]!
-        if (decoded < 0) break
-        out[o++] = decoded
-        i += 2
-      }
-    }
-    if (o > partStart) this.contentParts.push(out.toString("latin1", partStart, o))
-    if (!closed) return i
-    this.flushContent(events)
-    events.push({ _tag: "ContentEnd", path: this.contentPath! })
-    this.contentPath = null
-    this.raw = false
-    return i + 1
   }
 
   /**
@@ -1081,39 +989,16 @@ class ReplyDecoder {
 
 const badEscape = () => new JsonRpcDecodeError({ reason: "malformed", detail: "Parser cannot parse input: escaped characters" })
 
-/** The code unit of the complete escape at `at` in `s` (`\\x` or `\\uXXXX`), or -1. */
-const escapeUnit = (s: string, at: number): number => {
-  const e = s.charCodeAt(at + 1)
-  if (e !== 117) {
-    const decoded = SHORT_ESCAPES[e]
-    return decoded === undefined ? -1 : decoded.charCodeAt(0)
-  }
-  const h1 = hexValue(s.charCodeAt(at + 2))
-  const h2 = hexValue(s.charCodeAt(at + 3))
-  const h3 = hexValue(s.charCodeAt(at + 4))
-  const h4 = hexValue(s.charCodeAt(at + 5))
-  return (h1 | h2 | h3 | h4) < 0 ? -1 : (h1 << 12) | (h2 << 8) | (h3 << 4) | h4
-}
-
 const ASCII_CHARS = Array.from({ length: 128 }, (_, c) => String.fromCharCode(c))
 
 const hexValue = (c: number): number =>
   c >= 48 && c <= 57 ? c - 48 : c >= 65 && c <= 70 ? c - 55 : c >= 97 && c <= 102 ? c - 87 : -1
-
-/** {@link hexValue} by byte. */
-const HEX = Int8Array.from({ length: 256 }, (_, c) => hexValue(c))
-
-/** Bytes that {@link ReplyDecoder.rawBytes} copies as they are: printable ASCII but `"` and `\\`. */
-const PLAIN_BYTE = Uint8Array.from({ length: 256 }, (_, c) => (c >= 32 && c <= 127 && c !== 34 && c !== 92 ? 1 : 0))
 
 /** JSON's short escapes by the code of the character after the backslash. */
 const SHORT_ESCAPES: Array<string | undefined> = []
 for (const [c, v] of [["b", "\b"], ["f", "\f"], ["n", "\n"], ["r", "\r"], ["t", "\t"], ["\"", "\""], ["\\", "\\"], ["/", "/"]]) {
   SHORT_ESCAPES[c!.charCodeAt(0)] = v
 }
-
-/** {@link SHORT_ESCAPES} as code units by byte, -1 where there is none. */
-const SHORT_ESCAPE_BYTES = Int16Array.from({ length: 256 }, (_, c) => SHORT_ESCAPES[c]?.charCodeAt(0) ?? -1)
 
 /**
  * Streaming UTF-8 → UTF-16, strict: a sequence cut by the end of a piece waits for the next one;
