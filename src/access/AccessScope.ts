@@ -121,6 +121,8 @@ export interface AccessScopeOptions {
    * background (0: never ahead, only once it is past). Default 0.25.
    */
   readonly refreshAhead?: number
+  /** Longest a partition lookup may take before it fails (`LoadTimeout`, 504). Default 15 seconds. */
+  readonly hardTimeout?: Duration.DurationInput
 }
 
 /** Background lookups ahead of expiry running at once, at most. */
@@ -185,7 +187,7 @@ export const make = (options: AccessScopeOptions) =>
       jitter: 0,
       negative: options.failureTtl ?? Duration.seconds(10),
       softTimeout: Duration.seconds(5),
-      hardTimeout: Duration.seconds(15),
+      hardTimeout: options.hardTimeout ?? Duration.seconds(15),
       remote: { redis: true, postgres: false }
     }
     // Parsed entries, by the entry's value: lives exactly as long as the memory tier holds the entry.

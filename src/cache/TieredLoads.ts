@@ -37,6 +37,7 @@
  * @since 0.1.0
  */
 import { Cause, Clock, Duration, Effect, Exit, FiberSet, Option } from "effect"
+import * as Deadline from "../concurrency/Deadline.js"
 import type * as SingleFlight from "../concurrency/SingleFlight.js"
 import { type CacheItem, type CacheTier, namespaceOf } from "./CacheTier.js"
 import type { CacheEntry } from "./Envelope.js"
@@ -233,8 +234,9 @@ export const make = (options: TieredLoadsOptions): TieredLoads => {
       }
       hooks.onOriginLoad?.()
       const hard = Duration.decode(policy.hardTimeout)
-      const loaded = yield* lookup.pipe(
-        Effect.timeoutFail({ duration: hard, onTimeout: () => new LoadTimeout({ key, after: hard }) }),
+      // A `Deadline` (one fiber, a plain timer) rather than `Effect.timeoutFail` (two fibers and
+      // a race): it bounds every origin load. It runs on the real clock, not on a `TestClock`.
+      const loaded = yield* Deadline.timeoutFail(lookup, { duration: hard, onTimeout: () => new LoadTimeout({ key, after: hard }) }).pipe(
         Effect.onExit((exit) =>
           Exit.isInterrupted(exit) ? Effect.void : Effect.sync(() => hooks.onOriginResult?.(Exit.isSuccess(exit)))
         ),

@@ -33,7 +33,10 @@ export interface CachePolicy {
   readonly negativeGrace?: Duration.DurationInput
   /** After this long, an origin load answers a stale entry if there is one and goes on in the background. */
   readonly softTimeout: Duration.DurationInput
-  /** An origin load taking longer fails. */
+  /**
+   * An origin load taking longer fails (`LoadTimeout`). Measured on the real clock (a
+   * `Deadline`): a `TestClock` does not move it.
+   */
   readonly hardTimeout: Duration.DurationInput
   /**
    * `true` (default): a stale entry is answered at once and refreshed in the background.

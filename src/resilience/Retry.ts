@@ -133,8 +133,23 @@ export const policy = <E = unknown>(options: RetryOptions<E> = {}): Schedule.Sch
  * it again per the policy; the last failure is the result when the policy gives up. The error
  * type of `self` is kept (`E0` only types the options' callbacks). Interrupting the returned
  * effect interrupts the current attempt or delay.
+ *
+ * The first attempt runs bare: `Effect.retry` builds its schedule's driver (two `Ref`s and their
+ * steps) before the first attempt, which every Drupal call paid although nearly all succeed at
+ * once. Here the driver is built on the first failure, which is handed to it as if the retried
+ * effect had just failed with it, so the policy sees the same failures in the same order.
  */
-export const retry =
-  <E0 = unknown>(options: RetryOptions<E0> = {}) =>
-  <A, E extends E0, R>(self: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
-    Effect.retry(self, policy<E0>(options))
+export const retry = <E0 = unknown>(options: RetryOptions<E0> = {}) => {
+  const schedule = policy<E0>(options)
+  return <A, E extends E0, R>(self: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
+    Effect.catchAll(self, (first) =>
+      Effect.suspend(() => {
+        let replay = true
+        const again = Effect.suspend((): Effect.Effect<A, E, R> => {
+          if (!replay) return self
+          replay = false
+          return Effect.fail(first)
+        })
+        return Effect.retry(again, schedule)
+      }))
+}
