@@ -100,28 +100,56 @@ export interface GuardCall {
  */
 export const guarded = (tier: TierName, breaker: CircuitBreaker | undefined, options: GuardOptions = {}) =>
 <A, E>(op: TierOp, bound: Duration.Duration, self: Effect.Effect<A, E>, call: GuardCall = {}): Effect.Effect<A, TierError> => {
-  const wrap = tierError(tier, op)
-  const typed = Effect.mapError(self, wrap)
-  const progress = options.progress
+  const typed = Effect.mapError(self, tierError(tier, op))
+  const timedOut = timeoutOf(tier, op, bound, options.progress)
   // A deadline that forgives a busy event loop: a reply already in the socket buffer when the
   // timer fires is read first (a loop held for longer than the bound is not a slow tier).
   const bounded = Effect.suspend(() => {
-    const before = progress?.()
-    return Deadline.timeoutFail(options.abandon === true ? Effect.disconnect(typed) : typed, {
-      duration: bound,
-      onTimeout: () =>
-        new TierError({
-          tier,
-          op,
-          cause: new Cause.TimeoutException(`${tier} ${op} exceeded ${Duration.format(bound)}`),
-          busy: progress !== undefined && progress() !== before
-        })
-    })
+    const onTimeout = timedOut()
+    return Deadline.timeoutFail(options.abandon === true ? Effect.disconnect(typed) : typed, { duration: bound, onTimeout })
   })
-  return breaker === undefined || call.failSafe === true
-    ? bounded
-    : Effect.catchTag(breaker.withBreaker(bounded), "CircuitOpenError", (cause) => Effect.fail(wrap(cause)))
+  return throughBreaker(tier, op, breaker, call, bounded)
 }
+
+/**
+ * {@link guarded} for an operation that is one promise (a command sent to the server): the same
+ * error, bound and breaker, without a fiber (`Deadline.promiseWithin`; a promise is never
+ * interrupted, so a slow one is always abandoned). `evaluate` is called when the effect runs.
+ */
+export const guardedPromise = (tier: TierName, breaker: CircuitBreaker | undefined, options: Omit<GuardOptions, "abandon"> = {}) =>
+<A>(op: TierOp, bound: Duration.Duration, evaluate: () => PromiseLike<A>, call: GuardCall = {}): Effect.Effect<A, TierError> => {
+  const onError = tierError(tier, op)
+  const timedOut = timeoutOf(tier, op, bound, options.progress)
+  const bounded = Effect.suspend(() => Deadline.promiseWithin(evaluate, { duration: bound, onTimeout: timedOut(), onError }))
+  return throughBreaker(tier, op, breaker, call, bounded)
+}
+
+/**
+ * Called as an operation starts: the `TierError` of its timeout, marked `busy` when `progress`
+ * grew between the start and the timeout.
+ */
+const timeoutOf = (tier: TierName, op: TierOp, bound: Duration.Duration, progress: (() => number) | undefined) => () => {
+  const before = progress?.()
+  return () =>
+    new TierError({
+      tier,
+      op,
+      cause: new Cause.TimeoutException(`${tier} ${op} exceeded ${Duration.format(bound)}`),
+      busy: progress !== undefined && progress() !== before
+    })
+}
+
+/** `bounded` through the tier's breaker (an open circuit is a `TierError`), unless there is none or the read is fail-safe. */
+const throughBreaker = <A>(
+  tier: TierName,
+  op: TierOp,
+  breaker: CircuitBreaker | undefined,
+  call: GuardCall,
+  bounded: Effect.Effect<A, TierError>
+): Effect.Effect<A, TierError> =>
+  breaker === undefined || call.failSafe === true
+    ? bounded
+    : Effect.catchTag(breaker.withBreaker(bounded), "CircuitOpenError", (cause) => Effect.fail(tierError(tier, op)(cause)))
 
 /** The breaker rule of a remote tier: every failure counts, except a timeout of a busy tier. */
 export const countsAgainstTier = (error: unknown): boolean => !(error instanceof TierError && error.busy === true)

@@ -261,12 +261,30 @@ export const decodeHeader = (
   })
 }
 
+/** A placeholder in {@link encodeAll}'s output until its compressed frame replaces it. */
+const EMPTY_BYTES = new Uint8Array(0)
+
 /**
  * Encodes the entries of one write batch, in order, compressing at most two bodies at a time:
- * the libuv pool keeps threads for the reads' inflation.
+ * the libuv pool keeps threads for the reads' inflation. Entries stored uncompressed are framed
+ * at once, and a batch with one body to compress waits for it alone: fibers (two per batch with
+ * `Effect.forEach`'s concurrency) only when two or more bodies compress.
  */
 export const encodeAll = (entries: ReadonlyArray<CacheEntry>, options?: EncodeOptions): Effect.Effect<Array<Uint8Array>> =>
-  Effect.forEach(entries, (entry) => encode(entry, options), { concurrency: 2 })
+  Effect.suspend(() => {
+    const threshold = options?.compressAbove ?? DEFAULT_COMPRESS_ABOVE
+    const out: Array<Uint8Array> = []
+    const compressible: Array<number> = []
+    for (let i = 0; i < entries.length; i++) {
+      const entry = entries[i]!
+      if (entry.value.byteLength > threshold) compressible.push(i)
+      out.push(entry.value.byteLength > threshold ? EMPTY_BYTES : encodeUncompressed(entry, options?.site))
+    }
+    const one = (i: number) => Effect.map(encode(entries[i]!, options), (bytes) => void (out[i] = bytes))
+    if (compressible.length === 0) return Effect.succeed(out)
+    if (compressible.length === 1) return Effect.as(one(compressible[0]!), out)
+    return Effect.as(Effect.forEach(compressible, one, { concurrency: 2, discard: true }), out)
+  })
 
 /**
  * Compressed bodies that inflate to at most this many bytes are inflated inline (well under a

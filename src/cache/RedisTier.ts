@@ -158,6 +158,7 @@ export const make = (options: RedisTierOptions = {}): Effect.Effect<RedisCacheTi
      * a large value holds up every reply pipelined after it): busy, not down.
      */
     const guard = CacheTier.guarded("redis", breaker, { progress: redis.received })
+    const guardCommand = CacheTier.guardedPromise("redis", breaker, { progress: redis.received })
     const guardWrite = CacheTier.guarded("redis", writeBreaker)
 
     const getMany = Traced.fn("RedisTier.getMany")(function*(keys: ReadonlyArray<string>, read?: CacheTier.ReadOptions) {
@@ -166,10 +167,11 @@ export const make = (options: RedisTierOptions = {}): Effect.Effect<RedisCacheTi
       // The bound and the breaker cover Redis, not the decoding: a large body waiting for a
       // thread of the libuv pool is the gateway's own queue, not a slow Redis. The tier's bound
       // is the only one (the adapter's per-command bound would fire first and see no progress).
-      const replies = yield* guard(
+      // One command, so no fiber for its bound (`guardedPromise`).
+      const replies = yield* guardCommand(
         "getMany",
         failSafe ? failSafeTimeout : timeout,
-        redis.use("mget", (c) => c.mgetBuffer(...keys.map((key) => entryKey(prefix, key))), Duration.infinity),
+        () => redis.client.mgetBuffer(...keys.map((key) => entryKey(prefix, key))),
         { failSafe }
       )
       const now = yield* Clock.currentTimeMillis

@@ -49,6 +49,22 @@ describe("Envelope", () => {
       assertEntry(yield* Envelope.decode(stored), random, "random")
     }))
 
+  it.effect("encodeAll frames a batch in order, each entry as encode would, whichever of them compress", () =>
+    Effect.gen(function*() {
+      const options = { compressAbove: 1024, site: "s1" }
+      const sizes = [[], [10], [2_000], [10, 2_000], [2_000, 10, 3_000, 5, 4_000], [5, 6, 7]]
+      for (const batch of sizes) {
+        const entries = batch.map((n, i) => entryAt(NOW, n === 5 ? new Uint8Array(0) : json(n), { tags: [`t${i}`] }))
+        const all = yield* Envelope.encodeAll(entries, options)
+        assert.strictEqual(all.length, entries.length)
+        for (let i = 0; i < entries.length; i++) {
+          const one = yield* Envelope.encode(entries[i]!, options)
+          assert.deepStrictEqual(all[i], one, `batch ${JSON.stringify(batch)}, entry ${i}`)
+          assertEntry(yield* Envelope.decode(all[i]!, "s1"), entries[i]!, `batch ${JSON.stringify(batch)}, entry ${i}`)
+        }
+      }
+    }))
+
   it.effect("a value written to several tiers at once is compressed once", () =>
     Effect.gen(function*() {
       const spy = vi.spyOn(zlibModule, "gzip")
