@@ -3,12 +3,14 @@
  * takes `SET <prefix>lease:<key> <instance> NX PX <ttl>` in Redis. The winner loads; the others
  * wait briefly for its result to appear in the shared tiers before loading themselves. A Redis
  * failure counts as "taken by us" (load at once): the lease only ever saves origin calls, it
- * never fails or stalls a request beyond `wait`.
+ * never fails or stalls a request beyond `wait`. With `inReads`, the Redis tier takes the lease
+ * in its read of the key (one script, one round trip: `CacheLease.inRead`).
  *
  * @since 0.1.0
  */
 import { Duration, Effect } from "effect"
 import type { Redis } from "../redis/Redis.js"
+import type { LeaseRead } from "./CacheTier.js"
 import { errorText, throttledWarning } from "../telemetry/ThrottledLog.js"
 
 /** What `TieredCache` needs from a lease. */
@@ -19,6 +21,12 @@ export interface CacheLease {
   readonly release: (key: string) => Effect.Effect<void>
   /** How long a loser waits for the winner's value before loading itself. */
   readonly wait: Duration.Duration
+  /**
+   * The lease of `key` taken by the Redis tier's read of `key`, in the same round trip
+   * (`ReadOptions.lease`), instead of {@link acquire} and a read after it. Only for a lease in
+   * the Redis the tier reads (`inReads` of {@link redisLease}, as `CacheStack` wires them).
+   */
+  readonly inRead?: (key: string, taken: (ours: boolean) => void) => LeaseRead
 }
 
 /**
@@ -35,7 +43,14 @@ const RELEASE = `if redis.call("GET", KEYS[1]) == ARGV[1] then return redis.call
 /** A lease over the Redis adapter. */
 export const redisLease = (
   redis: Redis,
-  options: { readonly prefix: string; readonly instanceId: string; readonly ttl: Duration.DurationInput; readonly wait: Duration.DurationInput }
+  options: {
+    readonly prefix: string
+    readonly instanceId: string
+    readonly ttl: Duration.DurationInput
+    readonly wait: Duration.DurationInput
+    /** The Redis tier reads the same Redis: it may take the lease in its read ({@link CacheLease.inRead}). */
+    readonly inReads?: boolean
+  }
 ): CacheLease => {
   const ttlMs = Duration.toMillis(options.ttl)
   const leaseKey = (key: string) => `${options.prefix}lease:${key}`
@@ -51,6 +66,9 @@ export const redisLease = (
       ),
     release: (key) =>
       Effect.ignore(redis.use("EVAL", (c) => c.eval(RELEASE, 1, leaseKey(key), options.instanceId))),
-    wait: Duration.decode(options.wait)
+    wait: Duration.decode(options.wait),
+    ...(options.inReads === true
+      ? { inRead: (key: string, taken: (ours: boolean) => void): LeaseRead => ({ key: leaseKey(key), owner: options.instanceId, ttlMs, boundMs: Duration.toMillis(ACQUIRE_BOUND), taken }) }
+      : {})
   }
 }

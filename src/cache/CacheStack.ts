@@ -38,6 +38,11 @@ export interface LeaseOptions {
   readonly prefix: string
   readonly ttl: Duration.DurationInput
   readonly wait: Duration.DurationInput
+  /**
+   * `redis` is the server the Redis tier reads, with the same prefix: the tier's read of a
+   * missing key takes the lease in the same round trip (`CacheLease.inRead`).
+   */
+  readonly inReads?: boolean
 }
 
 /** Options of {@link make}. */
@@ -75,7 +80,7 @@ export const make = (options: CacheStackOptions): Effect.Effect<TieredCache.Tier
       ...(options.hooks === undefined ? {} : { hooks: options.hooks }),
       lease: lease === undefined
         ? undefined
-        : redisLease(lease.redis, { prefix: lease.prefix, instanceId, ttl: lease.ttl, wait: lease.wait })
+        : redisLease(lease.redis, { prefix: lease.prefix, instanceId, ttl: lease.ttl, wait: lease.wait, inReads: lease.inReads === true && options.redis !== undefined })
     })
     const handlers = { onMessage: cache.applyRemote, onReconnect: cache.dropMemory(options.reconnectNamespaces ?? []) }
     const spec = options.bus
@@ -143,7 +148,7 @@ export const layerConfig = (
         postgres: postgresTier,
         bus,
         lease: Option.isSome(redis) && Duration.toMillis(runtime.leaseTtl) > 0
-          ? { redis: redis.value, prefix: redisTier?.prefix ?? RedisTier.defaults.prefix, ttl: runtime.leaseTtl, wait: runtime.leaseWait }
+          ? { redis: redis.value, prefix: redisTier?.prefix ?? RedisTier.defaults.prefix, ttl: runtime.leaseTtl, wait: runtime.leaseWait, inReads: true }
           : undefined,
         writeQueueCapacity: runtime.writeQueueCapacity,
         writeBatchSize: runtime.writeBatchSize,

@@ -177,6 +177,26 @@ export interface ReadOptions {
    * a busy tier holds is worth more than a 5xx. Tiers without a breaker or bound ignore it.
    */
   readonly failSafe?: boolean
+  /**
+   * Take a cross-instance load lease in the same round trip as the read, which must then be of
+   * one key: the tier sets `lease.key` to `lease.owner` for `lease.ttlMs` unless another owner
+   * holds it, and reads the key only when the lease is now `owner`'s. Honoured by the Redis tier
+   * (the lease must live in the Redis it reads); `lease.taken` tells the outcome once the tier
+   * answered. A tier that does not call it (the read failed, or it holds no leases) took none.
+   */
+  readonly lease?: LeaseRead
+}
+
+/** The lease of {@link ReadOptions.lease}. */
+export interface LeaseRead {
+  /** The lease's own key on the tier's server. */
+  readonly key: string
+  readonly owner: string
+  readonly ttlMs: number
+  /** The read's bound while it takes the lease, when longer than the tier's own (the lease's bound). */
+  readonly boundMs: number
+  /** `true`: the lease is now `owner`'s (and the read's result is the key's); `false`: another holds it (the key was not read). */
+  readonly taken: (ours: boolean) => void
 }
 
 /**

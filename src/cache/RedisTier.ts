@@ -99,6 +99,20 @@ export interface RedisCacheTier extends CacheTier.CacheTier {
 /** Redis key of the entry under cache key `key`. */
 export const entryKey = (prefix: string, key: string): string => `${prefix}e:${key}`
 
+/**
+ * Takes the lease `KEYS[1]` for `ARGV[1]` (`PX ARGV[2]`, `NX`) and, when it was free, reads the
+ * entry `KEYS[2]`: `nil` when another holds the lease, else a one-element array (the entry or nil).
+ */
+const LEASED_GET = `if redis.call("SET", KEYS[1], ARGV[1], "PX", ARGV[2], "NX") then return {redis.call("GET", KEYS[2])} end return false`
+
+/**
+ * `EVAL` with the reply's strings as bytes. ioredis has it (`evalBuffer`) without declaring it;
+ * `callBuffer` is no substitute: with auto-pipelining on it throws in a `setImmediate`
+ * (ioredis 5.9: `commandName.toLowerCase is not a function`).
+ */
+const evalBuffer = (client: IORedis, ...args: Array<string | number>): Promise<unknown> =>
+  (client as unknown as { evalBuffer: (...args: Array<string | number>) => Promise<unknown> }).evalBuffer(...args)
+
 /** Redis key of the set indexing tag `tag`. */
 export const tagKey = (prefix: string, tag: string): string => `${prefix}t:${tag}`
 
@@ -167,6 +181,20 @@ export const make = (options: RedisTierOptions = {}): Effect.Effect<RedisCacheTi
       // The bound and the breaker cover Redis, not the decoding: a large body waiting for a
       // thread of the libuv pool is the gateway's own queue, not a slow Redis. The tier's bound
       // is the only one (the adapter's per-command bound would fire first and see no progress).
+      const lease = read?.lease
+      if (lease !== undefined && keys.length === 1) {
+        // The lease and the read in one round trip (one script: atomic, so no holder can store
+        // and let go between the two); the key is read only when the lease is ours.
+        const reply = yield* guardCommand(
+          "getMany",
+          Duration.max(failSafe ? failSafeTimeout : timeout, Duration.millis(lease.boundMs)),
+          () => evalBuffer(redis.client, LEASED_GET, 2, lease.key, entryKey(prefix, keys[0]!), lease.owner, lease.ttlMs) as Promise<[Buffer | null] | null>,
+          { failSafe }
+        )
+        lease.taken(reply !== null)
+        if (reply === null) return [Option.none()]
+        return yield* Envelope.decodeAll(reply, yield* Clock.currentTimeMillis, site)
+      }
       // One command, so no fiber for its bound (`guardedPromise`).
       const replies = yield* guardCommand(
         "getMany",

@@ -199,7 +199,38 @@ export const make = (options: TieredLoadsOptions): TieredLoads => {
         const [found] = yield* readRemote([key], remote, since)
         if (found !== undefined && Option.isSome(found) && now < found.value.entry.freshUntil) return { value: found.value, since }
       }
-      let leased = useLease ? yield* lease.acquire(key) : false
+      const redisOnly = remote.filter((tier) => tier.name === "redis")
+      /**
+       * Takes the lease and, when it is ours, looks at Redis once more: the holder before us (if
+       * any) may have stored its value and let the lease go since our last read of the shared
+       * tiers (this get's, or a poll's). With `lease.inRead`, both in the one round trip of the
+       * Redis tier's read; should that read take no lease (Redis failed), as two steps.
+       */
+      const takeLease = (l: CacheLease) =>
+        Effect.gen(function*() {
+          if (l.inRead !== undefined) {
+            let ours: boolean | undefined
+            const [found] = yield* readRemote([key], redisOnly, since, l.inRead(key, (taken) => (ours = taken)))
+            if (ours !== undefined) return { ours, found }
+          }
+          if (!(yield* l.acquire(key))) return { ours: false, found: undefined }
+          const [found] = yield* readRemote([key], redisOnly, since)
+          return { ours: true, found }
+        })
+      /** The lease is ours, with a fresh copy in Redis after all: it is the answer, and the lease goes back. */
+      const foundAfterLease = (l: CacheLease, found: Option.Option<CacheHit> | undefined, at: number) =>
+        found !== undefined && Option.isSome(found) && at < found.value.entry.freshUntil
+          ? Effect.as(l.release(key), { value: found.value, since })
+          : undefined
+      let leased = false
+      if (useLease) {
+        const taken = yield* takeLease(lease)
+        if (taken.ours) {
+          const answer = foundAfterLease(lease, taken.found, yield* Clock.currentTimeMillis)
+          if (answer !== undefined) return yield* answer
+          leased = true
+        }
+      }
       if (useLease && !leased) {
         // Another instance is loading this key: wait briefly for its value in the shared tiers,
         // or for its lease to go (its load failed), whichever comes first.
@@ -212,26 +243,19 @@ export const make = (options: TieredLoadsOptions): TieredLoads => {
           const [found] = yield* readRemote([key], remote, since)
           const at = yield* Clock.currentTimeMillis
           if (found !== undefined && Option.isSome(found) && at < found.value.entry.freshUntil) return { value: found.value, since }
-          if (yield* lease.acquire(key)) {
+          const taken = yield* takeLease(lease)
+          if (taken.ours) {
+            const answer = foundAfterLease(lease, taken.found, yield* Clock.currentTimeMillis)
+            if (answer !== undefined) return yield* answer
             leased = true
             break
           }
         }
       }
-      if (leased && lease !== undefined) {
-        // The holder before us (if any) may have stored its value and let the lease go between
-        // our last read of the shared tiers (this get's, or a poll's) and our acquire: look once
-        // more before loading it a second time (one read per leased load). Redis only: a holder
-        // writes Redis before it lets the lease go (`flush`, below), and a PostgreSQL read here
-        // cost a miss about a quarter of its cache CPU. A value too large for Redis is then
-        // loaded twice in that narrow race, never answered wrong.
-        const [found] = yield* readRemote([key], remote.filter((tier) => tier.name === "redis"), since)
-        const at = yield* Clock.currentTimeMillis
-        if (found !== undefined && Option.isSome(found) && at < found.value.entry.freshUntil) {
-          yield* lease.release(key)
-          return { value: found.value, since }
-        }
-      }
+      // The look after the lease reads Redis only: a holder writes Redis before it lets the lease
+      // go (`flush`, below), and a PostgreSQL read there cost a miss about a quarter of its cache
+      // CPU. A value too large for Redis is then loaded twice in that narrow race, never answered
+      // wrong.
       hooks.onOriginLoad?.()
       const hard = Duration.decode(policy.hardTimeout)
       // A `Deadline` (one fiber, a plain timer) rather than `Effect.timeoutFail` (two fibers and

@@ -27,7 +27,7 @@
  */
 import { Clock, Duration, Effect, Either, Exit, FiberId, FiberSet, Option, type Scope } from "effect"
 import { errorText, throttledWarning } from "../telemetry/ThrottledLog.js"
-import type { CacheItem, CacheTier, TierName } from "./CacheTier.js"
+import type { CacheItem, CacheTier, LeaseRead, TierName } from "./CacheTier.js"
 import type { CacheEntry } from "./Envelope.js"
 import type { InvalidationGuard } from "./InvalidationGuard.js"
 import type { MemoryTier } from "./MemoryTier.js"
@@ -104,7 +104,9 @@ export interface TieredReads {
   readonly readRemote: (
     keys: ReadonlyArray<string>,
     remote: ReadonlyArray<CacheTier>,
-    since: number
+    since: number,
+    /** Taken by the Redis tier in its read (`ReadOptions.lease`; one key). */
+    lease?: LeaseRead
   ) => Effect.Effect<Array<Option.Option<CacheHit>>>
   /**
    * The fail-safe read of one key, for when the origin has failed and the answer would be an
@@ -143,20 +145,27 @@ export const make = (options: TieredReadsOptions): Effect.Effect<TieredReads, ne
     const warnReadFailed = (tier: TierName, keys: number, error: unknown) =>
       warn(tier, "cache: a remote read failed; its keys fall through to the next tier", { tier, keys, error: errorText(error) })
 
-    const readRemote = (keys: ReadonlyArray<string>, remote: ReadonlyArray<CacheTier>, since: number, failSafe = false) =>
+    const readRemote = (keys: ReadonlyArray<string>, remote: ReadonlyArray<CacheTier>, since: number, failSafe = false, lease?: LeaseRead) =>
       Effect.gen(function*() {
         const found: Array<Option.Option<CacheHit>> = keys.map(() => Option.none())
         let missing: Array<number> = keys.map((_, i) => i)
         const above: Array<CacheTier> = []
         for (const tier of remote) {
           if (missing.length === 0) break
-          const result = yield* Effect.either(tier.getMany(missing.map((i) => keys[i]!), failSafe ? { failSafe } : undefined))
+          // The lease goes with the Redis read; a tier that found the lease taken did not read.
+          let unread = false
+          const withLease = lease !== undefined && tier.name === "redis"
+            ? { lease: { ...lease, taken: (ours: boolean) => ((unread = !ours), lease.taken(ours)) } }
+            : {}
+          const read = failSafe || withLease.lease !== undefined ? { ...(failSafe ? { failSafe } : {}), ...withLease } : undefined
+          const result = yield* Effect.either(tier.getMany(missing.map((i) => keys[i]!), read))
           if (Either.isLeft(result)) {
             // Not a backfill target either: a write to a tier that just failed would fail too.
             hooks.onLookup?.(tier.name, "error")
             yield* warnReadFailed(tier.name, missing.length, result.left)
             continue
           }
+          if (unread) continue
           const now = yield* Clock.currentTimeMillis
           const stillMissing: Array<number> = []
           const backfill: Array<CacheItem> = []
@@ -323,5 +332,5 @@ export const make = (options: TieredReadsOptions): Effect.Effect<TieredReads, ne
         return Option.isSome(inMemory) || remote.length === 0 ? Effect.succeed(inMemory) : sharedRead(key, remote, true)
       })
 
-    return { readRemote: (keys, remote, since) => readRemote(keys, remote, since), recheck, readTiers, readOne, readMemoryOne, readShared }
+    return { readRemote: (keys, remote, since, lease) => readRemote(keys, remote, since, false, lease), recheck, readTiers, readOne, readMemoryOne, readShared }
   })

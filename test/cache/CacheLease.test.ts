@@ -14,7 +14,7 @@ import { SqlClient } from "@effect/sql"
 import { Redis } from "../../src/redis/Redis.js"
 import { assertHit, bytes, ensure, eventually, freshNamespace, inTier, isolation, makeOrigin, policy, redisAdapter, sqlClient, text } from "./tiered-fixtures.js"
 
-const instance = (prefix: string, name: string, withLease: boolean, lease?: CacheLease, reads?: { n: number }) =>
+const instance = (prefix: string, name: string, withLease: boolean, lease?: CacheLease, reads?: { n: number }, inReads = false) =>
   Effect.gen(function*() {
     const redis = yield* redisAdapter(inject("redisUrl"), name)
     const made = yield* Effect.provideService(RedisTier.make({ prefix }), Redis, redis)
@@ -32,12 +32,43 @@ const instance = (prefix: string, name: string, withLease: boolean, lease?: Cach
       writeQueueCapacity: 100,
       writeBatchSize: 10,
       invalidationMemory: 100,
-      ...(lease !== undefined ? { lease } : withLease ? { lease: redisLease(redis, { prefix, instanceId: name, ttl: "5 seconds", wait: "2 seconds" }) } : {})
+      ...(lease !== undefined ? { lease } : withLease ? { lease: redisLease(redis, { prefix, instanceId: name, ttl: "5 seconds", wait: "2 seconds", inReads }) } : {})
     })
   })
 
+/**
+ * An instance whose Redis tier takes the lease in its read (`inReads`, as `CacheStack` wires
+ * it), counting the tier's reads (`reads`, and those with a lease in `leasedReads`) and the
+ * lease's separate acquires; `afterFirstRead` runs once, after the instance's first read.
+ */
+const inReadsInstance = (prefix: string, name: string, afterFirstRead: Effect.Effect<void> = Effect.void) =>
+  Effect.gen(function*() {
+    const redis = yield* redisAdapter(inject("redisUrl"), name)
+    const made = yield* Effect.provideService(RedisTier.make({ prefix }), Redis, redis)
+    const counts = { reads: 0, leasedReads: 0, acquires: 0 }
+    const tier: RedisTier.RedisCacheTier = {
+      ...made,
+      getMany: (keys, read) =>
+        Effect.suspend(() => {
+          counts.reads++
+          if (read?.lease !== undefined) counts.leasedReads++
+          return counts.reads === 1 ? Effect.tap(made.getMany(keys, read), () => afterFirstRead) : made.getMany(keys, read)
+        })
+    }
+    const lease = redisLease(redis, { prefix, instanceId: name, ttl: "5 seconds", wait: "2 seconds", inReads: true })
+    const cache = yield* TieredCache.make({
+      memory: yield* MemoryTier.make(),
+      redis: tier,
+      writeQueueCapacity: 100,
+      writeBatchSize: 10,
+      invalidationMemory: 100,
+      lease: { ...lease, acquire: (key) => Effect.suspend(() => (counts.acquires++, lease.acquire(key))) }
+    })
+    return { cache, counts, redis }
+  })
+
 /** An instance with the lease over real Redis and PostgreSQL tiers, counting each tier's reads. */
-const instanceWithPostgres = (name: string, reads: { redis: number; postgres: number }) =>
+const instanceWithPostgres = (name: string, reads: { redis: number; postgres: number }, inReads = false) =>
   Effect.gen(function*() {
     const { prefix, schema } = yield* isolation({ redisUrl: inject("redisUrl"), databaseUrl: inject("databaseUrl") })
     const redis = yield* redisAdapter(inject("redisUrl"), name)
@@ -60,7 +91,7 @@ const instanceWithPostgres = (name: string, reads: { redis: number; postgres: nu
       writeQueueCapacity: 100,
       writeBatchSize: 10,
       invalidationMemory: 100,
-      lease: redisLease(redis, { prefix, instanceId: name, ttl: "5 seconds", wait: "2 seconds" })
+      lease: redisLease(redis, { prefix, instanceId: name, ttl: "5 seconds", wait: "2 seconds", inReads })
     })
     return { cache, redisTier, postgresTier }
   })
@@ -101,24 +132,58 @@ const staleThenRefreshed = (
   })
 
 describe("cross-instance load lease", () => {
-  it.scopedLive("two instances missing one key at once make one origin call; the other answers from Redis", () =>
+  for (const inReads of [false, true]) {
+    it.scopedLive(`two instances missing one key at once make one origin call; the other answers from Redis${inReads ? " (lease taken in the read)" : ""}`, () =>
+      Effect.gen(function*() {
+        const prefix = `${freshNamespace("lease")}:`
+        const a = yield* instance(prefix, "lease-a", true, undefined, undefined, inReads)
+        const b = yield* instance(prefix, "lease-b", true, undefined, undefined, inReads)
+        const calls = { n: 0 }
+        const gate = yield* Deferred.make<void>()
+        const p = policy({ fresh: "1 minute", grace: "1 minute" })
+        const first = yield* Effect.fork(a.getOrSet("ns:cold", slowOrigin(calls, gate, "from-a"), p))
+        yield* Effect.sleep("50 millis")
+        const second = yield* Effect.fork(b.getOrSet("ns:cold", slowOrigin(calls, gate, "from-b"), p))
+        yield* Effect.sleep("100 millis")
+        yield* Deferred.succeed(gate, undefined)
+        const [hitA, hitB] = [yield* Fiber.join(first), yield* Fiber.join(second)]
+        assert.strictEqual(calls.n, 1, "one origin call for both instances")
+        assert.strictEqual(text(hitA), "from-a")
+        assert.strictEqual(text(hitB), "from-a")
+        assert.strictEqual(hitB.status, "HIT-REDIS")
+      }))
+  }
+
+  it.scopedLive("with the lease taken in the read, a miss reads Redis twice and takes no separate lease; the lease is the instance's while it loads and goes after", () =>
     Effect.gen(function*() {
-      const prefix = `${freshNamespace("lease")}:`
-      const a = yield* instance(prefix, "lease-a", true)
-      const b = yield* instance(prefix, "lease-b", true)
+      const prefix = `${freshNamespace("leaseread")}:`
+      const { cache, counts, redis } = yield* inReadsInstance(prefix, "leaseread-a")
       const calls = { n: 0 }
       const gate = yield* Deferred.make<void>()
-      const p = policy({ fresh: "1 minute", grace: "1 minute" })
-      const first = yield* Effect.fork(a.getOrSet("ns:cold", slowOrigin(calls, gate, "from-a"), p))
-      yield* Effect.sleep("50 millis")
-      const second = yield* Effect.fork(b.getOrSet("ns:cold", slowOrigin(calls, gate, "from-b"), p))
-      yield* Effect.sleep("100 millis")
+      const load = yield* Effect.fork(cache.getOrSet("ns:cold", slowOrigin(calls, gate, "v1"), policy({ fresh: "1 minute", grace: "1 minute" })))
+      yield* eventually(Effect.sync(() => calls.n).pipe(Effect.flatMap((n) => ensure(n === 1, "not loading yet"))))
+      const holder = yield* Effect.promise(() => redis.client.get(`${prefix}lease:ns:cold`))
+      assert.strictEqual(holder, "leaseread-a", "the lease is held while the origin loads")
       yield* Deferred.succeed(gate, undefined)
-      const [hitA, hitB] = [yield* Fiber.join(first), yield* Fiber.join(second)]
-      assert.strictEqual(calls.n, 1, "one origin call for both instances")
-      assert.strictEqual(text(hitA), "from-a")
-      assert.strictEqual(text(hitB), "from-a")
-      assert.strictEqual(hitB.status, "HIT-REDIS")
+      assert.strictEqual(text(yield* Fiber.join(load)), "v1")
+      assert.deepStrictEqual(counts, { reads: 2, leasedReads: 1, acquires: 0 }, "the read path's read, then the lease and the look in one")
+      yield* eventually(Effect.flatMap(Effect.promise(() => redis.client.exists(`${prefix}lease:ns:cold`)), (n) => ensure(n === 0, "lease still held")))
+      assert.strictEqual(text(yield* inTier(yield* Effect.provideService(RedisTier.make({ prefix }), Redis, redis), "ns:cold")), "v1")
+    }))
+
+  it.scopedLive("with the lease taken in the read, a value another instance stored and let go of since the read path's read is found by that read: no origin call, the lease given back", () =>
+    Effect.gen(function*() {
+      const prefix = `${freshNamespace("leaseread2")}:`
+      const a = yield* instance(prefix, "leaseread2-a", false)
+      const { cache, counts, redis } = yield* inReadsInstance(prefix, "leaseread2-b", holderStores(a, "race:k"))
+      const calls = { n: 0 }
+      const gate = yield* Deferred.make<void>()
+      yield* Deferred.succeed(gate, undefined)
+      const hit = yield* cache.getOrSet("race:k", slowOrigin(calls, gate, "loaded again"), policy())
+      assert.strictEqual(text(hit), "stored by the holder")
+      assert.strictEqual(calls.n, 0, "the origin was not asked")
+      assert.deepStrictEqual(counts, { reads: 2, leasedReads: 1, acquires: 0 })
+      assert.strictEqual(yield* Effect.promise(() => redis.client.exists(`${prefix}lease:race:k`)), 0, "the lease taken for nothing is given back")
     }))
 
   it.scopedLive("without the lease both instances load", () =>
@@ -142,7 +207,7 @@ describe("cross-instance load lease", () => {
   it.scopedLive("a failed load gives the lease back: the waiting instance loads without waiting out the lease", () =>
     Effect.gen(function*() {
       const prefix = `${freshNamespace("leasefail")}:`
-      const a = yield* instance(prefix, "leasefail-a", true)
+      const a = yield* instance(prefix, "leasefail-a", true, undefined, undefined, true)
       const b = yield* instance(prefix, "leasefail-b", true)
       const p = policy({ fresh: "1 minute", grace: "1 minute" })
       const failing = Effect.zipRight(Effect.sleep("100 millis"), Effect.fail("origin down" as const))
@@ -210,51 +275,55 @@ describe("cross-instance load lease", () => {
       assert.deepStrictEqual([acquires, released], [1, 1], "the lease taken for nothing is given back")
     }))
 
-  it.scopedLive("with the lease, the refresh of a stale entry takes the fresher copy another instance stored, reading Redis once (after the lease is taken)", () =>
-    Effect.gen(function*() {
-      const prefix = `${freshNamespace("leaserefresh")}:`
-      const a = yield* instance(prefix, "leaserefresh-a", true)
-      const reads = { n: 0 }
-      const b = yield* instance(prefix, "leaserefresh-b", true, undefined, reads)
-      const origin = makeOrigin()
-      assertHit(yield* a.getOrSet("swr:k", origin.value("v1"), shortFresh), "MISS", "v1")
-      yield* a.flush
-      assertHit(yield* b.getOrSet("swr:k", origin.value("unused"), shortFresh), "HIT-REDIS", "v1")
-      yield* Effect.sleep("250 millis")
-      // a refreshes first (awaiting its load) and stores the new value in Redis.
-      assertHit(yield* a.getOrSet("swr:k", origin.value("v2"), { ...shortFresh, staleWhileRevalidate: false }), "MISS", "v2")
-      yield* a.flush
-      // b still has v1, stale: answered at once; its refresh takes the lease, then finds v2.
-      const refreshReads = yield* staleThenRefreshed(b, reads, origin.value("from the origin"), "v1", "v2")
-      assert.strictEqual(origin.calls(), 2, "b's refresh did not call the origin")
-      assert.strictEqual(refreshReads, 1, "one read of Redis for the refresh")
-    }))
+  for (const inReads of [false, true]) {
+    it.scopedLive(`with the lease, the refresh of a stale entry takes the fresher copy another instance stored, reading Redis once (after the lease is taken)${inReads ? ", in the read" : ""}`, () =>
+      Effect.gen(function*() {
+        const prefix = `${freshNamespace("leaserefresh")}:`
+        const a = yield* instance(prefix, "leaserefresh-a", true, undefined, undefined, inReads)
+        const reads = { n: 0 }
+        const b = yield* instance(prefix, "leaserefresh-b", true, undefined, reads, inReads)
+        const origin = makeOrigin()
+        assertHit(yield* a.getOrSet("swr:k", origin.value("v1"), shortFresh), "MISS", "v1")
+        yield* a.flush
+        assertHit(yield* b.getOrSet("swr:k", origin.value("unused"), shortFresh), "HIT-REDIS", "v1")
+        yield* Effect.sleep("250 millis")
+        // a refreshes first (awaiting its load) and stores the new value in Redis.
+        assertHit(yield* a.getOrSet("swr:k", origin.value("v2"), { ...shortFresh, staleWhileRevalidate: false }), "MISS", "v2")
+        yield* a.flush
+        // b still has v1, stale: answered at once; its refresh takes the lease, then finds v2.
+        const refreshReads = yield* staleThenRefreshed(b, reads, origin.value("from the origin"), "v1", "v2")
+        assert.strictEqual(origin.calls(), 2, "b's refresh did not call the origin")
+        assert.strictEqual(refreshReads, 1, "one read of Redis for the refresh")
+      }))
 
-  it.scopedLive("with the lease, the refresh of a stale entry nobody refreshed reads Redis once, then calls the origin", () =>
-    Effect.gen(function*() {
-      const prefix = `${freshNamespace("leaserefresh1")}:`
-      const reads = { n: 0 }
-      const b = yield* instance(prefix, "leaserefresh1-b", true, undefined, reads)
-      const origin = makeOrigin()
-      assertHit(yield* b.getOrSet("swr:k", origin.value("v1"), shortFresh), "MISS", "v1")
-      yield* b.flush
-      yield* Effect.sleep("250 millis")
-      const refreshReads = yield* staleThenRefreshed(b, reads, origin.value("v2"), "v1", "v2")
-      assert.strictEqual(origin.calls(), 2, "the refresh called the origin")
-      assert.strictEqual(refreshReads, 1, "one read of Redis for the refresh")
-    }))
+    it.scopedLive(`with the lease, the refresh of a stale entry nobody refreshed reads Redis once, then calls the origin${inReads ? " (lease taken in the read)" : ""}`, () =>
+      Effect.gen(function*() {
+        const prefix = `${freshNamespace("leaserefresh1")}:`
+        const reads = { n: 0 }
+        const b = yield* instance(prefix, "leaserefresh1-b", true, undefined, reads, inReads)
+        const origin = makeOrigin()
+        assertHit(yield* b.getOrSet("swr:k", origin.value("v1"), shortFresh), "MISS", "v1")
+        yield* b.flush
+        yield* Effect.sleep("250 millis")
+        const refreshReads = yield* staleThenRefreshed(b, reads, origin.value("v2"), "v1", "v2")
+        assert.strictEqual(origin.calls(), 2, "the refresh called the origin")
+        assert.strictEqual(refreshReads, 1, "one read of Redis for the refresh")
+      }))
+  }
 
-  it.scopedLive("with Redis and PostgreSQL, a leased miss reads PostgreSQL once (the read path) and only Redis after taking the lease; the value reaches both", () =>
-    Effect.gen(function*() {
-      const reads = { redis: 0, postgres: 0 }
-      const { cache, postgresTier, redisTier } = yield* instanceWithPostgres("leasepg", reads)
-      const origin = makeOrigin()
-      assertHit(yield* cache.getOrSet("ns:cold", origin.value("v1"), policy({ fresh: "1 minute", grace: "1 minute" })), "MISS", "v1")
-      assert.strictEqual(origin.calls(), 1)
-      assert.deepStrictEqual(reads, { redis: 2, postgres: 1 }, "the read path asked both tiers, the look after the lease Redis alone")
-      yield* cache.flush
-      const [inRedis, inPostgres] = yield* Effect.all([inTier(redisTier, "ns:cold"), inTier(postgresTier, "ns:cold")])
-      assert.strictEqual(text(inRedis), "v1")
-      assert.strictEqual(text(inPostgres), "v1")
-    }))
+  for (const inReads of [false, true]) {
+    it.scopedLive(`with Redis and PostgreSQL, a leased miss reads PostgreSQL once (the read path) and only Redis after taking the lease; the value reaches both${inReads ? " (lease taken in the read)" : ""}`, () =>
+      Effect.gen(function*() {
+        const reads = { redis: 0, postgres: 0 }
+        const { cache, postgresTier, redisTier } = yield* instanceWithPostgres(inReads ? "leasepg-inread" : "leasepg", reads, inReads)
+        const origin = makeOrigin()
+        assertHit(yield* cache.getOrSet("ns:cold", origin.value("v1"), policy({ fresh: "1 minute", grace: "1 minute" })), "MISS", "v1")
+        assert.strictEqual(origin.calls(), 1)
+        assert.deepStrictEqual(reads, { redis: 2, postgres: 1 }, "the read path asked both tiers, the look after the lease Redis alone")
+        yield* cache.flush
+        const [inRedis, inPostgres] = yield* Effect.all([inTier(redisTier, "ns:cold"), inTier(postgresTier, "ns:cold")])
+        assert.strictEqual(text(inRedis), "v1")
+        assert.strictEqual(text(inPostgres), "v1")
+      }))
+  }
 })
