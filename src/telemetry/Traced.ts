@@ -27,8 +27,9 @@ export const withSpan: {
   const dataFirst = typeof arguments[0] !== "string"
   const name: string = dataFirst ? arguments[1] : arguments[0]
   const options: Tracer.SpanOptions = { ...(dataFirst ? arguments[2] : arguments[1]), captureStackTrace: false }
+  // The flag is read in one step of the fiber (not a `FiberRef.get` and a `flatMap`: three).
   const traced = <A, E, R>(self: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
-    Effect.flatMap(FiberRef.get(FiberRef.currentTracerEnabled), (on) => (on ? Effect.withSpan(self, name, options) : self))
+    Effect.withFiberRuntime<A, E, R>((fiber) => (fiber.getFiberRef(FiberRef.currentTracerEnabled) ? Effect.withSpan(self, name, options) : self))
   return dataFirst ? traced(arguments[0]) : traced
 } as never
 
@@ -56,4 +57,4 @@ export const fn = (name: string, options?: Tracer.SpanOptions): Effect.fn.Gen & 
  * span that is not there builds an exception with its stack trace).
  */
 export const annotate = (key: string, value: unknown): Effect.Effect<void> =>
-  Effect.flatMap(FiberRef.get(FiberRef.currentTracerEnabled), (on) => (on ? Effect.annotateCurrentSpan(key, value) : Effect.void))
+  Effect.withFiberRuntime((fiber) => (fiber.getFiberRef(FiberRef.currentTracerEnabled) ? Effect.annotateCurrentSpan(key, value) : Effect.void))
