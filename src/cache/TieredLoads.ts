@@ -204,7 +204,10 @@ export const make = (options: TieredLoadsOptions): TieredLoads => {
        * Takes the lease and, when it is ours, looks at Redis once more: the holder before us (if
        * any) may have stored its value and let the lease go since our last read of the shared
        * tiers (this get's, or a poll's). With `lease.inRead`, both in the one round trip of the
-       * Redis tier's read; should that read take no lease (Redis failed), as two steps.
+       * Redis tier's read; should that read take no lease (Redis failed), as two steps. The look
+       * reads Redis only: a holder writes Redis before it lets the lease go (`flush`, below), and
+       * a PostgreSQL read there cost a miss about a quarter of its cache CPU. A value too large
+       * for Redis is then loaded twice in that narrow race, never answered wrong.
        */
       const takeLease = (l: CacheLease) =>
         Effect.gen(function*() {
@@ -252,10 +255,6 @@ export const make = (options: TieredLoadsOptions): TieredLoads => {
           }
         }
       }
-      // The look after the lease reads Redis only: a holder writes Redis before it lets the lease
-      // go (`flush`, below), and a PostgreSQL read there cost a miss about a quarter of its cache
-      // CPU. A value too large for Redis is then loaded twice in that narrow race, never answered
-      // wrong.
       hooks.onOriginLoad?.()
       const hard = Duration.decode(policy.hardTimeout)
       // A `Deadline` (one fiber, a plain timer) rather than `Effect.timeoutFail` (two fibers and
