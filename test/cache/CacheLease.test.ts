@@ -41,9 +41,9 @@ const instance = (prefix: string, name: string, withLease: boolean, lease?: Cach
  * it), counting the tier's reads (`reads`, and those with a lease in `leasedReads`) and the
  * lease's separate acquires; `afterFirstRead` runs once, after the instance's first read.
  */
-const inReadsInstance = (prefix: string, name: string, afterFirstRead: Effect.Effect<void> = Effect.void) =>
+const inReadsInstance = (prefix: string, name: string, afterFirstRead: Effect.Effect<void> = Effect.void, redisUrl = inject("redisUrl")) =>
   Effect.gen(function*() {
-    const redis = yield* redisAdapter(inject("redisUrl"), name)
+    const redis = yield* redisAdapter(redisUrl, name)
     const made = yield* Effect.provideService(RedisTier.make({ prefix }), Redis, redis)
     const counts = { reads: 0, leasedReads: 0, acquires: 0 }
     const tier: RedisTier.RedisCacheTier = {
@@ -202,6 +202,18 @@ describe("cross-instance load lease", () => {
       yield* Deferred.succeed(gate, undefined)
       yield* Fiber.join(both)
       assert.strictEqual(calls.n, 2)
+    }))
+
+  it.scopedLive("with the lease taken in the read and Redis unreachable, a miss falls back to the separate acquire and loads without the lease", () =>
+    Effect.gen(function*() {
+      // Nothing listens on port 1: every command fails at once (no offline queue).
+      const { cache, counts } = yield* inReadsInstance(`${freshNamespace("leasedown")}:`, "leasedown", Effect.void, "redis://127.0.0.1:1")
+      const origin = makeOrigin()
+      const hit = yield* cache.getOrSet("ns:k", origin.value("v1"), policy())
+      assert.strictEqual(text(hit), "v1")
+      assert.strictEqual(hit.status, "MISS")
+      assert.strictEqual(origin.calls(), 1)
+      assert.deepStrictEqual(counts, { reads: 3, leasedReads: 1, acquires: 1 }, "the read path's read, the leased read, then the acquire and the read after it")
     }))
 
   it.scopedLive("a failed load gives the lease back: the waiting instance loads without waiting out the lease", () =>
