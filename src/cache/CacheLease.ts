@@ -36,6 +36,7 @@ export interface CacheLease {
  * a second origin load costs more than waiting. A dead Redis still fails at once (no offline queue).
  */
 export const ACQUIRE_BOUND = Duration.seconds(1)
+const ACQUIRE_BOUND_MS = Duration.toMillis(ACQUIRE_BOUND)
 
 // Deletes the lease only when it is still ours (it may have expired and been taken by another).
 const RELEASE = `if redis.call("GET", KEYS[1]) == ARGV[1] then return redis.call("DEL", KEYS[1]) else return 0 end`
@@ -68,7 +69,7 @@ export const redisLease = (
       Effect.ignore(redis.use("EVAL", (c) => c.eval(RELEASE, 1, leaseKey(key), options.instanceId))),
     wait: Duration.decode(options.wait),
     ...(options.inReads === true
-      ? { inRead: (key: string, taken: (ours: boolean) => void): LeaseRead => ({ key: leaseKey(key), owner: options.instanceId, ttlMs, boundMs: Duration.toMillis(ACQUIRE_BOUND), taken }) }
+      ? { inRead: (key: string, taken: (ours: boolean) => void): LeaseRead => ({ key: leaseKey(key), owner: options.instanceId, ttlMs, boundMs: ACQUIRE_BOUND_MS, taken }) }
       : {})
   }
 }

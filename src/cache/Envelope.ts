@@ -184,10 +184,13 @@ export const encodeUncompressed = (entry: CacheEntry, site?: string): Uint8Array
  * saves bytes. Never fails: should zlib fail, the body is stored uncompressed. Safe to run
  * concurrently; each compression occupies one libuv pool thread.
  */
+/** Whether {@link encode} tries to compress `entry`'s body: longer than `compressAbove`. */
+const compressible = (entry: CacheEntry, options?: EncodeOptions): boolean =>
+  entry.value.byteLength > (options?.compressAbove ?? DEFAULT_COMPRESS_ABOVE)
+
 export const encode = (entry: CacheEntry, options?: EncodeOptions): Effect.Effect<Uint8Array> => {
-  const threshold = options?.compressAbove ?? DEFAULT_COMPRESS_ABOVE
   const site = options?.site
-  if (!(entry.value.byteLength > threshold)) return Effect.succeed(encodeUncompressed(entry, site))
+  if (!compressible(entry, options)) return Effect.succeed(encodeUncompressed(entry, site))
   return Effect.map(gzip(entry.value), (compressed) =>
     Option.isSome(compressed) && compressed.value.byteLength < entry.value.byteLength
       ? frame(entry, compressed.value, FLAG_GZIP, site)
@@ -272,18 +275,19 @@ const EMPTY_BYTES = new Uint8Array(0)
  */
 export const encodeAll = (entries: ReadonlyArray<CacheEntry>, options?: EncodeOptions): Effect.Effect<Array<Uint8Array>> =>
   Effect.suspend(() => {
-    const threshold = options?.compressAbove ?? DEFAULT_COMPRESS_ABOVE
     const out: Array<Uint8Array> = []
-    const compressible: Array<number> = []
+    const toCompress: Array<number> = []
     for (let i = 0; i < entries.length; i++) {
       const entry = entries[i]!
-      if (entry.value.byteLength > threshold) compressible.push(i)
-      out.push(entry.value.byteLength > threshold ? EMPTY_BYTES : encodeUncompressed(entry, options?.site))
+      if (compressible(entry, options)) {
+        toCompress.push(i)
+        out.push(EMPTY_BYTES)
+      } else out.push(encodeUncompressed(entry, options?.site))
     }
     const one = (i: number) => Effect.map(encode(entries[i]!, options), (bytes) => void (out[i] = bytes))
-    if (compressible.length === 0) return Effect.succeed(out)
-    if (compressible.length === 1) return Effect.as(one(compressible[0]!), out)
-    return Effect.as(Effect.forEach(compressible, one, { concurrency: 2, discard: true }), out)
+    if (toCompress.length === 0) return Effect.succeed(out)
+    if (toCompress.length === 1) return Effect.as(one(toCompress[0]!), out)
+    return Effect.as(Effect.forEach(toCompress, one, { concurrency: 2, discard: true }), out)
   })
 
 /**

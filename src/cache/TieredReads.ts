@@ -27,7 +27,7 @@
  */
 import { Clock, Duration, Effect, Either, Exit, FiberId, FiberSet, Option, type Scope } from "effect"
 import { errorText, throttledWarning } from "../telemetry/ThrottledLog.js"
-import type { CacheItem, CacheTier, LeaseRead, TierName } from "./CacheTier.js"
+import type { CacheItem, CacheTier, LeaseRead, ReadOptions, TierName } from "./CacheTier.js"
 import type { CacheEntry } from "./Envelope.js"
 import type { InvalidationGuard } from "./InvalidationGuard.js"
 import type { MemoryTier } from "./MemoryTier.js"
@@ -154,10 +154,12 @@ export const make = (options: TieredReadsOptions): Effect.Effect<TieredReads, ne
           if (missing.length === 0) break
           // The lease goes with the Redis read; a tier that found the lease taken did not read.
           let unread = false
-          const withLease = lease !== undefined && tier.name === "redis"
-            ? { lease: { ...lease, taken: (ours: boolean) => ((unread = !ours), lease.taken(ours)) } }
-            : {}
-          const read = failSafe || withLease.lease !== undefined ? { ...(failSafe ? { failSafe } : {}), ...withLease } : undefined
+          const read: ReadOptions = {
+            ...(failSafe ? { failSafe } : {}),
+            ...(lease !== undefined && tier.name === "redis"
+              ? { lease: { ...lease, taken: (ours: boolean) => ((unread = !ours), lease.taken(ours)) } }
+              : {})
+          }
           const result = yield* Effect.either(tier.getMany(missing.map((i) => keys[i]!), read))
           if (Either.isLeft(result)) {
             // Not a backfill target either: a write to a tier that just failed would fail too.
