@@ -12,7 +12,7 @@
  * | 2 | 1 | flags: bit 0 = body gzip-compressed; every other bit must be 0 |
  * | 3 | 4 | header length `h` in bytes |
  * | 7 | 4 | stored body length `b` in bytes |
- * | 11 | h | header: UTF-8 JSON `{ct, c, f, s, g, n}` (content type, created, fresh until, stale until, tags, raw body length) |
+ * | 11 | h | header: UTF-8 JSON `{ct, c, f, s, g, n, st?, e?}` (content type, created, fresh until, stale until, tags, raw body length, site, the body's hash) |
  * | 11 + h | b | body (compressed when flag bit 0 is set) |
  *
  * Decoding is total: bad magic, another format version, unknown flags, a length that does not
@@ -21,6 +21,10 @@
  * `Option.none()`, never a failure or a defect. An uncompressed body has no checksum: flipped
  * bits inside it are not detected (Redis and PostgreSQL do not corrupt values; the envelope
  * guards against format drift and truncation).
+ *
+ * `e` is the body's hash (`BodyHash`, its ETag): a body read back gets it with {@link decode}
+ * and is not hashed again. Envelopes written without it (before it existed) read as before, the
+ * body hashed when first answered; a value that is not a hash's shape is ignored.
  *
  * Compression is gzip through the asynchronous `node:zlib` API (libuv thread pool), so large
  * bodies never block the event loop; gzip rather than brotli because its CRC and length trailer
@@ -32,6 +36,7 @@
  */
 import { Effect, Option } from "effect"
 import * as zlib from "node:zlib"
+import * as BodyHash from "./BodyHash.js"
 
 /** One cached value with its timing and tags. Times are epoch milliseconds. */
 export interface CacheEntry {
@@ -100,6 +105,8 @@ export interface EnvelopeHeader {
   readonly site?: string | undefined
   /** Length of the body once inflated. */
   readonly rawLength: number
+  /** The body's hash (`BodyHash`), when its writer gave it. */
+  readonly hash?: string | undefined
   /** Offset of the body in the envelope. */
   readonly bodyOffset: number
   /** Length of the body as stored. */
@@ -114,6 +121,7 @@ interface HeaderJson {
   readonly g: ReadonlyArray<string>
   readonly n: number
   readonly st?: string
+  readonly e?: string
 }
 
 const encoder = new TextEncoder()
@@ -154,6 +162,8 @@ const gunzip = (body: Uint8Array, rawLength: number): Effect.Effect<Option.Optio
  * exact byte layouts.
  */
 export const frame = (entry: CacheEntry, body: Uint8Array, flags: number, site?: string): Uint8Array => {
+  // Bodies over a hash step were hashed in steps by `encode` (`BodyHash.prepare`), never here.
+  const hash = entry.value.byteLength <= BodyHash.HASH_STEP_BYTES ? BodyHash.hashOf(entry.value) : BodyHash.known(entry.value)
   const header: HeaderJson = {
     ct: entry.contentType,
     c: entry.createdAt,
@@ -161,7 +171,8 @@ export const frame = (entry: CacheEntry, body: Uint8Array, flags: number, site?:
     s: entry.staleUntil,
     g: entry.tags,
     n: entry.value.byteLength,
-    ...(site === undefined ? {} : { st: site })
+    ...(site === undefined ? {} : { st: site }),
+    ...(hash === undefined ? {} : { e: hash })
   }
   const headerBytes = encoder.encode(JSON.stringify(header))
   const out = new Uint8Array(FIXED_HEADER_BYTES + headerBytes.byteLength + body.byteLength)
@@ -179,16 +190,26 @@ export const frame = (entry: CacheEntry, body: Uint8Array, flags: number, site?:
 /** The envelope of `entry` without compression. Pure and synchronous. */
 export const encodeUncompressed = (entry: CacheEntry, site?: string): Uint8Array => frame(entry, entry.value, 0, site)
 
-/**
- * Encodes `entry`, compressing the body when it is longer than `compressAbove` and compression
- * saves bytes. Never fails: should zlib fail, the body is stored uncompressed. Safe to run
- * concurrently; each compression occupies one libuv pool thread.
- */
 /** Whether {@link encode} tries to compress `entry`'s body: longer than `compressAbove`. */
 const compressible = (entry: CacheEntry, options?: EncodeOptions): boolean =>
   entry.value.byteLength > (options?.compressAbove ?? DEFAULT_COMPRESS_ABOVE)
 
+/** Whether `entry`'s body must be hashed in steps before it is framed. */
+const unhashedLarge = (entry: CacheEntry): boolean =>
+  entry.value.byteLength > BodyHash.HASH_STEP_BYTES && BodyHash.known(entry.value) === undefined
+
+/**
+ * Encodes `entry`, compressing the body when it is longer than `compressAbove` and compression
+ * saves bytes, with the body's hash (a large body hashed in steps first). Never fails: should
+ * zlib fail, the body is stored uncompressed. Safe to run concurrently; each compression
+ * occupies one libuv pool thread.
+ */
 export const encode = (entry: CacheEntry, options?: EncodeOptions): Effect.Effect<Uint8Array> => {
+  if (unhashedLarge(entry)) return Effect.zipRight(BodyHash.prepare(entry.value), Effect.suspend(() => encodeHashed(entry, options)))
+  return encodeHashed(entry, options)
+}
+
+const encodeHashed = (entry: CacheEntry, options?: EncodeOptions): Effect.Effect<Uint8Array> => {
   const site = options?.site
   if (!compressible(entry, options)) return Effect.succeed(encodeUncompressed(entry, site))
   return Effect.map(gzip(entry.value), (compressed) =>
@@ -257,6 +278,7 @@ export const decodeHeader = (
     staleUntil: parsed.s,
     tags: parsed.g,
     ...(typeof parsed.st === "string" ? { site: parsed.st } : {}),
+    ...(BodyHash.isHash(parsed.e) ? { hash: parsed.e } : {}),
     compressed,
     rawLength: parsed.n,
     bodyOffset,
@@ -269,8 +291,8 @@ const EMPTY_BYTES = new Uint8Array(0)
 
 /**
  * Encodes the entries of one write batch, in order, compressing at most two bodies at a time:
- * the libuv pool keeps threads for the reads' inflation. Entries stored uncompressed are framed
- * at once, and a batch with one body to compress waits for it alone: fibers (two per batch with
+ * the libuv pool keeps threads for the reads' inflation (a large body's hash steps run with its
+ * compression). Entries stored uncompressed are framed at once, and a batch with one body to compress waits for it alone: fibers (two per batch with
  * `Effect.forEach`'s concurrency) only when two or more bodies compress.
  */
 export const encodeAll = (entries: ReadonlyArray<CacheEntry>, options?: EncodeOptions): Effect.Effect<Array<Uint8Array>> =>
@@ -279,7 +301,7 @@ export const encodeAll = (entries: ReadonlyArray<CacheEntry>, options?: EncodeOp
     const toCompress: Array<number> = []
     for (let i = 0; i < entries.length; i++) {
       const entry = entries[i]!
-      if (compressible(entry, options)) {
+      if (compressible(entry, options) || unhashedLarge(entry)) {
         toCompress.push(i)
         out.push(EMPTY_BYTES)
       } else out.push(encodeUncompressed(entry, options?.site))
@@ -320,14 +342,29 @@ export const decodeSync = (bytes: Uint8Array, site?: string): Option.Option<Cach
   }
 }
 
-const entryOf = (h: EnvelopeHeader, value: Uint8Array): CacheEntry => ({
-  value,
-  contentType: h.contentType,
-  createdAt: h.createdAt,
-  freshUntil: h.freshUntil,
-  staleUntil: h.staleUntil,
-  tags: h.tags
-})
+/** The length of the envelope each decoded value was read from (see {@link storedLengthOf}). */
+const storedLengths = new WeakMap<Uint8Array, number>()
+
+/**
+ * The byte length of the envelope `value` was decoded from, if it was read from a remote tier:
+ * what encoding it again would give, within a few header bytes (same body, same compression).
+ * Lets a tier with a size bound (Redis) turn down a backfilled value without compressing it
+ * again (gzip of a 30 MB body is ~0.5 s of CPU).
+ */
+export const storedLengthOf = (value: Uint8Array): number | undefined => storedLengths.get(value)
+
+const entryOf = (h: EnvelopeHeader, value: Uint8Array): CacheEntry => {
+  BodyHash.remember(value, h.hash)
+  storedLengths.set(value, h.bodyOffset + h.bodyLength)
+  return {
+    value,
+    contentType: h.contentType,
+    createdAt: h.createdAt,
+    freshUntil: h.freshUntil,
+    staleUntil: h.staleUntil,
+    tags: h.tags
+  }
+}
 
 /**
  * Decodes an envelope. `None` for anything that is not a complete, intact envelope of

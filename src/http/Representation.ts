@@ -4,12 +4,12 @@
  * 304), the content coding negotiated from `Accept-Encoding` (br, gzip, identity, q-values), and
  * the caching headers (`Cache-Control`, `Vary`, `Age`).
  *
- * **Validators.** An entry's ETag is a sha256 of its body bytes (base64url, 160 bits), so every
- * instance that holds the same bytes gives the same tag; an encoded representation adds the
- * coding (`"<hash>-gz"`, `"<hash>-br"`), and `If-None-Match` matches any representation of the
- * same bytes (weak comparison, RFC 9110 §13.1.2). The hash is computed once per cached body
- * (the first time an instance answers it, which is when the load that stored it answers) and
- * kept with it; a hit never hashes.
+ * **Validators.** An entry's ETag is the hash of its body bytes (`cache/BodyHash`: sha256,
+ * base64url, 160 bits), so every instance that holds the same bytes gives the same tag; an encoded
+ * representation adds the coding (`"<hash>-gz"`, `"<hash>-br"`), and `If-None-Match` matches any
+ * representation of the same bytes (weak comparison, RFC 9110 §13.1.2). The hash is computed once
+ * per body and kept with it; a body read from Redis or PostgreSQL comes with the hash its
+ * envelope carries, so a hit never hashes.
  *
  * **Encoded bodies.** Each coding of a body is made once, asynchronously on the libuv pool (never
  * on the event loop), on its first demand by the Effect app, and kept with the body: the hit
@@ -27,10 +27,9 @@
  * @since 0.3.0
  */
 import { Config, Effect } from "effect"
-import { createHash } from "node:crypto"
 import * as zlib from "node:zlib"
 import { nonNegativeInt } from "../ConfigKeys.js"
-import { afterPendingIo } from "../concurrency/Deadline.js"
+import * as BodyHash from "../cache/BodyHash.js"
 
 /** A content coding the gateway can send. */
 export type Coding = "br" | "gzip" | "identity"
@@ -61,16 +60,12 @@ export const MAX_MEMO = 256
 /** `Vary` of every content answer: it depends on the caller and on the negotiated coding. */
 export const VARY = "Authorization, Accept-Encoding"
 
-/** What is kept with one cached body. */
+/** The codings kept with one cached body. */
 interface Kept {
-  readonly etag: string
   /** A coding's bytes, `null` when it is not smaller than the body, absent until made. */
   br?: Uint8Array | null
   gzip?: Uint8Array | null
 }
-
-/** Characters of the hash in an ETag: 27 base64url characters, 160 bits. */
-const HASH_LENGTH = 27
 
 const kept = new WeakMap<Uint8Array, Kept>()
 const pending = new WeakMap<Uint8Array, Map<Coding, Promise<Uint8Array | null>>>()
@@ -79,43 +74,29 @@ let pendingCount = 0
 const keptOf = (body: Uint8Array): Kept => {
   let k = kept.get(body)
   if (k === undefined) {
-    k = { etag: createHash("sha256").update(body).digest("base64url").slice(0, HASH_LENGTH) }
+    k = {}
     kept.set(body, k)
   }
   return k
 }
 
 /** Bodies longer than this are hashed for their ETag in steps of this size ({@link prepare}). */
-export const HASH_STEP_BYTES = 1024 * 1024
+export const HASH_STEP_BYTES = BodyHash.HASH_STEP_BYTES
 
 /**
  * Computes the ETag hash of `body` ahead of {@link etagOf} / {@link validatorHeaders}, which hash
- * synchronously: a body over {@link HASH_STEP_BYTES} (tens of MB read from PostgreSQL) is hashed a
- * step at a time, the event loop running between steps (SHA-256 of 30 MB held it ~18 ms in one
- * call). Smaller bodies, and bodies already hashed, cost nothing here.
+ * synchronously: a body over {@link HASH_STEP_BYTES} is hashed a step at a time, the event loop
+ * running between steps. Smaller bodies, and bodies already hashed (or read from a remote tier
+ * with their hash), cost nothing here.
  */
-export const prepare = (body: Uint8Array): Effect.Effect<void> =>
-  Effect.suspend(() => {
-    if (body.byteLength <= HASH_STEP_BYTES || kept.has(body)) return Effect.void
-    const hash = createHash("sha256")
-    let offset = 0
-    const step: Effect.Effect<void> = Effect.suspend(() => {
-      const end = Math.min(body.byteLength, offset + HASH_STEP_BYTES)
-      hash.update(body.subarray(offset, end))
-      offset = end
-      if (offset < body.byteLength) return Effect.zipRight(afterPendingIo, step)
-      if (!kept.has(body)) kept.set(body, { etag: hash.digest("base64url").slice(0, HASH_LENGTH) })
-      return Effect.void
-    })
-    return step
-  })
+export const prepare = BodyHash.prepare
 
 /** The hash part of a body's ETag (no quotes); computed once per body and kept with it. */
-export const hashOf = (body: Uint8Array): string => keptOf(body).etag
+export const hashOf = BodyHash.hashOf
 
 /** The strong ETag of `body` sent with `coding`. */
 export const etagOf = (body: Uint8Array, coding: Coding): string => {
-  const hash = keptOf(body).etag
+  const hash = BodyHash.hashOf(body)
   return coding === "identity" ? `"${hash}"` : `"${hash}-${coding === "gzip" ? "gz" : "br"}"`
 }
 
@@ -126,7 +107,7 @@ export const etagOf = (body: Uint8Array, coding: Coding): string => {
 export const ifNoneMatchHits = (header: string | undefined, body: Uint8Array): boolean => {
   if (header === undefined || header.length === 0) return false
   if (header.trim() === "*") return true
-  const hash = keptOf(body).etag
+  const hash = BodyHash.hashOf(body)
   let from = 0
   while (true) {
     const open = header.indexOf("\"", from)
@@ -136,7 +117,7 @@ export const ifNoneMatchHits = (header: string | undefined, body: Uint8Array): b
     // The hash has a fixed length (its alphabet includes "-"); a coding suffix follows it.
     const length = close - open - 1
     if (
-      (length === HASH_LENGTH || (length > HASH_LENGTH && header[open + 1 + HASH_LENGTH] === "-")) &&
+      (length === BodyHash.HASH_LENGTH || (length > BodyHash.HASH_LENGTH && header[open + 1 + BodyHash.HASH_LENGTH] === "-")) &&
       header.startsWith(hash, open + 1)
     ) return true
     from = close + 1

@@ -1,10 +1,11 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Option } from "effect"
-import { randomBytes } from "node:crypto"
+import { createHash, randomBytes } from "node:crypto"
 import { syncBuiltinESMExports } from "node:module"
 import * as zlib from "node:zlib"
 import zlibModule from "node:zlib"
 import { vi } from "vitest"
+import * as BodyHash from "../../src/cache/BodyHash.js"
 import * as Envelope from "../../src/cache/Envelope.js"
 import { assertEntry, entryAt } from "./conformance.js"
 
@@ -204,6 +205,54 @@ describe("Envelope", () => {
     assert.isTrue(Option.isNone(Envelope.decodeHeader(bytes.subarray(0, needed - 1))))
     assert.isTrue(Option.isNone(Envelope.decodeHeader(bytes.subarray(0, needed), { complete: true })))
   })
+
+  it.effect("carries the body's hash: a decoded body has it without being hashed again, whether stored plain, inflated inline or in the pool", () =>
+    Effect.gen(function*() {
+      const sha = (b: Uint8Array) => createHash("sha256").update(b).digest("base64url").slice(0, BodyHash.HASH_LENGTH)
+      const cases = [
+        ["plain", new Uint8Array(300).map((_, i) => i % 7)],
+        ["inflated inline", json(2_000)],
+        ["inflated in the pool", json(Envelope.INFLATE_INLINE_MAX / 8)],
+        // Over a hash step: `encode` hashes it in steps before framing.
+        ["over a hash step", new Uint8Array(BodyHash.HASH_STEP_BYTES * 2 + 3).map((_, i) => (i * 31) % 253)]
+      ] as const
+      for (const [name, value] of cases) {
+        const entry = entryAt(NOW, value)
+        const bytes = yield* Envelope.encode(entry, { compressAbove: 1024 })
+        const header = Option.getOrThrow(Envelope.decodeHeader(bytes))
+        assert.strictEqual(header.hash, sha(value), name)
+        const decoded = Option.getOrThrow(yield* Envelope.decode(bytes))
+        assert.notStrictEqual(decoded.value, value, name)
+        // `known` never computes: the hash came with the envelope.
+        assert.strictEqual(BodyHash.known(decoded.value), sha(value), name)
+        const [batch] = yield* Envelope.encodeAll([entryAt(NOW, value.slice())], { compressAbove: 1024 })
+        assert.strictEqual(Option.getOrThrow(Envelope.decodeHeader(batch!)).hash, sha(value), `${name}, in a batch`)
+      }
+    }))
+
+  it.effect("an envelope without the hash, or with a value that is not a hash, decodes; its body is hashed when asked", () =>
+    Effect.gen(function*() {
+      const value = json(50)
+      const reframed = (e: unknown) => {
+        const header = JSON.stringify({ ct: "application/json", c: NOW, f: NOW + 1_000, s: NOW + 5_000, g: ["node:1"], n: value.byteLength, ...(e === undefined ? {} : { e }) })
+        const headerBytes = new TextEncoder().encode(header)
+        const out = new Uint8Array(Envelope.FIXED_HEADER_BYTES + headerBytes.byteLength + value.byteLength)
+        const view = new DataView(out.buffer)
+        out[0] = Envelope.MAGIC
+        out[1] = Envelope.FORMAT_VERSION
+        view.setUint32(3, headerBytes.byteLength)
+        view.setUint32(7, value.byteLength)
+        out.set(headerBytes, Envelope.FIXED_HEADER_BYTES)
+        out.set(value, Envelope.FIXED_HEADER_BYTES + headerBytes.byteLength)
+        return out
+      }
+      for (const e of [undefined, "short", 42, "x".repeat(26) + "!"]) {
+        const decoded = Option.getOrThrow(yield* Envelope.decode(reframed(e)))
+        assert.deepStrictEqual(decoded.value, value)
+        assert.isUndefined(BodyHash.known(decoded.value), String(e))
+        assert.strictEqual(BodyHash.hashOf(decoded.value), createHash("sha256").update(value).digest("base64url").slice(0, 27))
+      }
+    }))
 
   it("isFresh / isUsable boundaries", () => {
     const entry = entryAt(NOW, "v", { freshMs: 1_000, ttlMs: 5_000 })

@@ -14,6 +14,7 @@
 import { assert, layer } from "@effect/vitest"
 import type { Vitest } from "@effect/vitest"
 import { Clock, Context, Effect, Layer, Option, TestClock } from "effect"
+import * as BodyHash from "../../src/cache/BodyHash.js"
 import type { CacheTier } from "../../src/cache/CacheTier.js"
 import * as Envelope from "../../src/cache/Envelope.js"
 import type { CacheEntry } from "../../src/cache/Envelope.js"
@@ -164,6 +165,22 @@ const suite = (options: ConformanceOptions): Body => (it) => {
       assert.strictEqual((storedLarge[2] ?? 0) & Envelope.FLAG_GZIP, Envelope.FLAG_GZIP, "large body flagged gzip")
       assert.isBelow(storedLarge.byteLength, large.value.byteLength / 4, "large body actually compressed")
       assert.strictEqual((storedSmall[2] ?? 0) & Envelope.FLAG_GZIP, 0, "small body not compressed")
+    }))
+
+  it.effect("a value read back carries its body hash (the ETag), plain or compressed, without hashing it again", () =>
+    Effect.gen(function*() {
+      const { tier } = yield* Harness
+      const ns = freshNamespace("hash")
+      const now = yield* Clock.currentTimeMillis
+      const small = entryAt(now, "y".repeat(300))
+      const large = entryAt(now, compressible())
+      const expected = [BodyHash.hashOf(small.value), BodyHash.hashOf(large.value)]
+      yield* tier.setMany([{ key: `${ns}:small`, entry: small }, { key: `${ns}:large`, entry: large }])
+      const found = yield* tier.getMany([`${ns}:small`, `${ns}:large`])
+      // `known` never computes: a remote tier's copy has the hash its envelope carried.
+      assert.deepStrictEqual(found.map((f) => BodyHash.known(Option.getOrThrow(f).value)), expected)
+      const one = Option.getOrThrow(yield* tier.get(`${ns}:large`))
+      assert.strictEqual(BodyHash.known(one.value), expected[1])
     }))
 
   it.effect("getMany answers in key order with hits and misses mixed, duplicates included", () =>
