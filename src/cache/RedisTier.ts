@@ -30,6 +30,8 @@
  * Bodies longer than `compressAbove` (default 16 KiB) are gzip-compressed by the envelope. An
  * entry whose encoded bytes pass `maxValueBytes` (default 1 MiB) is not stored (its key is
  * removed instead): one thread serves every Redis client, and a multi-megabyte reply holds them all.
+ * A value read from PostgreSQL whose envelope there passed the bound is turned down without being
+ * compressed again (`Envelope.storedLengthOf`).
  *
  * Bounds and failures: `getMany` is bounded by `timeout` (default 500 ms) alone; `delete` by
  * `timeout` and each of its commands by the adapter's command timeout; `setMany` by
@@ -211,12 +213,15 @@ export const make = (options: RedisTierOptions = {}): Effect.Effect<RedisCacheTi
       // Encoded before the bound: the bound and the breaker cover Redis.
       const now = yield* Clock.currentTimeMillis
       const batch = CacheTier.lastPerKey(items)
-      const usable = batch.filter((item) => Envelope.isUsable(item.entry, now))
+      // A value read from another tier whose envelope there passed the bound would pass it here
+      // too: turned down without compressing it again.
+      const tooLarge = (item: CacheTier.CacheItem) => (Envelope.storedLengthOf(item.entry.value) ?? 0) > maxValueBytes
+      const usable = batch.filter((item) => Envelope.isUsable(item.entry, now) && !tooLarge(item))
       const encodedAll = yield* Envelope.encodeAll(usable.map((item) => item.entry), { compressAbove, site })
       // Entries past their time, and entries too large for Redis, remove their key.
       const live: Array<CacheTier.CacheItem> = []
       const encoded: Array<Uint8Array> = []
-      const dead = batch.filter((item) => !Envelope.isUsable(item.entry, now))
+      const dead = batch.filter((item) => !Envelope.isUsable(item.entry, now) || tooLarge(item))
       usable.forEach((item, i) => {
         const bytes = encodedAll[i]!
         if (bytes.byteLength > maxValueBytes) dead.push(item)

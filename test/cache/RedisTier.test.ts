@@ -1,7 +1,11 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Cause, Clock, Context, Effect, Either, Exit, Layer, Option, Redacted, Schedule } from "effect"
-import { inject } from "vitest"
+import { randomBytes } from "node:crypto"
+import { syncBuiltinESMExports } from "node:module"
+import zlibModule from "node:zlib"
+import { inject, vi } from "vitest"
 import type { TierError } from "../../src/cache/CacheTier.js"
+import * as Envelope from "../../src/cache/Envelope.js"
 import * as RedisTier from "../../src/cache/RedisTier.js"
 import { Redis } from "../../src/redis/Redis.js"
 import * as RedisAdapter from "../../src/redis/Redis.js"
@@ -283,6 +287,37 @@ describe("RedisTier value bound", () => {
       assert.strictEqual(new TextDecoder().decode(Option.getOrThrow(b!).value), "kept")
       assert.isTrue(Option.isNone(c!))
       const raw = yield* redis.use("exists", (c) => c.exists(RedisTier.entryKey(own, "ns:a"), RedisTier.entryKey(own, "ns:c")))
+      assert.strictEqual(raw, 0)
+    }))
+})
+
+describe("RedisTier value bound, backfill", () => {
+  it.scopedLive("a value read from another tier whose envelope there passed the bound is turned down without compressing it again", () =>
+    Effect.gen(function*() {
+      const { tier, prefix: own, redis } = yield* scopedTier({ maxValueBytes: 4096, compressAbove: 1024 })
+      const now = yield* Clock.currentTimeMillis
+      // Text that gzip cannot shrink under the bound: 64 KiB of hex.
+      const body = randomBytes(32 * 1024).toString("hex")
+      const stored = yield* Envelope.encode(entryAt(now, body), { compressAbove: 1024 })
+      assert.isAbove(stored.byteLength, 4096)
+      // As PostgreSQL's read gives it: decoded from its envelope.
+      const read = Option.getOrThrow(yield* Envelope.decode(stored))
+      assert.strictEqual(Envelope.storedLengthOf(read.value), stored.byteLength)
+      yield* tier.setMany([{ key: "ns:big", entry: entryAt(now, "older") }])
+      const spy = vi.spyOn(zlibModule, "gzip")
+      syncBuiltinESMExports()
+      try {
+        yield* tier.setMany([{ key: "ns:big", entry: read }, { key: "ns:fits", entry: entryAt(now, "z".repeat(8192)) }])
+        // Only the value that fits was compressed (8 KiB of one letter: a few dozen bytes).
+        assert.strictEqual(spy.mock.calls.length, 1)
+      } finally {
+        spy.mockRestore()
+        syncBuiltinESMExports()
+      }
+      const [big, fits] = yield* tier.getMany(["ns:big", "ns:fits"])
+      assert.isTrue(Option.isNone(big!), "the older copy is removed, as for any value over the bound")
+      assert.strictEqual(Option.getOrThrow(fits!).value.byteLength, 8192)
+      const raw = yield* redis.use("exists", (c) => c.exists(RedisTier.entryKey(own, "ns:big")))
       assert.strictEqual(raw, 0)
     }))
 })
