@@ -260,6 +260,8 @@ export type CachePolicyConfig = Config.Config.Success<typeof CachePolicyConfig>
 /** The cache's background writer and invalidation memory. */
 export const CacheRuntimeConfig = Config.all({
   writeQueueCapacity: positiveInt("CACHE_WRITE_QUEUE_CAPACITY", 10_000),
+  /** Bytes of values each remote tier's write queue holds at most (queued or being written). */
+  writeQueueMaxBytes: positiveInt("CACHE_WRITE_QUEUE_MAX_BYTES", 256 * 1024 * 1024),
   writeBatchSize: positiveInt("CACHE_WRITE_BATCH_SIZE", 100),
   invalidationMemory: positiveInt("CACHE_INVALIDATION_MEMORY", 10_000),
   /** Cross-instance load lease in Redis: how long a lease lives (0 turns the lease off). */

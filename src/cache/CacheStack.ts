@@ -56,6 +56,7 @@ export interface CacheStackOptions {
   /** This instance's id on the bus and on leases (default: a random UUID). */
   readonly instanceId?: string | undefined
   readonly writeQueueCapacity: number
+  readonly writeQueueMaxBytes?: number | undefined
   readonly writeBatchSize: number
   readonly invalidationMemory: number
   readonly hooks?: TieredCache.TieredCacheHooks | undefined
@@ -75,6 +76,7 @@ export const make = (options: CacheStackOptions): Effect.Effect<TieredCache.Tier
       postgres: options.postgres,
       bus: { publish: (message) => Effect.flatMap(Ref.get(bus), (current) => current.publish(message)) },
       writeQueueCapacity: options.writeQueueCapacity,
+      writeQueueMaxBytes: options.writeQueueMaxBytes,
       writeBatchSize: options.writeBatchSize,
       invalidationMemory: options.invalidationMemory,
       ...(options.hooks === undefined ? {} : { hooks: options.hooks }),
@@ -151,6 +153,7 @@ export const layerConfig = (
           ? { redis: redis.value, prefix: redisTier?.prefix ?? RedisTier.defaults.prefix, ttl: runtime.leaseTtl, wait: runtime.leaseWait, inReads: true }
           : undefined,
         writeQueueCapacity: runtime.writeQueueCapacity,
+        writeQueueMaxBytes: runtime.writeQueueMaxBytes,
         writeBatchSize: runtime.writeBatchSize,
         invalidationMemory: runtime.invalidationMemory,
         hooks: telemetry.hooks,

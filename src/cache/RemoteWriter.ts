@@ -5,8 +5,10 @@
  * Each remote tier has a lane of its own: a bounded queue of `capacity` writes and one fiber
  * taking batches of at most `batchSize` from it. The lanes are independent, so a tier that is
  * down or slow (every write waiting for its timeout) never holds up or drops the writes of the
- * other: while Redis is dead, PostgreSQL still gets every value. When a lane's queue is full, its
- * writes are dropped and counted (`onWriteFailed`), never waited for; a failed batch is counted
+ * other: while Redis is dead, PostgreSQL still gets every value. A lane also holds at most
+ * `maxBytes` of values (queued or being written; one value alone may pass it), since its writes
+ * keep their values alive: 10,000 queued writes of 30 MB items would be 300 GB. When a lane is
+ * full, its writes are dropped and counted (`onWriteFailed`), never waited for; a failed batch is counted
  * and logged (at most one warning per tier and second). A write the invalidation guard finds
  * overtaken is skipped when taken from the queue, and one that raced with an invalidation
  * while on its way is deleted again from that tier. At scope close, writes still queued are
@@ -32,6 +34,11 @@ export interface RemoteWriterOptions {
   readonly capacity: number
   /** Most items one tier write carries. */
   readonly batchSize: number
+  /**
+   * Most bytes of values one lane holds, queued or being written (default
+   * {@link DEFAULT_MAX_BYTES}); a write that would pass it is dropped, unless the lane is empty.
+   */
+  readonly maxBytes?: number | undefined
   /** Whether an invalidation overtook the value (see `InvalidationGuard`). */
   readonly overtaken: (key: string, tags: ReadonlyArray<string>, since: number) => boolean
   /** `count` entries a tier did not get: dropped (queue full) or their write failed. */
@@ -48,10 +55,15 @@ export interface RemoteWriter {
   readonly pending: Effect.Effect<number>
 }
 
+/** Default of {@link RemoteWriterOptions.maxBytes}: 256 MiB per lane. */
+export const DEFAULT_MAX_BYTES = 256 * 1024 * 1024
+
 /** One tier's lane: its queue, its counters and its flush waiters. */
 interface Lane {
   readonly tier: CacheTier
   readonly queue: Queue.Queue<PendingWrite>
+  /** Bytes of the values of the writes accepted and not finished. */
+  bytes: number
   /** Writes accepted into the queue. */
   enqueued: number
   /** Writes the lane's fiber finished with (in queue order: one fiber per lane). */
@@ -65,10 +77,12 @@ export const make = (options: RemoteWriterOptions): Effect.Effect<RemoteWriter, 
     const { overtaken } = options
     const capacity = Math.max(1, options.capacity)
     const batchSize = Math.max(1, options.batchSize)
+    const maxBytes = Math.max(1, options.maxBytes ?? DEFAULT_MAX_BYTES)
 
-    const finished = (lane: Lane, n: number) =>
+    const finished = (lane: Lane, batch: ReadonlyArray<PendingWrite>) =>
       Effect.sync(() => {
-        lane.done += n
+        lane.done += batch.length
+        for (const w of batch) lane.bytes -= w.item.entry.value.byteLength
         for (let i = lane.waiters.length - 1; i >= 0; i--) {
           const waiter = lane.waiters[i]!
           if (waiter.target <= lane.done) {
@@ -119,12 +133,12 @@ export const make = (options: RemoteWriterOptions): Effect.Effect<RemoteWriter, 
         return live.length === 0 ? Effect.void : writeTo(lane.tier, live)
       }).pipe(
         Effect.catchAllCause((cause) => Effect.logError("cache: remote writer defect; batch abandoned", cause)),
-        Effect.ensuring(finished(lane, batch.length))
+        Effect.ensuring(finished(lane, batch))
       )
 
     const lanes = new Map<CacheTier, Lane>()
     for (const tier of options.remotes) {
-      const lane: Lane = { tier, queue: yield* Queue.bounded<PendingWrite>(capacity), enqueued: 0, done: 0, waiters: [] }
+      const lane: Lane = { tier, queue: yield* Queue.bounded<PendingWrite>(capacity), bytes: 0, enqueued: 0, done: 0, waiters: [] }
       lanes.set(tier, lane)
       yield* Effect.forkScoped(
         Effect.forever(Effect.flatMap(Queue.takeBetween(lane.queue, 1, batchSize), (chunk) => writeBatch(lane, [...chunk])))
@@ -145,8 +159,11 @@ export const make = (options: RemoteWriterOptions): Effect.Effect<RemoteWriter, 
           if (lane === undefined) continue
           let dropped = 0
           for (const item of items) {
-            if (lane.queue.unsafeOffer({ item, since })) lane.enqueued++
-            else dropped++
+            const size = item.entry.value.byteLength
+            if ((lane.bytes === 0 || lane.bytes + size <= maxBytes) && lane.queue.unsafeOffer({ item, since })) {
+              lane.enqueued++
+              lane.bytes += size
+            } else dropped++
           }
           if (dropped > 0) options.onWriteFailed?.(tier.name, dropped)
           droppedAll += dropped
@@ -160,7 +177,7 @@ export const make = (options: RemoteWriterOptions): Effect.Effect<RemoteWriter, 
           droppedSinceLog = 0
           lastDropLog = now
           return Effect.logWarning("cache: remote write queue full; writes dropped").pipe(
-            Effect.annotateLogs({ capacity, dropped: count })
+            Effect.annotateLogs({ capacity, maxBytes, dropped: count })
           )
         })
       })

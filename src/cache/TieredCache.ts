@@ -15,8 +15,8 @@
  *   never answers the old value again, provided every tier applied it);
  * - `RemoteWriter.ts`: the bounded background writer to the remote tiers (one queue and one
  *   fiber per tier, so a dead tier never holds up the other; batches of `writeBatchSize`; when a
- *   tier's queue of `writeQueueCapacity` is full, its writes are dropped and counted, the
- *   reader never waits);
+ *   tier's queue of `writeQueueCapacity` writes or `writeQueueMaxBytes` bytes of values is full,
+ *   its writes are dropped and counted, the reader never waits);
  * - `TieredModel.ts`: the types they share (re-exported here).
  *
  * The memory tier is written at once (reads' backfill, loads, `setEntries`); the namespaces it
@@ -66,6 +66,8 @@ export interface TieredCacheOptions {
   readonly bus?: CacheBus | undefined
   /** Capacity of each remote tier's write queue; writes beyond it are dropped (and counted). */
   readonly writeQueueCapacity: number
+  /** Most bytes of values each remote tier's write queue holds (default `RemoteWriter.DEFAULT_MAX_BYTES`). */
+  readonly writeQueueMaxBytes?: number | undefined
   /** Most items one remote write carries. */
   readonly writeBatchSize: number
   /** Most invalidated keys/tags/namespaces remembered to reject values read or loaded before them. */
@@ -166,6 +168,7 @@ export const make = (options: TieredCacheOptions): Effect.Effect<TieredCache, ne
     const writer = yield* RemoteWriter.make({
       remotes,
       capacity: options.writeQueueCapacity,
+      maxBytes: options.writeQueueMaxBytes,
       batchSize: options.writeBatchSize,
       overtaken: guard.overtaken,
       onWriteFailed: hooks.onWriteFailed

@@ -336,6 +336,47 @@ describe("TieredCache loads and writes overtaken by an invalidation", () => {
 // ---- writer ---------------------------------------------------------------------------------------
 
 describe("TieredCache background writer", () => {
+  it.scopedLive("the queue is bounded by bytes too: a stuck tier holds at most writeQueueMaxBytes of values", () =>
+    Effect.gen(function*() {
+      const server = yield* redisServer()
+      const a = yield* instance({
+        redisUrl: server.url,
+        prefix: "da:",
+        writeQueueCapacity: 1_000,
+        writeQueueMaxBytes: 10_000,
+        writeBatchSize: 1,
+        redisTier: { timeout: "300 millis", breaker: false, compressAbove: Infinity }
+      })
+      const control = yield* redisAdapter(server.url, "control")
+      const loaded = (v: string) => ({ value: new TextEncoder().encode(v), contentType: "text/plain", tags: [] })
+      yield* control.use("pause", (c) => c.call("CLIENT", "PAUSE", "10000", "WRITE"))
+      // 12,000 bytes alone: taken, the lane being empty (a value larger than the bound is not refused for its size).
+      yield* a.cache.set("b:0", loaded("x".repeat(12_000)), policy())
+      yield* Effect.sleep("50 millis")
+      assert.strictEqual(yield* a.cache.pendingWrites, 1, "the large write is in flight")
+      assert.strictEqual(a.stats.writeFailed.redis, 0)
+      // The lane holds 12,000 bytes, past its bound: nothing more is taken until it is written.
+      yield* a.cache.set("b:1", loaded("y".repeat(100)), policy())
+      assert.strictEqual(a.stats.writeFailed.redis, 1, "dropped for the bytes held, with 999 places free")
+      // Once the stuck write is done (it times out), the lane takes writes up to the bound again.
+      yield* a.cache.flush
+      yield* control.use("unpause", (c) => c.call("CLIENT", "UNPAUSE"))
+      assert.strictEqual(yield* a.cache.pendingWrites, 0)
+      yield* control.use("pause", (c) => c.call("CLIENT", "PAUSE", "10000", "WRITE"))
+      // b:1 dropped, b:0 timed out.
+      assert.strictEqual(a.stats.writeFailed.redis, 2)
+      for (let i = 2; i <= 6; i++) yield* a.cache.set(`b:${i}`, loaded(String(i).repeat(3_000)), policy())
+      // 3 × 3,000 bytes fit in 10,000; the 4th and 5th do not.
+      assert.strictEqual(yield* a.cache.pendingWrites, 3)
+      assert.strictEqual(a.stats.writeFailed.redis, 2 + 2)
+      yield* control.use("unpause", (c) => c.call("CLIENT", "UNPAUSE"))
+      yield* a.cache.flush
+      for (const i of [2, 3, 4]) assert.strictEqual(text(yield* inTier(a.redis, `b:${i}`)), String(i).repeat(3_000))
+      for (const i of [5, 6]) assert.isTrue(Option.isNone(yield* inTier(a.redis, `b:${i}`)), `b:${i} dropped`)
+      // Every value is still answered from memory.
+      for (let i = 0; i <= 6; i++) assert.isTrue(Option.isSome(yield* a.cache.get(`b:${i}`)), `b:${i} in memory`)
+    }), 30_000)
+
   it.scopedLive("the queue is bounded: overflow drops and counts writes, readers never wait for the writer", () =>
     Effect.gen(function*() {
       const server = yield* redisServer()

@@ -146,6 +146,7 @@ export interface InstanceOptions {
   readonly redisTier?: Omit<RedisTier.RedisTierOptions, "prefix">
   readonly postgresTier?: Omit<PostgresTier.PostgresTierOptions, "schema">
   readonly writeQueueCapacity?: number
+  readonly writeQueueMaxBytes?: number
   readonly writeBatchSize?: number
   readonly invalidationMemory?: number
   /** Heartbeat of the bus connection (the bus default when absent). */
@@ -242,6 +243,7 @@ export const instance = (options: InstanceOptions): Effect.Effect<Instance, neve
         : undefined,
       instanceId: id,
       writeQueueCapacity: options.writeQueueCapacity ?? 1_000,
+      writeQueueMaxBytes: options.writeQueueMaxBytes,
       writeBatchSize: options.writeBatchSize ?? 100,
       invalidationMemory: options.invalidationMemory ?? 10_000,
       hooks: {
