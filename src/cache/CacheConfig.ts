@@ -6,7 +6,9 @@
  * | --- | --- | --- |
  * | `CACHE_MEMORY_MAX_BYTES` | 134217728 (128 MiB) | byte bound of the memory tier |
  * | `CACHE_MEMORY_MAX_ENTRIES` | 100000 | entry bound of the memory tier |
- * | `CACHE_MEMORY_MAX_VALUE_BYTES` | 1048576 (1 MiB) | larger values skip the memory tier |
+ * | `CACHE_MEMORY_MAX_VALUE_BYTES` | 1048576 (1 MiB) | larger values skip the memory tier's main LRU |
+ * | `CACHE_MEMORY_LARGE_MAX_BYTES` | 134217728 (128 MiB) | byte bound of the segment of larger values (0: none kept) |
+ * | `CACHE_MEMORY_LARGE_MAX_VALUE_BYTES` | 33554432 (32 MiB) | larger values skip the memory tier |
  * | `CACHE_COMPRESS_ABOVE_BYTES` | 16384 (16 KiB) | Redis/PostgreSQL gzip bodies larger than this |
  * | `CACHE_BREAKER_COOLDOWN_MS` | 5000 | how long an open Redis/PostgreSQL tier breaker fails fast |
  * | `CACHE_MAINTENANCE_TIMEOUT_MS` | 30000 | bound on invalidateTags / clear / migration / sweep batch |

@@ -9,9 +9,17 @@
  *   {@link TAG_OVERHEAD_BYTES} per tag) for the objects and index slots it costs. Least recently
  *   used entries are evicted to stay at or below the bound.
  * - **entries** (`maxEntries`, default 100,000).
- * - **value size** (`maxValueBytes`, default 1 MiB): a larger value is not stored here at all
- *   (and an older value under the same key is dropped), so one huge document cannot flush the
- *   working set; the remote tiers hold it.
+ * - **value size** (`maxValueBytes`, default 1 MiB): a larger value never enters the main LRU,
+ *   so one huge document cannot flush the working set.
+ * - **large values** (`largeMaxBytes`, default 128 MiB; `largeMaxValueBytes`, default 32 MiB):
+ *   values above `maxValueBytes` and up to `largeMaxValueBytes` are kept in a segment of their
+ *   own, an LRU bounded by `largeMaxBytes`, so they only ever evict each other. A hit there sends
+ *   the same bytes again; read from Redis or PostgreSQL instead, every request of a 30 MB item
+ *   allocates its bytes anew (the compressed reply, the inflated body), and that churn of
+ *   off-heap memory makes V8 run a full collection every few such requests (measured: ten a
+ *   second with four clients asking large items, each pausing the event loop 10-15 ms). A value
+ *   larger than `largeMaxValueBytes` (or any large value, with `largeMaxBytes` 0) is not stored
+ *   here at all (and an older value under the same key is dropped); the remote tiers hold it.
  *
  * The tag index (tag → keys) is updated on every store and, through lru-cache's `dispose`, on
  * every eviction, deletion and overwrite, so it never holds a key the cache does not; its size
@@ -47,8 +55,13 @@ export const TAG_OVERHEAD_BYTES = 64
 export const defaults = {
   maxBytes: 128 * 1024 * 1024,
   maxEntries: 100_000,
-  maxValueBytes: 1024 * 1024
+  maxValueBytes: 1024 * 1024,
+  largeMaxBytes: 128 * 1024 * 1024,
+  largeMaxValueBytes: 32 * 1024 * 1024
 } as const
+
+/** Most entries the large-value segment holds. */
+export const LARGE_MAX_ENTRIES = 4_096
 
 /** Options of {@link make}; every field defaults to {@link defaults}. */
 export interface MemoryTierOptions {
@@ -56,8 +69,12 @@ export interface MemoryTierOptions {
   readonly maxBytes?: number
   /** Upper bound on the number of entries (integer >= 1). */
   readonly maxEntries?: number
-  /** Values with more bytes than this are not stored in memory. */
+  /** Values with more bytes than this are not stored in the main LRU (see `largeMaxBytes`). */
   readonly maxValueBytes?: number
+  /** Upper bound on the counted size of the large-value segment; 0: large values are not kept. */
+  readonly largeMaxBytes?: number
+  /** Values with more bytes than this are not stored in memory at all. */
+  readonly largeMaxValueBytes?: number
   /**
    * Called synchronously for each entry evicted to respect a bound (not for deletions, expiry or
    * overwrites), e.g. to count a metric. Keep it short; it must not call the tier. Exceptions it
@@ -68,9 +85,11 @@ export interface MemoryTierOptions {
 
 /** Counters of {@link MemoryTier.stats}. */
 export interface MemoryTierStats {
-  /** Counted size of all entries, <= `maxBytes`. */
+  /** Counted size of all entries, <= `maxBytes` + `largeMaxBytes`. */
   readonly bytes: number
   readonly entries: number
+  /** Counted size of the large-value segment's entries (part of `bytes`), <= `largeMaxBytes`. */
+  readonly largeBytes: number
   /** Entries evicted for a bound since the tier was made. */
   readonly evictions: number
   /** Distinct tags in the tag index. */
@@ -121,6 +140,11 @@ export const make = (options: MemoryTierOptions = {}): Effect.Effect<MemoryTier>
     const maxBytes = positiveInteger("maxBytes", options.maxBytes ?? defaults.maxBytes)
     const maxEntries = positiveInteger("maxEntries", options.maxEntries ?? defaults.maxEntries)
     const maxValueBytes = options.maxValueBytes ?? defaults.maxValueBytes
+    const largeMaxBytes = options.largeMaxBytes ?? defaults.largeMaxBytes
+    if (!Number.isSafeInteger(largeMaxBytes) || largeMaxBytes < 0) {
+      throw new RangeError(`MemoryTier largeMaxBytes must be an integer >= 0, got ${largeMaxBytes}`)
+    }
+    const largeMaxValueBytes = largeMaxBytes === 0 ? maxValueBytes : Math.max(maxValueBytes, options.largeMaxValueBytes ?? defaults.largeMaxValueBytes)
     const onEvict = options.onEvict
     const index = new Map<string, Set<string>>()
     let tagLinks = 0
@@ -136,36 +160,44 @@ export const make = (options: MemoryTierOptions = {}): Effect.Effect<MemoryTier>
       }
     }
 
-    const lru = new LRUCache<string, Slot>({
-      max: maxEntries,
-      maxSize: maxBytes,
-      sizeCalculation: (slot) => slot.size,
-      // Runs synchronously inside lru's set/delete/evict, before the new value (if any) is
-      // indexed, so removing the old value's links here never removes the new value's.
-      dispose: (slot, key, reason) => {
-        unindex(key, slot.entry)
-        if (reason === "evict") {
-          evictions++
-          if (onEvict !== undefined) {
-            try {
-              onEvict(key, slot.size)
-            } catch {
-              // a metric hook must not break the cache
-            }
+    // Runs synchronously inside lru's set/delete/evict, before the new value (if any) is
+    // indexed, so removing the old value's links here never removes the new value's.
+    const dispose = (slot: Slot, key: string, reason: LRUCache.DisposeReason) => {
+      unindex(key, slot.entry)
+      if (reason === "evict") {
+        evictions++
+        if (onEvict !== undefined) {
+          try {
+            onEvict(key, slot.size)
+          } catch {
+            // a metric hook must not break the cache
           }
         }
       }
-    })
+    }
+    const lru = new LRUCache<string, Slot>({ max: maxEntries, maxSize: maxBytes, sizeCalculation: (slot) => slot.size, dispose })
+    // Values over `maxValueBytes`: their own LRU, so they never evict the working set.
+    const large = largeMaxBytes === 0
+      ? undefined
+      : new LRUCache<string, Slot>({ max: LARGE_MAX_ENTRIES, maxSize: largeMaxBytes, sizeCalculation: (slot) => slot.size, dispose })
+
+    const remove = (key: string) => {
+      lru.delete(key)
+      large?.delete(key)
+    }
 
     const store = (key: string, entry: CacheEntry, now: number) => {
-      if (now >= entry.staleUntil || entry.value.byteLength > maxValueBytes) {
-        lru.delete(key)
+      const bytes = entry.value.byteLength
+      if (now >= entry.staleUntil || bytes > largeMaxValueBytes) {
+        remove(key)
         return
       }
+      const [into, other] = bytes > maxValueBytes ? [large!, lru] : [lru, large]
+      other?.delete(key)
       const slot: Slot = { entry, size: sizeOf(key, entry) }
-      lru.set(key, slot)
-      // An entry larger than maxBytes is refused by lru (and the old one dropped).
-      if (lru.peek(key) !== slot) return
+      into.set(key, slot)
+      // An entry larger than its LRU's bound is refused (and the old one dropped).
+      if (into.peek(key) !== slot) return
       for (const tag of new Set(entry.tags)) {
         let keys = index.get(tag)
         if (keys === undefined) {
@@ -180,10 +212,10 @@ export const make = (options: MemoryTierOptions = {}): Effect.Effect<MemoryTier>
     }
 
     const lookup = (key: string, now: number): Option.Option<CacheEntry> => {
-      const slot = lru.get(key)
+      const slot = lru.get(key) ?? large?.get(key)
       if (slot === undefined) return Option.none()
       if (now >= slot.entry.staleUntil) {
-        lru.delete(key)
+        remove(key)
         return Option.none()
       }
       return Option.some(slot.entry)
@@ -201,14 +233,14 @@ export const make = (options: MemoryTierOptions = {}): Effect.Effect<MemoryTier>
         }),
       delete: (keys) =>
         Effect.sync(() => {
-          for (const key of keys) lru.delete(key)
+          for (const key of keys) remove(key)
         }),
       invalidateTags: (tags) =>
         Effect.sync(() => {
           for (const tag of tags) {
             const keys = index.get(tag)
             // Copy: each delete mutates the set through dispose.
-            if (keys !== undefined) for (const key of Array.from(keys)) lru.delete(key)
+            if (keys !== undefined) for (const key of Array.from(keys)) remove(key)
           }
         }),
       clear: (namespace) =>
@@ -218,10 +250,18 @@ export const make = (options: MemoryTierOptions = {}): Effect.Effect<MemoryTier>
             const prefix = `${namespace}:`
             const doomed: Array<string> = []
             for (const key of lru.keys()) if (key.startsWith(prefix)) doomed.push(key)
-            for (const key of doomed) lru.delete(key)
+            if (large !== undefined) for (const key of large.keys()) if (key.startsWith(prefix)) doomed.push(key)
+            for (const key of doomed) remove(key)
           })
         ),
-      stats: () => ({ bytes: lru.calculatedSize, entries: lru.size, evictions, tags: index.size, tagLinks }),
+      stats: () => ({
+        bytes: lru.calculatedSize + (large?.calculatedSize ?? 0),
+        entries: lru.size + (large?.size ?? 0),
+        largeBytes: large?.calculatedSize ?? 0,
+        evictions,
+        tags: index.size,
+        tagLinks
+      }),
       lookupSync: (key: string, now: number) => Option.getOrUndefined(lookup(key, now))
     })
   })
@@ -233,7 +273,9 @@ export const layer = (options: MemoryTierOptions = {}): Layer.Layer<MemoryTier> 
 export const MemoryTierConfig: Config.Config<MemoryTierOptions> = Config.all({
   maxBytes: positiveInt("CACHE_MEMORY_MAX_BYTES", defaults.maxBytes),
   maxEntries: positiveInt("CACHE_MEMORY_MAX_ENTRIES", defaults.maxEntries),
-  maxValueBytes: nonNegativeInt("CACHE_MEMORY_MAX_VALUE_BYTES", defaults.maxValueBytes)
+  maxValueBytes: nonNegativeInt("CACHE_MEMORY_MAX_VALUE_BYTES", defaults.maxValueBytes),
+  largeMaxBytes: nonNegativeInt("CACHE_MEMORY_LARGE_MAX_BYTES", defaults.largeMaxBytes),
+  largeMaxValueBytes: nonNegativeInt("CACHE_MEMORY_LARGE_MAX_VALUE_BYTES", defaults.largeMaxValueBytes)
 })
 
 /**

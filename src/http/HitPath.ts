@@ -24,6 +24,7 @@ import type { ConfigError } from "effect/ConfigError"
 import type * as Http from "node:http"
 import type * as Net from "node:net"
 import { AccessScope } from "../access/AccessScope.js"
+import * as BodyHash from "../cache/BodyHash.js"
 import type { MemoryTier } from "../cache/MemoryTier.js"
 import { TieredCache } from "../cache/TieredCache.js"
 import { CachedContent, type Revalidation } from "../content/CachedContent.js"
@@ -177,6 +178,9 @@ export const make = (options: HitPathOptions): FastPath => {
         options.onHit?.(stale)
         return true
       }
+      // A large body not hashed yet (read from an envelope written without its hash) is hashed
+      // by the app, in steps: here it would be one synchronous SHA-256 of megabytes.
+      if (entry.value.byteLength > BodyHash.HASH_STEP_BYTES && BodyHash.known(entry.value) === undefined) return false
       const chosen = Representation.encodedSync(
         entry.value,
         Representation.codingFor(semantics, req.headers["accept-encoding"], entry.value.byteLength)

@@ -9,7 +9,7 @@ describe("CacheConfig", () => {
   it.effect("every key has its documented default", () =>
     Effect.gen(function*() {
       const memory = yield* CacheConfig.MemoryTierConfig
-      assert.deepStrictEqual(memory, { maxBytes: 134_217_728, maxEntries: 100_000, maxValueBytes: 1_048_576 })
+      assert.deepStrictEqual(memory, { maxBytes: 134_217_728, maxEntries: 100_000, maxValueBytes: 1_048_576, largeMaxBytes: 134_217_728, largeMaxValueBytes: 33_554_432 })
       const redis = yield* CacheConfig.RedisTierConfig
       assert.strictEqual(redis.prefix, "da:demo:", "the embedded demo site's prefix (per site since the security issue)")
       assert.strictEqual(redis.compressAbove, 16_384)

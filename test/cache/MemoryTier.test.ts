@@ -45,7 +45,7 @@ describe("MemoryTier bounds", () => {
       assert.strictEqual(stats.tagLinks, 2 * stats.entries)
       assert.strictEqual(stats.tags, 1 + stats.entries)
       yield* tier.invalidateTags(["all"])
-      assert.deepStrictEqual(tier.stats(), { bytes: 0, entries: 0, evictions: stats.evictions, tags: 0, tagLinks: 0 })
+      assert.deepStrictEqual(tier.stats(), { bytes: 0, entries: 0, evictions: stats.evictions, tags: 0, largeBytes: 0, tagLinks: 0 })
     }))
 
   it.effect("stays within maxEntries, evicting the least recently used", () =>
@@ -64,15 +64,61 @@ describe("MemoryTier bounds", () => {
       assert.deepStrictEqual(found.map(Option.isSome), [true, false, false, true, true])
     }))
 
-  it.effect("a value above maxValueBytes is not stored and drops the older value of its key", () =>
+  it.effect("a value above maxValueBytes is not stored and drops the older value of its key (large segment off)", () =>
     Effect.gen(function*() {
-      const tier = yield* MemoryTier.make({ maxValueBytes: 1024 })
+      const tier = yield* MemoryTier.make({ maxValueBytes: 1024, largeMaxBytes: 0 })
       const now = yield* Clock.currentTimeMillis
       yield* tier.set("ns:k", entryAt(now, bytes(1024), { tags: ["t"] }))
       assert.isTrue(Option.isSome(yield* tier.get("ns:k")), "at the threshold: stored")
       yield* tier.set("ns:k", entryAt(now, bytes(1025), { tags: ["t"] }))
       assert.isTrue(Option.isNone(yield* tier.get("ns:k")), "above: not stored, old value gone")
-      assert.deepStrictEqual(tier.stats(), { bytes: 0, entries: 0, evictions: 0, tags: 0, tagLinks: 0 })
+      assert.deepStrictEqual(tier.stats(), { bytes: 0, entries: 0, evictions: 0, tags: 0, largeBytes: 0, tagLinks: 0 })
+    }))
+
+  it.effect("values above maxValueBytes live in their own segment: they evict each other only, and one key is in one segment", () =>
+    Effect.gen(function*() {
+      const evicted: Array<string> = []
+      const tier = yield* MemoryTier.make({
+        maxBytes: 64 * 1024,
+        maxValueBytes: 1024,
+        largeMaxBytes: 11 * 1024,
+        largeMaxValueBytes: 4096,
+        onEvict: (key) => evicted.push(key)
+      })
+      const now = yield* Clock.currentTimeMillis
+      for (let i = 0; i < 20; i++) yield* tier.set(`ns:small:${i}`, entryAt(now, bytes(512), { tags: ["small"] }))
+      // Three of 3,000 bytes (plus overhead, ~3,440 counted) fit in 11 KiB; the fourth evicts the oldest large one.
+      for (let i = 0; i < 4; i++) yield* tier.set(`ns:large:${i}`, entryAt(now, bytes(3000), { tags: ["large", `node:${i}`] }))
+      assert.deepStrictEqual(evicted, ["ns:large:0"])
+      const small = yield* tier.getMany(Array.from({ length: 20 }, (_, i) => `ns:small:${i}`))
+      assert.isTrue(small.every(Option.isSome), "no small entry was evicted by the large ones")
+      const large = yield* tier.getMany([0, 1, 2, 3].map((i) => `ns:large:${i}`))
+      assert.deepStrictEqual(large.map(Option.isSome), [false, true, true, true])
+      assert.strictEqual(Option.getOrThrow(large[3]!).value.byteLength, 3000)
+      const stats = tier.stats()
+      assert.strictEqual(stats.entries, 23)
+      assert.isAtMost(stats.largeBytes, 11 * 1024)
+      assert.isAbove(stats.largeBytes, 9000)
+      // Above largeMaxValueBytes: not stored, and the older value of its key is gone.
+      yield* tier.set("ns:large:1", entryAt(now, bytes(4097)))
+      assert.isTrue(Option.isNone(yield* tier.get("ns:large:1")))
+      // A key moving between the segments has one value: the last one.
+      yield* tier.set("ns:small:0", entryAt(now, bytes(2000), { tags: ["moved"] }))
+      assert.strictEqual(Option.getOrThrow(yield* tier.get("ns:small:0")).value.byteLength, 2000)
+      yield* tier.set("ns:small:0", entryAt(now, bytes(100), { tags: ["moved"] }))
+      assert.strictEqual(Option.getOrThrow(yield* tier.get("ns:small:0")).value.byteLength, 100)
+      assert.strictEqual(tier.stats().largeBytes, stats.largeBytes - (stats.largeBytes / 3), "ns:large:1 gone, ns:small:0 back in the main LRU")
+      // Tags, deletes and clears reach both segments.
+      yield* tier.invalidateTags(["node:2"])
+      assert.isTrue(Option.isNone(yield* tier.get("ns:large:2")))
+      yield* tier.delete(["ns:large:3", "ns:small:1"])
+      assert.isTrue(Option.isNone(yield* tier.get("ns:large:3")))
+      yield* tier.set("other:large", entryAt(now, bytes(3000)))
+      yield* tier.clear("ns")
+      assert.deepStrictEqual(tier.stats().entries, 1)
+      assert.isTrue(Option.isSome(yield* tier.get("other:large")))
+      assert.strictEqual(tier.lookupSync("other:large", now)?.value.byteLength, 3000)
+      assert.strictEqual(tier.stats().tagLinks, 0)
     }))
 
   it.effect("an entry larger than maxBytes is refused without evicting the others", () =>
@@ -97,7 +143,7 @@ describe("MemoryTier bounds", () => {
       assert.isFalse(Envelope.isFresh(Option.getOrThrow(stale), yield* Clock.currentTimeMillis))
       yield* TestClock.adjust(1)
       assert.isTrue(Option.isNone(yield* tier.get("ns:k")), "gone at staleUntil")
-      assert.deepStrictEqual(tier.stats(), { bytes: 0, entries: 0, evictions: 0, tags: 0, tagLinks: 0 })
+      assert.deepStrictEqual(tier.stats(), { bytes: 0, entries: 0, evictions: 0, tags: 0, largeBytes: 0, tagLinks: 0 })
     }))
 
   it.effect("a throwing onEvict hook does not break the tier", () =>
