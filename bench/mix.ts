@@ -89,7 +89,7 @@ const main = async () => {
       flush.disconnect()
       const client = new pg.Client({ connectionString: postgres.url })
       await client.connect()
-      await client.query("DROP TABLE IF EXISTS accelerator_cache")
+      await client.query("DROP TABLE IF EXISTS accelerator_cache, accelerator_cache_migrations")
       await client.end()
       const gateway = await startGateway({
         name: `gateway-${corpusName}-${connections}`,

@@ -39,8 +39,8 @@
  * The tier starts even when PostgreSQL is down: a failed migration at start is logged and
  * retried before the next operation. A statement that finds the table missing (`42P01`; e.g.
  * its creation was lost in a crash with `synchronous_commit = off`) fails, and the next
- * operation migrates again. (A table dropped by hand while `<table>_migrations` stays is not
- * re-created: drop both.)
+ * operation migrates again. A table dropped by hand while `<table>_migrations` stays is created
+ * again too: a migration that finds the table missing forgets the recorded migrations first.
  *
  * **Sweeper**: a fiber in the layer's scope deletes expired rows every `sweepInterval` in
  * batches of `sweepBatchSize` (`DELETE … WHERE ctid = ANY(ARRAY(SELECT ctid … LIMIT n FOR
@@ -206,6 +206,10 @@ export const migrate = (
         created_at timestamptz NOT NULL DEFAULT now(),
         name text NOT NULL
       )`
+      // The table gone while its migrations stay recorded (dropped by hand, or lost): the
+      // record is forgotten, so the migrations run again and create it.
+      const present = yield* sql<{ present: boolean }>`SELECT to_regclass(${names.qualified}) IS NOT NULL AS present`
+      if (present[0]?.present !== true) yield* sql`DELETE FROM ${sql(names.migrations)}`
       return yield* runMigrator({
         loader: Migrator.fromRecord(migrationsOf(names, options.unlogged ?? defaults.unlogged)),
         table: names.migrations
