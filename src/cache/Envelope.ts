@@ -22,8 +22,9 @@
  * bits inside it are not detected (Redis and PostgreSQL do not corrupt values; the envelope
  * guards against format drift and truncation).
  *
- * `e` is the body's hash (`BodyHash`, its ETag): a body read back gets it with {@link decode}
- * and is not hashed again. Envelopes written without it (before it existed) read as before, the
+ * `e` is the body's hash (`BodyHash`, its ETag), when it is known at encoding (bodies over
+ * `BodyHash.HASH_STEP_BYTES` are hashed in steps first): a body read back gets it with
+ * {@link decode} and is not hashed again. Envelopes written without it (before it existed) read as before, the
  * body hashed when first answered; a value that is not a hash's shape is ignored.
  *
  * Compression is gzip through the asynchronous `node:zlib` API (libuv thread pool), so large
@@ -162,8 +163,10 @@ const gunzip = (body: Uint8Array, rawLength: number): Effect.Effect<Option.Optio
  * exact byte layouts.
  */
 export const frame = (entry: CacheEntry, body: Uint8Array, flags: number, site?: string): Uint8Array => {
-  // Bodies over a hash step were hashed in steps by `encode` (`BodyHash.prepare`), never here.
-  const hash = entry.value.byteLength <= BodyHash.HASH_STEP_BYTES ? BodyHash.hashOf(entry.value) : BodyHash.known(entry.value)
+  // Never hashes here (a write batch of a hundred bodies would hash them all in one step): the
+  // hash of a body answered before (the load's own answer hashed it) or hashed in steps by
+  // `encode` (bodies over a hash step). A small body without one is hashed when first answered.
+  const hash = BodyHash.known(entry.value)
   const header: HeaderJson = {
     ct: entry.contentType,
     c: entry.createdAt,
