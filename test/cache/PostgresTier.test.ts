@@ -170,41 +170,31 @@ describe("PostgresTier on the shared PostgreSQL", () => {
         assert.strictEqual(yield* countRows(tier.table), 1)
       })))
 
-  it.scopedLive("a table that disappears is created again by the next operation", () =>
-    withSchema((schema) =>
-      Effect.gen(function*() {
-        const sql = yield* SqlClient.SqlClient
-        const tier = yield* PostgresTier.make({ schema, sweepInterval: 0, breaker: false })
-        const now = yield* Clock.currentTimeMillis
-        yield* tier.set("ns:k", entryAt(now, "v"))
-        // What a crash with synchronous_commit=off can do to a fresh database: both tables gone.
-        yield* sql`DROP TABLE ${sql(tier.table)}, ${sql(`${tier.table}_migrations`)}`
-        const failed = yield* Effect.either(tier.get("ns:k"))
-        assert.isTrue(Either.isLeft(failed), "the first operation meets the missing table")
-        assert.isTrue(Option.isNone(yield* tier.get("ns:k")), "the next one migrates and answers")
-        yield* tier.set("ns:k", entryAt(now, "again"))
-        assert.isTrue(Option.isSome(yield* tier.get("ns:k")))
-      })))
-
-  it.scopedLive("a table dropped while its migrations stay recorded is created again by the next operation", () =>
-    withSchema((schema) =>
-      Effect.gen(function*() {
-        const sql = yield* SqlClient.SqlClient
-        const tier = yield* PostgresTier.make({ schema, sweepInterval: 0, breaker: false })
-        const now = yield* Clock.currentTimeMillis
-        yield* tier.set("ns:k", entryAt(now, "v"))
-        // Dropped by hand (e.g. to empty the cache); `<table>_migrations` still says it was created.
-        yield* sql`DROP TABLE ${sql(tier.table)}`
-        const failed = yield* Effect.either(tier.get("ns:k"))
-        assert.isTrue(Either.isLeft(failed), "the first operation meets the missing table")
-        assert.isTrue(Option.isNone(yield* tier.get("ns:k")), "the next one migrates and answers")
-        yield* tier.set("ns:k", entryAt(now, "again"))
-        assert.strictEqual(new TextDecoder().decode(Option.getOrThrow(yield* tier.get("ns:k")).value), "again")
-        const migrations = yield* sql<{ migration_id: number }>`SELECT migration_id FROM ${sql(`${tier.table}_migrations`)}`
-        assert.deepStrictEqual(migrations.map((m) => m.migration_id), [1], "recorded once again")
-        // A second instance starting now finds the table and the record: nothing to do.
-        assert.deepStrictEqual(yield* PostgresTier.migrate({ schema }), [])
-      })))
+  it.scopedLive("a table that disappears is created again by the next operation, with or without its migrations' record", () =>
+    Effect.forEach([
+      // What a crash with synchronous_commit=off can do to a fresh database: both tables gone.
+      { name: "both tables gone", dropRecord: true },
+      // Dropped by hand (e.g. to empty the cache): `<table>_migrations` still says it was created.
+      { name: "the table alone dropped", dropRecord: false }
+    ], ({ dropRecord, name }) =>
+      withSchema((schema) =>
+        Effect.gen(function*() {
+          const sql = yield* SqlClient.SqlClient
+          const tier = yield* PostgresTier.make({ schema, sweepInterval: 0, breaker: false })
+          const now = yield* Clock.currentTimeMillis
+          yield* tier.set("ns:k", entryAt(now, "v"))
+          if (dropRecord) yield* sql`DROP TABLE ${sql(tier.table)}, ${sql(`${tier.table}_migrations`)}`
+          else yield* sql`DROP TABLE ${sql(tier.table)}`
+          const failed = yield* Effect.either(tier.get("ns:k"))
+          assert.isTrue(Either.isLeft(failed), `${name}: the first operation meets the missing table`)
+          assert.isTrue(Option.isNone(yield* tier.get("ns:k")), `${name}: the next one migrates and answers`)
+          yield* tier.set("ns:k", entryAt(now, "again"))
+          assert.strictEqual(new TextDecoder().decode(Option.getOrThrow(yield* tier.get("ns:k")).value), "again", name)
+          const migrations = yield* sql<{ migration_id: number }>`SELECT migration_id FROM ${sql(`${tier.table}_migrations`)}`
+          assert.deepStrictEqual(migrations.map((m) => m.migration_id), [1], `${name}: recorded once again`)
+          // A second instance starting now finds the table and the record: nothing to do.
+          assert.deepStrictEqual(yield* PostgresTier.migrate({ schema }), [], name)
+        }))))
 
   it.scopedLive("write batches that outlive their bound open the writes' breaker only: reads go on", () =>
     withSchema((schema) =>
