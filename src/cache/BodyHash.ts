@@ -12,7 +12,6 @@
  */
 import { Effect } from "effect"
 import { createHash } from "node:crypto"
-import { afterPendingIo } from "../concurrency/Deadline.js"
 
 /** Characters of a body hash: 27 base64url characters, 160 bits. */
 export const HASH_LENGTH = 27
@@ -50,24 +49,41 @@ export const remember = (body: Uint8Array, hash: unknown): void => {
   if (isHash(hash) && !hashes.has(body)) hashes.set(body, hash)
 }
 
+/** Bodies being hashed in steps: a second `prepare` of the same body waits for the first. */
+const preparing = new WeakMap<Uint8Array, Promise<void>>()
+
+const hashInSteps = (body: Uint8Array): Promise<void> =>
+  new Promise<void>((resolve) => {
+    const hash = createHash("sha256")
+    let offset = 0
+    const step = () => {
+      const end = Math.min(body.byteLength, offset + HASH_STEP_BYTES)
+      hash.update(body.subarray(offset, end))
+      offset = end
+      // A macrotask between steps: timers and I/O run (see `afterPendingIo`).
+      if (offset < body.byteLength) return void setImmediate(step)
+      if (!hashes.has(body)) hashes.set(body, digest(hash))
+      preparing.delete(body)
+      resolve()
+    }
+    step()
+  })
+
 /**
  * Computes the hash of `body` ahead of {@link hashOf}, which hashes synchronously: a body over
  * {@link HASH_STEP_BYTES} (tens of MB) is hashed a step at a time, the event loop running between
  * steps (SHA-256 of 30 MB held it ~18 ms in one call). Smaller bodies, and bodies already hashed,
- * cost nothing here.
+ * cost nothing here. Concurrent calls for one body (a load's answer and its remote write) share
+ * one hashing; interrupting a caller does not stop it (a few dozen steps at most).
  */
 export const prepare = (body: Uint8Array): Effect.Effect<void> =>
   Effect.suspend(() => {
     if (body.byteLength <= HASH_STEP_BYTES || hashes.has(body)) return Effect.void
-    const hash = createHash("sha256")
-    let offset = 0
-    const step: Effect.Effect<void> = Effect.suspend(() => {
-      const end = Math.min(body.byteLength, offset + HASH_STEP_BYTES)
-      hash.update(body.subarray(offset, end))
-      offset = end
-      if (offset < body.byteLength) return Effect.zipRight(afterPendingIo, step)
-      if (!hashes.has(body)) hashes.set(body, digest(hash))
-      return Effect.void
-    })
-    return step
+    let running = preparing.get(body)
+    if (running === undefined) {
+      running = hashInSteps(body)
+      preparing.set(body, running)
+    }
+    const shared = running
+    return Effect.promise(() => shared)
   })

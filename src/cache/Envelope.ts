@@ -24,8 +24,9 @@
  *
  * `e` is the body's hash (`BodyHash`, its ETag), when it is known at encoding (bodies over
  * `BodyHash.HASH_STEP_BYTES` are hashed in steps first): a body read back gets it with
- * {@link decode} and is not hashed again. Envelopes written without it (before it existed) read as before, the
- * body hashed when first answered; a value that is not a hash's shape is ignored.
+ * {@link decode} and is not hashed again. Envelopes written without it (before it existed)
+ * read as before, the body hashed when first answered; a value that is not a hash's shape is
+ * ignored.
  *
  * Compression is gzip through the asynchronous `node:zlib` API (libuv thread pool), so large
  * bodies never block the event loop; gzip rather than brotli because its CRC and length trailer
@@ -295,8 +296,9 @@ const EMPTY_BYTES = new Uint8Array(0)
 /**
  * Encodes the entries of one write batch, in order, compressing at most two bodies at a time:
  * the libuv pool keeps threads for the reads' inflation (a large body's hash steps run with its
- * compression). Entries stored uncompressed are framed at once, and a batch with one body to compress waits for it alone: fibers (two per batch with
- * `Effect.forEach`'s concurrency) only when two or more bodies compress.
+ * compression). Entries stored uncompressed are framed at once, and a batch with one body to
+ * compress waits for it alone: fibers (two per batch with `Effect.forEach`'s concurrency) only
+ * when two or more bodies compress.
  */
 export const encodeAll = (entries: ReadonlyArray<CacheEntry>, options?: EncodeOptions): Effect.Effect<Array<Uint8Array>> =>
   Effect.suspend(() => {
