@@ -32,7 +32,9 @@
  * bodies never block the event loop; gzip rather than brotli because its CRC and length trailer
  * make corruption of a compressed body detectable and it is ~10x faster to compress than brotli
  * at a comparable ratio for JSON. A body is compressed only when longer than the caller's
- * threshold and only kept compressed when that saves bytes.
+ * threshold and only kept compressed when that saves bytes. The compressed body is a plain gzip
+ * of the value at level 6, the same bytes the HTTP layer would make for the `gzip` coding: the
+ * gzip of a value written or read back is kept with it ({@link gzipOf}) and sent as it is.
  *
  * @since 0.1.0
  */
@@ -135,12 +137,36 @@ const decoder = new TextDecoder("utf-8", { fatal: true })
  */
 const compressions = new WeakMap<Uint8Array, Promise<Option.Option<Uint8Array>>>()
 
+/**
+ * The gzip of a value, when one exists and is smaller: made for the remote tiers, or the
+ * compressed body of the envelope the value was read from. Weak: it goes with the value.
+ */
+const gzips = new WeakMap<Uint8Array, Uint8Array>()
+
+/** Remembers `compressed` as the gzip of `value` when it saves bytes. */
+const rememberGzip = (value: Uint8Array, compressed: Uint8Array): void => {
+  if (compressed.byteLength < value.byteLength) gzips.set(value, compressed)
+}
+
+/**
+ * The gzip of `value` (a complete gzip member, `zlib.gzip` at level 6, so the same bytes a
+ * `zlib.gzip(value, { level: 6 })` gives) if one already exists: the compression made when the
+ * value was written to a remote tier, or the compressed body of the envelope it was decoded
+ * from. Lets an HTTP answer send it as the `gzip` coding without compressing again (a 30 MB body
+ * read back from PostgreSQL is ~0.5 s of pool CPU to compress). `undefined` otherwise, and for
+ * bodies stored uncompressed or whose gzip was not smaller.
+ */
+export const gzipOf = (value: Uint8Array): Uint8Array | undefined => gzips.get(value)
+
 const gzip = (body: Uint8Array): Effect.Effect<Option.Option<Uint8Array>> =>
   Effect.promise(() => {
     let compressed = compressions.get(body)
     if (compressed === undefined) {
       compressed = new Promise<Option.Option<Uint8Array>>((resolve) => {
-        zlib.gzip(body, { level: 6 }, (error, result) => resolve(error ? Option.none() : Option.some(result)))
+        zlib.gzip(body, { level: 6 }, (error, result) => {
+          if (!error) rememberGzip(body, result)
+          resolve(error ? Option.none() : Option.some(result))
+        })
       })
       compressions.set(body, compressed)
     }
@@ -341,11 +367,19 @@ export const decodeSync = (bytes: Uint8Array, site?: string): Option.Option<Cach
   if (h.rawLength > INFLATE_INLINE_MAX) return undefined
   try {
     const value = zlib.gunzipSync(body, { maxOutputLength: Math.max(h.rawLength, 1) })
-    return value.byteLength === h.rawLength ? Option.some(entryOf(h, value)) : Option.none()
+    if (value.byteLength !== h.rawLength) return Option.none()
+    rememberGzip(value, ownBytes(body))
+    return Option.some(entryOf(h, value))
   } catch {
     return Option.none()
   }
 }
+
+/**
+ * `bytes` itself when it covers most of its buffer, else a copy: a value's kept gzip must not
+ * pin a much larger buffer it was read into (a socket read of several replies).
+ */
+const ownBytes = (bytes: Uint8Array): Uint8Array => bytes.byteLength * 2 >= bytes.buffer.byteLength ? bytes : bytes.slice()
 
 /** The length of the envelope each decoded value was read from (see {@link storedLengthOf}). */
 const storedLengths = new WeakMap<Uint8Array, number>()
@@ -382,7 +416,11 @@ export const decode = (bytes: Uint8Array, site?: string): Effect.Effect<Option.O
     if (done !== undefined) return Effect.succeed(done)
     // Compressed: the header was read and checked by `decodeSync`.
     const h = Option.getOrThrow(decodeHeader(bytes, { complete: true }))
-    return Effect.map(gunzip(bytes.subarray(h.bodyOffset, h.bodyOffset + h.bodyLength), h.rawLength), Option.map((value) => entryOf(h, value)))
+    const body = bytes.subarray(h.bodyOffset, h.bodyOffset + h.bodyLength)
+    return Effect.map(gunzip(body, h.rawLength), Option.map((value) => {
+      rememberGzip(value, ownBytes(body))
+      return entryOf(h, value)
+    }))
   })
 
 /**

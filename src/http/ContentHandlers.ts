@@ -63,7 +63,7 @@ export const respond = (
     const now = yield* Clock.currentTimeMillis
     const chosen = yield* Representation.encode(
       served.body,
-      Representation.codingFor(semantics, request.headers["accept-encoding"], served.body.byteLength)
+      Representation.codingFor(semantics, request.headers["accept-encoding"], served.body.byteLength, served.body)
     )
     yield* Representation.prepare(served.body)
     const headers = Representation.validatorHeaders(served.body, chosen.coding, isAnonymous(request), served.entry, now)

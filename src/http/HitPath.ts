@@ -183,7 +183,7 @@ export const make = (options: HitPathOptions): FastPath => {
       if (entry.value.byteLength > BodyHash.HASH_STEP_BYTES && BodyHash.known(entry.value) === undefined) return false
       const chosen = Representation.encodedSync(
         entry.value,
-        Representation.codingFor(semantics, req.headers["accept-encoding"], entry.value.byteLength)
+        Representation.codingFor(semantics, req.headers["accept-encoding"], entry.value.byteLength, entry.value)
       )
       // A coding not made yet: the app makes it (and, for a stale entry, the revalidation runs anyway).
       if (chosen === undefined) return false

@@ -15,7 +15,10 @@
  * on the event loop), on its first demand by the Effect app, and kept with the body: the hit
  * path only ever sends bytes that already exist, and falls through to the app when the coding a
  * client asks for has not been made yet. A coding is kept only when it is smaller than the body;
- * bodies under `minBytes` (default 1 KiB) stay identity.
+ * bodies under `minBytes` (default 1 KiB) stay identity. The gzip coding of a body the remote
+ * tiers hold compressed is the gzip they store (`Envelope.gzipOf`: made once for them, or read
+ * back with the body), never made again; a client that accepts br and gzip at the same q gets
+ * that gzip rather than a br still to be made.
  *
  * **Bounds.** Everything kept here hangs off the body in a `WeakMap`: it lives exactly as long as
  * the memory tier (or an answer in flight) holds the body. Each kept coding is smaller than the
@@ -30,6 +33,7 @@ import { Config, Effect } from "effect"
 import * as zlib from "node:zlib"
 import { nonNegativeInt } from "../ConfigKeys.js"
 import * as BodyHash from "../cache/BodyHash.js"
+import * as Envelope from "../cache/Envelope.js"
 
 /** A content coding the gateway can send. */
 export type Coding = "br" | "gzip" | "identity"
@@ -161,7 +165,29 @@ const parseAcceptEncoding = (header: string): Preference => {
   }
 }
 
-const memo = new Map<string, Coding>()
+/** A negotiated coding; `br|gzip`: br, with gzip acceptable at the same q. */
+type Negotiated = Coding | "br|gzip"
+
+const memo = new Map<string, Negotiated>()
+
+const negotiated = (header: string | undefined): Negotiated => {
+  if (header === undefined || header.length === 0) return "identity"
+  const known = memo.get(header)
+  if (known !== undefined) return known
+  const p = parseAcceptEncoding(header)
+  let coding: Negotiated = "identity"
+  let best = p.identity
+  if (p.gzip > 0 && p.gzip >= best) {
+    coding = "gzip"
+    best = p.gzip
+  }
+  if (p.br > 0 && p.br >= best) coding = coding === "gzip" && p.gzip === p.br ? "br|gzip" : "br"
+  if (header.length <= 256) {
+    if (memo.size >= MAX_MEMO) memo.clear()
+    memo.set(header, coding)
+  }
+  return coding
+}
 
 /**
  * The coding to send for an `Accept-Encoding` value: the acceptable one with the highest q,
@@ -169,22 +195,8 @@ const memo = new Map<string, Coding>()
  * gateway answers rather than sending 406). Memoised per header value.
  */
 export const negotiate = (header: string | undefined): Coding => {
-  if (header === undefined || header.length === 0) return "identity"
-  const known = memo.get(header)
-  if (known !== undefined) return known
-  const p = parseAcceptEncoding(header)
-  let coding: Coding = "identity"
-  let best = p.identity
-  if (p.gzip > 0 && p.gzip >= best) {
-    coding = "gzip"
-    best = p.gzip
-  }
-  if (p.br > 0 && p.br >= best) coding = "br"
-  if (header.length <= 256) {
-    if (memo.size >= MAX_MEMO) memo.clear()
-    memo.set(header, coding)
-  }
-  return coding
+  const coding = negotiated(header)
+  return coding === "br|gzip" ? "br" : coding
 }
 
 /**
@@ -194,7 +206,13 @@ export const negotiate = (header: string | undefined): Coding => {
  */
 export const encodedSync = (body: Uint8Array, coding: Coding): { readonly bytes: Uint8Array; readonly coding: Coding } | undefined => {
   if (coding === "identity") return { bytes: body, coding }
-  const made = keptOf(body)[coding]
+  const k = keptOf(body)
+  let made = k[coding]
+  if (made === undefined && coding === "gzip") {
+    // The gzip the remote tiers store (made for them, or read back with the value): same bytes.
+    made = Envelope.gzipOf(body)
+    if (made !== undefined) k.gzip = made
+  }
   if (made === undefined) return undefined
   return made === null ? { bytes: body, coding: "identity" } : { bytes: made, coding }
 }
@@ -253,9 +271,27 @@ export const encode = (
     )
   })
 
-/** The coding to use for a body of `length` bytes asked with `acceptEncoding`, under `options`. */
-export const codingFor = (options: HttpSemanticsOptions, acceptEncoding: string | undefined, length: number): Coding =>
-  !options.compression || length < options.minBytes ? "identity" : negotiate(acceptEncoding)
+/**
+ * The coding to use for a body of `length` bytes asked with `acceptEncoding`, under `options`.
+ * With `body`, a client that accepts br and gzip alike gets the gzip that exists already (see
+ * the module documentation) instead of a br to be made.
+ */
+export const codingFor = (
+  options: HttpSemanticsOptions,
+  acceptEncoding: string | undefined,
+  length: number,
+  body?: Uint8Array
+): Coding => {
+  if (!options.compression || length < options.minBytes) return "identity"
+  const coding = negotiated(acceptEncoding)
+  if (coding !== "br|gzip") return coding
+  // br and gzip tie: a gzip that exists already (kept, or stored by the remote tiers) is sent
+  // rather than compressing the body again, unless its br is made too.
+  if (body === undefined) return "br"
+  const k = kept.get(body)
+  if (k?.br !== undefined) return "br"
+  return k?.gzip !== undefined || Envelope.gzipOf(body) !== undefined ? "gzip" : "br"
+}
 
 /** The timing of a cached entry the caching headers are computed from (epoch ms). */
 export interface Timing {

@@ -4,8 +4,21 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Effect } from "effect"
 import { Redis as IORedis } from "ioredis"
-import { inject } from "vitest"
+import * as http from "node:http"
+import zlibModule from "node:zlib"
+import { inject, vi } from "vitest"
 import { startGateway } from "./fixtures.js"
+
+/** A GET whose body is read as it is sent (fetch would decode the content coding). */
+const rawGet = (url: string, headers: Record<string, string>) =>
+  new Promise<{ readonly headers: http.IncomingHttpHeaders; readonly body: Buffer }>((resolve, reject) => {
+    http.get(url, { headers }, (res) => {
+      const chunks: Array<Buffer> = []
+      res.on("data", (c: Buffer) => chunks.push(c))
+      res.on("end", () => resolve({ headers: res.headers, body: Buffer.concat(chunks) }))
+      res.on("error", reject)
+    }).on("error", reject)
+  })
 
 const auth = (token: string) => ({ headers: { authorization: `Bearer ${token}` } })
 let run = 0
@@ -93,6 +106,42 @@ describe("cache through the HTTP API", () => {
       const pgHit = yield* Effect.promise(() => pgAgain("/content/5?include_content=false", auth("demo-admin-token")))
       assert.strictEqual(pgHit.headers.get("x-cache"), "HIT-POSTGRES")
       assert.strictEqual(pgHit.body.id, 5)
+    }))
+
+  it.scopedLive("an item read back from Redis is sent gzip with the bytes Redis stores, from the app and then the hit path, without compressing again", () =>
+    Effect.gen(function*() {
+      const config = { REDIS_URL: inject("redisUrl"), CACHE_REDIS_PREFIX: `${unique()}:`, CACHE_COMPRESS_ABOVE_BYTES: "1024" }
+      let path = ""
+      let identity: Buffer = Buffer.alloc(0)
+      yield* Effect.scoped(Effect.gen(function*() {
+        const { base, sim } = yield* startGateway(config)
+        const free = sim.corpus.items.find((i) => i.access === "free")!
+        path = `/content/${free.id}`
+        const miss = yield* Effect.promise(() => rawGet(base + path, {}))
+        assert.strictEqual(miss.headers["x-cache"], "MISS")
+        identity = miss.body
+      })) // closing the scope drains the write queue into Redis
+      assert.isAbove(identity.byteLength, 1024)
+      const { base } = yield* startGateway(config)
+      const gzip = vi.spyOn(zlibModule, "gzip")
+      const brotli = vi.spyOn(zlibModule, "brotliCompress")
+      try {
+        // A client that takes br and gzip alike (as fetch and most HTTP libraries ask).
+        const accept = { "accept-encoding": "gzip, deflate, br" }
+        const fromRedis = yield* Effect.promise(() => rawGet(base + path, accept))
+        assert.strictEqual(fromRedis.headers["x-cache"], "HIT-REDIS")
+        assert.strictEqual(fromRedis.headers["content-encoding"], "gzip")
+        assert.deepStrictEqual(zlibModule.gunzipSync(fromRedis.body), identity)
+        const fromMemory = yield* Effect.promise(() => rawGet(base + path, accept))
+        assert.strictEqual(fromMemory.headers["x-cache"], "HIT-MEMORY")
+        assert.strictEqual(fromMemory.headers["server-timing"], `cache;desc="HIT-MEMORY"`, "answered by the hit path")
+        assert.deepStrictEqual(fromMemory.body, fromRedis.body)
+        assert.strictEqual(fromMemory.headers["etag"], fromRedis.headers["etag"])
+        assert.strictEqual(gzip.mock.calls.length + brotli.mock.calls.length, 0, "nothing compressed")
+      } finally {
+        gzip.mockRestore()
+        brotli.mockRestore()
+      }
     }))
 
   it.scopedLive("no caller ever receives a value cached for another access level (content, search, Markdown)", () =>

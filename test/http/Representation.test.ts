@@ -3,9 +3,12 @@
  * caching headers, on their own.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Effect } from "effect"
+import { Effect, Option } from "effect"
 import { createHash } from "node:crypto"
-import { gunzipSync, brotliDecompressSync } from "node:zlib"
+import { brotliDecompressSync, gunzipSync, gzipSync } from "node:zlib"
+import zlib from "node:zlib"
+import { vi } from "vitest"
+import * as Envelope from "../../src/cache/Envelope.js"
 import * as Representation from "../../src/http/Representation.js"
 import { countingTurns } from "../support/turns.js"
 
@@ -106,5 +109,47 @@ describe("Representation", () => {
       assert.strictEqual(sent.coding, "identity")
       assert.strictEqual(sent.bytes, random)
       assert.deepStrictEqual(Representation.encodedSync(random, "gzip"), { bytes: random, coding: "identity" })
+    }))
+
+  it.effect("a body read back from a compressed envelope is sent gzip with the stored bytes: nothing compressed again", () =>
+    Effect.gen(function*() {
+      const body = large()
+      const entry = { value: body, contentType: "application/json", createdAt: 1, freshUntil: 2, staleUntil: 3, tags: [] }
+      const envelope = yield* Envelope.encode(entry, { compressAbove: 1024 })
+      const stored = Option.getOrThrow(Envelope.decodeHeader(envelope, { complete: true }))
+      assert.isTrue(stored.compressed)
+      const decoded = Option.getOrThrow(yield* Envelope.decode(envelope)).value
+      const gzip = vi.spyOn(zlib, "gzip")
+      const brotli = vi.spyOn(zlib, "brotliCompress")
+      try {
+        const semantics = Representation.defaults
+        // br and gzip alike: the stored gzip, not a br to be made; br preferred by q: br.
+        assert.strictEqual(Representation.codingFor(semantics, "gzip, deflate, br", decoded.byteLength, decoded), "gzip")
+        assert.strictEqual(Representation.codingFor(semantics, "br, gzip;q=0.8", decoded.byteLength, decoded), "br")
+        const sent = Representation.encodedSync(decoded, "gzip")
+        assert.strictEqual(sent?.coding, "gzip")
+        assert.deepStrictEqual(sent!.bytes, envelope.subarray(stored.bodyOffset))
+        assert.deepStrictEqual(new Uint8Array(gunzipSync(sent!.bytes)), body)
+        // The same bytes the app would have made for the gzip coding: one ETag, one representation.
+        assert.deepStrictEqual(new Uint8Array(gzipSync(body, { level: 6 })), sent!.bytes)
+        assert.strictEqual((yield* Representation.encode(decoded, "gzip")).bytes, sent!.bytes)
+        assert.strictEqual(gzip.mock.calls.length + brotli.mock.calls.length, 0)
+        // A body without a stored gzip still negotiates br on the tie.
+        const fresh = large()
+        assert.strictEqual(Representation.codingFor(semantics, "gzip, deflate, br", fresh.byteLength, fresh), "br")
+      } finally {
+        gzip.mockRestore()
+        brotli.mockRestore()
+      }
+    }))
+
+  it.effect("a value compressed for the remote tiers keeps that gzip for its answers", () =>
+    Effect.gen(function*() {
+      const body = large()
+      assert.isUndefined(Representation.encodedSync(body, "gzip"))
+      yield* Envelope.encode({ value: body, contentType: "application/json", createdAt: 1, freshUntil: 2, staleUntil: 3, tags: [] }, { compressAbove: 1024 })
+      const sent = Representation.encodedSync(body, "gzip")
+      assert.strictEqual(sent?.coding, "gzip")
+      assert.deepStrictEqual(new Uint8Array(gunzipSync(sent!.bytes)), body)
     }))
 })
