@@ -20,6 +20,13 @@
  *   second with four clients asking large items, each pausing the event loop 10-15 ms). A value
  *   larger than `largeMaxValueBytes` (or any large value, with `largeMaxBytes` 0) is not stored
  *   here at all (and an older value under the same key is dropped); the remote tiers hold it.
+ *   Admission (frequency-based, as TinyLFU): a new large value enters the full segment only if
+ *   its key was asked more often lately than every value it would evict, least recently used
+ *   first (asks: stores after a miss of this tier, and hits in the segment; the counts are
+ *   halved every {@link LARGE_AGE_EVERY} counts, so what was hot fades). A value refused is
+ *   answered all the same, from the copy just read; it is not kept. Without it, a cycle over
+ *   more large values than fit replaced each resident by the next and hit nothing; with it,
+ *   the residents stay and a share of the cycle (the segment over the cycle) hits.
  *
  * The tag index (tag → keys) is updated on every store and, through lru-cache's `dispose`, on
  * every eviction, deletion and overwrite, so it never holds a key the cache does not; its size
@@ -62,6 +69,12 @@ export const defaults = {
 
 /** Most entries the large-value segment holds. */
 export const LARGE_MAX_ENTRIES = 4_096
+
+/** The large-value segment's ask counts are halved after this many counts. */
+export const LARGE_AGE_EVERY = 1_024
+
+/** Most large keys whose ask counts are kept (past it, halving; then forgetting all). */
+export const LARGE_TRACKED_KEYS = 4 * LARGE_MAX_ENTRIES
 
 /** Options of {@link make}; every field defaults to {@link defaults}. */
 export interface MemoryTierOptions {
@@ -186,6 +199,41 @@ export const make = (options: MemoryTierOptions = {}): Effect.Effect<MemoryTier>
       large?.delete(key)
     }
 
+    // How often each large key was asked lately (stored after a miss of this tier, or hit in
+    // the segment), for the segment's admission; halved every `LARGE_AGE_EVERY` counts.
+    const largeAsked = new Map<string, number>()
+    let largeCounts = 0
+    const ageLarge = () => {
+      for (const [key, n] of largeAsked) {
+        if (n <= 1) largeAsked.delete(key)
+        else largeAsked.set(key, n >> 1)
+      }
+      largeCounts = 0
+      if (largeAsked.size > LARGE_TRACKED_KEYS) largeAsked.clear()
+    }
+    const askedLarge = (key: string): number => {
+      const n = (largeAsked.get(key) ?? 0) + 1
+      largeAsked.set(key, n)
+      if (++largeCounts >= LARGE_AGE_EVERY || largeAsked.size > LARGE_TRACKED_KEYS) ageLarge()
+      return n
+    }
+    // Whether a new large value asked `asked` times may enter the full segment: only when every
+    // value it would evict (least recently used first) was asked fewer times. A scan over more
+    // large values than fit then leaves the residents in place instead of replacing each by the
+    // next (an LRU over a longer cycle hits nothing, and every copy read back is new memory).
+    const admitsLarge = (segment: LRUCache<string, Slot>, size: number, asked: number): boolean => {
+      let free = largeMaxBytes - segment.calculatedSize
+      let room = LARGE_MAX_ENTRIES - segment.size
+      if (free >= size && room >= 1) return true
+      for (const victim of segment.rkeys()) {
+        if ((largeAsked.get(victim) ?? 0) >= asked) return false
+        free += segment.peek(victim)?.size ?? 0
+        room++
+        if (free >= size && room >= 1) return true
+      }
+      return false
+    }
+
     const store = (key: string, entry: CacheEntry, now: number) => {
       const bytes = entry.value.byteLength
       if (now >= entry.staleUntil || bytes > largeMaxValueBytes) {
@@ -195,6 +243,7 @@ export const make = (options: MemoryTierOptions = {}): Effect.Effect<MemoryTier>
       const [into, other] = bytes > maxValueBytes ? [large!, lru] : [lru, large]
       other?.delete(key)
       const slot: Slot = { entry, size: sizeOf(key, entry) }
+      if (into === large && !large.has(key) && !admitsLarge(large, slot.size, askedLarge(key))) return
       into.set(key, slot)
       // An entry larger than its LRU's bound is refused (and the old one dropped).
       if (into.peek(key) !== slot) return
@@ -212,7 +261,11 @@ export const make = (options: MemoryTierOptions = {}): Effect.Effect<MemoryTier>
     }
 
     const lookup = (key: string, now: number): Option.Option<CacheEntry> => {
-      const slot = lru.get(key) ?? large?.get(key)
+      let slot = lru.get(key)
+      if (slot === undefined && large !== undefined) {
+        slot = large.get(key)
+        if (slot !== undefined) askedLarge(key)
+      }
       if (slot === undefined) return Option.none()
       if (now >= slot.entry.staleUntil) {
         remove(key)

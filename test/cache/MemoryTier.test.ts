@@ -87,8 +87,12 @@ describe("MemoryTier bounds", () => {
       })
       const now = yield* Clock.currentTimeMillis
       for (let i = 0; i < 20; i++) yield* tier.set(`ns:small:${i}`, entryAt(now, bytes(512), { tags: ["small"] }))
-      // Three of 3,000 bytes (plus overhead, ~3,440 counted) fit in 11 KiB; the fourth evicts the oldest large one.
+      // Three of 3,000 bytes (plus overhead, ~3,440 counted) fit in 11 KiB. The fourth, asked as
+      // often as the residents, is refused; asked once more, it evicts the oldest large one.
       for (let i = 0; i < 4; i++) yield* tier.set(`ns:large:${i}`, entryAt(now, bytes(3000), { tags: ["large", `node:${i}`] }))
+      assert.deepStrictEqual(evicted, [])
+      assert.isTrue(Option.isNone(yield* tier.get("ns:large:3")))
+      yield* tier.set("ns:large:3", entryAt(now, bytes(3000), { tags: ["large", "node:3"] }))
       assert.deepStrictEqual(evicted, ["ns:large:0"])
       const small = yield* tier.getMany(Array.from({ length: 20 }, (_, i) => `ns:small:${i}`))
       assert.isTrue(small.every(Option.isSome), "no small entry was evicted by the large ones")
@@ -119,6 +123,28 @@ describe("MemoryTier bounds", () => {
       assert.isTrue(Option.isSome(yield* tier.get("other:large")))
       assert.strictEqual(tier.lookupSync("other:large", now)?.value.byteLength, 3000)
       assert.strictEqual(tier.stats().tagLinks, 0)
+    }))
+
+  it.effect("a cycle over more large values than fit leaves the residents in place: hits, not a new copy per ask", () =>
+    Effect.gen(function*() {
+      const tier = yield* MemoryTier.make({ maxValueBytes: 1024, largeMaxBytes: 11 * 1024, largeMaxValueBytes: 4096 })
+      const now = yield* Clock.currentTimeMillis
+      // Six values of ~3,440 counted bytes, three fit; each round asks all six in turn, and a miss
+      // stores the copy it read (as a remote hit does).
+      let hits = 0
+      for (let round = 0; round < 5; round++) {
+        for (let i = 0; i < 6; i++) {
+          const key = `ns:large:${i}`
+          if (Option.isSome(yield* tier.get(key))) hits++
+          else yield* tier.set(key, entryAt(now, bytes(3000)))
+        }
+      }
+      // An LRU would hit nothing (each value evicted three stores before it is asked again).
+      assert.strictEqual(hits, 4 * 3, "the three first values hit in every round after the first")
+      // A value asked more often than the residents takes the least recently used one's place.
+      for (let i = 0; i < 12; i++) yield* tier.set("ns:hot", entryAt(now, bytes(3000)))
+      assert.isTrue(Option.isSome(yield* tier.get("ns:hot")))
+      assert.strictEqual(tier.stats().entries, 3)
     }))
 
   it.effect("an entry larger than maxBytes is refused without evicting the others", () =>
