@@ -292,8 +292,27 @@ export class CachedContent extends Effect.Service<CachedContent>()("accelerator/
         }))
 
     /**
-     * The document of item `id` from the origin. With `wholeBelow > 0` the full item is opened
-     * first, in the caller's scope: a reply within `wholeBelow` bytes carries the metadata and the
+     * Item `id`'s document made from the JSON route's answer for the same partition (the full
+     * item, HTML body included) when memory holds it fresh and within `wholeBelow` bytes (the
+     * bound of a document converted in one step): the same document a `Whole` reply gives, with
+     * no upstream call. `undefined` otherwise (absent, stale, a refusal, large, not an item).
+     */
+    const documentFromCachedItem = (id: number, partitionId: string, wholeBelow: number) =>
+      Effect.flatMap(Clock.currentTimeMillis, (now): Effect.Effect<string | undefined> => {
+        if (wholeBelow <= 0) return Effect.succeed(undefined)
+        const entry = cache.memory.lookupSync(contentCacheKey(partitionId, id, true, "html"), now)
+        if (
+          entry === undefined || now >= entry.freshUntil || entry.contentType !== "application/json" ||
+          entry.value.byteLength > wholeBelow
+        ) return Effect.succeed(undefined)
+        return Effect.orElseSucceed(content.documentOfItem(parseSmall(entry.value)), () => undefined)
+      })
+
+    /**
+     * The document of item `id`: made from the JSON route's answer held in memory when it can be
+     * ({@link documentFromCachedItem}), else from the origin. With `wholeBelow > 0` the full
+     * item is opened first, in the caller's scope: a reply within `wholeBelow` bytes carries the
+     * metadata and the
      * body, converted in one step, stored and answered as `Cached` (`MISS`); a denial or an
      * unknown id is kept under the metadata key (the entry `/content/{id}?include_content=false`
      * uses) and the Markdown key, and answered. A longer reply (or any miss with `wholeBelow` 0)
@@ -335,6 +354,12 @@ export class CachedContent extends Effect.Service<CachedContent>()("accelerator/
             }
             return { _tag: "Cached", served } as const
           })
+        // The item's JSON answer in this partition, fresh in memory and small: the document is
+        // made from it without asking Drupal (clients ask an item's JSON and its Markdown alike).
+        const derived = yield* documentFromCachedItem(id, partitionId, wholeBelow)
+        if (derived !== undefined) {
+          return yield* storedAnswer({ value: encoder.encode(derived), contentType: MARKDOWN_CONTENT_TYPE, tags: [itemTag(id)] })
+        }
         // The body first: a small reply is the whole document, metadata included (one call).
         let reply: Stream.Stream<Uint8Array, DrupalError> | undefined
         if (wholeBelow > 0) {

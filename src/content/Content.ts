@@ -149,6 +149,19 @@ export class Content extends Effect.Service<Content>()("accelerator/Content", {
         })
       })
     }
+    /**
+     * Item `found`'s document (front matter, then its body converted in one step), from an item
+     * read before, e.g. the JSON route's cached answer: a small one, as `documentOpen`'s `Whole`.
+     * Fails with a decode error when `found` is not an item.
+     */
+    const documentOfItem = (found: unknown): Effect.Effect<string, DrupalError> =>
+      Effect.map(decodeItem(found), (item) => {
+        const { head, url } = documentHead(item)
+        const converter = makeConverter({ baseUrl: url })
+        const html = (found as { readonly content?: unknown }).content
+        const body = typeof html === "string" ? converter.write(html) : ""
+        return head + body + converter.end()
+      })
     return {
       getConditional,
       searchConditional,
@@ -176,6 +189,7 @@ export class Content extends Effect.Service<Content>()("accelerator/Content", {
        */
       markdownOf,
       documentOpen,
+      documentOfItem,
       streamedMarkdown
     }
   })

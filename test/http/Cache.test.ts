@@ -144,6 +144,38 @@ describe("cache through the HTTP API", () => {
       }
     }))
 
+  it.scopedLive("an item's Markdown is made from its JSON answer held in memory, without asking Drupal: the same document, per partition", () =>
+    Effect.gen(function*() {
+      // The document asked cold, from Drupal, on a gateway of its own (same corpus).
+      const cold = yield* startGateway()
+      const free = cold.sim.corpus.items.find((i) => i.access === "free")!
+      const locked = cold.sim.corpus.items.find((i) => i.access === "subscriber")!
+      const fromDrupal = yield* Effect.promise(() => cold.request(`/content/${free.id}/markdown`))
+      assert.strictEqual(fromDrupal.status, 200)
+      const { request, sim } = yield* startGateway()
+      const json = yield* Effect.promise(() => request(`/content/${free.id}`))
+      assert.strictEqual(json.status, 200)
+      yield* sim.reset
+      const derived = yield* Effect.promise(() => request(`/content/${free.id}/markdown`))
+      assert.strictEqual(derived.status, 200)
+      assert.strictEqual(derived.headers.get("x-cache"), "MISS")
+      // The same document, but for the site's address (each simulator listens on a port of its own).
+      const expected = fromDrupal.text.replaceAll(cold.sim.url, sim.url)
+      assert.notStrictEqual(expected, fromDrupal.text)
+      assert.strictEqual(derived.text, expected)
+      assert.strictEqual((yield* sim.stats).methods["content.get_tutorial"] ?? 0, 0, "no upstream call for the document")
+      const again = yield* Effect.promise(() => request(`/content/${free.id}/markdown`))
+      assert.strictEqual(again.headers.get("x-cache"), "HIT-MEMORY")
+      assert.strictEqual(again.text, expected)
+      // Another partition's JSON is not this caller's: the subscriber's answer does not make the
+      // anonymous caller's document (Drupal is asked, and denies it).
+      const subscriberJson = yield* Effect.promise(() => request(`/content/${locked.id}`, auth("demo-subscriber-token")))
+      assert.strictEqual(subscriberJson.status, 200)
+      const anonymous = yield* Effect.promise(() => request(`/content/${locked.id}/markdown`))
+      assert.strictEqual(anonymous.status, 403)
+      assert.isAtLeast((yield* sim.stats).methods["content.get_tutorial"] ?? 0, 2)
+    }))
+
   it.scopedLive("no caller ever receives a value cached for another access level (content, search, Markdown)", () =>
     Effect.gen(function*() {
       const prefix = `${unique()}:`
