@@ -293,20 +293,37 @@ export class CachedContent extends Effect.Service<CachedContent>()("accelerator/
 
     /**
      * Item `id`'s document made from the JSON route's answer for the same partition (the full
-     * item, HTML body included) when memory holds it fresh and within `wholeBelow` bytes (the
-     * bound of a document converted in one step): the same document a `Whole` reply gives, with
-     * no upstream call. `undefined` otherwise (absent, stale, a refusal, large, not an item).
+     * item, HTML body included) when memory holds it fresh, read from the origin less than a
+     * Markdown copy's fresh time ago (a background refresh of a stale document therefore asks
+     * the origin), and within `wholeBelow` bytes (the bound of a document converted in one
+     * step): the same document a `Whole` reply gives, with no upstream call, and the item's age.
+     * `undefined` otherwise (absent, stale, too old, a refusal, large, not an item).
      */
     const documentFromCachedItem = (id: number, partitionId: string, wholeBelow: number) =>
-      Effect.flatMap(Clock.currentTimeMillis, (now): Effect.Effect<string | undefined> => {
+      Effect.flatMap(Clock.currentTimeMillis, (now): Effect.Effect<{ readonly document: string; readonly age: number } | undefined> => {
         if (wholeBelow <= 0) return Effect.succeed(undefined)
         const entry = cache.memory.lookupSync(contentCacheKey(partitionId, id, true, "html"), now)
         if (
           entry === undefined || now >= entry.freshUntil || entry.contentType !== "application/json" ||
-          entry.value.byteLength > wholeBelow
+          entry.value.byteLength > wholeBelow || now - entry.createdAt >= Duration.toMillis(policies.markdown.fresh)
         ) return Effect.succeed(undefined)
-        return Effect.orElseSucceed(content.documentOfItem(parseSmall(entry.value)), () => undefined)
+        return content.documentOfItem(parseSmall(entry.value)).pipe(
+          Effect.map((document) => ({ document, age: Math.max(0, now - entry.createdAt) })),
+          Effect.orElseSucceed(() => undefined)
+        )
       })
+
+    /**
+     * Keeps `result` (a full item the Markdown route read, body included, with the JSON route's
+     * call) as the JSON route's answer for the partition, as its own load would have: a later
+     * `/content/{id}` is a hit. Nothing is kept when it does not decode as an item.
+     */
+    const storeItemAnswer = (id: number, partitionId: string, result: unknown, since: number) =>
+      decodeItem(result).pipe(
+        Effect.flatMap((item) => toLoaded(id, item)),
+        Effect.flatMap((loaded) => cache.set(contentCacheKey(partitionId, id, true, "html"), loaded, policies.content, since)),
+        Effect.ignore
+      )
 
     /**
      * The document of item `id`: made from the JSON route's answer held in memory when it can be
@@ -338,9 +355,9 @@ export class CachedContent extends Effect.Service<CachedContent>()("accelerator/
         const failed = (error: DrupalError) =>
           Effect.zipRight(cache.recordOriginLoad(false), isRefusal(error) ? cache.delete([key, metaKey]) : Effect.void)
         /** Stores a load under the Markdown key and answers it as a cached answer (`MISS`). */
-        const storedAnswer = (loaded: Loaded) =>
+        const storedAnswer = (loaded: Loaded, policy: CachePolicy = policies.markdown) =>
           Effect.gen(function*() {
-            const entry = loaded.value.byteLength <= config.markdownMaxBytes ? yield* cache.set(key, loaded, policies.markdown, since) : undefined
+            const entry = loaded.value.byteLength <= config.markdownMaxBytes ? yield* cache.set(key, loaded, policy, since) : undefined
             const now = yield* Clock.currentTimeMillis
             const response = responseOf(loaded.contentType)
             const served: Served = {
@@ -358,7 +375,12 @@ export class CachedContent extends Effect.Service<CachedContent>()("accelerator/
         // made from it without asking Drupal (clients ask an item's JSON and its Markdown alike).
         const derived = yield* documentFromCachedItem(id, partitionId, wholeBelow)
         if (derived !== undefined) {
-          return yield* storedAnswer({ value: encoder.encode(derived), contentType: MARKDOWN_CONTENT_TYPE, tags: [itemTag(id)] })
+          // Fresh for what is left of a Markdown copy's fresh time since the item was read.
+          const fresh = Duration.millis(Math.max(1, Duration.toMillis(policies.markdown.fresh) - derived.age))
+          return yield* storedAnswer(
+            { value: encoder.encode(derived.document), contentType: MARKDOWN_CONTENT_TYPE, tags: [itemTag(id)] },
+            { ...policies.markdown, fresh }
+          )
         }
         // The body first: a small reply is the whole document, metadata included (one call).
         let reply: Stream.Stream<Uint8Array, DrupalError> | undefined
@@ -378,6 +400,8 @@ export class CachedContent extends Effect.Service<CachedContent>()("accelerator/
           }
           if (first.right._tag === "Whole") {
             yield* cache.recordOriginLoad(true)
+            // The reply is the JSON route's (same call, same caller): its answer is kept too.
+            yield* storeItemAnswer(id, partitionId, first.right.result, since)
             return yield* storedAnswer({ value: encoder.encode(first.right.markdown), contentType: MARKDOWN_CONTENT_TYPE, tags: [itemTag(id)] })
           }
           reply = first.right.reply

@@ -19,7 +19,12 @@ import * as Traced from "../telemetry/Traced.js"
 
 /** An item's document from {@link Content.documentOpen}: whole, or its reply still to convert. */
 export type OpenedDocument =
-  | { readonly _tag: "Whole"; readonly markdown: string }
+  | {
+    readonly _tag: "Whole"
+    readonly markdown: string
+    /** The reply's `result`, body in place: what the JSON route's call of the item gives. */
+    readonly result: unknown
+  }
   | { readonly _tag: "Streaming"; readonly reply: Stream.Stream<Uint8Array, DrupalError> }
 
 /** How an item is asked for. */
@@ -144,7 +149,7 @@ export class Content extends Effect.Service<Content>()("accelerator/Content", {
             const { head, url } = documentHead(item)
             const converter = makeConverter({ baseUrl: url })
             const body = whole.right.content === undefined ? "" : converter.write(whole.right.content)
-            return { _tag: "Whole", markdown: head + body + converter.end() }
+            return { _tag: "Whole", markdown: head + body + converter.end(), result: whole.right.result }
           })
         })
       })

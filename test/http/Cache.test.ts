@@ -174,6 +174,33 @@ describe("cache through the HTTP API", () => {
       const anonymous = yield* Effect.promise(() => request(`/content/${locked.id}/markdown`))
       assert.strictEqual(anonymous.status, 403)
       assert.isAtLeast((yield* sim.stats).methods["content.get_tutorial"] ?? 0, 2)
+      // A JSON copy read longer ago than a Markdown copy may stay fresh is not used: Drupal is asked.
+      const short = yield* startGateway({ CACHE_MARKDOWN_FRESH_MS: "200", CACHE_JITTER: "0" })
+      yield* Effect.promise(() => short.request(`/content/${free.id}`))
+      yield* Effect.sleep("300 millis")
+      yield* short.sim.reset
+      const older = yield* Effect.promise(() => short.request(`/content/${free.id}/markdown`))
+      assert.strictEqual(older.status, 200)
+      assert.strictEqual((yield* short.sim.stats).methods["content.get_tutorial"], 1)
+    }))
+
+  it.scopedLive("a Markdown miss read whole keeps the item's JSON answer too: /content/{id} is then a hit, the same bytes", () =>
+    Effect.gen(function*() {
+      const cold = yield* startGateway()
+      const free = cold.sim.corpus.items.find((i) => i.access === "free")!
+      const fromDrupal = yield* Effect.promise(() => cold.request(`/content/${free.id}`))
+      assert.strictEqual(fromDrupal.status, 200)
+      const { request, sim } = yield* startGateway()
+      const markdown = yield* Effect.promise(() => request(`/content/${free.id}/markdown`))
+      assert.strictEqual(markdown.status, 200)
+      assert.strictEqual((yield* sim.stats).methods["content.get_tutorial"], 1)
+      const json = yield* Effect.promise(() => request(`/content/${free.id}`))
+      assert.strictEqual(json.headers.get("x-cache"), "HIT-MEMORY")
+      assert.strictEqual(json.text, fromDrupal.text.replaceAll(cold.sim.url, sim.url))
+      assert.strictEqual((yield* sim.stats).methods["content.get_tutorial"], 1, "no second upstream call")
+      // Not another partition's: a subscriber asking the item loads it as the subscriber.
+      const subscriber = yield* Effect.promise(() => request(`/content/${free.id}`, auth("demo-subscriber-token")))
+      assert.strictEqual(subscriber.headers.get("x-cache"), "MISS")
     }))
 
   it.scopedLive("no caller ever receives a value cached for another access level (content, search, Markdown)", () =>
