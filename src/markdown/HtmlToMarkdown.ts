@@ -251,12 +251,32 @@ const BACKTICK = 96
  */
 const TEXT_STOP = /[\\`*[\]<~_&|#\t\n\f\r\u00a0]| (?![^\t\n\f\r \u00a0])/g
 
+/** Longest rest of a text piece scanned by {@link textStop} rather than by `TEXT_STOP`. */
+const SHORT_TEXT = 16
+
+/** Where `TEXT_STOP` would match in `t` from `i` (before `n`, its length), or `n`. */
+const textStop = (t: string, from: number, n: number): number => {
+  for (let i = from; i < n; i++) {
+    const c = t.charCodeAt(i)
+    if (c < 128) {
+      const k = CLASS[c]!
+      if (k === 0) continue
+      // A single space between two words is plain.
+      if (c === 32 && i + 1 < n && !isSpace(t.charCodeAt(i + 1))) continue
+      return i
+    }
+    if (c === NBSP) return i
+  }
+  return n
+}
+
 const ESCAPED: Array<string> = []
 for (let c = 0; c < 128; c++) ESCAPED[c] = "\\" + String.fromCharCode(c)
 
 // Characters that would open a block when they start a line: ATX heading, blockquote, bullet,
 // setext underline.
-const LINE_START_ESCAPE = new Set([35, 62, 45, 43, 61])
+const LINE_START_ESCAPE = new Uint8Array(128)
+for (const c of "#>-+=") LINE_START_ESCAPE[c.charCodeAt(0)] = 1
 
 const isSpace = (c: number): boolean => (c < 128 ? CLASS[c] === SPACE : c === NBSP)
 const isDigit = (c: number): boolean => c >= 48 && c <= 57
@@ -451,14 +471,49 @@ type Frame =
 
 const noneFrame = (tag: string): Frame => ({ tag, kind: "none" })
 
+const INDENTS = Array.from({ length: 16 }, (_, n) => " ".repeat(n))
+const indentOf = (n: number): string => n < INDENTS.length ? INDENTS[n]! : " ".repeat(n)
+const BACKTICKS = Array.from({ length: 16 }, (_, n) => "`".repeat(n))
+const backticks = (n: number): string => n < BACKTICKS.length ? BACKTICKS[n]! : "`".repeat(n)
+const HEADING_MARKERS = Array.from({ length: 7 }, (_, n) => "#".repeat(n) + " ")
+
+const hasOtherThanNewlines = (t: string): boolean => {
+  for (let i = 0; i < t.length; i++) if (t.charCodeAt(i) !== 10) return true
+  return false
+}
+
+/** Removes the last occurrence of `item` from `a` (mostly its last element: a pop, no splice). */
+const removeLast = <A>(a: Array<A>, item: A): void => {
+  const n = a.length
+  if (n > 0 && a[n - 1] === item) {
+    a.pop()
+    return
+  }
+  const at = a.lastIndexOf(item)
+  if (at >= 0) a.splice(at, 1)
+}
+
 /**
  * The last element of `a`. Reading past the end of an array (`a[a.length - 1]` when it is empty)
  * takes V8's slow path, about 10× a guarded read: this runs several times per HTML element.
  */
 const lastOf = <A>(a: ReadonlyArray<A>): A | undefined => (a.length === 0 ? undefined : a[a.length - 1])
 
+/** `languageOf` by class attribute, for the few code classes a document uses (at most 64). */
+const LANGUAGES = new Map<string, string>()
+
 const languageOf = (className: string | undefined): string => {
   if (className === undefined) return ""
+  let lang = LANGUAGES.get(className)
+  if (lang === undefined) {
+    lang = languageOfClass(className)
+    if (LANGUAGES.size >= 64) LANGUAGES.clear()
+    LANGUAGES.set(className, lang)
+  }
+  return lang
+}
+
+const languageOfClass = (className: string): string => {
   for (const token of className.split(/\s+/)) {
     const lang = token.startsWith("language-") ? token.slice(9) : token.startsWith("lang-") ? token.slice(5) : ""
     // Only characters that cannot end the info string or open another construct.
@@ -487,6 +542,28 @@ const BASIC_ENTITIES: Record<string, string> = { amp: "&", lt: "<", gt: ">", quo
 const decodeBasic = (s: string): string =>
   s.indexOf("&") < 0 ? s : s.replace(/&(amp|lt|gt|quot|apos|nbsp|#0*39);/g, (_, name: string) => BASIC_ENTITIES[name] ?? "'")
 
+/** Characters of a path that the URL parser keeps as written (no escaping, no normalisation). */
+const PLAIN_PATH = new Uint8Array(128)
+for (const c of "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_~/.") PLAIN_PATH[c.charCodeAt(0)] = 1
+
+/**
+ * Whether `s` is a path from the root (`/`, not `//`) of plain characters without a dot segment
+ * (no `/.`): resolved against an http(s) base, it is appended to the base's origin unchanged.
+ */
+const isPlainRootPath = (s: string): boolean => {
+  const n = s.length
+  if (n === 0 || s.charCodeAt(0) !== 47 || (n > 1 && s.charCodeAt(1) === 47)) return false
+  for (let i = 1; i < n; i++) {
+    const c = s.charCodeAt(i)
+    if (c >= 128 || PLAIN_PATH[c] === 0) return false
+    if (c === 46 && s.charCodeAt(i - 1) === 47) return false
+  }
+  return true
+}
+
+/** Entries of a converter's memo of link targets (cleared when full). */
+const URL_MEMO_SIZE = 256
+
 const URL_ESCAPES: Record<string, string> = {
   " ": "%20",
   "\t": "%09",
@@ -504,8 +581,8 @@ const URL_ESCAPES: Record<string, string> = {
  * callbacks (`onopentag`, `ontext`, `onclosetag`) only dispatch.
  */
 class MarkdownEmitter implements HtmlHandler {
-  /** Markdown of the current chunk, joined once per chunk (a flat string: cheap to encode). */
-  private out: Array<string> = []
+  /** Markdown of the current chunk, appended piece by piece (flattened once per chunk in `drain`). */
+  private out = ""
   /** The last non-empty string written ("\n" at the start): its last character decides the word-boundary rules. */
   private last = "\n"
   private wroteAny = false
@@ -550,13 +627,25 @@ class MarkdownEmitter implements HtmlHandler {
   /** Text of a cell that spans rows, collected while it is written (bounded by `CARRY_MAX`). */
   private capture: { parts: Array<string>; length: number } | null = null
 
-  constructor(private readonly baseUrl: URL | undefined, private readonly maxBuffer: number) {}
+  /** Links written so far (at most `URL_MEMO_SIZE`): a href's Markdown target by its trimmed value. */
+  private readonly urls = new Map<string, string>()
+  /** What a root-relative path is appended to (`http://host:port`, credentials kept), for http(s) bases. */
+  private readonly rootPrefix: string | undefined
+
+  constructor(private readonly baseUrl: URL | undefined, private readonly maxBuffer: number) {
+    this.rootPrefix = baseUrl !== undefined && (baseUrl.protocol === "http:" || baseUrl.protocol === "https:")
+      ? new URL("/", baseUrl).href.slice(0, -1)
+      : undefined
+  }
 
   drain(): string {
     const out = this.out
-    if (out.length === 0) return ""
-    this.out = []
-    return out.length === 1 ? out[0]! : out.join("")
+    this.out = ""
+    // Reading a character flattens the rope of appended pieces in V8 (one copy, while they are
+    // young): the pieces, and the input chunks that sliced ones point into, become garbage now,
+    // not when the consumer first reads the output.
+    out.charCodeAt(out.length >> 1)
+    return out
   }
 
   /** Code unit of the last character written (read only by a few rules: computed on demand). */
@@ -686,7 +775,7 @@ class MarkdownEmitter implements HtmlHandler {
       case "h6":
         this.requestSep(2)
         if (this.cellDepth === 0 && this.headingDepth === 0 && this.linkDepth === 0) {
-          this.lineMarker = "#".repeat(tag.charCodeAt(1) - 48) + " "
+          this.lineMarker = HEADING_MARKERS[tag.charCodeAt(1) - 48]!
         }
         this.headingDepth++
         return { tag, kind: "heading" }
@@ -832,8 +921,7 @@ class MarkdownEmitter implements HtmlHandler {
   }
 
   private popContainer(container: Container): void {
-    const at = this.containers.lastIndexOf(container)
-    if (at >= 0) this.containers.splice(at, 1)
+    removeLast(this.containers, container)
   }
 
   private openItem(tag: string): Frame {
@@ -852,7 +940,7 @@ class MarkdownEmitter implements HtmlHandler {
     else this.requestSep(1)
     list.items++
     const marker = list.ordered ? `${list.next++}. ` : "- "
-    const container: ItemContainer = { kind: "item", marker, indent: " ".repeat(marker.length), started: false }
+    const container: ItemContainer = { kind: "item", marker, indent: indentOf(marker.length), started: false }
     this.containers.push(container)
     return { tag, kind: "item", container }
   }
@@ -881,8 +969,7 @@ class MarkdownEmitter implements HtmlHandler {
   }
 
   private closeInline(inline: InlineFrame): void {
-    const index = this.inlineStack.lastIndexOf(inline)
-    if (index >= 0) this.inlineStack.splice(index, 1)
+    removeLast(this.inlineStack, inline)
     if (inline.marker === "**") this.strongDepth--
     else if (inline.marker === "_") this.emDepth--
     else if (inline.marker === "~~") this.delDepth--
@@ -893,8 +980,7 @@ class MarkdownEmitter implements HtmlHandler {
       this.digitRun = -1
     } else {
       // Empty element: its opener was never written, so nothing to close.
-      const at = this.openers.lastIndexOf(inline.opener)
-      if (at >= 0) this.openers.splice(at, 1)
+      removeLast(this.openers, inline.opener)
     }
   }
 
@@ -1043,7 +1129,7 @@ class MarkdownEmitter implements HtmlHandler {
       capture.length += s.length
       if (capture.length <= CARRY_MAX) capture.parts.push(s)
     }
-    this.out.push(s)
+    this.out += s
     this.last = s
   }
 
@@ -1087,6 +1173,7 @@ class MarkdownEmitter implements HtmlHandler {
   }
 
   private blankPrefix(): string {
+    if (this.containers.length === 0) return ""
     let prefix = ""
     for (const c of this.containers) {
       if (!c.started) break
@@ -1183,14 +1270,17 @@ class MarkdownEmitter implements HtmlHandler {
       this.atSegmentStart = false
       this.digitRun = -1
     }
-    if (this.openers.length === 0) return
-    for (const opener of this.openers) {
+    const openers = this.openers
+    if (openers.length === 0) return
+    for (let i = 0; i < openers.length; i++) {
+      const opener = openers[i]!
       // `_` cannot open emphasis right after a letter or digit; `*` can.
       if (opener.text === "_" && isWordChar(this.lastCode)) opener.text = "*"
       this.push(opener.text)
       opener.written = true
     }
-    this.openers.length = 0
+    // Popped (setting `length` takes the runtime's slow path).
+    while (openers.length > 0) openers.pop()
     this.atSegmentStart = false
     this.digitRun = -1
   }
@@ -1237,7 +1327,7 @@ class MarkdownEmitter implements HtmlHandler {
       this.atSegmentStart = false
       let start = i
       if (lineStart) {
-        if (LINE_START_ESCAPE.has(c)) this.push("\\")
+        if (c < 128 && LINE_START_ESCAPE[c] === 1) this.push("\\")
         this.digitRun = 0
       }
       if (this.digitRun >= 0) {
@@ -1257,13 +1347,19 @@ class MarkdownEmitter implements HtmlHandler {
         }
       }
       for (;; i++) {
-        // The next character that is not plain text (a native scan: text is mostly plain).
-        TEXT_STOP.lastIndex = i
-        if (!TEXT_STOP.test(t)) {
-          i = n
-          break
+        // The next character that is not plain text: a native scan, or a loop over a short rest
+        // (a word in a cell, a code span's neighbour), cheaper than a call of the scan.
+        if (n - i <= SHORT_TEXT) {
+          i = textStop(t, i, n)
+          if (i === n) break
+        } else {
+          TEXT_STOP.lastIndex = i
+          if (!TEXT_STOP.test(t)) {
+            i = n
+            break
+          }
+          i = TEXT_STOP.lastIndex - 1
         }
-        i = TEXT_STOP.lastIndex - 1
         c = t.charCodeAt(i)
         const k = c < 128 ? CLASS[c]! : SPACE
         if (k === SPACE) break
@@ -1337,9 +1433,10 @@ class MarkdownEmitter implements HtmlHandler {
 
   private endCodeSpan(code: CodeSpan): void {
     if (code.length > 0) {
-      let content = code.parts.join("")
-      if (this.cellDepth > 0) content = content.replaceAll("|", "\\|")
-      const fence = "`".repeat(code.maxTick + 1)
+      const parts = code.parts
+      let content = parts.length === 1 ? parts[0]! : parts.join("")
+      if (this.cellDepth > 0 && content.indexOf("|") >= 0) content = content.replaceAll("|", "\\|")
+      const fence = backticks(code.maxTick + 1)
       const pad = content.charCodeAt(0) === BACKTICK || content.charCodeAt(content.length - 1) === BACKTICK ? " " : ""
       this.beginInline()
       this.flushOpeners()
@@ -1397,6 +1494,12 @@ class MarkdownEmitter implements HtmlHandler {
 
   private url(raw: string): string {
     const trimmed = raw.trim()
+    // A plain root-relative path (most links and images of a Drupal site) resolves to the base's
+    // origin followed by the path as written: no URL parse per link.
+    if (this.rootPrefix !== undefined && isPlainRootPath(trimmed)) return this.rootPrefix + trimmed
+    // Documents link to the same few pages again and again: those are parsed once.
+    const known = this.urls.get(trimmed)
+    if (known !== undefined) return known
     let href = trimmed
     if (this.baseUrl !== undefined) {
       try {
@@ -1405,7 +1508,10 @@ class MarkdownEmitter implements HtmlHandler {
         href = trimmed
       }
     }
-    return href.replace(/[\s()<>|]/g, (c) => URL_ESCAPES[c] ?? encodeURIComponent(c))
+    const written = href.replace(/[\s()<>|]/g, (c) => URL_ESCAPES[c] ?? encodeURIComponent(c))
+    if (this.urls.size >= URL_MEMO_SIZE) this.urls.clear()
+    this.urls.set(trimmed, written)
+    return written
   }
 
   // --- code blocks -------------------------------------------------------------------------
@@ -1423,16 +1529,25 @@ class MarkdownEmitter implements HtmlHandler {
       if (t.charCodeAt(0) === 10) t = t.slice(1)
       if (t.length === 0) return
     }
-    if (!pre.hasText && /[^\n]/.test(t)) pre.hasText = true
+    if (!pre.hasText && hasOtherThanNewlines(t)) pre.hasText = true
     if (pre.streaming) {
       this.streamCode(pre, t)
       return
     }
-    for (let i = 0; i < t.length; i++) {
-      if (t.charCodeAt(i) === BACKTICK) {
-        if (++pre.tickRun > pre.maxTick) pre.maxTick = pre.tickRun
-      } else {
+    // Backtick runs, found with native scans (code rarely holds any).
+    let tick = t.indexOf("`")
+    if (tick < 0) {
+      pre.tickRun = 0
+    } else {
+      if (tick > 0) pre.tickRun = 0
+      while (tick >= 0) {
+        let end = tick + 1
+        while (end < t.length && t.charCodeAt(end) === BACKTICK) end++
+        pre.tickRun += end - tick
+        if (pre.tickRun > pre.maxTick) pre.maxTick = pre.tickRun
+        if (end === t.length) break
         pre.tickRun = 0
+        tick = t.indexOf("`", end)
       }
     }
     pre.parts.push(t)
@@ -1443,7 +1558,7 @@ class MarkdownEmitter implements HtmlHandler {
   /** Writes the opening fence and everything buffered; from now on the block streams. */
   private startCodeBlock(pre: CodeBlock): void {
     pre.streaming = true
-    pre.fence = "`".repeat(Math.max(3, pre.maxTick + 1))
+    pre.fence = backticks(Math.max(3, pre.maxTick + 1))
     this.beginLine()
     this.push(pre.fence + pre.lang)
     this.atSegmentStart = false
@@ -1524,7 +1639,8 @@ class MarkdownEmitter implements HtmlHandler {
   }
 
   private heldLine(pre: CodeBlock): string {
-    return " ".repeat(pre.lead) + "`".repeat(pre.ticks) + pre.trail
+    if (pre.lead === 0 && pre.ticks === 0) return pre.trail
+    return indentOf(pre.lead) + backticks(pre.ticks) + pre.trail
   }
 
   private endCodeLine(pre: CodeBlock): void {
@@ -1534,7 +1650,7 @@ class MarkdownEmitter implements HtmlHandler {
         // This line would close the fence: end the block and go on in a new one whose fence is
         // longer, so the content stays verbatim.
         this.writeCodeText(pre, pre.fence)
-        pre.fence = "`".repeat(pre.ticks + 1)
+        pre.fence = backticks(pre.ticks + 1)
         pre.heldNewlines = 1
         this.writeCodeText(pre, pre.fence + pre.lang)
         pre.heldNewlines = 1

@@ -2,8 +2,8 @@
  * A streaming HTML tokenizer and tree builder for the Markdown converter: the events htmlparser2
  * 12's `Parser` emits in HTML mode with `decodeEntities`, `lowerCaseTags` and
  * `lowerCaseAttributeNames` on (open tags with their attributes, text, close tags, implied ones
- * included), from any split of the input, at about twice its speed (300 against 122–142 MB/s of
- * Drupal HTML here, with callbacks that only count).
+ * included), from any split of the input, at about three times its speed (350–370 against
+ * 108–116 MB/s of Drupal HTML here, with callbacks that only count).
  *
  * It is a port of htmlparser2 12.0's `Tokenizer` and `Parser` reduced to what the converter uses,
  * with the same states, entity decoder (`entities`' `EntityDecoder`) and tree rules (implied
@@ -13,10 +13,12 @@
  *   and emitted as the states would (anything else, and a tag cut by the chunk's end, is read by
  *   the states from its `<`), where htmlparser2 visits every character through its state switch;
  * - text and quoted attribute values are found with native `indexOf` (the chunk's next `&` is
- *   looked up once until it is passed); tag and attribute names come from a small cache; elements
- *   without attributes share one frozen empty object;
+ *   looked up once until it is passed); common entities are decoded from a table; tag and
+ *   attribute names come from a small cache, common ones as internalized strings (comparisons
+ *   and lookups by pointer); elements without attributes share one frozen empty object;
  * - the tree rules call the handler directly: no optional callbacks, no per-event index
- *   bookkeeping, the open elements on an array's end (htmlparser2 unshifts and shifts);
+ *   bookkeeping, the open elements on an array's end (htmlparser2 unshifts and shifts); a name's
+ *   rules are one record, kept with the name in the cache (no set lookups per tag);
  * - a slice of the input is made only for what the handler receives: comments, declarations and
  *   processing instructions are skipped without building their text, and an input chunk is kept
  *   only while a name, an entity or a raw-text end tag begun in it is still being read
@@ -195,6 +197,44 @@ const VOID_ELEMENTS = new Set([
 const FOREIGN_CONTEXT_ELEMENTS = new Set(["math", "svg"])
 /** Elements whose content is HTML again inside SVG or MathML (SVG-adjusted names). */
 const HTML_INTEGRATION_ELEMENTS = new Set(["mi", "mo", "mn", "ms", "mtext", "annotation-xml", "foreignObject", "desc", "title"])
+const NO_FOREIGN = 0
+const SVG = 1
+const MATH_ML = 2
+
+/** A void element: closed as soon as it opens. */
+const VOID = 1
+/** Opens a foreign context or an HTML integration point, closed with the element. */
+const CONTEXT = 2
+/** A raw-text or RCDATA element. */
+const SPECIAL = 4
+
+/** The tree rules of one element name, found with one lookup per tag. */
+interface TagRule {
+  readonly flags: number
+  /** Open elements that opening it closes first (`OPEN_IMPLIES_CLOSE`). */
+  readonly closes: ReadonlySet<string> | undefined
+  /** The foreign context it opens (with `CONTEXT`). */
+  readonly context: number
+}
+
+/** Rules of the names some rule applies to; any other name has none. */
+const RULES = new Map<string, TagRule>()
+for (
+  const name of new Set([
+    ...OPEN_IMPLIES_CLOSE.keys(),
+    ...VOID_ELEMENTS,
+    ...FOREIGN_CONTEXT_ELEMENTS,
+    ...HTML_INTEGRATION_ELEMENTS,
+    ...SPECIAL_NAMES
+  ])
+) {
+  const context = name === "svg" ? SVG : name === "math" ? MATH_ML : NO_FOREIGN
+  const flags = (VOID_ELEMENTS.has(name) ? VOID : 0) |
+    (FOREIGN_CONTEXT_ELEMENTS.has(name) || HTML_INTEGRATION_ELEMENTS.has(name) ? CONTEXT : 0) |
+    (SPECIAL_NAMES.has(name) ? SPECIAL : 0)
+  RULES.set(name, { flags, closes: OPEN_IMPLIES_CLOSE.get(name), context })
+}
+
 const SVG_TAG_NAMES = new Map(
   [
     "altGlyph", "altGlyphDef", "altGlyphItem", "animateColor", "animateMotion", "animateTransform", "clipPath", "feBlend",
@@ -204,14 +244,48 @@ const SVG_TAG_NAMES = new Map(
     "feTurbulence", "foreignObject", "glyphRef", "linearGradient", "radialGradient", "textPath"
   ].map((name) => [name.toLowerCase(), name] as const)
 )
-const NO_FOREIGN = 0
-const SVG = 1
-const MATH_ML = 2
 
 const { fromCodePoint } = String
 
 /** A copy of `s` that shares no memory with the string it was sliced from. */
 const unpinned = (s: string): string => Buffer.from(s, "utf16le").toString("utf16le")
+
+/**
+ * Common element and attribute names, each mapped to itself: a name read from the input is
+ * replaced by this copy, an internalized string (a source literal), so that comparing it with a
+ * literal, a set or map lookup and an attribute key compare pointers instead of characters.
+ */
+const KNOWN_NAMES = new Map<string, string>()
+for (
+  const name of [
+    ...RULES.keys(),
+    "a", "abbr", "article", "aside", "audio", "b", "bdi", "bdo", "blockquote", "body", "canvas", "caption",
+    "center", "cite", "code", "colgroup", "data", "dd", "del", "details", "dfn", "dialog", "div", "dl",
+    "drupal-media", "dt", "em", "figcaption", "figure", "font", "footer", "form", "h1", "h2", "h3", "h4", "h5",
+    "h6", "head", "header", "hgroup", "html", "i", "image", "ins", "kbd", "label", "legend", "li", "main", "map",
+    "mark", "nav", "noscript", "object", "ol", "optgroup", "option", "output", "p", "picture", "pre", "q", "rp",
+    "rt", "ruby", "s", "samp", "section", "select", "small", "span", "strike", "strong", "sub", "summary", "sup",
+    "table", "tbody", "td", "template", "tfoot", "th", "thead", "time", "tr", "tt", "u", "ul", "var", "video",
+    "align", "alt", "aria-label", "class", "colspan", "data-align", "data-caption", "data-entity-type",
+    "data-entity-uuid", "data-src", "data-view-mode", "dir", "height", "href", "id", "lang", "loading", "name",
+    "rel", "role", "rowspan", "scope", "srcset", "src", "start", "style", "target", "title", "type", "value",
+    "width"
+  ]
+) KNOWN_NAMES.set(name, name)
+
+/**
+ * Entities common in Drupal text, with a `;`, and their text, as pairs in arrays by the code unit
+ * after the `&` (see `commonEntity`).
+ */
+const COMMON_ENTITIES: Array<Array<string> | undefined> = []
+for (
+  const [source, text] of [
+    ["&#039;", "'"], ["&#39;", "'"], ["&quot;", "\""], ["&amp;", "&"], ["&lt;", "<"], ["&gt;", ">"],
+    ["&nbsp;", "\u00a0"], ["&copy;", "\u00a9"], ["&hellip;", "\u2026"], ["&rsquo;", "\u2019"],
+    ["&lsquo;", "\u2018"], ["&ldquo;", "\u201c"], ["&rdquo;", "\u201d"], ["&mdash;", "\u2014"],
+    ["&ndash;", "\u2013"], ["&apos;", "'"]
+  ] as const
+) (COMMON_ENTITIES[source.charCodeAt(1)] ??= []).push(source, text)
 
 /** The attributes of an element that has none (shared: handlers only read them). */
 const NO_ATTRIBUTES: Record<string, string> = Object.freeze({}) as Record<string, string>
@@ -252,8 +326,14 @@ export class HtmlTokenizer {
   private attribname = ""
   private attribvalue = ""
   private attribs: Record<string, string> | null = null
-  /** Open elements, the current one last. */
+  /** Open elements, the current one last; `stackFlags` holds their rules' flags. */
   private readonly stack: Array<string> = []
+  private readonly stackFlags: Array<number> = []
+  /** The rules' flags of `tagname`. */
+  private tagFlags = 0
+  /** The rules of the name read last (see `lowerName`), and of each name in the cache. */
+  private nameRule: TagRule | undefined = undefined
+  private readonly nameRules: Array<TagRule | undefined> = Array.from({ length: NAME_CACHE_SIZE }, () => undefined)
   /** Foreign contexts, the current one last (never empty). */
   private readonly foreignContext: Array<number> = [NO_FOREIGN]
 
@@ -280,6 +360,7 @@ export class HtmlTokenizer {
     const stack = this.stack
     for (let i = stack.length - 1; i >= 0; i--) this.handler.onclosetag(stack[i]!)
     stack.length = 0
+    this.stackFlags.length = 0
   }
 
   // --- the main loop ----------------------------------------------------------------------
@@ -454,7 +535,7 @@ export class HtmlTokenizer {
       this.state = BEFORE_TAG_NAME
       this.sectionStart = this.index
     } else if (c === AMP) {
-      this.startEntity()
+      if (!this.commonEntity()) this.startEntity()
     } else {
       // To the next `<` or `&` (native scans).
       const buffer = this.buffer
@@ -464,6 +545,28 @@ export class HtmlTokenizer {
       const amp = this.nextAmpFrom(at)
       this.index = this.offset + (lt < amp ? lt : amp) - 1
     }
+  }
+
+  /**
+   * At a `&` in text: a common entity written in full in this chunk (`&amp;`, `&#039;`, …) is
+   * decoded from a table, as the entity decoder would decode it, without its per-character
+   * states; returns `false` for anything else, which the decoder then reads.
+   */
+  private commonEntity(): boolean {
+    const buffer = this.buffer
+    const at = this.index - this.offset
+    const candidates = at + 1 < buffer.length ? COMMON_ENTITIES[buffer.charCodeAt(at + 1)] : undefined
+    if (candidates === undefined) return false
+    for (let k = 0; k < candidates.length; k += 2) {
+      const source = candidates[k]!
+      if (!buffer.startsWith(source, at)) continue
+      if (this.index > this.sectionStart) this.emitText(this.sectionStart, this.index)
+      this.sectionStart = this.index + source.length
+      this.index = this.sectionStart - 1
+      this.handler.ontext(candidates[k + 1]!)
+      return true
+    }
+    return false
   }
 
   /**
@@ -506,7 +609,8 @@ export class HtmlTokenizer {
     const foreign = this.foreignContext[this.foreignContext.length - 1] !== NO_FOREIGN
     const specialStart = !foreign && SPECIAL_START[buffer.charCodeAt(nameStart) | 0x20] !== undefined
     const name = this.readTagName(offset + nameStart, offset + i)
-    if (specialStart && SPECIAL_NAMES.has(name)) return false
+    const rule = this.nameRule
+    if (specialStart && rule !== undefined && (rule.flags & SPECIAL) !== 0) return false
     let attribs: Record<string, string> | null = null
     for (;;) {
       while (isWhitespace(c) && ++i < n) c = buffer.charCodeAt(i)
@@ -552,7 +656,7 @@ export class HtmlTokenizer {
       if (!Object.hasOwn(attribs, attributeName)) attribs[attributeName] = value
     }
     if (specialStart) this.currentSequence = EMPTY
-    this.emitOpenTag(name)
+    this.emitOpenTag(name, rule)
     // A second <form> was ignored with its attributes.
     if (attribs !== null && this.attribs !== null) this.attribs = attribs
     this.endOpenTag()
@@ -577,7 +681,7 @@ export class HtmlTokenizer {
     if (i >= n) return false
     const gt = c === GT ? i : buffer.indexOf(">", i)
     if (gt < 0) return false
-    this.closeTag(this.readTagName(offset + from, offset + i))
+    this.closeTag(this.readTagName(offset + from, offset + i), this.nameRule)
     this.index = offset + gt
     this.sectionStart = this.index + 1
     this.state = TEXT
@@ -733,7 +837,7 @@ export class HtmlTokenizer {
 
   private stateInTagName(c: number): void {
     if (isEndOfTagSection(c)) {
-      this.emitOpenTag(this.readTagName(this.sectionStart, this.index))
+      this.emitOpenTag(this.readTagName(this.sectionStart, this.index), this.nameRule)
       this.sectionStart = -1
       this.state = BEFORE_ATTRIBUTE_NAME
       this.stateBeforeAttributeName(c)
@@ -757,7 +861,7 @@ export class HtmlTokenizer {
 
   private stateInClosingTagName(c: number): void {
     if (isEndOfTagSection(c)) {
-      this.closeTag(this.readTagName(this.sectionStart, this.index))
+      this.closeTag(this.readTagName(this.sectionStart, this.index), this.nameRule)
       this.sectionStart = -1
       this.state = AFTER_CLOSING_TAG_NAME
       this.stateAfterClosingTagName(c)
@@ -1005,53 +1109,80 @@ export class HtmlTokenizer {
    * The name from `start` to `end` in lower case. Names met before come from a small cache keyed
    * by length and first and last code units, checked against the input in place: no string is
    * made, and the one returned has its hash computed already (every set and map lookup needs it).
+   * Sets `nameRule` to the name's rules (kept with the name in the cache: no lookup on a hit).
    */
   private lowerName(start: number, end: number): string {
     const length = end - start
     const at = start - this.offset
-    if (at < 0 || length > 24 || length === 0) return this.slice(start, end).toLowerCase()
+    if (at < 0 || length > 24 || length === 0) {
+      const name = this.slice(start, end).toLowerCase()
+      this.nameRule = RULES.get(name)
+      return name
+    }
     const buffer = this.buffer
-    const key = (length * 7 + buffer.charCodeAt(at) * 3 + buffer.charCodeAt(at + length - 1)) & (NAME_CACHE_SIZE - 1)
+    // Multipliers chosen so that the common names of Drupal HTML do not share an entry.
+    const key = (length * 10 + buffer.charCodeAt(at) * 35 + buffer.charCodeAt(at + length - 1) * 11) & (NAME_CACHE_SIZE - 1)
     const cached = this.names[key]!
-    if (cached.length === length && buffer.startsWith(cached, at)) return cached
+    if (cached.length === length && buffer.startsWith(cached, at)) {
+      this.nameRule = this.nameRules[key]
+      return cached
+    }
     const written = buffer.slice(at, at + length)
-    const name = written.toLowerCase()
-    // Only names written in lower case are cached: they are what `startsWith` can find. The entry
-    // is a copy: a slice of 13 or more code units would keep the whole chunk alive in V8.
-    if (name === written) this.names[key] = unpinned(name)
+    const lower = written.toLowerCase()
+    const known = KNOWN_NAMES.get(lower)
+    const name = known ?? lower
+    const rule = RULES.get(name)
+    this.nameRule = rule
+    // Only names written in lower case are cached: they are what `startsWith` can find. An
+    // unknown long entry is copied: a slice of 13 or more code units would keep the whole chunk
+    // alive in V8 (a shorter one is a copy already).
+    if (lower === written) {
+      this.names[key] = known !== undefined || length < 13 ? name : unpinned(name)
+      this.nameRules[key] = rule
+    }
     return name
   }
 
+  /** A tag name: {@link lowerName} adjusted to its context; sets `nameRule` to its rules. */
   private readTagName(start: number, end: number): string {
     const name = this.lowerName(start, end)
     const context = this.foreignContext[this.foreignContext.length - 1]
-    if (context === SVG) return SVG_TAG_NAMES.get(name) ?? name
+    if (context === SVG) return this.adjusted(name, SVG_TAG_NAMES.get(name))
     if (this.foreignContext.length > 1) {
       // The end tag of an SVG element in its own HTML content (`</foreignObject>`).
       const adjusted = SVG_TAG_NAMES.get(name)
-      if (adjusted !== undefined && this.stack.includes(adjusted)) return adjusted
+      if (adjusted !== undefined && this.stack.includes(adjusted)) return this.adjusted(name, adjusted)
     }
-    if (context === NO_FOREIGN) return name === "image" ? "img" : name
+    if (context === NO_FOREIGN && name === "image") return this.adjusted(name, "img")
     return name
   }
 
-  private emitOpenTag(name: string): void {
+  /** `adjusted` in place of `name` when there is one, `nameRule` following. */
+  private adjusted(name: string, adjusted: string | undefined): string {
+    if (adjusted === undefined || adjusted === name) return name
+    this.nameRule = RULES.get(adjusted)
+    return adjusted
+  }
+
+  private emitOpenTag(name: string, rule: TagRule | undefined = RULES.get(name)): void {
     this.tagname = name
     // A second <form> is ignored (attributes and all).
     if (name === "form" && this.stack.includes("form")) {
       this.tagname = ""
+      this.tagFlags = 0
       return
     }
     const stack = this.stack
-    const impliesClose = OPEN_IMPLIES_CLOSE.get(name)
+    const flags = rule === undefined ? 0 : rule.flags
+    this.tagFlags = flags
+    const impliesClose = rule === undefined ? undefined : rule.closes
     if (impliesClose !== undefined) {
       while (stack.length > 0 && impliesClose.has(stack[stack.length - 1]!)) this.popElement()
     }
-    if (!VOID_ELEMENTS.has(name)) {
+    if ((flags & VOID) === 0) {
       stack.push(name)
-      if (name === "svg") this.foreignContext.push(SVG)
-      else if (name === "math") this.foreignContext.push(MATH_ML)
-      else if (HTML_INTEGRATION_ELEMENTS.has(name)) this.foreignContext.push(NO_FOREIGN)
+      this.stackFlags.push(flags)
+      if ((flags & CONTEXT) !== 0) this.foreignContext.push(rule!.context)
     }
     this.attribs = NO_ATTRIBUTES
   }
@@ -1063,8 +1194,9 @@ export class HtmlTokenizer {
       this.attribs = null
       this.handler.onopentag(name, attribs)
     }
-    if (VOID_ELEMENTS.has(name)) this.handler.onclosetag(name)
+    if ((this.tagFlags & VOID) !== 0) this.handler.onclosetag(name)
     this.tagname = ""
+    this.tagFlags = 0
   }
 
   private endAttribute(): void {
@@ -1079,9 +1211,9 @@ export class HtmlTokenizer {
     else this.endOpenTag()
   }
 
-  private closeTag(name: string): void {
+  private closeTag(name: string, rule: TagRule | undefined = RULES.get(name)): void {
     const stack = this.stack
-    if (!VOID_ELEMENTS.has(name)) {
+    if (rule === undefined || (rule.flags & VOID) === 0) {
       const at = stack.lastIndexOf(name)
       if (at !== -1) {
         while (stack.length > at) this.popElement()
@@ -1099,7 +1231,7 @@ export class HtmlTokenizer {
 
   private popElement(): void {
     const element = this.stack.pop()!
-    if (FOREIGN_CONTEXT_ELEMENTS.has(element) || HTML_INTEGRATION_ELEMENTS.has(element)) this.foreignContext.pop()
+    if ((this.stackFlags.pop()! & CONTEXT) !== 0) this.foreignContext.pop()
     this.handler.onclosetag(element)
   }
 
