@@ -113,6 +113,11 @@ const parseSmall = (bytes: Uint8Array): unknown => {
   }
 }
 
+/** What a Markdown miss can take from the item's JSON answer held in memory. */
+type FromCachedItem =
+  | { readonly _tag: "Document"; readonly document: string; readonly age: number }
+  | { readonly _tag: "Refused"; readonly loaded: Loaded; readonly left: number }
+
 /** Keys whose document streams into the cache while other misses of it wait, at most. */
 const MAX_MARKDOWN_LEADERS = 1024
 
@@ -297,18 +302,28 @@ export class CachedContent extends Effect.Service<CachedContent>()("accelerator/
      * Markdown copy's fresh time ago (a background refresh of a stale document therefore asks
      * the origin), and within `wholeBelow` bytes (the bound of a document converted in one
      * step): the same document a `Whole` reply gives, with no upstream call, and the item's age.
-     * `undefined` otherwise (absent, stale, too old, a refusal, large, not an item).
+     * A fresh refusal kept there (denied in this partition, or unknown) is the document's too
+     * (`Refused`, with the time it has left). `undefined` otherwise (absent, stale, too old,
+     * large, not an item).
      */
     const documentFromCachedItem = (id: number, partitionId: string, wholeBelow: number) =>
-      Effect.flatMap(Clock.currentTimeMillis, (now): Effect.Effect<{ readonly document: string; readonly age: number } | undefined> => {
+      Effect.flatMap(Clock.currentTimeMillis, (now): Effect.Effect<FromCachedItem | undefined> => {
         if (wholeBelow <= 0) return Effect.succeed(undefined)
         const entry = cache.memory.lookupSync(contentCacheKey(partitionId, id, true, "html"), now)
+        if (entry !== undefined && now < entry.freshUntil && (entry.contentType === DENIED_CONTENT_TYPE || entry.contentType === NOT_FOUND_CONTENT_TYPE)) {
+          const denied = entry.contentType === DENIED_CONTENT_TYPE
+          return Effect.succeed({
+            _tag: "Refused",
+            loaded: { value: entry.value, contentType: entry.contentType, tags: entry.tags, ...(denied ? { denied: true } : { notFound: true }) },
+            left: entry.freshUntil - now
+          })
+        }
         if (
           entry === undefined || now >= entry.freshUntil || entry.contentType !== "application/json" ||
           entry.value.byteLength > wholeBelow || now - entry.createdAt >= Duration.toMillis(policies.markdown.fresh)
         ) return Effect.succeed(undefined)
         return content.documentOfItem(parseSmall(entry.value)).pipe(
-          Effect.map((document) => ({ document, age: Math.max(0, now - entry.createdAt) })),
+          Effect.map((document): FromCachedItem => ({ _tag: "Document", document, age: Math.max(0, now - entry.createdAt) })),
           Effect.orElseSucceed(() => undefined)
         )
       })
@@ -355,7 +370,7 @@ export class CachedContent extends Effect.Service<CachedContent>()("accelerator/
         const failed = (error: DrupalError) =>
           Effect.zipRight(cache.recordOriginLoad(false), isRefusal(error) ? cache.delete([key, metaKey]) : Effect.void)
         /** Stores a load under the Markdown key and answers it as a cached answer (`MISS`). */
-        const storedAnswer = (loaded: Loaded, policy: CachePolicy = policies.markdown) =>
+        const storedAnswer = (loaded: Loaded, policy: CachePolicy = policies.markdown, fromOrigin = true) =>
           Effect.gen(function*() {
             const entry = loaded.value.byteLength <= config.markdownMaxBytes ? yield* cache.set(key, loaded, policy, since) : undefined
             const now = yield* Clock.currentTimeMillis
@@ -366,7 +381,7 @@ export class CachedContent extends Effect.Service<CachedContent>()("accelerator/
               httpStatus: response.status,
               cache: "MISS",
               millis: now - started,
-              upstreamMillis: now - started,
+              ...(fromOrigin ? { upstreamMillis: now - started } : {}),
               ...(entry === undefined ? {} : { entry })
             }
             return { _tag: "Cached", served } as const
@@ -374,13 +389,20 @@ export class CachedContent extends Effect.Service<CachedContent>()("accelerator/
         // The item's JSON answer in this partition, fresh in memory and small: the document is
         // made from it without asking Drupal (clients ask an item's JSON and its Markdown alike).
         const derived = yield* documentFromCachedItem(id, partitionId, wholeBelow)
-        if (derived !== undefined) {
+        if (derived?._tag === "Document") {
           // Fresh for what is left of a Markdown copy's fresh time since the item was read.
           const fresh = Duration.millis(Math.max(1, Duration.toMillis(policies.markdown.fresh) - derived.age))
           return yield* storedAnswer(
             { value: encoder.encode(derived.document), contentType: MARKDOWN_CONTENT_TYPE, tags: [itemTag(id)] },
-            { ...policies.markdown, fresh }
+            { ...policies.markdown, fresh },
+            false
           )
+        }
+        if (derived?._tag === "Refused") {
+          // The item's refusal in this partition (denied or unknown) is the document's too, kept
+          // for what is left of the JSON answer's time.
+          const left = Duration.millis(derived.left)
+          return yield* storedAnswer(derived.loaded, { ...policies.markdown, denied: left, negative: left, negativeGrace: 0 }, false)
         }
         // The body first: a small reply is the whole document, metadata included (one call).
         let reply: Stream.Stream<Uint8Array, DrupalError> | undefined
@@ -396,6 +418,8 @@ export class CachedContent extends Effect.Service<CachedContent>()("accelerator/
             }
             yield* cache.recordOriginLoad(true)
             yield* cache.set(metaKey, negative, policies.content, since)
+            // The same call as the JSON route's: its answer is this refusal too.
+            yield* cache.set(contentCacheKey(partitionId, id, true, "html"), negative, policies.content, since)
             return yield* storedAnswer(negative)
           }
           if (first.right._tag === "Whole") {

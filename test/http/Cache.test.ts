@@ -184,6 +184,34 @@ describe("cache through the HTTP API", () => {
       assert.strictEqual((yield* short.sim.stats).methods["content.get_tutorial"], 1)
     }))
 
+  it.scopedLive("a refusal kept by one of an item's routes answers the other in the same partition, without asking Drupal", () =>
+    Effect.gen(function*() {
+      const { request, sim } = yield* startGateway()
+      const [first, second] = sim.corpus.items.filter((i) => i.access === "subscriber")
+      const unknown = sim.corpus.items.length + 1000
+      // JSON first: its denial (and an unknown id's not-found) answers the Markdown route.
+      const denied = yield* Effect.promise(() => request(`/content/${first!.id}`))
+      const missing = yield* Effect.promise(() => request(`/content/${unknown}`))
+      assert.deepStrictEqual([denied.status, missing.status], [403, 404])
+      yield* sim.reset
+      const mdDenied = yield* Effect.promise(() => request(`/content/${first!.id}/markdown`))
+      const mdMissing = yield* Effect.promise(() => request(`/content/${unknown}/markdown`))
+      assert.deepStrictEqual([mdDenied.status, mdMissing.status], [403, 404])
+      assert.strictEqual(mdDenied.text, denied.text)
+      assert.strictEqual(mdMissing.text, missing.text)
+      assert.strictEqual((yield* sim.stats).methods["content.get_tutorial"] ?? 0, 0, "no upstream call for the documents")
+      // Markdown first: its denial answers the JSON route.
+      const mdFirst = yield* Effect.promise(() => request(`/content/${second!.id}/markdown`))
+      assert.strictEqual(mdFirst.status, 403)
+      const json = yield* Effect.promise(() => request(`/content/${second!.id}`))
+      assert.strictEqual(json.status, 403)
+      assert.strictEqual(json.headers.get("x-cache"), "HIT-MEMORY")
+      assert.strictEqual((yield* sim.stats).methods["content.get_tutorial"], 1)
+      // Another partition is asked on its own: the subscriber reads the item.
+      const subscriber = yield* Effect.promise(() => request(`/content/${second!.id}/markdown`, auth("demo-subscriber-token")))
+      assert.strictEqual(subscriber.status, 200)
+    }))
+
   it.scopedLive("a Markdown miss read whole keeps the item's JSON answer too: /content/{id} is then a hit, the same bytes", () =>
     Effect.gen(function*() {
       const cold = yield* startGateway()
