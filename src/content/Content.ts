@@ -119,6 +119,12 @@ export class Content extends Effect.Service<Content>()("accelerator/Content", {
       )
       return Stream.concat(Stream.make(head), htmlToMarkdown(html, { baseUrl: url }))
     }
+    /** The front matter, then `html` converted in one step (a small body). */
+    const wholeDocument = (item: ContentItem, html: string | undefined): string => {
+      const { head, url } = documentHead(item)
+      const converter = makeConverter({ baseUrl: url })
+      return head + (html === undefined ? "" : converter.write(html)) + converter.end()
+    }
     const markdownOf = (id: number, item: ContentItem, credentials: Credentials): Stream.Stream<string, DrupalError> =>
       streamedMarkdown(item, rpc.stream("content.get_tutorial", bodyParams(id), credentials))
 
@@ -145,12 +151,11 @@ export class Content extends Effect.Service<Content>()("accelerator/Content", {
         return Effect.suspend(() => {
           const whole = wholeResult(opened.chunks)
           if (Either.isLeft(whole)) return Effect.fail(fromResultError(whole.left))
-          return Effect.map(decodeItem(whole.right.result), (item): OpenedDocument => {
-            const { head, url } = documentHead(item)
-            const converter = makeConverter({ baseUrl: url })
-            const body = whole.right.content === undefined ? "" : converter.write(whole.right.content)
-            return { _tag: "Whole", markdown: head + body + converter.end(), result: whole.right.result }
-          })
+          return Effect.map(decodeItem(whole.right.result), (item): OpenedDocument => ({
+            _tag: "Whole",
+            markdown: wholeDocument(item, whole.right.content),
+            result: whole.right.result
+          }))
         })
       })
     }
@@ -161,11 +166,8 @@ export class Content extends Effect.Service<Content>()("accelerator/Content", {
      */
     const documentOfItem = (found: unknown): Effect.Effect<string, DrupalError> =>
       Effect.map(decodeItem(found), (item) => {
-        const { head, url } = documentHead(item)
-        const converter = makeConverter({ baseUrl: url })
         const html = (found as { readonly content?: unknown }).content
-        const body = typeof html === "string" ? converter.write(html) : ""
-        return head + body + converter.end()
+        return wholeDocument(item, typeof html === "string" ? html : undefined)
       })
     return {
       getConditional,
