@@ -158,20 +158,22 @@ const rememberGzip = (value: Uint8Array, compressed: Uint8Array): void => {
  */
 export const gzipOf = (value: Uint8Array): Uint8Array | undefined => gzips.get(value)
 
-const gzip = (body: Uint8Array): Effect.Effect<Option.Option<Uint8Array>> =>
-  Effect.promise(() => {
-    let compressed = compressions.get(body)
-    if (compressed === undefined) {
-      compressed = new Promise<Option.Option<Uint8Array>>((resolve) => {
-        zlib.gzip(body, { level: 6 }, (error, result) => {
-          if (!error) rememberGzip(body, result)
-          resolve(error ? Option.none() : Option.some(result))
-        })
+/** The gzip of `body` in the libuv pool, started once per value (every tier shares it). */
+const gzipPromise = (body: Uint8Array): Promise<Option.Option<Uint8Array>> => {
+  let compressed = compressions.get(body)
+  if (compressed === undefined) {
+    compressed = new Promise<Option.Option<Uint8Array>>((resolve) => {
+      zlib.gzip(body, { level: 6 }, (error, result) => {
+        if (!error) rememberGzip(body, result)
+        resolve(error ? Option.none() : Option.some(result))
       })
-      compressions.set(body, compressed)
-    }
-    return compressed
-  })
+    })
+    compressions.set(body, compressed)
+  }
+  return compressed
+}
+
+const gzip = (body: Uint8Array): Effect.Effect<Option.Option<Uint8Array>> => Effect.promise(() => gzipPromise(body))
 
 const gunzip = (body: Uint8Array, rawLength: number): Effect.Effect<Option.Option<Uint8Array>> =>
   Effect.async<Option.Option<Uint8Array>>((resume) => {
@@ -242,10 +244,7 @@ export const encode = (entry: CacheEntry, options?: EncodeOptions): Effect.Effec
 const encodeHashed = (entry: CacheEntry, options?: EncodeOptions): Effect.Effect<Uint8Array> => {
   const site = options?.site
   if (!compressible(entry, options)) return Effect.succeed(encodeUncompressed(entry, site))
-  return Effect.map(gzip(entry.value), (compressed) =>
-    Option.isSome(compressed) && compressed.value.byteLength < entry.value.byteLength
-      ? frame(entry, compressed.value, FLAG_GZIP, site)
-      : encodeUncompressed(entry, site))
+  return Effect.map(gzip(entry.value), (compressed) => framed(entry, compressed, site))
 }
 
 const isFiniteNumber = (u: unknown): u is number => typeof u === "number" && Number.isFinite(u)
@@ -320,27 +319,55 @@ export const decodeHeader = (
 const EMPTY_BYTES = new Uint8Array(0)
 
 /**
- * Encodes the entries of one write batch, in order, compressing at most two bodies at a time:
- * the libuv pool keeps threads for the reads' inflation (a large body's hash steps run with its
- * compression). Entries stored uncompressed are framed at once, and a batch with one body to
- * compress waits for it alone: fibers (two per batch with `Effect.forEach`'s concurrency) only
- * when two or more bodies compress.
+ * Bodies up to this many bytes are compressed together in {@link encodeAll}: all of a batch's at
+ * once, awaited as one. Larger ones go two at a time.
+ */
+export const COMPRESS_TOGETHER_MAX = BodyHash.HASH_STEP_BYTES
+
+/** The frame of `entry` around its gzip when that saves bytes, else uncompressed. */
+const framed = (entry: CacheEntry, compressed: Option.Option<Uint8Array>, site: string | undefined): Uint8Array =>
+  Option.isSome(compressed) && compressed.value.byteLength < entry.value.byteLength
+    ? frame(entry, compressed.value, FLAG_GZIP, site)
+    : encodeUncompressed(entry, site)
+
+/**
+ * Encodes the entries of one write batch, in order. Entries stored uncompressed are framed at
+ * once. The small bodies to compress (up to {@link COMPRESS_TOGETHER_MAX}, already hashed) are
+ * all handed to the libuv pool at once and awaited as one: a batch of a hundred items then costs
+ * the pool's time, not a hundred turns of a busy event loop (two at a time, a batch under load
+ * waited about 170 ms). Larger bodies (hashed in steps first) compress at most two at a time, so
+ * the pool keeps threads for the reads' inflation. Fibers only when two or more large bodies
+ * compress.
  */
 export const encodeAll = (entries: ReadonlyArray<CacheEntry>, options?: EncodeOptions): Effect.Effect<Array<Uint8Array>> =>
   Effect.suspend(() => {
+    const site = options?.site
     const out: Array<Uint8Array> = []
-    const toCompress: Array<number> = []
+    const small: Array<number> = []
+    const large: Array<number> = []
     for (let i = 0; i < entries.length; i++) {
       const entry = entries[i]!
-      if (compressible(entry, options) || unhashedLarge(entry)) {
-        toCompress.push(i)
+      if (unhashedLarge(entry) || (compressible(entry, options) && entry.value.byteLength > COMPRESS_TOGETHER_MAX)) {
+        large.push(i)
         out.push(EMPTY_BYTES)
-      } else out.push(encodeUncompressed(entry, options?.site))
+      } else if (compressible(entry, options)) {
+        small.push(i)
+        out.push(EMPTY_BYTES)
+      } else out.push(encodeUncompressed(entry, site))
     }
+    const smallDone = small.length === 0 ? Effect.void : Effect.map(
+      Effect.promise(() => Promise.all(small.map((i) => gzipPromise(entries[i]!.value)))),
+      (compressed) => {
+        for (let k = 0; k < small.length; k++) out[small[k]!] = framed(entries[small[k]!]!, compressed[k]!, site)
+      }
+    )
     const one = (i: number) => Effect.map(encode(entries[i]!, options), (bytes) => void (out[i] = bytes))
-    if (toCompress.length === 0) return Effect.succeed(out)
-    if (toCompress.length === 1) return Effect.as(one(toCompress[0]!), out)
-    return Effect.as(Effect.forEach(toCompress, one, { concurrency: 2, discard: true }), out)
+    const largeDone = large.length === 0
+      ? Effect.void
+      : large.length === 1
+      ? one(large[0]!)
+      : Effect.forEach(large, one, { concurrency: 2, discard: true })
+    return Effect.as(large.length === 0 ? smallDone : Effect.zipRight(smallDone, largeDone), out)
   })
 
 /**

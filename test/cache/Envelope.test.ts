@@ -92,6 +92,49 @@ describe("Envelope", () => {
       }
     }))
 
+  it.effect("encodeAll hands a batch's small bodies to zlib at once, and its large ones two at a time", () =>
+    Effect.gen(function*() {
+      // Each compression's callback notes how many had been started by then: started one after
+      // another (two at a time), the first callback would see two.
+      const original = zlibModule.gzip
+      const startedAtFirstDone: Array<number> = []
+      let started = 0
+      const spy = vi.spyOn(zlibModule, "gzip").mockImplementation(((buf: zlib.InputType, options: zlib.ZlibOptions, callback: zlib.CompressCallback) => {
+        started++
+        return original(buf, options, (error, result) => {
+          startedAtFirstDone.push(started)
+          callback(error, result)
+        })
+      }) as typeof zlibModule.gzip)
+      syncBuiltinESMExports()
+      try {
+        const options = { compressAbove: 1024 }
+        const small = Array.from({ length: 12 }, (_, i) => entryAt(NOW, json(1_000 + i)))
+        const all = yield* Envelope.encodeAll(small, options)
+        assert.strictEqual(spy.mock.calls.length, 12)
+        assert.strictEqual(startedAtFirstDone[0], 12, "every small body was handed over before the first came back")
+        for (let i = 0; i < small.length; i++) {
+          assert.strictEqual(all[i]![2], Envelope.FLAG_GZIP)
+          assertEntry(yield* Envelope.decode(all[i]!), small[i]!, `small ${i}`)
+        }
+
+        // Bodies over COMPRESS_TOGETHER_MAX: at most two in the pool at once.
+        started = 0
+        startedAtFirstDone.length = 0
+        spy.mockClear()
+        const large = Array.from({ length: 3 }, (_, i) => json(Math.ceil(Envelope.COMPRESS_TOGETHER_MAX / 20) + i))
+        for (const value of large) assert.isAbove(value.byteLength, Envelope.COMPRESS_TOGETHER_MAX)
+        const mixed = [entryAt(NOW, json(1_500)), ...large.map((value) => entryAt(NOW, value)), entryAt(NOW, json(3))]
+        const encoded = yield* Envelope.encodeAll(mixed, options)
+        assert.strictEqual(spy.mock.calls.length, 4)
+        assert.isAtMost(startedAtFirstDone[1]!, 3, "when the first large body came back: the small body and at most two large ones")
+        for (let i = 0; i < mixed.length; i++) assertEntry(yield* Envelope.decode(encoded[i]!), mixed[i]!, `mixed ${i}`)
+      } finally {
+        spy.mockRestore()
+        syncBuiltinESMExports()
+      }
+    }))
+
   it.effect("a compressed body over the inline bound round-trips through the threaded inflate, exactly", () =>
     Effect.gen(function*() {
       const value = json(200_000)
