@@ -162,7 +162,7 @@ export const AdminToken: Config.Config<Option.Option<Redacted.Redacted>> = Confi
 /** The Drupal JSON-RPC client: pool, timeouts, batching, retries and circuit breaker. */
 export const DrupalClientConfig = Config.all({
   maxConnections: positiveInt("DRUPAL_MAX_CONNECTIONS", 64),
-  streamMaxConnections: positiveInt("DRUPAL_STREAM_MAX_CONNECTIONS", 16),
+  streamMaxConnections: positiveInt("DRUPAL_STREAM_MAX_CONNECTIONS", 64),
   streamIdleTimeout: millis("DRUPAL_STREAM_IDLE_TIMEOUT_MS", 10_000),
   connectTimeout: millis("DRUPAL_CONNECT_TIMEOUT_MS", 2_000),
   headersTimeout: millis("DRUPAL_HEADERS_TIMEOUT_MS", 10_000),

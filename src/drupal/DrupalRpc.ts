@@ -65,7 +65,7 @@ export interface DrupalRpcOptions {
   /** Base URL of the site (the API is at `<url>/jsonrpc`). */
   readonly url: URL
   readonly maxConnections: number
-  /** Connections of the pool that `stream` uses, apart from `maxConnections`. Default: a quarter of it. */
+  /** Connections of the pool that `stream` uses, apart from `maxConnections`. Default: as many. */
   readonly streamMaxConnections?: number
   /** A streamed body that delivers nothing for this long is cut (e.g. its reader stalled). Default: `callTimeout`. */
   readonly streamIdleTimeout?: Duration.DurationInput
@@ -336,7 +336,7 @@ export const make = (options: DrupalRpcOptions): Effect.Effect<DrupalRpc, never,
     // all) holds its upstream connection for as long as it stalls, and must never hold one that
     // JSON calls need. A body that stalls for `streamIdleTimeout` is cut and its connection freed.
     const streamIdleMillis = Duration.toMillis(options.streamIdleTimeout ?? options.callTimeout)
-    const streamConnections = options.streamMaxConnections ?? Math.max(1, Math.floor(options.maxConnections / 4))
+    const streamConnections = options.streamMaxConnections ?? options.maxConnections
     const streamPool = yield* makePool(streamConnections, streamIdleMillis)
     // One slot per stream connection, held from the request until the body is released. A stream
     // waits for a slot here, not in the pool's queue: waiting on readers that hold every
