@@ -51,6 +51,12 @@ export interface RemoteWriter {
   readonly enqueue: (items: ReadonlyArray<CacheItem>, remote: ReadonlyArray<CacheTier>, since: number) => Effect.Effect<void>
   /** Waits until every write enqueued before the call has been attempted (written, failed or skipped), on every tier. */
   readonly flush: Effect.Effect<void>
+  /**
+   * Calls `callback` once every write enqueued before the call has been attempted on every tier
+   * (at once when none is pending): {@link flush} without a waiting fiber. The callback runs
+   * inside a lane's fiber and must not throw. Not called when the writer's scope closes first.
+   */
+  readonly whenWritten: (callback: () => void) => void
   /** Writes not done yet, summed over the tiers: waiting in a queue or being written. */
   readonly pending: Effect.Effect<number>
 }
@@ -68,7 +74,7 @@ interface Lane {
   enqueued: number
   /** Writes the lane's fiber finished with (in queue order: one fiber per lane). */
   done: number
-  readonly waiters: Array<{ readonly target: number; readonly deferred: Deferred.Deferred<void> }>
+  readonly waiters: Array<{ readonly target: number; readonly done: () => void }>
 }
 
 /** Starts one writer fiber per remote tier in the current scope. */
@@ -87,7 +93,7 @@ export const make = (options: RemoteWriterOptions): Effect.Effect<RemoteWriter, 
           const waiter = lane.waiters[i]!
           if (waiter.target <= lane.done) {
             lane.waiters.splice(i, 1)
-            Deferred.unsafeDone(waiter.deferred, Exit.void)
+            waiter.done()
           }
         }
       })
@@ -188,11 +194,24 @@ export const make = (options: RemoteWriterOptions): Effect.Effect<RemoteWriter, 
       for (const lane of lanes.values()) {
         if (lane.done >= lane.enqueued) continue
         const deferred = Deferred.unsafeMake<void>(FiberId.none)
-        lane.waiters.push({ target: lane.enqueued, deferred })
+        lane.waiters.push({ target: lane.enqueued, done: () => Deferred.unsafeDone(deferred, Exit.void) })
         waits.push(Deferred.await(deferred))
       }
       return Effect.all(waits, { discard: true })
     })
+
+    const whenWritten = (callback: () => void): void => {
+      let waiting = 0
+      const laneDone = () => {
+        if (--waiting === 0) callback()
+      }
+      for (const lane of lanes.values()) {
+        if (lane.done >= lane.enqueued) continue
+        waiting++
+        lane.waiters.push({ target: lane.enqueued, done: laneDone })
+      }
+      if (waiting === 0) callback()
+    }
 
     const pending = Effect.sync(() => {
       let count = 0
@@ -200,5 +219,5 @@ export const make = (options: RemoteWriterOptions): Effect.Effect<RemoteWriter, 
       return count
     })
 
-    return { enqueue, flush, pending }
+    return { enqueue, flush, whenWritten, pending }
   })

@@ -138,7 +138,8 @@ export interface TieredCache {
   readonly pendingWrites: Effect.Effect<number>
   /**
    * Waits until every remote write enqueued before the call has been attempted (written,
-   * failed or skipped as overtaken). Waits as long as the remote tiers take (they are bounded).
+   * failed or skipped as overtaken), and the leases of the loads so written are given back.
+   * Waits as long as the remote tiers take (they are bounded).
    */
   readonly flush: Effect.Effect<void>
   /**
@@ -193,7 +194,7 @@ export const make = (options: TieredCacheOptions): Effect.Effect<TieredCache, ne
       writeMemory,
       hooks
     })
-    const { failSafe, resolve, store } = TieredLoads.make({
+    const { failSafe, resolve, settled, store } = TieredLoads.make({
       memory,
       remotes,
       guard,
@@ -205,6 +206,7 @@ export const make = (options: TieredCacheOptions): Effect.Effect<TieredCache, ne
       lease: options.lease,
       loads,
       background,
+      runInBackground: yield* Effect.map(FiberSet.runtime(background)(), (run) => (effect: Effect.Effect<void>) => void run(effect)),
       // Bound late: the invalidation part is built next, and a refusal only comes with a load.
       forget: (key) => Effect.suspend(() => deleteKeys([key]))
     })
@@ -267,7 +269,7 @@ export const make = (options: TieredCacheOptions): Effect.Effect<TieredCache, ne
       applyRemote: Traced.fn("TieredCache.applyRemote")(applyRemote),
       dropMemory: Traced.fn("TieredCache.dropMemory")(dropMemory),
       pendingWrites: writer.pending,
-      flush: flush.pipe(Traced.withSpan("TieredCache.flush")),
+      flush: Effect.zipRight(flush, settled).pipe(Traced.withSpan("TieredCache.flush")),
       recordOriginLoad: (ok) => Effect.sync(() => hooks.onOriginResult?.(ok)),
       memory
     } satisfies TieredCache

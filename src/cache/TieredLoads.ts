@@ -8,7 +8,9 @@
  * `InvalidationGuard.ts`). Before calling the origin, a load looks at memory again, so a caller
  * that missed just before another caller's load stored its value does not call the origin a
  * second time. With a lease (Redis), one instance loads a cold key and the others wait briefly
- * (`lease.wait`) for its value in the shared tiers, or for its lease to go. A loaded value goes
+ * (`lease.wait`) for its value in the shared tiers, or for its lease to go; the holder answers
+ * its caller at once and gives the lease back once the value is written to the shared tiers
+ * (with the other leases written in the same turn, in one round trip). A loaded value goes
  * to memory at once and to the remote tiers through the writer (never awaited by the reader),
  * unless an invalidation overtook the load: it is then answered to its caller but not stored.
  *
@@ -36,7 +38,7 @@
  *
  * @since 0.1.0
  */
-import { Cause, Clock, Duration, Effect, Exit, FiberSet, Option } from "effect"
+import { Cause, Clock, Deferred, Duration, Effect, Exit, FiberId, FiberSet, Option } from "effect"
 import * as Deadline from "../concurrency/Deadline.js"
 import type * as SingleFlight from "../concurrency/SingleFlight.js"
 import { type CacheItem, type CacheTier, namespaceOf } from "./CacheTier.js"
@@ -55,6 +57,9 @@ import {
   remotesFor,
   type TieredCacheHooks
 } from "./TieredModel.js"
+
+/** Most leases one release round trip gives back. */
+const RELEASE_BATCH = 256
 
 const jittered = (policy: CachePolicy, base: Duration.DurationInput) => {
   const ms = Duration.toMillis(base)
@@ -109,7 +114,7 @@ export interface TieredLoadsOptions {
   /** Every remote tier, in order. */
   readonly remotes: ReadonlyArray<CacheTier>
   readonly guard: InvalidationGuard
-  readonly writer: Pick<RemoteWriter, "enqueue" | "flush">
+  readonly writer: Pick<RemoteWriter, "enqueue" | "whenWritten">
   /** Stores items in the memory tier (and remembers their namespaces). */
   readonly writeMemory: (items: ReadonlyArray<CacheItem>) => Effect.Effect<void>
   readonly readRemote: TieredReads["readRemote"]
@@ -121,6 +126,8 @@ export interface TieredLoadsOptions {
   readonly loads: SingleFlight.SingleFlight
   /** Where background refreshes run (owned by the cache's scope). */
   readonly background: FiberSet.FiberSet
+  /** Runs an effect in `background` from outside a fiber (a writer's callback). */
+  readonly runInBackground: (effect: Effect.Effect<void>) => void
   /** Deletes `key` on every tier and instance (the origin refused it; see `CachePolicy.isRefusal`). */
   readonly forget: (key: string) => Effect.Effect<void>
 }
@@ -149,13 +156,53 @@ export interface TieredLoads {
    * breakers (`TieredReads.recheck`), and a copy within grace is the answer, else `error` is.
    */
   readonly failSafe: <E>(key: string, policy: CachePolicy, error: E) => Effect.Effect<CacheHit, E>
+  /**
+   * Waits until the leases of the loads whose values were written so far are given back: after
+   * the writer's `flush`, everything a load left to do in the background is done.
+   */
+  readonly settled: Effect.Effect<void>
 }
 
 /** Creates the load path. */
 export const make = (options: TieredLoadsOptions): TieredLoads => {
   const { background, guard, hooks, loads, memory, readRemote, recheck, remotes, writeMemory } = options
   const { overtaken, sharedRun } = guard
-  const { enqueue, flush } = options.writer
+  const { enqueue, whenWritten } = options.writer
+
+  // Leases whose values have reached the shared tiers, given back together: one round trip per
+  // turn of the event loop (at most RELEASE_BATCH keys each), from one background fiber.
+  let toRelease: Array<string> = []
+  // Release round trips under way, each done when its deferred is (for `settled`).
+  const releasing = new Set<Deferred.Deferred<void>>()
+  const releaseAll = (lease: CacheLease) => {
+    const keys = toRelease
+    toRelease = []
+    for (let i = 0; i < keys.length; i += RELEASE_BATCH) {
+      const done = Deferred.unsafeMake<void>(FiberId.none)
+      releasing.add(done)
+      options.runInBackground(lease.releaseMany(keys.slice(i, i + RELEASE_BATCH)).pipe(
+        Effect.ensuring(Effect.sync(() => {
+          releasing.delete(done)
+          Deferred.unsafeDone(done, Exit.void)
+        }))
+      ))
+    }
+  }
+  /**
+   * Gives the lease of `key` back once its value is written to the shared tiers (the others poll
+   * them while it is held, and load themselves once it goes). The caller does not wait: it has
+   * its answer from memory already.
+   */
+  const releaseWhenWritten = (lease: CacheLease, key: string) =>
+    whenWritten(() => {
+      toRelease.push(key)
+      if (toRelease.length === 1) setImmediate(() => releaseAll(lease))
+    })
+  const settled: Effect.Effect<void> = Effect.suspend(() => {
+    if (toRelease.length > 0 && options.lease !== undefined) releaseAll(options.lease)
+    const waits = [...releasing].map((done) => Deferred.await(done))
+    return waits.length === 0 ? Effect.void : Effect.all(waits, { discard: true })
+  })
 
   /**
    * Stores a loaded value unless an invalidation overtook the load (`since`). A value that is
@@ -205,7 +252,7 @@ export const make = (options: TieredLoadsOptions): TieredLoads => {
        * any) may have stored its value and let the lease go since our last read of the shared
        * tiers (this get's, or a poll's). With `lease.inRead`, both in the one round trip of the
        * Redis tier's read; should that read take no lease (Redis failed), as two steps. The look
-       * reads Redis only: a holder writes Redis before it lets the lease go (`flush`, below), and
+       * reads Redis only: a holder writes Redis before it lets the lease go (`releaseWhenWritten`), and
        * a PostgreSQL read there cost a miss about a quarter of its cache CPU. A value too large
        * for Redis is then loaded twice in that narrow race, never answered wrong.
        */
@@ -274,11 +321,7 @@ export const make = (options: TieredLoadsOptions): TieredLoads => {
         storeSince = guard.epoch()
       }
       const entry = yield* store(key, loaded, policy, storeSince, replacing)
-      if (leased && lease !== undefined) {
-        // The others poll the shared tiers: let this value reach them before the lease goes.
-        yield* flush
-        yield* lease.release(key)
-      }
+      if (leased && lease !== undefined) releaseWhenWritten(lease, key)
       // Joiners judge the answer by the epoch it was stored under (after this load's own forget).
       return { value: { entry, status: "MISS" as CacheStatus }, since: storeSince }
     })
@@ -371,5 +414,5 @@ export const make = (options: TieredLoadsOptions): TieredLoads => {
       }))
   }
 
-  return { store, resolve, failSafe }
+  return { store, resolve, failSafe, settled }
 }

@@ -3,7 +3,7 @@
  * missing the same key at the same time make one origin call.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Deferred, Duration, Effect, Fiber } from "effect"
+import { Deferred, Duration, Effect, Fiber, Option } from "effect"
 import { inject } from "vitest"
 import { type CacheLease, redisLease } from "../../src/cache/CacheLease.js"
 import * as MemoryTier from "../../src/cache/MemoryTier.js"
@@ -186,6 +186,75 @@ describe("cross-instance load lease", () => {
       assert.strictEqual(yield* Effect.promise(() => redis.client.exists(`${prefix}lease:race:k`)), 0, "the lease taken for nothing is given back")
     }))
 
+  it.scopedLive("a leased miss is answered before its value reaches Redis; the lease goes once it has", () =>
+    Effect.gen(function*() {
+      const prefix = `${freshNamespace("leaseearly")}:`
+      const redis = yield* redisAdapter(inject("redisUrl"), "leaseearly-a")
+      const made = yield* Effect.provideService(RedisTier.make({ prefix }), Redis, redis)
+      // The Redis tier's writes wait for a gate: the value is not in Redis until it opens.
+      const writes = yield* Deferred.make<void>()
+      const cache = yield* TieredCache.make({
+        memory: yield* MemoryTier.make(),
+        redis: { ...made, setMany: (items) => Effect.zipRight(Deferred.await(writes), made.setMany(items)) },
+        writeQueueCapacity: 100,
+        writeBatchSize: 10,
+        invalidationMemory: 100,
+        lease: redisLease(redis, { prefix, instanceId: "leaseearly-a", ttl: "5 seconds", wait: "2 seconds" })
+      })
+      const other = redisLease(yield* redisAdapter(inject("redisUrl"), "leaseearly-b"), {
+        prefix,
+        instanceId: "leaseearly-b",
+        ttl: "5 seconds",
+        wait: "2 seconds"
+      })
+      const calls = { n: 0 }
+      const opened = yield* Deferred.make<void>()
+      yield* Deferred.succeed(opened, undefined)
+      const hit = yield* cache.getOrSet("ns:early", slowOrigin(calls, opened, "loaded"), policy()).pipe(
+        Effect.timeoutFail({ duration: "3 seconds", onTimeout: () => new Error("the miss waited for its remote write") })
+      )
+      assert.strictEqual(text(hit), "loaded")
+      assert.strictEqual(hit.status, "MISS")
+      assert.isTrue(Option.isNone(yield* made.get("ns:early")), "not in Redis yet")
+      assert.isFalse(yield* other.acquire("ns:early"), "the lease is held while the value is on its way")
+      yield* Deferred.succeed(writes, undefined)
+      yield* eventually(Effect.flatMap(made.get("ns:early"), (found) => ensure(Option.isSome(found) && text(found.value) === "loaded", "in Redis")))
+      yield* eventually(Effect.flatMap(other.acquire("ns:early"), (took) => ensure(took, "the lease went once the value was in Redis")))
+    }))
+
+  it.scopedLive("the leases of several misses written together go back in one round trip", () =>
+    Effect.gen(function*() {
+      const prefix = `${freshNamespace("leasemany")}:`
+      const redis = yield* redisAdapter(inject("redisUrl"), "leasemany-a")
+      const made = yield* Effect.provideService(RedisTier.make({ prefix }), Redis, redis)
+      const real = redisLease(redis, { prefix, instanceId: "leasemany-a", ttl: "5 seconds", wait: "2 seconds" })
+      const rounds: Array<number> = []
+      const lease: CacheLease = {
+        ...real,
+        release: (key) => Effect.zipRight(Effect.sync(() => void rounds.push(1)), real.release(key)),
+        releaseMany: (keys) => Effect.zipRight(Effect.sync(() => void rounds.push(keys.length)), real.releaseMany(keys))
+      }
+      const writes = yield* Deferred.make<void>()
+      const cache = yield* TieredCache.make({
+        memory: yield* MemoryTier.make(),
+        redis: { ...made, setMany: (items) => Effect.zipRight(Deferred.await(writes), made.setMany(items)) },
+        writeQueueCapacity: 100,
+        writeBatchSize: 10,
+        invalidationMemory: 100,
+        lease
+      })
+      const keys = Array.from({ length: 8 }, (_, i) => `ns:many${i}`)
+      yield* Effect.forEach(keys, (key) => cache.getOrSet(key, Effect.succeed({ value: bytes(key), contentType: "text/plain", tags: [] }), policy()), {
+        concurrency: "unbounded"
+      })
+      assert.deepStrictEqual(rounds, [], "no lease goes before its value is written")
+      yield* Deferred.succeed(writes, undefined)
+      yield* eventually(Effect.sync(() => rounds.reduce((a, b) => a + b, 0)).pipe(Effect.flatMap((n) => ensure(n === 8, "every lease given back"))))
+      assert.isBelow(rounds.length, 8, "released together, not one round trip each")
+      const other = redisLease(yield* redisAdapter(inject("redisUrl"), "leasemany-b"), { prefix, instanceId: "leasemany-b", ttl: "5 seconds", wait: "2 seconds" })
+      for (const key of keys) assert.isTrue(yield* other.acquire(key), `the lease of ${key} is free`)
+    }))
+
   it.scopedLive("without the lease both instances load", () =>
     Effect.gen(function*() {
       const prefix = `${freshNamespace("nolease")}:`
@@ -243,6 +312,7 @@ describe("cross-instance load lease", () => {
       const lease: CacheLease = {
         wait: Duration.seconds(2),
         release: () => Effect.void,
+        releaseMany: () => Effect.void,
         acquire: () =>
           Effect.suspend(() => {
             acquires++
@@ -271,6 +341,7 @@ describe("cross-instance load lease", () => {
       const lease: CacheLease = {
         wait: Duration.seconds(2),
         release: () => Effect.sync(() => void released++),
+        releaseMany: (keys) => Effect.sync(() => void (released += keys.length)),
         acquire: () =>
           Effect.suspend(() => {
             acquires++
