@@ -131,6 +131,27 @@ const staleThenRefreshed = (
     return reads.n - before
   })
 
+/**
+ * A cache over a fresh Redis prefix whose Redis tier's writes wait for a gate (`writes`): a value
+ * is not in Redis until it opens. `leaseOf` may wrap the instance's real lease.
+ */
+const gatedCache = (name: string, leaseOf: (real: CacheLease) => CacheLease) =>
+  Effect.gen(function*() {
+    const prefix = `${freshNamespace(name)}:`
+    const redis = yield* redisAdapter(inject("redisUrl"), `${name}-a`)
+    const made = yield* Effect.provideService(RedisTier.make({ prefix }), Redis, redis)
+    const writes = yield* Deferred.make<void>()
+    const cache = yield* TieredCache.make({
+      memory: yield* MemoryTier.make(),
+      redis: { ...made, setMany: (items) => Effect.zipRight(Deferred.await(writes), made.setMany(items)) },
+      writeQueueCapacity: 100,
+      writeBatchSize: 10,
+      invalidationMemory: 100,
+      lease: leaseOf(redisLease(redis, { prefix, instanceId: `${name}-a`, ttl: "5 seconds", wait: "2 seconds" }))
+    })
+    return { prefix, made, writes, cache }
+  })
+
 describe("cross-instance load lease", () => {
   for (const inReads of [false, true]) {
     it.scopedLive(`two instances missing one key at once make one origin call; the other answers from Redis${inReads ? " (lease taken in the read)" : ""}`, () =>
@@ -188,19 +209,7 @@ describe("cross-instance load lease", () => {
 
   it.scopedLive("a leased miss is answered before its value reaches Redis; the lease goes once it has", () =>
     Effect.gen(function*() {
-      const prefix = `${freshNamespace("leaseearly")}:`
-      const redis = yield* redisAdapter(inject("redisUrl"), "leaseearly-a")
-      const made = yield* Effect.provideService(RedisTier.make({ prefix }), Redis, redis)
-      // The Redis tier's writes wait for a gate: the value is not in Redis until it opens.
-      const writes = yield* Deferred.make<void>()
-      const cache = yield* TieredCache.make({
-        memory: yield* MemoryTier.make(),
-        redis: { ...made, setMany: (items) => Effect.zipRight(Deferred.await(writes), made.setMany(items)) },
-        writeQueueCapacity: 100,
-        writeBatchSize: 10,
-        invalidationMemory: 100,
-        lease: redisLease(redis, { prefix, instanceId: "leaseearly-a", ttl: "5 seconds", wait: "2 seconds" })
-      })
+      const { made, prefix, writes, cache } = yield* gatedCache("leaseearly", (lease) => lease)
       const other = redisLease(yield* redisAdapter(inject("redisUrl"), "leaseearly-b"), {
         prefix,
         instanceId: "leaseearly-b",
@@ -224,25 +233,12 @@ describe("cross-instance load lease", () => {
 
   it.scopedLive("the leases of several misses written together go back in one round trip", () =>
     Effect.gen(function*() {
-      const prefix = `${freshNamespace("leasemany")}:`
-      const redis = yield* redisAdapter(inject("redisUrl"), "leasemany-a")
-      const made = yield* Effect.provideService(RedisTier.make({ prefix }), Redis, redis)
-      const real = redisLease(redis, { prefix, instanceId: "leasemany-a", ttl: "5 seconds", wait: "2 seconds" })
       const rounds: Array<number> = []
-      const lease: CacheLease = {
+      const { prefix, writes, cache } = yield* gatedCache("leasemany", (real): CacheLease => ({
         ...real,
         release: (key) => Effect.zipRight(Effect.sync(() => void rounds.push(1)), real.release(key)),
         releaseMany: (keys) => Effect.zipRight(Effect.sync(() => void rounds.push(keys.length)), real.releaseMany(keys))
-      }
-      const writes = yield* Deferred.make<void>()
-      const cache = yield* TieredCache.make({
-        memory: yield* MemoryTier.make(),
-        redis: { ...made, setMany: (items) => Effect.zipRight(Deferred.await(writes), made.setMany(items)) },
-        writeQueueCapacity: 100,
-        writeBatchSize: 10,
-        invalidationMemory: 100,
-        lease
-      })
+      }))
       const keys = Array.from({ length: 8 }, (_, i) => `ns:many${i}`)
       yield* Effect.forEach(keys, (key) => cache.getOrSet(key, Effect.succeed({ value: bytes(key), contentType: "text/plain", tags: [] }), policy()), {
         concurrency: "unbounded"
