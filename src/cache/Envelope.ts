@@ -319,10 +319,44 @@ export const decodeHeader = (
 const EMPTY_BYTES = new Uint8Array(0)
 
 /**
- * Bodies up to this many bytes are compressed together in {@link encodeAll}: all of a batch's at
- * once, awaited as one. Larger ones go two at a time.
+ * Bodies up to this many bytes are compressed together in {@link encodeAll}, awaited as one.
+ * Larger ones go two at a time.
  */
 export const COMPRESS_TOGETHER_MAX = BodyHash.HASH_STEP_BYTES
+
+/**
+ * Most bytes of bodies {@link encodeAll} has in the libuv pool at once (at least one body): a
+ * batch of a hundred small items goes in one wave, and reads that inflate a large value in the
+ * pool never wait behind more than this much compression.
+ */
+export const COMPRESS_IN_FLIGHT_BYTES = 2 * 1024 * 1024
+
+/**
+ * The gzips of `bodies`, in order, with at most {@link COMPRESS_IN_FLIGHT_BYTES} of them in the
+ * pool at once: each completion hands over the next, without a fiber or a turn of its own.
+ */
+const gzipAll = (bodies: ReadonlyArray<Uint8Array>): Promise<Array<Option.Option<Uint8Array>>> =>
+  new Promise((resolve) => {
+    const out: Array<Option.Option<Uint8Array>> = new Array(bodies.length)
+    let next = 0
+    let done = 0
+    let inFlight = 0
+    const pump = (): void => {
+      while (next < bodies.length && (inFlight === 0 || inFlight + bodies[next]!.byteLength <= COMPRESS_IN_FLIGHT_BYTES)) {
+        const i = next++
+        const size = bodies[i]!.byteLength
+        inFlight += size
+        void gzipPromise(bodies[i]!).then((compressed) => {
+          out[i] = compressed
+          inFlight -= size
+          if (++done === bodies.length) resolve(out)
+          else pump()
+        })
+      }
+    }
+    if (bodies.length === 0) resolve(out)
+    else pump()
+  })
 
 /** The frame of `entry` around its gzip when that saves bytes, else uncompressed. */
 const framed = (entry: CacheEntry, compressed: Option.Option<Uint8Array>, site: string | undefined): Uint8Array =>
@@ -333,11 +367,11 @@ const framed = (entry: CacheEntry, compressed: Option.Option<Uint8Array>, site: 
 /**
  * Encodes the entries of one write batch, in order. Entries stored uncompressed are framed at
  * once. The small bodies to compress (up to {@link COMPRESS_TOGETHER_MAX}, already hashed) are
- * all handed to the libuv pool at once and awaited as one: a batch of a hundred items then costs
- * the pool's time, not a hundred turns of a busy event loop (two at a time, a batch under load
- * waited about 170 ms). Larger bodies (hashed in steps first) compress at most two at a time, so
- * the pool keeps threads for the reads' inflation. Fibers only when two or more large bodies
- * compress.
+ * handed to the libuv pool together, up to {@link COMPRESS_IN_FLIGHT_BYTES} at a time, and
+ * awaited as one: a batch of a hundred items then costs the pool's time, not a hundred turns of a
+ * busy event loop (two at a time, a batch under load waited about 170 ms). Larger bodies (hashed
+ * in steps first) compress at most two at a time, so the pool keeps threads for the reads'
+ * inflation. Fibers only when two or more large bodies compress.
  */
 export const encodeAll = (entries: ReadonlyArray<CacheEntry>, options?: EncodeOptions): Effect.Effect<Array<Uint8Array>> =>
   Effect.suspend(() => {
@@ -356,7 +390,7 @@ export const encodeAll = (entries: ReadonlyArray<CacheEntry>, options?: EncodeOp
       } else out.push(encodeUncompressed(entry, site))
     }
     const smallDone = small.length === 0 ? Effect.void : Effect.map(
-      Effect.promise(() => Promise.all(small.map((i) => gzipPromise(entries[i]!.value)))),
+      Effect.promise(() => gzipAll(small.map((i) => entries[i]!.value))),
       (compressed) => {
         for (let k = 0; k < small.length; k++) out[small[k]!] = framed(entries[small[k]!]!, compressed[k]!, site)
       }

@@ -92,7 +92,7 @@ describe("Envelope", () => {
       }
     }))
 
-  it.effect("encodeAll hands a batch's small bodies to zlib at once, and its large ones two at a time", () =>
+  it.effect("encodeAll hands a batch's small bodies to zlib at once up to a byte bound, and its large ones two at a time", () =>
     Effect.gen(function*() {
       // Each compression's callback notes how many had been started by then: started one after
       // another (two at a time), the first callback would see two.
@@ -117,6 +117,20 @@ describe("Envelope", () => {
           assert.strictEqual(all[i]![2], Envelope.FLAG_GZIP)
           assertEntry(yield* Envelope.decode(all[i]!), small[i]!, `small ${i}`)
         }
+
+        // Small bodies worth more than COMPRESS_IN_FLIGHT_BYTES together: no more than that at once.
+        started = 0
+        startedAtFirstDone.length = 0
+        spy.mockClear()
+        const medium = Array.from({ length: 5 }, (_, i) => entryAt(NOW, json(26_000 + i)))
+        const each = medium[0]!.value.byteLength
+        assert.isAtMost(each, Envelope.COMPRESS_TOGETHER_MAX)
+        assert.isAbove(each * 3, Envelope.COMPRESS_IN_FLIGHT_BYTES)
+        assert.isAtMost(each * 2, Envelope.COMPRESS_IN_FLIGHT_BYTES)
+        const mediumAll = yield* Envelope.encodeAll(medium, options)
+        assert.strictEqual(spy.mock.calls.length, 5)
+        assert.strictEqual(startedAtFirstDone[0], 2, "two bodies fit the bound, the third waited")
+        for (let i = 0; i < medium.length; i++) assertEntry(yield* Envelope.decode(mediumAll[i]!), medium[i]!, `medium ${i}`)
 
         // Bodies over COMPRESS_TOGETHER_MAX: at most two in the pool at once.
         started = 0
