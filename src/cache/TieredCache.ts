@@ -206,7 +206,7 @@ export const make = (options: TieredCacheOptions): Effect.Effect<TieredCache, ne
       lease: options.lease,
       loads,
       background,
-      runInBackground: yield* Effect.map(FiberSet.runtime(background)(), (run) => (effect: Effect.Effect<void>) => void run(effect)),
+      runInBackground: yield* Effect.map(FiberSet.runtime(background)(), (run) => (effect: Effect.Effect<void>) => run(effect)),
       // Bound late: the invalidation part is built next, and a refusal only comes with a load.
       forget: (key) => Effect.suspend(() => deleteKeys([key]))
     })

@@ -38,7 +38,7 @@
  *
  * @since 0.1.0
  */
-import { Cause, Clock, Deferred, Duration, Effect, Exit, FiberId, FiberSet, Option } from "effect"
+import { Cause, Clock, Deferred, Duration, Effect, Exit, type Fiber, FiberId, FiberSet, Option } from "effect"
 import * as Deadline from "../concurrency/Deadline.js"
 import type * as SingleFlight from "../concurrency/SingleFlight.js"
 import { type CacheItem, type CacheTier, namespaceOf } from "./CacheTier.js"
@@ -126,8 +126,8 @@ export interface TieredLoadsOptions {
   readonly loads: SingleFlight.SingleFlight
   /** Where background refreshes run (owned by the cache's scope). */
   readonly background: FiberSet.FiberSet
-  /** Runs an effect in `background` from outside a fiber (a writer's callback). */
-  readonly runInBackground: (effect: Effect.Effect<void>) => void
+  /** Runs an effect in `background` from outside a fiber (a writer's callback); its fiber. */
+  readonly runInBackground: (effect: Effect.Effect<void>) => Fiber.RuntimeFiber<void>
   /** Deletes `key` on every tier and instance (the origin refused it; see `CachePolicy.isRefusal`). */
   readonly forget: (key: string) => Effect.Effect<void>
 }
@@ -180,12 +180,11 @@ export const make = (options: TieredLoadsOptions): TieredLoads => {
     for (let i = 0; i < keys.length; i += RELEASE_BATCH) {
       const done = Deferred.unsafeMake<void>(FiberId.none)
       releasing.add(done)
-      options.runInBackground(lease.releaseMany(keys.slice(i, i + RELEASE_BATCH)).pipe(
-        Effect.ensuring(Effect.sync(() => {
-          releasing.delete(done)
-          Deferred.unsafeDone(done, Exit.void)
-        }))
-      ))
+      // An observer, not `ensuring`: it also fires for a fiber interrupted before it ran.
+      options.runInBackground(lease.releaseMany(keys.slice(i, i + RELEASE_BATCH))).addObserver(() => {
+        releasing.delete(done)
+        Deferred.unsafeDone(done, Exit.void)
+      })
     }
   }
   /**
