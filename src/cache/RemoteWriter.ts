@@ -16,7 +16,7 @@
  *
  * @since 0.1.0
  */
-import { Clock, Deferred, Effect, Exit, FiberId, Queue, type Scope } from "effect"
+import { Clock, Effect, Queue, type Scope } from "effect"
 import type { CacheItem, CacheTier, TierName } from "./CacheTier.js"
 
 /** A write waiting in a tier's queue. */
@@ -188,18 +188,7 @@ export const make = (options: RemoteWriterOptions): Effect.Effect<RemoteWriter, 
         })
       })
 
-    // Every lane's target is taken at the call, then awaited: writes enqueued later are not waited for.
-    const flush: Effect.Effect<void> = Effect.suspend(() => {
-      const waits: Array<Effect.Effect<void>> = []
-      for (const lane of lanes.values()) {
-        if (lane.done >= lane.enqueued) continue
-        const deferred = Deferred.unsafeMake<void>(FiberId.none)
-        lane.waiters.push({ target: lane.enqueued, done: () => Deferred.unsafeDone(deferred, Exit.void) })
-        waits.push(Deferred.await(deferred))
-      }
-      return Effect.all(waits, { discard: true })
-    })
-
+    // Every lane's target is taken at the call: writes enqueued later are not waited for.
     const whenWritten = (callback: () => void): void => {
       let waiting = 0
       const laneDone = () => {
@@ -212,6 +201,8 @@ export const make = (options: RemoteWriterOptions): Effect.Effect<RemoteWriter, 
       }
       if (waiting === 0) callback()
     }
+
+    const flush: Effect.Effect<void> = Effect.async<void>((resume) => whenWritten(() => resume(Effect.void)))
 
     const pending = Effect.sync(() => {
       let count = 0
